@@ -1,0 +1,52 @@
+"""`v2v` entry point. Subcommand modules are imported only when chosen, so `v2v api` never loads torch.
+
+Each module listed in SUBCOMMANDS exports `add_arguments(parser)` and `run(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("cli.serve", "run Redis, a worker and the API on this machine (data under ./var)"),
+    "api": ("cli.api", "run the HTTP API only"),
+    "worker": ("cli.worker", "run GPU/CPU worker process(es) that take jobs from Redis"),
+    "generate": ("cli.generate", "offline: label video in, synthesised video out (no server)"),
+    "train": ("cli.train", "train a vid2vid or few-shot vid2vid generator"),
+    "export": ("cli.export", "export a trained run to checkpoints/ (fp16 safetensors + manifest entry)"),
+    "data": ("cli.data", "make synthetic or derived training data sets"),
+    "eval": ("cli.evaluate", "measure quality of served models on held-out data"),
+    "models": ("cli.models", "list served models and registry presets"),
+    "submit": ("cli.client", "upload a label video to a running service"),
+    "status": ("cli.client", "show a job's status"),
+    "wait": ("cli.client", "wait for a job with a progress bar, then download the result"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="v2v", description="vid2vid video synthesis service")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
+        parser.parse_args(argv)  # prints help or the usage error and exits
+    command = argv[0]
+    module = importlib.import_module(SUBCOMMANDS[command][0])
+    command_parser = argparse.ArgumentParser(prog=f"v2v {command}", description=SUBCOMMANDS[command][1])
+    module.add_arguments(command_parser, command) if _takes_command(module) else module.add_arguments(command_parser)
+    args = command_parser.parse_args(argv[1:])
+    args.command = command
+    return int(module.run(args) or 0)
+
+
+def _takes_command(module: object) -> bool:
+    """Client commands share one module; its add_arguments takes the command name as a second argument."""
+    add = getattr(module, "add_arguments")
+    return add.__code__.co_argcount == 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
