@@ -1,6 +1,7 @@
 """`v2v` entry point. Subcommand modules are imported only when chosen, so `v2v api` never loads torch.
 
-Each module listed in SUBCOMMANDS exports `add_arguments(parser)` and `run(args) -> int`.
+Each module listed in SUBCOMMANDS exports `add_arguments(parser, command)` and `run(args) -> int`
+(`command` lets one module serve several subcommands, e.g. submit/status/wait).
 """
 
 from __future__ import annotations
@@ -36,16 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[0]
     module = importlib.import_module(SUBCOMMANDS[command][0])
     command_parser = argparse.ArgumentParser(prog=f"v2v {command}", description=SUBCOMMANDS[command][1])
-    module.add_arguments(command_parser, command) if _takes_command(module) else module.add_arguments(command_parser)
+    module.add_arguments(command_parser, command)
     args = command_parser.parse_args(argv[1:])
     args.command = command
     return int(module.run(args) or 0)
-
-
-def _takes_command(module: object) -> bool:
-    """Client commands share one module; its add_arguments takes the command name as a second argument."""
-    add = getattr(module, "add_arguments")
-    return add.__code__.co_argcount == 2
 
 
 if __name__ == "__main__":
