@@ -11,10 +11,10 @@ from typing import Any
 
 from torch import nn
 
-from models import fs_vid2vid, vid2vid
-
 
 def _presets() -> dict[str, Any]:
+    from models import fs_vid2vid, vid2vid  # imported here so `models.labels` etc. load without the networks
+
     merged: dict[str, Any] = {}
     for table in (vid2vid.PRESETS, fs_vid2vid.PRESETS):
         for name, config in table.items():
@@ -39,6 +39,8 @@ def get_preset_config(name: str, **overrides: Any) -> Any:
 
 def build_generator(name: str, **overrides: Any) -> nn.Module:
     """Build the video generator of preset `name` (randomly initialised; load weights separately)."""
+    from models import fs_vid2vid, vid2vid
+
     config = get_preset_config(name, **overrides)
     if isinstance(config, vid2vid.Vid2VidConfig):
         return vid2vid.Vid2VidGenerator(config)
