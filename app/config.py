@@ -1,0 +1,99 @@
+"""API settings: one frozen `Settings` read from `V2V_*` environment variables, validated at startup.
+
+`get_settings()` builds it once (cached); tests and the CLI pass a `Settings(...)` to `create_app` instead.
+Validators fail loudly with a message that says how to fix the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.contracts import DEFAULT_MANIFEST
+
+MB = 1024 * 1024
+DAY_S = 24 * 3600
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """Everything the API process can be told. Env: `V2V_<FIELD>` (e.g. `V2V_REDIS_URL`)."""
+
+    model_config = SettingsConfigDict(env_prefix="V2V_", frozen=True, extra="ignore")
+
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    MEDIA_ROOT: Path = Path("./var/media")
+    MANIFEST: Path = DEFAULT_MANIFEST
+    API_KEY_FILE: Path = Path("./var/api-key")
+    """Where `v2v serve` writes the first API key (plaintext, mode 0600); the CLI client reads it."""
+
+    # Upload and input limits.
+    MAX_UPLOAD_BYTES: int = Field(default=500 * MB, gt=0)
+    MAX_REFERENCE_BYTES: int = Field(default=20 * MB, gt=0)
+    MAX_ZIP_UNCOMPRESSED_BYTES: int = Field(default=4096 * MB, gt=0)
+    MAX_FRAMES: int = Field(default=3000, gt=0)
+    MAX_WIDTH: int = Field(default=2048, gt=0)
+    MAX_HEIGHT: int = Field(default=2048, gt=0)
+    MAX_DURATION_S: float = Field(default=600.0, gt=0)
+    MAX_REFERENCES: int = Field(default=8, gt=0)
+    ZIP_FPS: float = Field(default=15.0, gt=0, le=120)
+    """Frame rate of a zip of PNG frames unless the job's options give one."""
+    SEGMENTATION_MAX_PALETTE_DISTANCE: float = Field(default=40.0, gt=0)
+    """Mean RGB distance of the first frame to the model's palette above which the labels are refused."""
+
+    # Auth and per-key limits.
+    AUTH_ENABLED: bool = True
+    BIND_HOST: str = "127.0.0.1"
+    MAX_JOBS_IN_FLIGHT: int = Field(default=4, gt=0)
+    MAX_UPLOAD_BYTES_PER_KEY_PER_DAY: int = Field(default=10 * 1024 * MB, gt=0)
+
+    # Queue and lifetime of records and files.
+    RESULT_TTL_S: int = Field(default=7 * DAY_S, gt=0)
+    FAILURE_TTL_S: int = Field(default=7 * DAY_S, gt=0)
+    RETENTION_S: int = Field(default=7 * DAY_S, gt=0)
+    JOB_TIMEOUT_BASE_S: int = Field(default=300, gt=0)
+    JOB_TIMEOUT_PER_FRAME_S: float = Field(default=10.0, ge=0)
+    MAX_ATTEMPTS: int = Field(default=3, ge=1, le=10)
+    CANCEL_TTL_S: int = Field(default=DAY_S, gt=0)
+    RETENTION_SWEEP_INTERVAL_S: int = Field(default=3600, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not self.AUTH_ENABLED and not is_loopback(self.BIND_HOST):
+            raise ValueError(
+                f"V2V_AUTH_ENABLED=false is refused with V2V_BIND_HOST={self.BIND_HOST!r}: anyone on the network "
+                "could use the service. Bind to 127.0.0.1 (v2v api --host 127.0.0.1) or set V2V_AUTH_ENABLED=true."
+            )
+        if not self.MANIFEST.is_file():
+            raise ValueError(
+                f"V2V_MANIFEST={self.MANIFEST} does not exist: point it at a model catalogue such as "
+                f"{DEFAULT_MANIFEST}."
+            )
+        if not self.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"V2V_REDIS_URL={self.REDIS_URL!r} is not a Redis URL: use redis://host:port/db or unix:///path"
+            )
+        return self
+
+    def job_timeout_s(self, frames: int) -> int:
+        """RQ job timeout for a job of `frames` frames."""
+        return int(self.JOB_TIMEOUT_BASE_S + self.JOB_TIMEOUT_PER_FRAME_S * frames)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings from the environment, built on first use."""
+    return Settings()

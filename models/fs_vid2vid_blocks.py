@@ -1,0 +1,205 @@
+"""Building blocks of the few-shot vid2vid generator (reference §3.3-3.6): spectral-norm conv blocks, per-sample
+("generated") 1x1 convolutions, SPADE with learned or generated modulation, the SPADE ResBlock of the main branch and
+the label embedders (encoder-decoder with generated decoder layers, and the UNet used for SPADE combine). torch only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+SpadeNorm = Literal["batch", "instance"]
+LRELU_SLOPE = 0.2
+
+
+def sn(layer: nn.Conv2d | nn.Linear) -> nn.Module:
+    """Xavier-normal (gain 0.02) init, zero bias, then spectral normalisation (the reference's init + SN)."""
+    nn.init.xavier_normal_(layer.weight, gain=0.02)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return spectral_norm(layer)
+
+
+def sn_conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, bias: bool = True) -> nn.Module:
+    """Spectral-norm Conv2d with 'same' padding (halves H and W when stride is 2)."""
+    return sn(nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=bias))
+
+
+def conv_bn_act(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
+    """SN-Conv3x3 + BatchNorm2d (affine) + LeakyReLU(0.2): the reference encoder, attention and flow-net block."""
+    return nn.Sequential(sn_conv(in_ch, out_ch, 3, stride), nn.BatchNorm2d(out_ch), nn.LeakyReLU(LRELU_SLOPE))
+
+
+def batch_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """One convolution per sample, as a single grouped conv over the batch.
+
+    Args:
+        x: (B, Cin, H, W).
+        weight: (B, Cout, Cin, k, k), a different kernel for each sample.
+        bias: (B, Cout).
+    Returns:
+        (B, Cout, H, W) ('same' padding).
+    """
+    b, c_in, h, w = x.shape
+    c_out, k = weight.shape[1], weight.shape[-1]
+    out = F.conv2d(x.reshape(1, b * c_in, h, w), weight.reshape(b * c_out, c_in, k, k), bias.reshape(b * c_out),
+                   padding=k // 2, groups=b)  # (1, B*Cout, H, W)
+    return out.view(b, c_out, h, w)
+
+
+@dataclass
+class GeneratedConv:
+    """Per-sample 1x1 conv weights made by the weight generator."""
+
+    weight: torch.Tensor  # (B, Cout, Cin)
+    bias: torch.Tensor  # (B, Cout)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return batch_conv2d(x, self.weight[..., None, None], self.bias)  # (B, Cout, H, W)
+
+
+class Modulation(nn.Module):
+    """Learned SPADE modulation for one conditioning map: γ and β as SN-Conv1x1 (map channels -> channels)."""
+
+    def __init__(self, map_channels: int, channels: int) -> None:
+        super().__init__()
+        self.mlp_gamma = sn_conv(map_channels, channels, 1)
+        self.mlp_beta = sn_conv(map_channels, channels, 1)
+
+    def forward(self, segmap: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.mlp_gamma(segmap), self.mlp_beta(segmap)], dim=1)  # (B, 2C, H, W)
+
+
+class SPADE(nn.Module):
+    """Parameter-free norm, then `out = out * (1 + γ(map)) + β(map)` for each conditioning map in turn.
+
+    The first map is the label embedding: its γ/β convs are learned, or generated per sample (`generated_first`).
+    The `n_extra` following maps (warped reference, warped previous frame: SPADE combine) always use learned convs.
+    """
+
+    def __init__(self, channels: int, map_channels: int, generated_first: bool, n_extra: int, norm: SpadeNorm) -> None:
+        super().__init__()
+        if norm == "batch":
+            self.norm: nn.Module = nn.BatchNorm2d(channels, affine=False)
+        elif norm == "instance":
+            self.norm = nn.InstanceNorm2d(channels, affine=False)
+        else:
+            raise ValueError(f"unknown SPADE norm {norm!r}; valid: batch, instance")
+        self.generated_first = generated_first
+        self.first = None if generated_first else Modulation(map_channels, channels)
+        self.extra = nn.ModuleList([Modulation(map_channels, channels) for _ in range(n_extra)])
+
+    def forward(self, x: torch.Tensor, segmap: torch.Tensor, extra: Sequence[torch.Tensor | None] = (),
+                generated: GeneratedConv | None = None) -> torch.Tensor:
+        """x (B, C, H, W); maps at x's resolution (else nearest-resized); `extra[j]` None = map absent."""
+        out = self.norm(x)  # (B, C, H, W)
+        if self.first is not None:
+            gamma_beta = self.first(_fit(segmap, x))  # (B, 2C, H, W)
+        elif generated is not None:
+            gamma_beta = generated(_fit(segmap, x))  # (B, 2C, H, W)
+        else:
+            raise ValueError("this SPADE layer needs generated weights")
+        out = _modulate(out, gamma_beta)
+        for modulation, segmap_j in zip(self.extra, extra, strict=False):
+            if segmap_j is not None:
+                out = _modulate(out, modulation(_fit(segmap_j, x)))
+        return out
+
+
+def _fit(segmap: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if segmap.shape[-2:] == x.shape[-2:]:
+        return segmap
+    return F.interpolate(segmap, size=x.shape[-2:], mode="nearest")
+
+
+def _modulate(x: torch.Tensor, gamma_beta: torch.Tensor) -> torch.Tensor:
+    gamma, beta = gamma_beta.chunk(2, dim=1)  # (B, C, H, W) each
+    return x * (1 + gamma) + beta
+
+
+@dataclass
+class BlockWeights:
+    """Generated SPADE weights of one adaptive main-branch block (γ and β stacked along Cout)."""
+
+    norm_0: GeneratedConv  # (B, 2*fin, map_ch)
+    norm_1: GeneratedConv  # (B, 2*fmid, map_ch)
+    norm_s: GeneratedConv | None  # (B, 2*fin, map_ch); None when the block has no learned shortcut
+
+
+class SPADEResBlock(nn.Module):
+    """Main-branch block: SN convs with SPADE before each (hidden width min(fin, fout)), learned shortcut if fin != fout.
+
+    out = shortcut(x) + conv_1(lrelu(norm_1(conv_0(lrelu(norm_0(x)))))), shortcut = conv_s(norm_s(x)) or x.
+    """
+
+    def __init__(self, fin: int, fout: int, map_channels: int, generated: bool, n_extra: int,
+                 norm: SpadeNorm) -> None:
+        super().__init__()
+        fmid = min(fin, fout)
+        self.learned_shortcut = fin != fout
+        self.conv_0 = sn_conv(fin, fmid)
+        self.conv_1 = sn_conv(fmid, fout)
+        self.norm_0 = SPADE(fin, map_channels, generated, n_extra, norm)
+        self.norm_1 = SPADE(fmid, map_channels, generated, n_extra, norm)
+        if self.learned_shortcut:
+            self.conv_s = sn_conv(fin, fout, 1, bias=False)
+            self.norm_s = SPADE(fin, map_channels, generated, n_extra, norm)
+
+    def forward(self, x: torch.Tensor, segmap: torch.Tensor, extra: Sequence[torch.Tensor | None] = (),
+                weights: BlockWeights | None = None) -> torch.Tensor:
+        w0, w1, ws = (weights.norm_0, weights.norm_1, weights.norm_s) if weights is not None else (None, None, None)
+        if self.learned_shortcut:
+            x_s = self.conv_s(self.norm_s(x, segmap, extra, ws))  # (B, fout, H, W)
+        else:
+            x_s = x
+        dx = self.conv_0(F.leaky_relu(self.norm_0(x, segmap, extra, w0), LRELU_SLOPE))  # (B, fmid, H, W)
+        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, segmap, extra, w1), LRELU_SLOPE))  # (B, fout, H, W)
+        return x_s + dx
+
+
+class LabelEmbedder(nn.Module):
+    """Multi-scale embedding of a label map (or of cat(warped image, mask)), reference §3.5.
+
+    Encoder: Conv3x3(in -> ch[0]) + LReLU, then stride-2 Conv3x3 + LReLU (ch[i] -> ch[i+1]). Decoder: nearest x2 +
+    conv + LReLU (ch[i+1] -> ch[i]); 'unet' concatenates the encoder feature of the same scale before upsampling
+    (except at the bottleneck). The `n_generated` finest decoder layers have no weights of their own: they take
+    per-sample 1x1 convs from the weight generator. No norm layers.
+    Returns one map per scale, finest first: [ch[0] @ H, ch[1] @ H/2, ..., ch[n] @ H/2^n].
+    """
+
+    def __init__(self, in_channels: int, ch: Sequence[int], arch: Literal["encoderdecoder", "unet"],
+                 n_generated: int = 0) -> None:
+        super().__init__()
+        if arch == "unet" and n_generated:
+            raise ValueError("generated decoder layers are only supported by the encoder-decoder embedder")
+        n = len(ch) - 1
+        self.arch = arch
+        self.n_generated = n_generated
+        self.conv_first = sn_conv(in_channels, ch[0])
+        self.down = nn.ModuleList([sn_conv(ch[i], ch[i + 1], 3, 2) for i in range(n)])
+        self.up = nn.ModuleDict()
+        for i in range(n_generated, n):
+            skip = arch == "unet" and i < n - 1
+            self.up[str(i)] = sn_conv(ch[i + 1] * (2 if skip else 1), ch[i])
+
+    def forward(self, x: torch.Tensor, generated: Sequence[GeneratedConv] = ()) -> list[torch.Tensor]:
+        """x (B, Cin, H, W); generated[i] = the decoder conv of scale i < n_generated."""
+        encoded = [F.leaky_relu(self.conv_first(x), LRELU_SLOPE)]  # [(B, ch[0], H, W)]
+        for down in self.down:
+            encoded.append(F.leaky_relu(down(encoded[-1]), LRELU_SLOPE))  # (B, ch[i+1], H/2^(i+1), W/2^(i+1))
+        n = len(self.down)
+        decoded: list[torch.Tensor] = [encoded[n]]  # coarsest first while building
+        for i in reversed(range(n)):
+            y = decoded[-1]
+            if self.arch == "unet" and i < n - 1:
+                y = torch.cat([y, encoded[i + 1]], dim=1)  # (B, 2*ch[i+1], h, w)
+            y = F.interpolate(y, scale_factor=2.0, mode="nearest")  # (B, *, 2h, 2w)
+            conv = generated[i] if i < self.n_generated else self.up[str(i)]
+            decoded.append(F.leaky_relu(conv(y), LRELU_SLOPE))  # (B, ch[i], H/2^i, W/2^i)
+        return decoded[::-1]

@@ -1,0 +1,90 @@
+"""Building blocks used identically by both generator families: normalisation choice, reflection-padded conv
+blocks, the pix2pixHD residual block and the N(0, 0.02) initialisation. torch only.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+NormKind = Literal["batch", "instance", "none"]
+
+
+def make_norm(kind: NormKind, channels: int) -> nn.Module:
+    """BatchNorm2d (affine, the vid2vid default), InstanceNorm2d (no affine, as pix2pixHD), or Identity."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; valid: batch, instance, none")
+
+
+def conv7_block(in_ch: int, out_ch: int, norm: NormKind) -> nn.Sequential:
+    """ReflPad3, Conv7x7 (in → out), Norm, ReLU: the stem of every encoder."""
+    return nn.Sequential(
+        nn.ReflectionPad2d(3), nn.Conv2d(in_ch, out_ch, 7), make_norm(norm, out_ch), nn.ReLU(True)
+    )
+
+
+def down_block(in_ch: int, out_ch: int, norm: NormKind) -> nn.Sequential:
+    """Conv3x3 stride 2 (in → out), Norm, ReLU: halves H and W."""
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, stride=2, padding=1), make_norm(norm, out_ch), nn.ReLU(True)
+    )
+
+
+def up_block(in_ch: int, out_ch: int, norm: NormKind) -> nn.Sequential:
+    """ConvTranspose3x3 stride 2 (padding 1, output_padding 1), Norm, ReLU: doubles H and W."""
+    return nn.Sequential(
+        nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=1),
+        make_norm(norm, out_ch),
+        nn.ReLU(True),
+    )
+
+
+def conv7_head(in_ch: int, out_ch: int) -> nn.Sequential:
+    """ReflPad3, Conv7x7 (in → out) without activation: the output layer of image, flow and mask heads."""
+    return nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_ch, out_ch, 7))
+
+
+class ResBlock(nn.Module):
+    """x + [ReflPad1, Conv3x3, Norm, ReLU, ReflPad1, Conv3x3, Norm](x), channels unchanged (no dropout)."""
+
+    def __init__(self, channels: int, norm: NormKind) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            make_norm(norm, channels),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            make_norm(norm, channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)  # (B, C, H, W)
+
+
+def res_blocks(channels: int, n: int, norm: NormKind) -> nn.Sequential:
+    """`n` ResBlocks of `channels` in sequence (an empty Sequential is the identity)."""
+    return nn.Sequential(*[ResBlock(channels, norm) for _ in range(n)])
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """pix2pixHD initialisation: conv ~ N(0, std), BatchNorm γ ~ N(1, std), β = 0; conv biases kept."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters (works on the meta device, where nothing is allocated)."""
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,120 @@
+"""The training configuration and schedule, both counted in optimisation steps (CPU budgets are tiny).
+
+Owns `TrainConfig` (one frozen dataclass for both families, with per-family defaults via `TrainConfig.create`) and
+the pure schedule functions: learning-rate factor (constant, then linear decay to 0), progressive clip length
+(doubling every `clip_double_every` steps up to a cap), coarse-to-fine (only the finest generator scale trains
+for the first `fix_global_steps` steps) and the few-shot single-frame phase.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Family = Literal["vid2vid", "fs_vid2vid"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run depends on (written into every checkpoint's JSON)."""
+
+    family: Family
+    preset: str
+    data: str
+    out: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Preset overrides of the generator config (label_channels is filled in from the data set)."""
+    split: str = "train"
+    steps: int = 1000
+    height: int = 64
+    width: int = 64
+    batch: int = 1
+    # clips and references
+    clip_frames: int = 4
+    max_clip_frames: int = 8
+    clip_double_every: int = 0
+    """Double the clip length every this many steps (0: never), up to max_clip_frames (vid2vid niter_step)."""
+    max_t_step: int = 1
+    flip: bool = True
+    references: int = 1
+    """Few-shot K (ignored by vid2vid)."""
+    single_frame_steps: int = 0
+    """Few-shot: first steps generate single frames only (niter_single)."""
+    # optimisation
+    lr: float = 2e-4
+    ttur: bool = False
+    decay_start: int = -1
+    """Step at which the linear decay to 0 starts (vid2vid niter); -1: constant lr (no decay)."""
+    fix_global_steps: int = 0
+    """vid2vid coarse-to-fine: train only the finest spatial scale for this many steps (niter_fix_global)."""
+    gan_mode: Literal["ls", "hinge", "original"] = "ls"
+    # discriminators
+    num_D: int = 2
+    n_layers_D: int = 3
+    ndf: int = 64
+    norm_D: Literal["batch", "instance", "none"] = "batch"
+    n_frames_D: int = 3
+    n_scales_temporal: int = 2
+    # loss weights
+    lambda_feat: float = 10.0
+    lambda_vgg: float = 10.0
+    lambda_flow: float = 10.0
+    lambda_warp: float = 10.0
+    lambda_mask: float = 1.0
+    lambda_temporal: float = 1.0
+    vgg_weights: str | None = None
+    # run mechanics
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    """Mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler); never on CPU."""
+    seed: int = 0
+    workers: int = 0
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    progress: bool = True
+
+    @classmethod
+    def create(cls, family: Family, **values: Any) -> TrainConfig:
+        """A config with the family's defaults (few-shot: hinge GAN, TTUR, base lr 4e-4, 1-scale SN discriminator,
+        no temporal D, mask weight 10) under the given values; values set to None are left at the defaults."""
+        defaults: dict[str, Any] = {}
+        if family == "fs_vid2vid":
+            defaults = {"gan_mode": "hinge", "ttur": True, "lr": 4e-4, "num_D": 1, "n_layers_D": 4, "ndf": 32,
+                        "norm_D": "instance", "n_scales_temporal": 0, "lambda_mask": 10.0}
+        defaults.update({k: v for k, v in values.items() if v is not None})
+        return cls(family=family, **defaults)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def lr_factor(config: TrainConfig, step: int) -> float:
+    """Multiplier of the base learning rates at `step`: 1 until decay_start, then linear to 0 at `steps`."""
+    if config.decay_start < 0 or step < config.decay_start:
+        return 1.0
+    return max(0.0, 1.0 - (step - config.decay_start) / max(1, config.steps - config.decay_start))
+
+
+def learning_rates(config: TrainConfig) -> tuple[float, float, tuple[float, float]]:
+    """(G lr, D lr, Adam betas): TTUR halves G's, doubles D's and uses betas (0, 0.9)."""
+    if config.ttur:
+        return config.lr / 2, config.lr * 2, (0.0, 0.9)
+    return config.lr, config.lr, (0.5, 0.999)
+
+
+def clip_frames_at(config: TrainConfig, step: int) -> int:
+    """Frames per clip at `step` (progressive sequence length)."""
+    if config.clip_double_every <= 0:
+        return config.clip_frames
+    return min(config.max_clip_frames, config.clip_frames * 2 ** (step // config.clip_double_every))
+
+
+def train_coarse_scales(config: TrainConfig, step: int) -> bool:
+    """False while only the finest generator scale trains (coarse-to-fine)."""
+    return step >= config.fix_global_steps
+
+
+def single_frame_phase(config: TrainConfig, step: int) -> bool:
+    """Few-shot: True while clips are one frame long."""
+    return config.family == "fs_vid2vid" and step < config.single_frame_steps

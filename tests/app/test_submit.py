@@ -1,0 +1,179 @@
+"""POST /v1/jobs: every refused input gets its 4xx code and leaves no files; a good one queues the exact spec."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from app.contracts import JOB_FUNCTION
+from tests.app.media import PALETTE, png_bytes, png_zip, seg_frame, seg_video, write_video
+
+
+def post(client: TestClient, auth: dict[str, str], video: tuple[str, bytes], model: str = "street", **extra):
+    files: list[tuple[str, tuple[str, bytes, str]]] = [("video", (video[0], video[1], "application/octet-stream"))]
+    for field in ("references", "reference_labels"):
+        for name, data in extra.pop(field, []):
+            files.append((field, (name, data, "image/png")))
+    data = {"model": model, **extra}
+    return client.post("/v1/jobs", data=data, files=files, headers=auth)
+
+
+def job_dirs(media_root: Path) -> list[Path]:
+    jobs = media_root / "jobs"
+    return list(jobs.iterdir()) if jobs.exists() else []
+
+
+def test_good_upload_queues_exact_spec(client, auth, seg_mp4: Path, redis_client: redis.Redis, media_root: Path):
+    response = post(client, auth, ("../../etc/passwd.mp4", seg_mp4.read_bytes()), options='{"max_frames": 4}')
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert response.headers["location"] == f"/v1/jobs/{body['id']}"
+    assert body["status"] == "queued" and body["progress"] == {"frames_done": 0, "frames_total": 4}
+    job = Job.fetch(body["id"], connection=redis_client, serializer=JSONSerializer)
+    assert job.func_name == JOB_FUNCTION and job.origin == "gpu" and job.retries_left == 2
+    spec = job.kwargs["spec"]
+    job_dir = media_root.resolve() / "jobs" / body["id"]
+    assert spec == {
+        "job_id": body["id"], "owner": spec["owner"], "model": "street",
+        "labels_path": str(job_dir / "input" / "labels.mp4"), "labels_kind": "video",
+        "reference_paths": [], "reference_label_paths": [], "job_dir": str(job_dir),
+        "frames_total": 4, "fps": 15.0,
+        "options": {"fps": None, "max_frames": 4, "seed": 0, "height": None, "width": None, "formats": ["mp4"]},
+    }
+    assert spec["owner"].startswith("key_")
+    assert sorted(p.name for p in (job_dir / "input").iterdir()) == ["labels.mp4"]
+    assert job.timeout == 300 + 10 * 4
+
+
+def test_zip_of_pngs_is_accepted_with_zip_fps(client, auth, tmp_path: Path, redis_client: redis.Redis):
+    archive = png_zip(tmp_path / "f.zip", [seg_frame(i) for i in range(3)])
+    response = post(client, auth, ("frames.zip", archive.read_bytes()))
+    assert response.status_code == 202, response.text
+    spec = Job.fetch(response.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
+    assert spec["labels_kind"] == "zip" and spec["frames_total"] == 3 and spec["fps"] == 15.0
+    assert spec["labels_path"].endswith("input/labels.zip")
+
+
+def _truncated(path: Path) -> bytes:
+    data = path.read_bytes()
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("empty", 400, "empty_file"),
+        ("text", 400, "not_a_video"),
+        ("truncated", 400, "corrupt_video"),
+        ("mpegts", 415, "unsupported_container"),
+        ("too_big", 413, "upload_too_large"),
+        ("too_many_frames", 400, "too_many_frames"),
+        ("too_large", 400, "resolution_too_large"),
+        ("too_long", 400, "too_long"),
+        ("not_palette", 400, "labels_do_not_match_model"),
+        ("zip_not_png", 400, "corrupt_video"),
+    ],
+)
+def test_bad_label_upload_is_refused_and_leaves_nothing(
+    case: str, status: int, code: str, client, auth, seg_mp4: Path, tmp_path: Path, media_root: Path,
+    redis_client: redis.Redis,
+):
+    rng = np.random.default_rng(0)
+    videos = {
+        "empty": lambda: b"",
+        "text": lambda: b"this is a text file, not a video\n" * 20,
+        "truncated": lambda: _truncated(seg_mp4),
+        "mpegts": lambda: write_video(tmp_path / "a.ts", [seg_frame(0)]).read_bytes(),
+        "too_big": lambda: rng.integers(0, 255, 300_000, dtype=np.uint8).tobytes(),
+        "too_many_frames": lambda: seg_video(tmp_path / "long.mp4", n=41, size=32).read_bytes(),
+        "too_large": lambda: seg_video(tmp_path / "big.mp4", n=2, size=160).read_bytes(),
+        "too_long": lambda: write_video(tmp_path / "slow.mp4", [seg_frame(i) for i in range(4)], fps=1).read_bytes(),
+        "not_palette": lambda: write_video(
+            tmp_path / "green.mp4", [np.full((64, 64, 3), (0, 255, 0), np.uint8)] * 2
+        ).read_bytes(),
+        "zip_not_png": lambda: _zip_with_text(tmp_path / "bad.zip"),
+    }
+    response = post(client, auth, ("labels.mp4", videos[case]()))
+
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert job_dirs(media_root) == []
+    assert redis_client.llen("rq:queue:gpu") == 0
+
+
+def _zip_with_text(path: Path) -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("00000.png", b"not really a png")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "code"),
+    [
+        ("nope", {}, "unknown_model"),
+        ("street", {"options": "{not json"}, "bad_options"),
+        ("street", {"options": '{"fps": -1}'}, "bad_options"),
+        ("street", {"options": '{"colour": "red"}'}, "bad_options"),
+        ("people", {}, "missing_references"),
+        ("people", {"references": [("r.png", b"x")] * 4}, "too_many_references"),
+        ("street", {"references": [("r.png", b"x")]}, "too_many_references"),
+        ("people", {"references": [("r.png", b"not an image")]}, "bad_reference_image"),
+        ("people", {"references": [("r.png", b"x")], "reference_labels": [("a", b"x"), ("b", b"x")]},
+         "reference_labels_mismatch"),
+    ],
+)
+def test_bad_request_fields_are_refused(model, extra, code, client, auth, media_root: Path):
+    pose = np.zeros((64, 64, 3), np.uint8)
+    pose[20:40, 30:34] = (255, 0, 85)
+    video = write_video(media_root.parent / "pose.mp4", [pose] * 3).read_bytes()
+    response = post(client, auth, ("v.mp4", video), model=model, **extra)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == code
+    if code == "unknown_model":
+        assert "edges, people, street" in response.json()["error"]["message"]
+    assert job_dirs(media_root) == []
+
+
+def test_few_shot_job_saves_references_under_server_names(client, auth, media_root: Path, redis_client):
+    pose = np.zeros((64, 64, 3), np.uint8)
+    pose[20:40, 30:34] = (255, 0, 85)
+    video = write_video(media_root.parent / "pose.mp4", [pose] * 3).read_bytes()
+    ref = png_bytes(np.full((64, 48, 3), 200, np.uint8))
+    response = post(client, auth, ("v.mp4", video), model="people",
+                    references=[("/tmp/evil name.png", ref)] * 2, reference_labels=[("l.png", png_bytes(pose))] * 2)
+
+    assert response.status_code == 202, response.text
+    spec = Job.fetch(response.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
+    assert [Path(p).name for p in spec["reference_paths"]] == ["reference_00.png", "reference_01.png"]
+    assert [Path(p).name for p in spec["reference_label_paths"]] == ["reference_label_00.png", "reference_label_01.png"]
+    assert all(Path(p).is_file() for p in spec["reference_paths"])
+
+
+def test_edges_model_refuses_colour_video(client, auth, seg_mp4: Path, media_root: Path):
+    response = post(client, auth, ("v.mp4", seg_mp4.read_bytes()), model="edges")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "labels_do_not_match_model"
+
+
+def test_jobs_in_flight_are_capped_per_key(client, auth, seg_mp4: Path, redis_client):
+    data = seg_mp4.read_bytes()
+    for _ in range(3):
+        assert post(client, auth, ("v.mp4", data)).status_code == 202
+    response = post(client, auth, ("v.mp4", data))
+    assert response.status_code == 429 and response.json()["error"]["code"] == "too_many_jobs"
+
+
+def test_palette_colours_in_json_match_test_model(client):
+    cards = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+    assert [tuple(c["color"]) for c in cards["street"]["classes"]] == PALETTE
+    assert json.dumps(cards)  # serialisable

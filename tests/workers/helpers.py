@@ -1,0 +1,68 @@
+"""Shared test material: a tiny served-model manifest and small colour-coded label videos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from app.contracts import JobSpec, OutputOptions
+from workers.video_io import H264Writer
+
+TINY_PALETTE = [(0, 0, 0), (128, 64, 128), (70, 130, 180), (220, 20, 60)]
+RUN_HEIGHT, RUN_WIDTH = 32, 48
+
+TINY_MODEL = {
+    "name": "tiny",
+    "family": "vid2vid",
+    "preset": "vid2vid-tiny",
+    "description": "test model: 4-colour segmentation, untrained",
+    "labels": {
+        "type": "segmentation",
+        "num_classes": 4,
+        "class_names": ["void", "road", "sky", "person"],
+        "palette": [list(c) for c in TINY_PALETTE],
+        "channels": 4,
+    },
+    "height": RUN_HEIGHT,
+    "width": RUN_WIDTH,
+}
+
+
+def write_manifest(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "manifest.json"
+    path.write_text(json.dumps({"models": {"tiny": TINY_MODEL}}))
+    return path
+
+
+def label_frame(t: int, height: int, width: int) -> np.ndarray:
+    ids = np.full((height, width), 2, dtype=np.int64)  # sky
+    ids[height // 2 :] = 1  # road
+    x = (4 + 3 * t) % max(1, width - 10)
+    ids[height // 3 : height // 3 + 10, x : x + 8] = 3  # a person walking right
+    return np.asarray(TINY_PALETTE, dtype=np.uint8)[ids]
+
+
+def write_label_video(path: Path, frames: int, height: int = 40, width: int = 60, fps: float = 10.0) -> Path:
+    with H264Writer(path, fps=fps, width=width, height=height) as writer:
+        for t in range(frames):
+            writer.write(label_frame(t, height, width))
+    return path
+
+
+def make_spec(media_root: Path, job_id: str, frames: int, labels: Path, **options: object) -> JobSpec:
+    job_dir = media_root / "jobs" / job_id
+    job_dir.mkdir(parents=True, exist_ok=True)
+    return JobSpec(
+        job_id=job_id,
+        owner="test",
+        model="tiny",
+        labels_path=str(labels),
+        labels_kind="video",
+        job_dir=str(job_dir),
+        frames_total=frames,
+        fps=10.0,
+        options=OutputOptions(**options),
+    )

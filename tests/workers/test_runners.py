@@ -1,0 +1,98 @@
+"""Runner: the per-job loop in-process (no Redis): frame count and size, resume is byte-identical, cancel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from app.contracts import load_manifest
+from workers.errors import JobCanceled, JobError
+from workers.hooks import NullHooks
+from workers.runners import Runner, make_runner
+from workers.video_io import read_label_frames
+
+from .helpers import make_spec, write_label_video, write_manifest
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    manifest_path = write_manifest(tmp_path_factory.mktemp("ckpt"))
+    card = load_manifest(manifest_path).models["tiny"]
+    runner = make_runner(card, torch.device("cpu"), manifest_path.parent)
+    runner.setup()
+    return runner
+
+
+class _Crash(BaseException):
+    """Stands in for SIGKILL: nothing after the raise runs."""
+
+
+class _CrashAfter(NullHooks):
+    def __init__(self, frames: int) -> None:
+        super().__init__()
+        self.frames = frames
+
+    def report_progress(self, done: int, total: int) -> None:
+        if done >= self.frames:
+            raise _Crash()
+
+
+class _CancelAfter(NullHooks):
+    def __init__(self, frames: int) -> None:
+        super().__init__()
+        self.frames, self.done = frames, 0
+
+    def report_progress(self, done: int, total: int) -> None:
+        self.done = done
+
+    def should_stop(self) -> bool:
+        return self.done >= self.frames
+
+
+def test_result_has_the_uploads_frame_count_and_size(runner: Runner, tmp_path: Path) -> None:
+    labels = write_label_video(tmp_path / "labels.mp4", frames=6, height=40, width=60)
+    seen: list[tuple[int, int]] = []
+    result = runner.run(make_spec(tmp_path, "j1", 6, labels), NullHooks(lambda d, t: seen.append((d, t))))
+    assert (result.frames, result.height, result.width, result.resumed_from_frame) == (6, 40, 60, 0)
+    frames = list(read_label_frames(result.video_path, "video"))
+    assert len(frames) == 6 and frames[0].shape == (40, 60, 3)
+    assert [d for d, _ in seen][:6] == [1, 2, 3, 4, 5, 6]
+    assert sorted(p.name for p in (tmp_path / "jobs" / "j1" / "frames").iterdir())[-1] == "000005.png"
+
+
+def test_max_frames_limits_the_output(runner: Runner, tmp_path: Path) -> None:
+    labels = write_label_video(tmp_path / "labels.mp4", frames=6)
+    result = runner.run(make_spec(tmp_path, "j2", 3, labels, max_frames=3), NullHooks())
+    assert result.frames == 3
+
+
+def test_resume_after_a_crash_is_byte_identical(runner: Runner, tmp_path: Path) -> None:
+    labels = write_label_video(tmp_path / "labels.mp4", frames=7)
+    runner.run(make_spec(tmp_path, "whole", 7, labels), NullHooks())
+    with pytest.raises(_Crash):
+        runner.run(make_spec(tmp_path, "split", 7, labels), _CrashAfter(3))
+    assert not (tmp_path / "jobs" / "split" / "result.mp4").exists()
+    result = runner.run(make_spec(tmp_path, "split", 7, labels), NullHooks())
+    assert result.resumed_from_frame == 3 and result.frames == 7
+    whole = sorted((tmp_path / "jobs" / "whole" / "frames").iterdir())
+    split = sorted((tmp_path / "jobs" / "split" / "frames").iterdir())
+    assert [p.name for p in whole] == [p.name for p in split]
+    for a, b in zip(whole, split, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_cancel_stops_between_frames(runner: Runner, tmp_path: Path) -> None:
+    labels = write_label_video(tmp_path / "labels.mp4", frames=8)
+    with pytest.raises(JobCanceled):
+        runner.run(make_spec(tmp_path, "c", 8, labels), _CancelAfter(2))
+    assert len(list((tmp_path / "jobs" / "c" / "frames").iterdir())) == 2
+
+
+def test_undecodable_labels_fail_with_decode_failed(runner: Runner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 512)
+    with pytest.raises(JobError) as caught:
+        runner.run(make_spec(tmp_path, "bad", 3, bad), NullHooks())
+    assert caught.value.code == "decode_failed"

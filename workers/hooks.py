@@ -1,0 +1,86 @@
+"""What a running job tells the outside world, and what it asks it, between frames.
+
+`Hooks` is the seam the per-job loop talks to: `report_progress`, `should_stop`, `heartbeat`. `JobHooks` is the
+RQ-backed one (progress into `job.meta`, which only the worker writes; the cancel request is the Redis key
+`app.contracts.cancel_key(job_id)`); `NullHooks` serves `v2v generate`, which has no queue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+from rq.job import Job
+
+from app.contracts import cancel_key
+
+PROGRESS_EVERY_FRAMES = 4
+"""Save meta at most every this many frames ..."""
+PROGRESS_EVERY_S = 1.0
+"""... or when this much time passed since the last save, whichever comes first (and always on the last frame)."""
+HEARTBEAT_EVERY_S = 2.0
+
+
+class Hooks(Protocol):
+    def report_progress(self, done: int, total: int) -> None: ...
+
+    def should_stop(self) -> bool: ...
+
+    def heartbeat(self) -> None: ...
+
+
+class NullHooks:
+    """No queue: progress goes to an optional callback, nothing ever asks to stop."""
+
+    def __init__(self, on_progress: Callable[[int, int], None] | None = None) -> None:
+        self.on_progress = on_progress
+
+    def report_progress(self, done: int, total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(done, total)
+
+    def should_stop(self) -> bool:
+        return False
+
+    def heartbeat(self) -> None:
+        pass
+
+
+class JobHooks:
+    """Hooks of one RQ job. `beat` is the worker's liveness signal (keeps the job's StartedJobRegistry entry
+    fresh); it is called at most every HEARTBEAT_EVERY_S seconds."""
+
+    def __init__(self, job: Job, redis_client: redis.Redis, beat: Callable[[], None] | None = None) -> None:
+        self.job = job
+        self.redis = redis_client
+        self.beat = beat
+        self._saved_done = -1
+        self._saved_at = 0.0
+        self._beat_at = 0.0
+
+    def report_progress(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        due = (
+            done - self._saved_done >= PROGRESS_EVERY_FRAMES
+            or now - self._saved_at >= PROGRESS_EVERY_S
+            or done >= total
+            or self._saved_done < 0
+        )
+        if not due:
+            return
+        self.job.meta["progress"] = {"frames_done": done, "frames_total": max(total, done)}
+        self.job.save_meta()
+        self._saved_done, self._saved_at = done, now
+
+    def should_stop(self) -> bool:
+        return bool(self.redis.exists(cancel_key(self.job.id)))
+
+    def heartbeat(self) -> None:
+        if self.beat is None:
+            return
+        now = time.monotonic()
+        if now - self._beat_at >= HEARTBEAT_EVERY_S:
+            self.beat()
+            self._beat_at = now

@@ -1,0 +1,68 @@
+"""The resumable part of a job: the generator state after the last completed frame, on disk under `job_dir/state/`.
+
+One safetensors file holds the generator state (`state.to_tensors()`), the torch RNG state(s) and, in its
+metadata, the number of frames completed, so the three can never disagree. It is written to a temp file and
+renamed into place after each frame; a worker killed at any moment leaves either the previous or the new file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+
+STATE_FILE = "state.safetensors"
+_RNG_CPU = "__job__.rng_cpu"
+_RNG_CUDA = "__job__.rng_cuda"
+
+
+@dataclass(frozen=True)
+class SavedState:
+    next_frame: int
+    """Frames 0..next_frame-1 are complete (their PNGs exist); generation continues at this index."""
+    tensors: dict[str, torch.Tensor]
+    """The generator state's tensors (CPU), as given by `state.to_tensors()`."""
+
+
+def save_job_state(state_dir: Path, next_frame: int, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Atomically record that `next_frame` frames are done, with the generator state and RNG after them."""
+    payload = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    payload[_RNG_CPU] = torch.get_rng_state()
+    if device.type == "cuda":
+        payload[_RNG_CUDA] = torch.cuda.get_rng_state(device)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    target = state_dir / STATE_FILE
+    tmp = state_dir / f".{STATE_FILE}.tmp"
+    try:
+        save_file(payload, str(tmp), metadata={"next_frame": str(next_frame)})
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_job_state(state_dir: Path, device: torch.device) -> SavedState | None:
+    """The saved state (RNG restored as a side effect), or None when there is none or it is unreadable."""
+    path = state_dir / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            next_frame = int((handle.metadata() or {})["next_frame"])
+        tensors = load_file(str(path))
+    except (OSError, KeyError, ValueError, RuntimeError):
+        return None  # a file we cannot trust: start over (frames are rewritten identically)
+    rng_cpu = tensors.pop(_RNG_CPU, None)
+    rng_cuda = tensors.pop(_RNG_CUDA, None)
+    if rng_cpu is not None:
+        torch.set_rng_state(rng_cpu)
+    if rng_cuda is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(rng_cuda, device)
+    return SavedState(next_frame=next_frame, tensors={k: v.to(device) for k, v in tensors.items()})
+
+
+def clear_job_state(state_dir: Path) -> None:
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
