@@ -78,7 +78,7 @@ def _write_secret(path: Path, text: str) -> None:
 def ensure_initial_key(client: redis.Redis, key_file: Path) -> str | None:
     """Make sure `key_file` holds a key Redis knows. Returns the plaintext only when a new key was made.
 
-    A new key is created (named "initial") when the file is missing or its key is unknown to Redis (e.g. a fresh
+    A new key is created ("initial") when the file is missing or its key is unknown to Redis (e.g. a fresh
     Redis); the file is then (re)written with mode 0600. `v2v serve` prints the returned key once.
     """
     key_file = Path(key_file)

@@ -74,8 +74,8 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if not self.AUTH_ENABLED and not is_loopback(self.BIND_HOST):
             raise ValueError(
-                f"V2V_AUTH_ENABLED=false is refused with V2V_BIND_HOST={self.BIND_HOST!r}: anyone on the network "
-                "could use the service. Bind to 127.0.0.1 (v2v api --host 127.0.0.1) or set V2V_AUTH_ENABLED=true."
+                f"V2V_AUTH_ENABLED=false is refused with V2V_BIND_HOST={self.BIND_HOST!r}: anyone on the "
+                "network could use the service. Bind to 127.0.0.1 or set V2V_AUTH_ENABLED=true."
             )
         if not self.MANIFEST.is_file():
             raise ValueError(

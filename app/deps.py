@@ -1,4 +1,4 @@
-"""FastAPI dependencies as `Annotated` aliases: settings, Redis, queue, storage, manifest and the caller's key.
+"""FastAPI dependencies as `Annotated` aliases: settings, Redis, queue, storage, manifest, caller's key.
 
 Everything comes from `app.state`, filled by `create_app` and its lifespan; nothing is built at import time.
 """

@@ -1,6 +1,6 @@
-"""The API's one error shape, `{"error": {"code": "...", "message": "..."}}`, and the handlers that produce it.
+"""The API's one error shape, `{"error": {"code": "...", "message": "..."}}`, and its handlers.
 
-Routes raise `ApiError(status, code, message)`; anything FastAPI or Starlette raises is mapped to the same shape,
+Routes raise `ApiError(status, code, message)`; what FastAPI or Starlette raises gets the same shape,
 and an unexpected exception becomes a logged 500 "internal" (a 5xx is always a bug).
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -32,7 +33,9 @@ _STATUS_CODES = {
 class ApiError(StarletteHTTPException):
     """An HTTP error with a stable machine-readable `code`."""
 
-    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(status_code=status_code, detail=message, headers=headers)
         self.code = code
         self.message = message
@@ -42,7 +45,9 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
@@ -64,6 +69,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
 
 
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    log.error("Redis error on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        503, "service_unavailable", "the job store (Redis) is unavailable; try again shortly"
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal", "internal server error")
@@ -72,4 +84,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(redis.ConnectionError, _redis_down)
+    app.add_exception_handler(redis.TimeoutError, _redis_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,9 +1,10 @@
 """The API's side of the RQ queue: enqueue a JobSpec, read a job back as `JobPublic`, cancel, delete, list.
 
-rq's job record is the only job state: its status plus `meta` (written by the worker only: `progress`, `error`,
-`canceled`). A per-owner sorted set `v2v:owner:<key_id>:jobs` (score = creation time) lists an owner's jobs.
+rq's job record is the only job state: its status plus `meta` (only the worker writes it:
+`progress`, `error`, `canceled`). A per-owner sorted set `v2v:owner:<key_id>:jobs` (score = creation
+time) lists an owner's jobs.
 Status mapping (rq -> public): queued/deferred/scheduled/created -> queued; started -> running;
-finished -> succeeded; failed -> failed; canceled/stopped -> canceled; any status with meta["canceled"] -> canceled.
+finished -> succeeded; failed -> failed; canceled/stopped -> canceled; meta["canceled"] -> canceled.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def to_public(job: Job, client: redis.Redis) -> JobPublic:
 
 
 def request_cancel(client: redis.Redis, job: Job, settings: Settings) -> None:
-    """Cancel a queued job at once; ask a running one to stop (cancel key, checked by the worker between frames)."""
+    """Cancel a queued job at once; ask a running one to stop (cancel key, checked between frames)."""
     status = public_status(job.get_status(refresh=True), job.get_meta(refresh=True))
     if status in TERMINAL:
         return
@@ -181,7 +182,3 @@ def jobs_in_flight(client: redis.Redis, owner: str) -> int:
         if job is not None and public_status(job.get_status(refresh=False), job.meta) not in TERMINAL:
             count += 1
     return count
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

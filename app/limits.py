@@ -21,13 +21,13 @@ def check_jobs_in_flight(client: redis.Redis, owner: str, settings: Settings) ->
         raise ApiError(
             429,
             "too_many_jobs",
-            f"this key already has {settings.MAX_JOBS_IN_FLIGHT} jobs queued or running; wait for one to finish",
+            f"this key already has {settings.MAX_JOBS_IN_FLIGHT} jobs queued or running; wait for one",
             headers={"Retry-After": "30"},
         )
 
 
 def reserve_upload_bytes(client: redis.Redis, owner: str, nbytes: int, settings: Settings) -> str:
-    """Count `nbytes` against today's allowance (429 "upload_quota_exceeded" past it); returns the counter key."""
+    """Count `nbytes` against today's allowance (429 "upload_quota_exceeded"); returns its counter."""
     key = _bytes_key(owner)
     total = int(client.incrby(key, nbytes))
     client.expire(key, 2 * 24 * 3600)
@@ -36,7 +36,7 @@ def reserve_upload_bytes(client: redis.Redis, owner: str, nbytes: int, settings:
         raise ApiError(
             429,
             "upload_quota_exceeded",
-            f"this key may upload {settings.MAX_UPLOAD_BYTES_PER_KEY_PER_DAY} bytes per day; try again tomorrow",
+            f"this key may upload {settings.MAX_UPLOAD_BYTES_PER_KEY_PER_DAY} bytes a day; try tomorrow",
         )
     return key
 

@@ -28,7 +28,7 @@ FORM_OVERHEAD_BYTES = 1024 * 1024
 
 
 class BodySizeLimit:
-    """Refuse a request whose declared Content-Length exceeds `max_bytes` before its body is read (413 JSON)."""
+    """Refuse a request whose declared Content-Length exceeds `max_bytes`, before reading it (413)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -50,7 +50,9 @@ async def _sweep_forever(app: FastAPI, settings: Settings) -> None:
     while True:
         await asyncio.sleep(settings.RETENTION_SWEEP_INTERVAL_S)
         try:
-            removed = await asyncio.to_thread(sweep_expired, settings.MEDIA_ROOT, app.state.redis, settings.RETENTION_S)
+            removed = await asyncio.to_thread(
+                sweep_expired, settings.MEDIA_ROOT, app.state.redis, settings.RETENTION_S
+            )
             if removed:
                 log.info("retention: removed %d expired jobs", removed)
         except Exception:  # keep sweeping; a failed sweep is logged, never fatal to the API

@@ -69,10 +69,12 @@ def probe_labels(path: Path, limits: Limits) -> LabelProbe:
     if probe.width > limits.max_width or probe.height > limits.max_height:
         raise _refuse(
             "resolution_too_large",
-            f"labels are {probe.width}x{probe.height}; at most {limits.max_width}x{limits.max_height} is accepted",
+            f"labels are {probe.width}x{probe.height}; the limit is {limits.max_width}x{limits.max_height}",
         )
     if probe.frames / probe.fps > limits.max_duration_s:
-        raise _refuse("too_long", f"labels last {probe.frames / probe.fps:.1f} s; at most {limits.max_duration_s} s")
+        raise _refuse(
+            "too_long", f"labels last {probe.frames / probe.fps:.1f} s; at most {limits.max_duration_s} s"
+        )
     return probe
 
 
@@ -89,7 +91,7 @@ def _probe_video(path: Path, head: bytes, limits: Limits) -> LabelProbe:
         if not formats & VIDEO_FORMATS:
             raise _refuse(
                 "unsupported_container",
-                f"container {container.format.name!r} is not accepted; use mp4, mov, avi, webm, mkv or a zip of PNGs",
+                f"container {container.format.name!r} refused: use mp4, mov, avi, webm, mkv or a PNG zip",
                 415,
             )
         if not container.streams.video:
@@ -107,12 +109,15 @@ def _probe_video(path: Path, head: bytes, limits: Limits) -> LabelProbe:
                     packets += 1
                     if packets > limits.max_frames:
                         raise _refuse(
-                            "too_many_frames", f"the video has more than {limits.max_frames} frames; cut it shorter"
+                            "too_many_frames",
+                            f"the video has more than {limits.max_frames} frames; cut it shorter",
                         )
         except av.FFmpegError as exc:
             raise _refuse("corrupt_video", "the video stream cannot be read to its end") from exc
         if packets == 0 or (declared and packets < declared):
-            raise _refuse("corrupt_video", f"the video declares {declared} frames but holds {packets} (truncated?)")
+            raise _refuse(
+                "corrupt_video", f"the video declares {declared} frames but holds {packets} (truncated?)"
+            )
     try:
         with av.open(str(path)) as container:
             first = next(container.decode(video=0)).to_ndarray(format="rgb24")
@@ -132,7 +137,9 @@ def _probe_zip(path: Path, limits: Limits) -> LabelProbe:
             if not members:
                 raise _refuse("not_a_video", "the zip holds no files; expected PNG frames")
             if len(members) > limits.max_frames:
-                raise _refuse("too_many_frames", f"the zip has {len(members)} frames; at most {limits.max_frames}")
+                raise _refuse(
+                    "too_many_frames", f"the zip has {len(members)} frames; at most {limits.max_frames}"
+                )
             total = sum(i.file_size for i in members)
             if total > limits.max_zip_uncompressed_bytes:
                 raise _refuse(
@@ -151,7 +158,9 @@ def _probe_zip(path: Path, limits: Limits) -> LabelProbe:
             first_bytes = archive.read(members[0])
     except zipfile.BadZipFile as exc:
         raise _refuse("corrupt_video", "the zip archive is damaged") from exc
-    first = _decode_image(io.BytesIO(first_bytes), what=f"frame {members[0].filename!r}", code="corrupt_video")
+    first = _decode_image(
+        io.BytesIO(first_bytes), what=f"frame {members[0].filename!r}", code="corrupt_video"
+    )
     return LabelProbe("zip", "zip", len(members), limits.zip_fps, first.shape[1], first.shape[0], first)
 
 
@@ -166,7 +175,7 @@ def _decode_image(source: io.BytesIO | str, what: str, code: str) -> np.ndarray:
 
 
 def probe_image(path: Path, max_width: int, max_height: int, what: str) -> np.ndarray:
-    """Decode a PNG/JPEG reference image (first frame only) and check its size; returns (H, W, 3) uint8 RGB."""
+    """Decode a PNG/JPEG reference image and check its size; returns (H, W, 3) uint8 RGB."""
     head = _head(path, 8)
     if not head:
         raise _refuse("empty_file", f"{what} is empty")
@@ -179,7 +188,7 @@ def probe_image(path: Path, max_width: int, max_height: int, what: str) -> np.nd
 
 
 def image_extension(path: Path) -> str:
-    """".png" or ".jpg" from the file's signature (call after `probe_image`)."""
+    """ ".png" or ".jpg" from the file's signature (call after `probe_image`)."""
     return ".png" if _head(path, 8).startswith(PNG_SIGNATURE) else ".jpg"
 
 
@@ -212,8 +221,8 @@ def check_labels_match(frame: np.ndarray, card: ModelCard, max_palette_distance:
         if distance > max_palette_distance:
             raise _refuse(
                 "labels_do_not_match_model",
-                f"model {card.name!r} takes colour-coded segmentation in its palette (GET /v1/models); the first "
-                f"frame is on average {distance:.0f} RGB units from the nearest palette colour",
+                f"model {card.name!r} takes colour-coded segmentation in its palette (GET /v1/models); the "
+                f"first frame is on average {distance:.0f} RGB units from the nearest palette colour",
             )
     elif label_type == LabelType.EDGES and colourful_fraction(frame) > 0.05:
         raise _refuse(
@@ -225,5 +234,5 @@ def check_labels_match(frame: np.ndarray, card: ModelCard, max_palette_distance:
         if bright > 0.01 and colourful_fraction(frame) < 0.001:
             raise _refuse(
                 "labels_do_not_match_model",
-                f"model {card.name!r} takes colour OpenPose-style skeleton renderings; the first frame is grey",
+                f"model {card.name!r} takes colour OpenPose-style skeletons; the first frame is grey",
             )

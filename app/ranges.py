@@ -1,7 +1,7 @@
 """Range-request pre-check for file downloads, so malformed or unsatisfiable ranges get the JSON error shape.
 
 Starlette's FileResponse serves valid ranges (206, Content-Range, multipart/byteranges) itself; it answers bad
-ones in plain text, which this check turns into `{"error": ...}` 400 "bad_range" / 416 "range_not_satisfiable".
+ones in plain text, turned here into `{"error": ...}` 400 "bad_range" / 416 "range_not_satisfiable".
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from app.errors import ApiError
 
 
 def check_range(header: str | None, size: int) -> None:
-    """Raise ApiError unless `header` is absent or a byte range Starlette will serve from a file of `size` bytes."""
+    """Raise ApiError unless `header` is absent or a range Starlette serves from a `size`-byte file."""
     if header is None:
         return
     units, sep, spec = header.partition("=")
@@ -36,7 +36,10 @@ def check_range(header: str | None, size: int) -> None:
         raise ApiError(400, "bad_range", "Range names no byte range")
     if any(not 0 <= start < size for start, _ in parsed):
         raise ApiError(
-            416, "range_not_satisfiable", f"the file has {size} bytes", headers={"Content-Range": f"bytes */{size}"}
+            416,
+            "range_not_satisfiable",
+            f"the file has {size} bytes",
+            headers={"Content-Range": f"bytes */{size}"},
         )
     if any(start >= end for start, end in parsed):
         raise ApiError(400, "bad_range", "range start must not be after its end")

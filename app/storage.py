@@ -1,7 +1,7 @@
 """Media storage seam: where a job's files live and how uploads get there.
 
 Layout (docs/conventions.md): `ROOT/jobs/<job_id>/input/<server-chosen name>`, `frames/`, `state/`,
-`result.mp4`. Uploads are copied in chunks to a `.partial` file, size-capped, then renamed into place; a client's
+`result.mp4`. Uploads are copied in chunks to a size-capped `.partial` file, then renamed; a client's
 file name is never used as a path.
 """
 

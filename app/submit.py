@@ -49,7 +49,9 @@ def parse_options(raw: str | None) -> OutputOptions:
     try:
         return OutputOptions.model_validate(json.loads(raw))
     except (json.JSONDecodeError, ValidationError, TypeError) as exc:
-        raise ApiError(400, "bad_options", f"`options` must be a JSON object of output options: {exc}") from exc
+        raise ApiError(
+            400, "bad_options", f"`options` must be a JSON object of output options: {exc}"
+        ) from exc
 
 
 def find_model(manifest: Manifest, name: str) -> ModelCard:
@@ -69,13 +71,19 @@ def check_reference_counts(card: ModelCard, form: SubmitForm, settings: Settings
     most = min(card.references.max, settings.MAX_REFERENCES)
     if refs < card.references.min:
         raise ApiError(
-            400, "missing_references", f"model {card.name!r} needs {card.references.min}..{most} reference images"
+            400,
+            "missing_references",
+            f"model {card.name!r} needs {card.references.min}..{most} reference images",
         )
     if refs > most:
-        raise ApiError(400, "too_many_references", f"model {card.name!r} takes at most {most} reference images")
+        raise ApiError(
+            400, "too_many_references", f"model {card.name!r} takes at most {most} reference images"
+        )
     if labels and labels != refs:
         raise ApiError(
-            400, "reference_labels_mismatch", f"got {refs} references but {labels} reference_labels (same count)"
+            400,
+            "reference_labels_mismatch",
+            f"got {refs} references but {labels} reference_labels (same count)",
         )
 
 
@@ -121,9 +129,14 @@ def submit_job(
         raw = storage.save_upload(form.video.file, job_id, "labels.upload", settings.MAX_UPLOAD_BYTES)
         probe = probe_labels(raw, limits_of(settings))
         check_labels_match(probe.first_frame, card, settings.SEGMENTATION_MAX_PALETTE_DISTANCE)
-        labels_path = raw.with_name("labels.zip" if probe.kind == "zip" else "labels" + _EXTENSIONS[probe.format])
+        labels_path = raw.with_name(
+            "labels.zip" if probe.kind == "zip" else "labels" + _EXTENSIONS[probe.format]
+        )
         raw.rename(labels_path)
-        refs = [_save_image(storage, job_id, u, f"reference_{i:02d}", settings) for i, u in enumerate(form.references)]
+        refs = [
+            _save_image(storage, job_id, u, f"reference_{i:02d}", settings)
+            for i, u in enumerate(form.references)
+        ]
         ref_labels = [
             _save_image(storage, job_id, u, f"reference_label_{i:02d}", settings)
             for i, u in enumerate(form.reference_labels)

@@ -14,7 +14,9 @@ from app.main import create_app
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--host", default=None, help="bind address (default: V2V_BIND_HOST, else 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
 
 
 def load_settings(host: str | None) -> Settings:

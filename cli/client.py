@@ -1,7 +1,7 @@
 """`v2v submit`, `v2v status`, `v2v wait`: a small HTTP client for a running service (httpx + tqdm).
 
-The key comes from --key, else $V2V_API_KEY, else the file $V2V_API_KEY_FILE (default ./var/api-key, written by
-`v2v serve`). Functions take an `httpx.Client`, so tests can pass an in-process one.
+The key comes from --key, else $V2V_API_KEY, else the file $V2V_API_KEY_FILE (default ./var/api-key,
+written by `v2v serve`). Functions take an `httpx.Client`, so tests can pass an in-process one.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--video", required=True, type=Path, help="label video or zip of PNG frames")
         parser.add_argument("--references", nargs="*", type=Path, default=[])
         parser.add_argument("--reference-labels", nargs="*", type=Path, default=[])
-        parser.add_argument("--options", default=None, help='JSON, e.g. \'{"max_frames": 30}\'')
+        parser.add_argument("--options", default=None, help="JSON, e.g. '{\"max_frames\": 30}'")
     else:
         parser.add_argument("job_id")
     if command == "wait":
@@ -79,7 +79,10 @@ def submit(
             ("video", (video.name, stack.enter_context(open(video, "rb")), "application/octet-stream"))
         ]
         for field, paths in (("references", references or []), ("reference_labels", reference_labels or [])):
-            files += [(field, (p.name, stack.enter_context(open(p, "rb")), "application/octet-stream")) for p in paths]
+            files += [
+                (field, (p.name, stack.enter_context(open(p, "rb")), "application/octet-stream"))
+                for p in paths
+            ]
         data = {"model": model, **({"options": options} if options else {})}
         return dict(_check(http.post("/v1/jobs", data=data, files=files)).json())
 
@@ -102,7 +105,9 @@ def download(http: httpx.Client, job_id: str, output: Path) -> Path:
     return output
 
 
-def wait(http: httpx.Client, job_id: str, interval: float = 1.0, show_progress: bool = True) -> dict[str, Any]:
+def wait(
+    http: httpx.Client, job_id: str, interval: float = 1.0, show_progress: bool = True
+) -> dict[str, Any]:
     """Poll until the job ends, with a progress bar of frames; returns the final job JSON."""
     job = status(http, job_id)
     with tqdm(total=job["progress"]["frames_total"], unit="frame", disable=not show_progress) as bar:
@@ -122,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
     with httpx.Client(base_url=args.server, headers=headers, timeout=httpx.Timeout(30.0, read=300.0)) as http:
         try:
             if args.command == "submit":
-                job = submit(http, args.model, args.video, args.references, args.reference_labels, args.options)
+                job = submit(
+                    http, args.model, args.video, args.references, args.reference_labels, args.options
+                )
                 sys.stdout.write(job["id"] + "\n")
                 return 0
             if args.command == "status":

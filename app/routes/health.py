@@ -1,4 +1,4 @@
-"""`GET /healthz` (the process answers) and `GET /readyz` (Redis answers and a worker listens on the queue)."""
+"""`GET /healthz` (the process answers) and `GET /readyz` (Redis answers, a worker listens)."""
 
 from __future__ import annotations
 

@@ -54,12 +54,16 @@ def create_job(
     queue: QueueDep,
     storage: StorageDep,
     model: Annotated[str, Form(description="Served model name (GET /v1/models).")],
-    video: Annotated[UploadFile, File(description="Label video (mp4/mov/avi/webm/mkv) or a zip of PNG frames.")],
+    video: Annotated[
+        UploadFile, File(description="Label video (mp4/mov/avi/webm/mkv) or a zip of PNG frames.")
+    ],
     references: Annotated[list[UploadFile] | None, File(description="Few-shot: 1..K example images.")] = None,
     reference_labels: Annotated[
         list[UploadFile] | None, File(description="Few-shot: label image of each reference (same count).")
     ] = None,
-    options: Annotated[str | None, Form(description="JSON object: fps, max_frames, seed, height, width.")] = None,
+    options: Annotated[
+        str | None, Form(description="JSON object: fps, max_frames, seed, height, width.")
+    ] = None,
 ) -> JobPublic:
     form = SubmitForm(
         model=model,
@@ -79,7 +83,9 @@ def get_jobs(
     key: CurrentKey,
     client: RedisDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Offset pagination: use `next_offset`.")] = 0,
+    offset: Annotated[
+        int, Query(ge=0, le=1_000_000, description="Offset pagination: use `next_offset`.")
+    ] = 0,
 ) -> JobList:
     """The caller's jobs, newest first (offset pagination)."""
     jobs, next_offset = list_jobs(client, key.key_id, offset, limit)
@@ -93,7 +99,9 @@ def get_job(job_id: str, key: CurrentKey, client: RedisDep) -> JobPublic:
 
 def _require_succeeded(public: JobPublic) -> None:
     if public.status != JobStatus.SUCCEEDED:
-        raise ApiError(409, "not_ready", f"job {public.id} is {public.status.value}; results exist once it succeeded")
+        raise ApiError(
+            409, "not_ready", f"job {public.id} is {public.status.value}; results exist once it succeeded"
+        )
 
 
 @router.get(
@@ -121,7 +129,9 @@ def get_result(
     if not path.is_file():
         raise ApiError(404, "not_found", f"the result of job {job_id} is no longer stored")
     check_range(range_header, path.stat().st_size)
-    return FileResponse(path, media_type="video/mp4", filename=f"{job_id}.mp4", content_disposition_type="inline")
+    return FileResponse(
+        path, media_type="video/mp4", filename=f"{job_id}.mp4", content_disposition_type="inline"
+    )
 
 
 def _zip_stream(files: list[tuple[str, str]]) -> Iterator[bytes]:

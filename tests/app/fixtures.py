@@ -1,4 +1,4 @@
-"""API test fixtures (shared with tests/cli): a test catalogue, Settings on the real Redis, a key, a TestClient."""
+"""API test fixtures (shared with tests/cli): test catalogue, Settings on real Redis, key, TestClient."""
 
 from __future__ import annotations
 

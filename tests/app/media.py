@@ -61,15 +61,45 @@ def png_zip(path: Path, frames: list[np.ndarray]) -> Path:
 
 def write_manifest(path: Path) -> Path:
     """A catalogue with a 3-colour segmentation model, an edges model and a few-shot pose model (no torch)."""
-    labels_seg = {"type": "segmentation", "num_classes": 3, "class_names": ["void", "road", "sky"],
-                  "palette": [list(c) for c in PALETTE], "channels": 3}
+    labels_seg = {
+        "type": "segmentation",
+        "num_classes": 3,
+        "class_names": ["void", "road", "sky"],
+        "palette": [list(c) for c in PALETTE],
+        "channels": 3,
+    }
     models = {
-        "street": {"name": "street", "family": "vid2vid", "preset": "tiny", "labels": labels_seg,
-                   "height": 64, "width": 64, "weights": None, "trained": False},
-        "edges": {"name": "edges", "family": "vid2vid", "preset": "tiny", "labels": {"type": "edges", "channels": 1},
-                  "height": 64, "width": 64, "weights": "edges.safetensors", "sha256": "ab" * 32, "trained": True},
-        "people": {"name": "people", "family": "fs_vid2vid", "preset": "tiny", "labels": {"type": "pose", "channels": 3},
-                   "height": 64, "width": 64, "references": {"min": 1, "max": 3}, "trained": False},
+        "street": {
+            "name": "street",
+            "family": "vid2vid",
+            "preset": "tiny",
+            "labels": labels_seg,
+            "height": 64,
+            "width": 64,
+            "weights": None,
+            "trained": False,
+        },
+        "edges": {
+            "name": "edges",
+            "family": "vid2vid",
+            "preset": "tiny",
+            "labels": {"type": "edges", "channels": 1},
+            "height": 64,
+            "width": 64,
+            "weights": "edges.safetensors",
+            "sha256": "ab" * 32,
+            "trained": True,
+        },
+        "people": {
+            "name": "people",
+            "family": "fs_vid2vid",
+            "preset": "tiny",
+            "labels": {"type": "pose", "channels": 3},
+            "height": 64,
+            "width": 64,
+            "references": {"min": 1, "max": 3},
+            "trained": False,
+        },
     }
     path.write_text(json.dumps({"models": models}))
     return path

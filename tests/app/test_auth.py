@@ -38,7 +38,9 @@ def test_initial_key_is_created_once_with_mode_0600(redis_client: redis.Redis, t
 def test_bearer_token_parsing():
     assert bearer_token("Bearer abc") == "abc"
     assert bearer_token("bearer  abc ") == "abc"
-    assert bearer_token("Basic abc") is None and bearer_token(None) is None and bearer_token("Bearer ") is None
+    assert (
+        bearer_token("Basic abc") is None and bearer_token(None) is None and bearer_token("Bearer ") is None
+    )
 
 
 def test_auth_off_is_refused_off_loopback(settings: Settings):
@@ -50,7 +52,9 @@ def test_auth_off_on_loopback_serves_anonymous_without_a_key(settings: Settings,
     open_settings = Settings(**{**settings.model_dump(), "AUTH_ENABLED": False, "BIND_HOST": "127.0.0.1"})
     with TestClient(create_app(open_settings)) as client:
         response = client.post(
-            "/v1/jobs", data={"model": "street"}, files={"video": ("v.mp4", seg_mp4.read_bytes(), "video/mp4")}
+            "/v1/jobs",
+            data={"model": "street"},
+            files={"video": ("v.mp4", seg_mp4.read_bytes(), "video/mp4")},
         )
         assert response.status_code == 202, response.text
         assert [j["id"] for j in client.get("/v1/jobs").json()["jobs"]] == [response.json()["id"]]

@@ -16,7 +16,9 @@ def test_importing_the_api_leaves_torch_and_cv2_unloaded():
         "import sys, app.main, app.routes.jobs, cli.api, cli.client; "
         "print(sorted(m for m in ('torch', 'cv2', 'models', 'workers') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert result.stdout.strip() == "[]"
 
 

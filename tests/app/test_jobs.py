@@ -1,10 +1,11 @@
-"""Status mapping rq -> public, progress from the worker's meta, error codes, cancel of queued/running jobs."""
+"""Status mapping rq -> public, progress from worker meta, error codes, cancel queued/running."""
 
 from __future__ import annotations
 
 import pytest
 import redis
-from rq.job import Job, JobStatus as RqStatus
+from rq.job import Job
+from rq.job import JobStatus as RqStatus
 from rq.serializers import JSONSerializer
 
 from app.contracts import cancel_key
@@ -48,8 +49,10 @@ def test_progress_and_running_status_come_from_worker_writes(client, auth, submi
     assert body["progress"] == {"frames_done": 3, "frames_total": 6}
     assert body["error"] is None and body["created_at"]
     assert body["links"] == {
-        "self": f"/v1/jobs/{job_id}", "result": f"/v1/jobs/{job_id}/result",
-        "frames": f"/v1/jobs/{job_id}/frames", "cancel": f"/v1/jobs/{job_id}/cancel",
+        "self": f"/v1/jobs/{job_id}",
+        "result": f"/v1/jobs/{job_id}/result",
+        "frames": f"/v1/jobs/{job_id}/frames",
+        "cancel": f"/v1/jobs/{job_id}/cancel",
     }
 
 

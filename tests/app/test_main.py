@@ -38,7 +38,9 @@ def test_unexpected_exception_is_500_internal_without_details(settings: Settings
 
 def test_declared_oversized_body_is_refused_before_reading(client: TestClient, auth):
     response = client.post(
-        "/v1/jobs", content=b"x" * 10, headers={**auth, "Content-Length": str(10**10), "Content-Type": "text/plain"}
+        "/v1/jobs",
+        content=b"x" * 10,
+        headers={**auth, "Content-Length": str(10**10), "Content-Type": "text/plain"},
     )
     assert response.status_code == 413 and response.json()["error"]["code"] == "upload_too_large"
 
@@ -46,4 +48,13 @@ def test_declared_oversized_body_is_refused_before_reading(client: TestClient, a
 def test_openapi_docs_are_served(client: TestClient):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result", "/v1/models", "/readyz"} <= set(paths)
+    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result", "/v1/models", "/readyz"} <= set(
+        paths
+    )
+
+
+def test_redis_down_is_503_not_500(settings: Settings, auth):
+    down = Settings(**{**settings.model_dump(), "REDIS_URL": "redis://127.0.0.1:1/0"})
+    with TestClient(create_app(down), raise_server_exceptions=False) as client:
+        response = client.get("/v1/jobs", headers=auth)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "service_unavailable"

@@ -14,9 +14,11 @@ from app.jobs import make_queue
 EXAMPLES_PER_OPERATION = 8
 
 
-def test_no_generated_request_is_a_server_error(client: TestClient, auth: dict[str, str], redis_client: redis.Redis):
+def test_no_generated_request_is_a_server_error(
+    client: TestClient, auth: dict[str, str], redis_client: redis.Redis
+):
     worker = Worker([make_queue(redis_client)], connection=redis_client)
-    worker.register_birth()  # so /readyz answers 200: its 503 without workers is tested in routes/test_health.py
+    worker.register_birth()  # /readyz 200; its 503 is tested in routes/test_health.py
     # `client` ran the lifespan (Redis pool); schemathesis calls the same app object in process.
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
     failures: list[str] = []
@@ -27,13 +29,17 @@ def test_no_generated_request_is_a_server_error(client: TestClient, auth: dict[s
 
         @given(case=operation.as_strategy())
         @hypothesis_settings(
-            max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
             suppress_health_check=list(HealthCheck),
         )
         def check(case: schemathesis.Case) -> None:
             response = case.call(headers=auth)
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:200]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:200]}"
+                )
 
         check()
     assert failures == []

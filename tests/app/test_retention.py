@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import time
 
-from rq.job import Job, JobStatus as RqStatus
+from rq.job import Job
+from rq.job import JobStatus as RqStatus
 from rq.serializers import JSONSerializer
 
 from app.jobs import owner_key
@@ -31,5 +32,7 @@ def test_sweep_removes_only_old_inactive_jobs(auth, submit, redis_client, media_
     left = sorted(p.name for p in (media_root / "jobs").iterdir())
     assert left == sorted([old_running, recent])
     assert not redis_client.exists(f"rq:job:{old_done}")
-    owners = {m.decode() for key in redis_client.keys(owner_key("*")) for m in redis_client.zrange(key, 0, -1)}
+    owners = {
+        m.decode() for key in redis_client.keys(owner_key("*")) for m in redis_client.zrange(key, 0, -1)
+    }
     assert old_done not in owners and recent in owners

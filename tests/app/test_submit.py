@@ -1,4 +1,4 @@
-"""POST /v1/jobs: every refused input gets its 4xx code and leaves no files; a good one queues the exact spec."""
+"""POST /v1/jobs: a refused input gets its 4xx code, leaves no files; a good one queues the exact spec."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from tests.app.media import PALETTE, png_bytes, png_zip, seg_frame, seg_video, w
 
 
 def post(client: TestClient, auth: dict[str, str], video: tuple[str, bytes], model: str = "street", **extra):
-    files: list[tuple[str, tuple[str, bytes, str]]] = [("video", (video[0], video[1], "application/octet-stream"))]
+    files: list[tuple[str, tuple[str, bytes, str]]] = [
+        ("video", (video[0], video[1], "application/octet-stream"))
+    ]
     for field in ("references", "reference_labels"):
         for name, data in extra.pop(field, []):
             files.append((field, (name, data, "image/png")))
@@ -30,7 +32,9 @@ def job_dirs(media_root: Path) -> list[Path]:
     return list(jobs.iterdir()) if jobs.exists() else []
 
 
-def test_good_upload_queues_exact_spec(client, auth, seg_mp4: Path, redis_client: redis.Redis, media_root: Path):
+def test_good_upload_queues_exact_spec(
+    client, auth, seg_mp4: Path, redis_client: redis.Redis, media_root: Path
+):
     response = post(client, auth, ("../../etc/passwd.mp4", seg_mp4.read_bytes()), options='{"max_frames": 4}')
 
     assert response.status_code == 202, response.text
@@ -42,11 +46,24 @@ def test_good_upload_queues_exact_spec(client, auth, seg_mp4: Path, redis_client
     spec = job.kwargs["spec"]
     job_dir = media_root.resolve() / "jobs" / body["id"]
     assert spec == {
-        "job_id": body["id"], "owner": spec["owner"], "model": "street",
-        "labels_path": str(job_dir / "input" / "labels.mp4"), "labels_kind": "video",
-        "reference_paths": [], "reference_label_paths": [], "job_dir": str(job_dir),
-        "frames_total": 4, "fps": 15.0,
-        "options": {"fps": None, "max_frames": 4, "seed": 0, "height": None, "width": None, "formats": ["mp4"]},
+        "job_id": body["id"],
+        "owner": spec["owner"],
+        "model": "street",
+        "labels_path": str(job_dir / "input" / "labels.mp4"),
+        "labels_kind": "video",
+        "reference_paths": [],
+        "reference_label_paths": [],
+        "job_dir": str(job_dir),
+        "frames_total": 4,
+        "fps": 15.0,
+        "options": {
+            "fps": None,
+            "max_frames": 4,
+            "seed": 0,
+            "height": None,
+            "width": None,
+            "formats": ["mp4"],
+        },
     }
     assert spec["owner"].startswith("key_")
     assert sorted(p.name for p in (job_dir / "input").iterdir()) == ["labels.mp4"]
@@ -83,7 +100,14 @@ def _truncated(path: Path) -> bytes:
     ],
 )
 def test_bad_label_upload_is_refused_and_leaves_nothing(
-    case: str, status: int, code: str, client, auth, seg_mp4: Path, tmp_path: Path, media_root: Path,
+    case: str,
+    status: int,
+    code: str,
+    client,
+    auth,
+    seg_mp4: Path,
+    tmp_path: Path,
+    media_root: Path,
     redis_client: redis.Redis,
 ):
     rng = np.random.default_rng(0)
@@ -95,7 +119,9 @@ def test_bad_label_upload_is_refused_and_leaves_nothing(
         "too_big": lambda: rng.integers(0, 255, 300_000, dtype=np.uint8).tobytes(),
         "too_many_frames": lambda: seg_video(tmp_path / "long.mp4", n=41, size=32).read_bytes(),
         "too_large": lambda: seg_video(tmp_path / "big.mp4", n=2, size=160).read_bytes(),
-        "too_long": lambda: write_video(tmp_path / "slow.mp4", [seg_frame(i) for i in range(4)], fps=1).read_bytes(),
+        "too_long": lambda: write_video(
+            tmp_path / "slow.mp4", [seg_frame(i) for i in range(4)], fps=1
+        ).read_bytes(),
         "not_palette": lambda: write_video(
             tmp_path / "green.mp4", [np.full((64, 64, 3), (0, 255, 0), np.uint8)] * 2
         ).read_bytes(),
@@ -128,8 +154,11 @@ def _zip_with_text(path: Path) -> bytes:
         ("people", {"references": [("r.png", b"x")] * 4}, "too_many_references"),
         ("street", {"references": [("r.png", b"x")]}, "too_many_references"),
         ("people", {"references": [("r.png", b"not an image")]}, "bad_reference_image"),
-        ("people", {"references": [("r.png", b"x")], "reference_labels": [("a", b"x"), ("b", b"x")]},
-         "reference_labels_mismatch"),
+        (
+            "people",
+            {"references": [("r.png", b"x")], "reference_labels": [("a", b"x"), ("b", b"x")]},
+            "reference_labels_mismatch",
+        ),
     ],
 )
 def test_bad_request_fields_are_refused(model, extra, code, client, auth, media_root: Path):
@@ -150,13 +179,22 @@ def test_few_shot_job_saves_references_under_server_names(client, auth, media_ro
     pose[20:40, 30:34] = (255, 0, 85)
     video = write_video(media_root.parent / "pose.mp4", [pose] * 3).read_bytes()
     ref = png_bytes(np.full((64, 48, 3), 200, np.uint8))
-    response = post(client, auth, ("v.mp4", video), model="people",
-                    references=[("/tmp/evil name.png", ref)] * 2, reference_labels=[("l.png", png_bytes(pose))] * 2)
+    response = post(
+        client,
+        auth,
+        ("v.mp4", video),
+        model="people",
+        references=[("/tmp/evil name.png", ref)] * 2,
+        reference_labels=[("l.png", png_bytes(pose))] * 2,
+    )
 
     assert response.status_code == 202, response.text
     spec = Job.fetch(response.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
     assert [Path(p).name for p in spec["reference_paths"]] == ["reference_00.png", "reference_01.png"]
-    assert [Path(p).name for p in spec["reference_label_paths"]] == ["reference_label_00.png", "reference_label_01.png"]
+    assert [Path(p).name for p in spec["reference_label_paths"]] == [
+        "reference_label_00.png",
+        "reference_label_01.png",
+    ]
     assert all(Path(p).is_file() for p in spec["reference_paths"])
 
 
@@ -177,3 +215,16 @@ def test_palette_colours_in_json_match_test_model(client):
     cards = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
     assert [tuple(c["color"]) for c in cards["street"]["classes"]] == PALETTE
     assert json.dumps(cards)  # serialisable
+
+
+def test_daily_upload_allowance_is_enforced_and_refunded_on_refusal(
+    settings, seg_mp4: Path, redis_client, auth
+):
+    from app.main import create_app
+
+    tight = settings.model_copy(update={"MAX_UPLOAD_BYTES_PER_KEY_PER_DAY": seg_mp4.stat().st_size + 10})
+    with TestClient(create_app(tight)) as client:
+        assert post(client, auth, ("v.mp4", b"not a video")).status_code == 400  # refused: bytes given back
+        assert post(client, auth, ("v.mp4", seg_mp4.read_bytes())).status_code == 202
+        response = post(client, auth, ("v.mp4", seg_mp4.read_bytes()))
+    assert response.status_code == 429 and response.json()["error"]["code"] == "upload_quota_exceeded"

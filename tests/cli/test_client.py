@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rq.job import Job, JobStatus as RqStatus
+from rq.job import Job
+from rq.job import JobStatus as RqStatus
 from rq.serializers import JSONSerializer
 
 from cli import client as cli_client

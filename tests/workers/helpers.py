@@ -30,10 +30,12 @@ TINY_MODEL = {
 }
 
 
-def write_manifest(folder: Path) -> Path:
+def write_manifest(folder: Path, people: bool = False) -> Path:
+    """A manifest serving `tiny` (vid2vid-tiny, 4-colour segmentation) and, with `people`, `tiny-people`."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "manifest.json"
-    path.write_text(json.dumps({"models": {"tiny": TINY_MODEL}}))
+    models = {"tiny": TINY_MODEL, "tiny-people": TINY_PEOPLE} if people else {"tiny": TINY_MODEL}
+    path.write_text(json.dumps({"models": models}))
     return path
 
 
@@ -52,17 +54,53 @@ def write_label_video(path: Path, frames: int, height: int = 40, width: int = 60
     return path
 
 
-def make_spec(media_root: Path, job_id: str, frames: int, labels: Path, **options: object) -> JobSpec:
+def make_spec(
+    media_root: Path,
+    job_id: str,
+    frames: int,
+    labels: Path,
+    model: str = "tiny",
+    references: tuple[list[Path], list[Path]] = ([], []),
+    **options: object,
+) -> JobSpec:
     job_dir = media_root / "jobs" / job_id
     job_dir.mkdir(parents=True, exist_ok=True)
     return JobSpec(
         job_id=job_id,
         owner="test",
-        model="tiny",
+        model=model,
         labels_path=str(labels),
+        reference_paths=[str(p) for p in references[0]],
+        reference_label_paths=[str(p) for p in references[1]],
         labels_kind="video",
         job_dir=str(job_dir),
         frames_total=frames,
         fps=10.0,
         options=OutputOptions(**options),
     )
+
+TINY_PEOPLE = {
+    "name": "tiny-people",
+    "family": "fs_vid2vid",
+    "preset": "fs_vid2vid-tiny",
+    "description": "test model: few-shot pose, untrained",
+    "labels": {"type": "pose", "channels": 3},
+    "height": 32,
+    "width": 32,
+    "references": {"min": 1, "max": 8},
+}
+
+
+def pose_frame(t: int, height: int, width: int) -> np.ndarray:
+    frame = np.zeros((height, width, 3), dtype=np.uint8)
+    x = 6 + (2 * t) % max(1, width - 12)
+    frame[4 : height - 4, x : x + 3] = (255, 0, 85)  # a "spine" moving right
+    frame[height // 3 : height // 3 + 2, max(0, x - 5) : x + 8] = (0, 255, 0)  # "arms"
+    return frame
+
+
+def write_pose_video(path: Path, frames: int, height: int = 48, width: int = 40) -> Path:
+    with H264Writer(path, fps=10.0, width=width, height=height) as writer:
+        for t in range(frames):
+            writer.write(pose_frame(t, height, width))
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,9 +12,9 @@ from app.contracts import load_manifest
 from workers.errors import JobCanceled, JobError
 from workers.hooks import NullHooks
 from workers.runners import Runner, make_runner
-from workers.video_io import read_label_frames
+from workers.video_io import read_label_frames, write_png_atomic
 
-from .helpers import make_spec, write_label_video, write_manifest
+from .helpers import make_spec, pose_frame, write_label_video, write_manifest, write_pose_video
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +97,59 @@ def test_undecodable_labels_fail_with_decode_failed(runner: Runner, tmp_path: Pa
     with pytest.raises(JobError) as caught:
         runner.run(make_spec(tmp_path, "bad", 3, bad), NullHooks())
     assert caught.value.code == "decode_failed"
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    manifest_path = write_manifest(tmp_path_factory.mktemp("ckpt"), people=True)
+    runner = make_runner(load_manifest(manifest_path).models["tiny-people"], torch.device("cpu"), manifest_path.parent)
+    runner.setup()
+    return runner
+
+
+def _references(folder: Path, k: int) -> tuple[list[Path], list[Path]]:
+    images, labels = [], []
+    for i in range(k):
+        images.append(folder / f"ref{i}.png")
+        labels.append(folder / f"ref{i}_pose.png")
+        write_png_atomic(images[-1], np.full((40, 30, 3), 60 + 40 * i, dtype=np.uint8))
+        write_png_atomic(labels[-1], pose_frame(i, 40, 30))
+    return images, labels
+
+
+def test_few_shot_job_and_reference_cache(people: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = write_pose_video(tmp_path / "pose.mp4", frames=4)
+    refs = _references(tmp_path, 2)
+    starts: list[int] = []
+    start = people.generator.start  # type: ignore[union-attr]
+    monkeypatch.setattr(people.generator, "start", lambda **kw: starts.append(1) or start(**kw))
+    first = people.run(make_spec(tmp_path, "p1", 4, labels, model="tiny-people", references=refs), NullHooks())
+    second = people.run(make_spec(tmp_path, "p2", 4, labels, model="tiny-people", references=refs), NullHooks())
+    assert (first.frames, first.height, first.width) == (4, 48, 40)
+    assert len(starts) == 1  # the second job reused the started state of the same reference set
+    a = sorted((tmp_path / "jobs" / "p1" / "frames").iterdir())
+    b = sorted((tmp_path / "jobs" / "p2" / "frames").iterdir())
+    assert [x.read_bytes() for x in a] == [x.read_bytes() for x in b]
+    assert second.frames == 4
+
+
+def test_few_shot_resume_is_byte_identical(people: Runner, tmp_path: Path) -> None:
+    labels = write_pose_video(tmp_path / "pose.mp4", frames=5)
+    refs = _references(tmp_path, 3)
+    people.run(make_spec(tmp_path, "whole", 5, labels, model="tiny-people", references=refs), NullHooks())
+    with pytest.raises(_Crash):
+        people.run(make_spec(tmp_path, "split", 5, labels, model="tiny-people", references=refs), _CrashAfter(2))
+    result = people.run(make_spec(tmp_path, "split", 5, labels, model="tiny-people", references=refs), NullHooks())
+    assert result.resumed_from_frame == 2
+    whole = sorted((tmp_path / "jobs" / "whole" / "frames").iterdir())
+    split = sorted((tmp_path / "jobs" / "split" / "frames").iterdir())
+    assert [p.read_bytes() for p in whole] == [p.read_bytes() for p in split]
+
+
+def test_few_shot_needs_matching_reference_labels(people: Runner, tmp_path: Path) -> None:
+    labels = write_pose_video(tmp_path / "pose.mp4", frames=2)
+    images, ref_labels = _references(tmp_path, 2)
+    spec = make_spec(tmp_path, "bad", 2, labels, model="tiny-people", references=(images, ref_labels[:1]))
+    with pytest.raises(JobError) as caught:
+        people.run(spec, NullHooks())
+    assert caught.value.code == "bad_references"

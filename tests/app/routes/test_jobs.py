@@ -1,4 +1,4 @@
-"""Job routes: result download with Range (206/416), frames zip, listing, delete, and isolation between keys."""
+"""Job routes: result download with Range (206/416), frames zip, list, delete, isolation of keys."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq.job import Job, JobStatus as RqStatus
+from rq.job import Job
+from rq.job import JobStatus as RqStatus
 from rq.serializers import JSONSerializer
 
 from app.auth import create_api_key
@@ -91,8 +92,9 @@ def test_delete_removes_record_and_files(client, auth, submit, redis_client, med
     ("method", "path"),
     [("GET", ""), ("GET", "/result"), ("GET", "/frames"), ("POST", "/cancel"), ("DELETE", "")],
 )
-def test_another_key_gets_404_and_changes_nothing(method, path, client, auth, other_auth, submit, redis_client,
-                                                  media_root):
+def test_another_key_gets_404_and_changes_nothing(
+    method, path, client, auth, other_auth, submit, redis_client, media_root
+):
     job_id = submit(auth)
     _finish(redis_client, media_root, job_id)
     response = client.request(method, f"/v1/jobs/{job_id}{path}", headers=other_auth)

@@ -1,0 +1,229 @@
+"""Behaviour of the few-shot vid2vid generator: streaming API, attention, caching, state round trip, gradients,
+composition and the paper-scale parameter count (on the meta device). Tiny configs, 32x32 frames."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from models import build_generator
+from models.fs_vid2vid import PRESETS, FewShotConfig, FewShotGenerator, FewShotState
+
+SIZE = 32
+TINY = PRESETS["fs_vid2vid-tiny"]
+
+
+def _inputs(b: int, k: int, frames: int = 3, seed: int = 0, size: int = SIZE, c: int = 3
+            ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    refs = torch.rand(b, k, 3, size, size, generator=g) * 2 - 1  # (B, K, 3, H, W)
+    ref_labels = torch.rand(b, k, c, size, size, generator=g) * 2 - 1  # (B, K, C, H, W)
+    labels = [torch.rand(b, c, size, size, generator=g) * 2 - 1 for _ in range(frames)]  # (B, C, H, W) each
+    return refs, ref_labels, labels
+
+
+def _build(config: FewShotConfig, seed: int = 0) -> FewShotGenerator:
+    torch.manual_seed(seed)
+    return FewShotGenerator(config)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> FewShotGenerator:
+    return _build(TINY)
+
+
+def test_presets_are_the_agreed_names() -> None:
+    assert set(PRESETS) == {"fs_vid2vid-tiny", "fs_vid2vid-people-small", "fs_vid2vid-pose-256", "fs_vid2vid-face-256"}
+    people = PRESETS["fs_vid2vid-people-small"]
+    assert people.label_channels == 3 and people.max_references == 8
+    assert people.spade_combine and people.warp_reference
+    assert isinstance(build_generator("fs_vid2vid-tiny", n_fc_layers=2), FewShotGenerator)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 8])
+def test_step_shapes_for_k_references(tiny: FewShotGenerator, k: int) -> None:
+    tiny.eval()
+    refs, ref_labels, labels = _inputs(2, k, frames=2)
+    with torch.inference_mode():
+        state = tiny.start(refs, ref_labels)
+        first, state = tiny.step(labels[0], state)
+        second, state = tiny.step(labels[1], state)
+    for out in (first, second):
+        assert out.frame.shape == (2, 3, SIZE, SIZE) and out.frame.abs().max() <= 1
+        assert out.raw is not None and out.raw.shape == (2, 3, SIZE, SIZE)
+        assert out.flow_ref is not None and out.flow_ref.shape == (2, 2, SIZE, SIZE)
+        assert out.mask_ref is not None and out.mask_ref.shape == (2, 1, SIZE, SIZE)
+        assert out.warped_ref is not None and out.warped_ref.shape == (2, 3, SIZE, SIZE)
+        assert out.ref_index.shape == (2,) and out.ref_index.dtype == torch.long
+        assert ((out.ref_index >= 0) & (out.ref_index < k)).all()
+    # the first step of a sequence has no previous frame: reference path only
+    assert first.flow_prev is None and first.mask_prev is None and first.warped_prev is None
+    assert second.flow_prev is not None and second.flow_prev.shape == (2, 2, SIZE, SIZE)
+    assert second.warped_prev is not None and second.mask_prev is not None
+    if k == 1:
+        assert first.attention is None
+    else:
+        assert second.attention is not None
+        h = SIZE // 2**TINY.n_downsample_attention
+        assert second.attention.shape == (2, k * h * h, h * h)
+
+
+def test_attention_sums_to_one_over_references_and_picks_a_reference(tiny: FewShotGenerator) -> None:
+    tiny.eval()
+    refs, ref_labels, labels = _inputs(1, 3, frames=1, seed=1)
+    with torch.inference_mode():
+        out, _ = tiny.step(labels[0], tiny.start(refs, ref_labels))
+    assert out.attention is not None
+    torch.testing.assert_close(out.attention.sum(dim=1), torch.ones(1, out.attention.shape[2]))
+    mass = out.attention.view(1, 3, -1).sum(dim=2)  # (B, K)
+    assert out.ref_index.item() == mass.argmax(dim=1).item()
+    # the warped reference is the chosen one: identical references make the choice irrelevant
+    same = refs[:, :1].expand(1, 3, 3, SIZE, SIZE).contiguous()
+    same_labels = ref_labels[:, :1].expand(1, 3, 3, SIZE, SIZE).contiguous()
+    with torch.inference_mode():
+        a, _ = tiny.step(labels[0], tiny.start(same, same_labels))
+        b, _ = tiny.step(labels[0], tiny.start(same[:, :1], same_labels[:, :1]))
+    torch.testing.assert_close(a.warped_ref, b.warped_ref)
+
+
+def test_k1_start_caches_generated_weights(tiny: FewShotGenerator) -> None:
+    tiny.eval()
+    refs, ref_labels, _ = _inputs(2, 1)
+    with torch.inference_mode():
+        state = tiny.start(refs, ref_labels)
+    ch = TINY.channels
+    assert state.cache["bottleneck"].shape == (2, ch[-1], SIZE // 8, SIZE // 8)
+    assert state.cache["weights.0.norm_0.weight"].shape == (2, 2 * ch[1], ch[0])  # γ|β rows over ch[0] maps
+    assert state.cache["weights.1.embed.weight"].shape == (2, ch[1], ch[2])
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_cached_encoding_gives_the_same_frames_as_recomputing_every_step(tiny: FewShotGenerator, k: int) -> None:
+    tiny.eval()
+    refs, ref_labels, labels = _inputs(2, k, frames=3, seed=2)
+    with torch.inference_mode():
+        cached = recomputed = tiny.start(refs, ref_labels)
+        for labels_t in labels:
+            a, cached = tiny.step(labels_t, cached)
+            b, recomputed = tiny.step(labels_t, tiny.refresh(recomputed))
+            assert torch.equal(a.frame, b.frame)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_state_round_trip_gives_identical_next_frames(tiny: FewShotGenerator, k: int) -> None:
+    tiny.eval()
+    refs, ref_labels, labels = _inputs(1, k, frames=3, seed=3)
+    with torch.inference_mode():
+        state = tiny.start(refs, ref_labels)
+        for labels_t in labels[:2]:
+            _, state = tiny.step(labels_t, state)
+        restored = FewShotState.from_tensors(load_safetensors(save_safetensors(state.to_tensors())))
+        expected, _ = tiny.step(labels[2], state)
+        actual, _ = tiny.step(labels[2], restored)
+    assert torch.equal(expected.frame, actual.frame)
+    fresh = FewShotState.from_tensors(tiny.start(refs, ref_labels).to_tensors())
+    assert fresh.prev_frame is None and fresh.num_references == k
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_gradients_reach_weight_generation_and_reference_encoder(k: int) -> None:
+    gen = _build(TINY, seed=4)
+    gen.train()
+    refs, ref_labels, labels = _inputs(2, k, frames=2, seed=4)
+    state = gen.start(refs, ref_labels)
+    out, state = gen.step(labels[0], state)
+    out, state = gen.step(labels[1], gen.refresh(state))  # fresh graph for the second frame, as a trainer does
+    assert out.raw is not None and out.warped_prev is not None
+    (out.frame.square().mean() + out.raw.square().mean() + out.warped_prev.mean()).backward()
+    for name in ("weight_generator", "reference_encoder.img_down", "reference_encoder.label_down",
+                 "reference_encoder.img_up", "label_embedding", "flow_network_ref", "img_ref_embedding",
+                 "img_prev_embedding", "up", "conv_img"):
+        module = gen.get_submodule(name)
+        grads = [p.grad for p in module.parameters()]
+        assert all(g is not None for g in grads), name
+        assert sum(g.abs().sum().item() for g in grads if g is not None) > 0, name
+    if k > 1:
+        assert all(p.grad is not None for p in gen.get_submodule("reference_encoder.attention").parameters())
+    assert state.prev_frame is not None and not state.prev_frame.requires_grad  # previous frame is detached
+
+
+def test_single_frame_ignores_the_previous_frame(tiny: FewShotGenerator) -> None:
+    tiny.eval()
+    refs, ref_labels, labels = _inputs(1, 1, frames=2, seed=5)
+    with torch.inference_mode():
+        start = tiny.start(refs, ref_labels)
+        _, state = tiny.step(labels[0], start)
+        single, _ = tiny.step(labels[1], state, single_frame=True)
+        first, _ = tiny.step(labels[1], start)
+    assert single.flow_prev is None
+    assert torch.equal(single.frame, first.frame)
+
+
+def test_mask_composition_without_spade_combine() -> None:
+    gen = _build(dataclasses.replace(TINY, spade_combine=False), seed=6).eval()
+    refs, ref_labels, labels = _inputs(1, 2, frames=2, seed=6)
+    with torch.inference_mode():
+        _, state = gen.step(labels[0], gen.start(refs, ref_labels))
+        out, _ = gen.step(labels[1], state)
+    assert out.raw is not None and out.mask_ref is not None and out.warped_ref is not None
+    assert out.mask_prev is not None and out.warped_prev is not None
+    x = out.raw * out.mask_ref + out.warped_ref * (1 - out.mask_ref)
+    torch.testing.assert_close(out.frame, x * out.mask_prev + out.warped_prev * (1 - out.mask_prev))
+
+
+def test_street_setting_has_only_a_temporal_flow_network() -> None:
+    config = dataclasses.replace(TINY, spade_combine=False, warp_reference=False, max_references=1)
+    gen = _build(config, seed=7).eval()
+    refs, ref_labels, labels = _inputs(1, 1, frames=2, seed=7)
+    with torch.inference_mode():
+        first, state = gen.step(labels[0], gen.start(refs, ref_labels))
+        second, _ = gen.step(labels[1], state)
+    assert gen.flow_network_ref is None and gen.flow_network_temp is not None
+    assert first.flow_ref is None and torch.equal(first.frame, first.raw)
+    assert second.flow_prev is not None
+
+
+def test_eval_is_deterministic_and_inputs_are_checked(tiny: FewShotGenerator) -> None:
+    tiny.eval()
+    refs, ref_labels, labels = _inputs(1, 2, frames=1, seed=8)
+    with torch.inference_mode():
+        a, _ = tiny.step(labels[0], tiny.start(refs, ref_labels))
+        b, _ = tiny.step(labels[0], tiny.start(refs, ref_labels))
+        assert torch.equal(a.frame, b.frame)
+        with pytest.raises(ValueError, match="1..8 references"):
+            tiny.start(torch.zeros(1, 9, 3, SIZE, SIZE), torch.zeros(1, 9, 3, SIZE, SIZE))
+        with pytest.raises(ValueError, match="multiples of 8"):
+            tiny.start(torch.zeros(1, 1, 3, 36, 36), torch.zeros(1, 1, 3, 36, 36))
+    k1 = _build(dataclasses.replace(TINY, max_references=1))
+    with pytest.raises(ValueError, match="1..1 references"):
+        k1.start(refs, ref_labels)
+
+
+def test_finetune_parameters_are_fc_up_and_conv_img(tiny: FewShotGenerator) -> None:
+    chosen = {id(p) for p in tiny.finetune_parameters()}
+    names = {n.split(".")[0] for n, p in tiny.named_parameters() if id(p) in chosen}
+    assert names == {"weight_generator", "up", "conv_img"}
+    assert all(id(p) in chosen for p in tiny.weight_generator.parameters())
+
+
+def test_pose_preset_matches_the_reference_parameter_count() -> None:
+    # Reference §3.10: 112.1 M with K = 1 (we leave out the unused ref_{img,label}_up_0: -37 k); K = 3 adds ~0.19 M.
+    with torch.device("meta"):
+        k1 = build_generator("fs_vid2vid-pose-256")
+        k3 = build_generator("fs_vid2vid-pose-256", max_references=3)
+    n1 = sum(p.numel() for p in k1.parameters())
+    n3 = sum(p.numel() for p in k3.parameters())
+    assert abs(n1 - 112.1e6) / 112.1e6 < 0.01
+    assert abs((n3 - n1) - 0.19e6) / 0.19e6 < 0.05
+    flow = sum(p.numel() for p in k1.flow_network_ref.parameters())  # shared with the temporal path
+    assert k1.flow_network_temp is None and flow == 7_868_547
+
+
+def test_people_preset_is_small_and_runs_at_256x128() -> None:
+    with torch.device("meta"):
+        meta = FewShotGenerator(PRESETS["fs_vid2vid-people-small"])
+    assert 1e6 < sum(p.numel() for p in meta.parameters()) < 8e6
