@@ -33,9 +33,7 @@ _STATUS_CODES = {
 class ApiError(StarletteHTTPException):
     """An HTTP error with a stable machine-readable `code`."""
 
-    def __init__(
-        self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(status_code=status_code, detail=message, headers=headers)
         self.code = code
         self.message = message
@@ -45,9 +43,7 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
@@ -71,9 +67,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     log.error("Redis error on %s %s: %s", request.method, request.url.path, exc)
-    return error_response(
-        503, "service_unavailable", "the job store (Redis) is unavailable; try again shortly"
-    )
+    return error_response(503, "service_unavailable", "the job store (Redis) is unavailable; try again shortly")
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

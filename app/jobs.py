@@ -25,8 +25,6 @@ from app.errors import ApiError
 from app.schemas import TERMINAL, ErrorDetail, JobLinks, JobPublic, JobStatus, Progress
 from app.storage import is_job_id
 
-IN_FLIGHT_SCAN = 200  # newest jobs of an owner looked at when counting jobs in flight
-
 _STATUS = {
     RqStatus.CREATED: JobStatus.QUEUED,
     RqStatus.QUEUED: JobStatus.QUEUED,
@@ -48,6 +46,11 @@ def make_queue(client: redis.Redis) -> Queue:
 
 def owner_key(owner: str) -> str:
     return f"{KEY_PREFIX}owner:{owner}:jobs"
+
+
+def inflight_key(owner: str) -> str:
+    """Sorted set of the owner's job ids holding a job slot (see app.limits)."""
+    return f"{KEY_PREFIX}owner:{owner}:inflight"
 
 
 def enqueue_job(queue: Queue, spec: JobSpec, settings: Settings) -> Job:
@@ -160,6 +163,7 @@ def delete_job(client: redis.Redis, job: Job, owner: str, settings: Settings) ->
     request_cancel(client, job, settings)
     job.delete(remove_from_queue=True)
     client.zrem(owner_key(owner), job.id)
+    client.zrem(inflight_key(owner), job.id)
 
 
 def list_jobs(client: redis.Redis, owner: str, offset: int, limit: int) -> tuple[list[JobPublic], int | None]:
@@ -172,13 +176,3 @@ def list_jobs(client: redis.Redis, owner: str, offset: int, limit: int) -> tuple
         client.zrem(owner_key(owner), *gone)
     public = [to_public(job, client) for job in jobs if job is not None]
     return public, (offset + limit if has_more else None)
-
-
-def jobs_in_flight(client: redis.Redis, owner: str) -> int:
-    """How many of the owner's newest jobs are queued or running."""
-    ids = [i.decode() for i in client.zrevrange(owner_key(owner), 0, IN_FLIGHT_SCAN - 1)]
-    count = 0
-    for job in Job.fetch_many(ids, connection=client, serializer=JSONSerializer):
-        if job is not None and public_status(job.get_status(refresh=False), job.meta) not in TERMINAL:
-            count += 1
-    return count

@@ -14,11 +14,13 @@ from contextlib import asynccontextmanager
 
 import redis
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings, get_settings
 from app.contracts import load_manifest
-from app.errors import error_response, install_error_handlers
+from app.errors import ApiError, error_response, install_error_handlers
 from app.retention import sweep_expired
 from app.routes import health, jobs, models
 from app.storage import MediaStorage
@@ -27,43 +29,107 @@ log = logging.getLogger(__name__)
 FORM_OVERHEAD_BYTES = 1024 * 1024
 
 
-class BodySizeLimit:
-    """Refuse a request whose declared Content-Length exceeds `max_bytes`, before reading it (413)."""
+SMALL_BODY_BYTES = 64 * 1024
+"""Cap on the body of every request other than `POST /v1/jobs` (no other route takes a body)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodySizeLimit:
+    """Refuse a request body larger than its cap with 413 "upload_too_large", without reading the rest.
+
+    The declared `Content-Length` is checked before anything is read; then `receive` is wrapped and the bytes
+    actually received are counted, so a chunked upload (or one that lies about its length) is stopped as soon
+    as it passes the cap, before Starlette spools the multipart body to disk. The 413 carries
+    `Connection: close`, so the server drops the connection instead of draining the rest of the upload.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, small_bytes: int = SMALL_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.small_bytes = small_bytes
+
+    def cap_for(self, scope: Scope) -> int:
+        if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/jobs":
+            return self.max_bytes
+        return self.small_bytes
+
+    def _too_large(self, cap: int) -> ApiError:
+        return ApiError(
+            413, "upload_too_large", f"the request is larger than {cap} bytes", headers={"Connection": "close"}
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                    response = error_response(
-                        413, "upload_too_large", f"the request is larger than {self.max_bytes} bytes"
-                    )
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = self.cap_for(scope)
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > cap):
+                if value.isdigit():
+                    error = self._too_large(cap)
+                    response = error_response(413, error.code, error.message, error.headers)
+                else:
+                    response = error_response(400, "bad_request", "invalid Content-Length header")
+                await response(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    raise self._too_large(cap)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except ApiError as exc:  # raised by counting_receive outside a route's own error handling
+            if started or exc.status_code != 413:
+                raise
+            await error_response(413, exc.code, exc.message, exc.headers)(scope, receive, send)
 
 
 async def _sweep_forever(app: FastAPI, settings: Settings) -> None:
     while True:
         await asyncio.sleep(settings.RETENTION_SWEEP_INTERVAL_S)
         try:
-            removed = await asyncio.to_thread(
-                sweep_expired, settings.MEDIA_ROOT, app.state.redis, settings.RETENTION_S
-            )
+            removed = await asyncio.to_thread(sweep_expired, settings.MEDIA_ROOT, app.state.redis, settings.RETENTION_S)
             if removed:
                 log.info("retention: removed %d expired jobs", removed)
         except Exception:  # keep sweeping; a failed sweep is logged, never fatal to the API
             log.exception("retention sweep failed")
 
 
+def redis_pool_options() -> dict[str, object]:
+    """Connection settings that make a Redis outage a quick 503 and a Redis restart invisible.
+
+    Bounded connect/read timeouts (a hung Redis never hangs a request), a health check on connections idle
+    for a while, and a few quick retries with a fresh connection, so the first request after Redis restarts
+    reconnects instead of failing on a dead pooled socket.
+    """
+    return {
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": 5.0,
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+    }
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     settings.MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
-    pool = redis.ConnectionPool.from_url(settings.REDIS_URL, health_check_interval=30)
+    pool = redis.ConnectionPool.from_url(settings.REDIS_URL, **redis_pool_options())
     app.state.redis = redis.Redis(connection_pool=pool)
     sweeper = asyncio.create_task(_sweep_forever(app, settings))
     try:

@@ -60,6 +60,55 @@ def _head(path: Path, size: int = 16) -> bytes:
         return f.read(size)
 
 
+def _check_size(width: int, height: int, limits: Limits, what: str) -> None:
+    """Refuse declared dimensions past the limits before anything is decoded (no decompression bombs)."""
+    if width > limits.max_width or height > limits.max_height:
+        raise _refuse(
+            "resolution_too_large",
+            f"{what} are {width}x{height}; the limit is {limits.max_width}x{limits.max_height}",
+        )
+
+
+def _safe_member_name(name: str) -> bool:
+    """A zip entry name that could not escape a folder if someone extracted it."""
+    parts = name.replace("\\", "/").split("/")
+    return not (name.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts or "\x00" in name)
+
+
+def png_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None if `head` does not start like a PNG."""
+    if len(head) < 24 or not head.startswith(PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+
+
+def jpeg_size(path: Path, max_segments: int = 256) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's start-of-frame segment, or None if none is found."""
+    with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return None
+        for _ in range(max_segments):
+            marker = f.read(2)
+            if len(marker) < 2 or marker[0] != 0xFF:
+                return None
+            length_bytes = f.read(2)
+            if len(length_bytes) < 2:
+                return None
+            length = int.from_bytes(length_bytes, "big")
+            if marker[1] in _JPEG_SOF:
+                sof = f.read(5)
+                if len(sof) < 5:
+                    return None
+                return int.from_bytes(sof[3:5], "big"), int.from_bytes(sof[1:3], "big")
+            if length < 2:
+                return None
+            f.seek(length - 2, 1)
+    return None
+
+
 def probe_labels(path: Path, limits: Limits) -> LabelProbe:
     """Probe a label upload (video container or zip of PNG frames) and apply the frame/size/length limits."""
     head = _head(path)
@@ -72,9 +121,7 @@ def probe_labels(path: Path, limits: Limits) -> LabelProbe:
             f"labels are {probe.width}x{probe.height}; the limit is {limits.max_width}x{limits.max_height}",
         )
     if probe.frames / probe.fps > limits.max_duration_s:
-        raise _refuse(
-            "too_long", f"labels last {probe.frames / probe.fps:.1f} s; at most {limits.max_duration_s} s"
-        )
+        raise _refuse("too_long", f"labels last {probe.frames / probe.fps:.1f} s; at most {limits.max_duration_s} s")
     return probe
 
 
@@ -99,6 +146,7 @@ def _probe_video(path: Path, head: bytes, limits: Limits) -> LabelProbe:
                 raise _refuse("corrupt_video", "the video has no readable video stream (truncated upload?)")
             raise _refuse("not_a_video", "the upload has no video stream")
         stream = container.streams.video[0]
+        _check_size(int(stream.codec_context.width or 0), int(stream.codec_context.height or 0), limits, "labels")
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else limits.zip_fps
         declared = int(stream.frames or 0)
@@ -115,9 +163,7 @@ def _probe_video(path: Path, head: bytes, limits: Limits) -> LabelProbe:
         except av.FFmpegError as exc:
             raise _refuse("corrupt_video", "the video stream cannot be read to its end") from exc
         if packets == 0 or (declared and packets < declared):
-            raise _refuse(
-                "corrupt_video", f"the video declares {declared} frames but holds {packets} (truncated?)"
-            )
+            raise _refuse("corrupt_video", f"the video declares {declared} frames but holds {packets} (truncated?)")
     try:
         with av.open(str(path)) as container:
             first = next(container.decode(video=0)).to_ndarray(format="rgb24")
@@ -137,9 +183,7 @@ def _probe_zip(path: Path, limits: Limits) -> LabelProbe:
             if not members:
                 raise _refuse("not_a_video", "the zip holds no files; expected PNG frames")
             if len(members) > limits.max_frames:
-                raise _refuse(
-                    "too_many_frames", f"the zip has {len(members)} frames; at most {limits.max_frames}"
-                )
+                raise _refuse("too_many_frames", f"the zip has {len(members)} frames; at most {limits.max_frames}")
             total = sum(i.file_size for i in members)
             if total > limits.max_zip_uncompressed_bytes:
                 raise _refuse(
@@ -148,6 +192,8 @@ def _probe_zip(path: Path, limits: Limits) -> LabelProbe:
                     413,
                 )
             for info in members:
+                if not _safe_member_name(info.filename):
+                    raise _refuse("unsafe_zip_entry", f"zip entry {info.filename[:100]!r} has an unsafe path")
                 if not info.filename.lower().endswith(".png"):
                     raise _refuse("not_a_video", f"zip entry {info.filename!r} is not a .png frame")
                 with archive.open(info) as member:
@@ -156,11 +202,13 @@ def _probe_zip(path: Path, limits: Limits) -> LabelProbe:
             if members[0].file_size > MAX_FRAME_BYTES:
                 raise _refuse("resolution_too_large", f"frame {members[0].filename!r} is too large")
             first_bytes = archive.read(members[0])
-    except zipfile.BadZipFile as exc:
-        raise _refuse("corrupt_video", "the zip archive is damaged") from exc
-    first = _decode_image(
-        io.BytesIO(first_bytes), what=f"frame {members[0].filename!r}", code="corrupt_video"
-    )
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as exc:
+        raise _refuse("corrupt_video", "the zip archive is damaged or uses an unsupported feature") from exc
+    size = png_size(first_bytes[:32])
+    if size is None:
+        raise _refuse("corrupt_video", f"zip entry {members[0].filename!r} is not a PNG image")
+    _check_size(*size, limits, f"frame {members[0].filename!r}")
+    first = _decode_image(io.BytesIO(first_bytes), what=f"frame {members[0].filename!r}", code="corrupt_video")
     return LabelProbe("zip", "zip", len(members), limits.zip_fps, first.shape[1], first.shape[0], first)
 
 
@@ -181,6 +229,11 @@ def probe_image(path: Path, max_width: int, max_height: int, what: str) -> np.nd
         raise _refuse("empty_file", f"{what} is empty")
     if not (head.startswith(PNG_SIGNATURE) or head.startswith(b"\xff\xd8\xff")):
         raise _refuse("bad_reference_image", f"{what} is not a PNG or JPEG image")
+    declared = png_size(_head(path, 32)) if head.startswith(PNG_SIGNATURE) else jpeg_size(path)
+    if declared is None:
+        raise _refuse("bad_reference_image", f"{what} has no readable image header")
+    if declared[0] > max_width or declared[1] > max_height:
+        raise _refuse("resolution_too_large", f"{what} is {declared[0]}x{declared[1]}; too large")
     image = _decode_image(str(path), what=what, code="bad_reference_image")
     if image.shape[1] > max_width or image.shape[0] > max_height:
         raise _refuse("resolution_too_large", f"{what} is {image.shape[1]}x{image.shape[0]}; too large")

@@ -14,7 +14,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from app.jobs import owner_key
+from app.jobs import inflight_key, owner_key
 from app.storage import MediaStorage
 
 _ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
@@ -42,6 +42,7 @@ def sweep_expired(media_root: Path, client: redis.Redis, retention_s: float, now
             owner = job.kwargs.get("spec", {}).get("owner")
             if owner:
                 client.zrem(owner_key(str(owner)), job_id)
+                client.zrem(inflight_key(str(owner)), job_id)
             job.delete(remove_from_queue=True)
         shutil.rmtree(folder, ignore_errors=True)
         removed += 1

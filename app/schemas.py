@@ -81,9 +81,7 @@ class ModelPublic(BaseModel):
     classes: list[ClassPublic]
     height: int
     width: int
-    references: ReferenceRange | None = Field(
-        description="Few-shot models: how many example images a job takes."
-    )
+    references: ReferenceRange | None = Field(description="Few-shot models: how many example images a job takes.")
     trained: bool
     note: str | None = Field(description="Plain warning, e.g. when the weights are untrained.")
     quality: dict[str, object]

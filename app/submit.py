@@ -19,7 +19,7 @@ from app.config import Settings
 from app.contracts import JobSpec, Manifest, ModelCard, ModelFamily, OutputOptions
 from app.errors import ApiError
 from app.jobs import enqueue_job
-from app.limits import check_jobs_in_flight, refund_upload_bytes, reserve_upload_bytes
+from app.limits import release, reserve
 from app.probe import Limits, check_labels_match, image_extension, probe_image, probe_labels
 from app.storage import MediaStorage, new_job_id
 
@@ -49,9 +49,7 @@ def parse_options(raw: str | None) -> OutputOptions:
     try:
         return OutputOptions.model_validate(json.loads(raw))
     except (json.JSONDecodeError, ValidationError, TypeError) as exc:
-        raise ApiError(
-            400, "bad_options", f"`options` must be a JSON object of output options: {exc}"
-        ) from exc
+        raise ApiError(400, "bad_options", f"`options` must be a JSON object of output options: {exc}") from exc
 
 
 def find_model(manifest: Manifest, name: str) -> ModelCard:
@@ -76,9 +74,7 @@ def check_reference_counts(card: ModelCard, form: SubmitForm, settings: Settings
             f"model {card.name!r} needs {card.references.min}..{most} reference images",
         )
     if refs > most:
-        raise ApiError(
-            400, "too_many_references", f"model {card.name!r} takes at most {most} reference images"
-        )
+        raise ApiError(400, "too_many_references", f"model {card.name!r} takes at most {most} reference images")
     if labels and labels != refs:
         raise ApiError(
             400,
@@ -120,23 +116,17 @@ def submit_job(
     options = parse_options(form.options)
     card = find_model(manifest, form.model)
     check_reference_counts(card, form, settings)
-    check_jobs_in_flight(client, owner, settings)
     uploads = [form.video, *form.references, *form.reference_labels]
     declared = sum(u.size or 0 for u in uploads)
-    counter = reserve_upload_bytes(client, owner, declared, settings)
     job_id = new_job_id()
+    reservation = reserve(client, owner, job_id, declared, settings)
     try:
         raw = storage.save_upload(form.video.file, job_id, "labels.upload", settings.MAX_UPLOAD_BYTES)
         probe = probe_labels(raw, limits_of(settings))
         check_labels_match(probe.first_frame, card, settings.SEGMENTATION_MAX_PALETTE_DISTANCE)
-        labels_path = raw.with_name(
-            "labels.zip" if probe.kind == "zip" else "labels" + _EXTENSIONS[probe.format]
-        )
+        labels_path = raw.with_name("labels.zip" if probe.kind == "zip" else "labels" + _EXTENSIONS[probe.format])
         raw.rename(labels_path)
-        refs = [
-            _save_image(storage, job_id, u, f"reference_{i:02d}", settings)
-            for i, u in enumerate(form.references)
-        ]
+        refs = [_save_image(storage, job_id, u, f"reference_{i:02d}", settings) for i, u in enumerate(form.references)]
         ref_labels = [
             _save_image(storage, job_id, u, f"reference_label_{i:02d}", settings)
             for i, u in enumerate(form.reference_labels)
@@ -157,6 +147,6 @@ def submit_job(
         enqueue_job(queue, spec, settings)
     except BaseException:
         storage.remove_job(job_id)
-        refund_upload_bytes(client, counter, declared)
+        release(client, reservation)
         raise
     return spec

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,10 @@ def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
         worker.wait()
 
 
+def _note_signal(signum: int, frame: object) -> None:
+    sys.stderr.write(f"v2v serve: {signal.Signals(signum).name}, stopping\n")
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -77,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(f"API key: see {key_file}\n")
         sys.stdout.flush()
 
-        # 3. One worker, 4. the API until Ctrl-C / SIGTERM.
+        # 3. One worker, 4. the API until Ctrl-C / SIGTERM. uvicorn re-raises the signal that stopped it once it
+        # is done; our handlers turn that into a normal return so the worker and Redis are stopped in order.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _note_signal)
         worker = _start_worker(server.url, args.device)
         try:
             uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, log_level="info")

@@ -78,7 +78,8 @@ class NLayerDiscriminator(nn.Module):
             stride = 2 if n < c.n_layers else 1
             out = min(channels * 2, 512)
             blocks.append(
-                nn.Sequential(conv(channels, out, stride, True), _norm_layer(c.norm, out, c.norm_eps), nn.LeakyReLU(0.2))
+                nn.Sequential(conv(channels, out, stride, True), _norm_layer(c.norm, out, c.norm_eps),
+                              nn.LeakyReLU(0.2))
             )
             channels = out
         blocks.append(nn.Conv2d(channels, 1, kernel_size=4, stride=1, padding=2))
@@ -196,6 +197,7 @@ class TemporalDiscriminator(nn.Module):
         """
         b, k, _, h, w = frames.shape
         if k != self.n_frames or flows.shape[1] != k - 1:
-            raise ValueError(f"expected {self.n_frames} frames and {self.n_frames - 1} flows, got {k} and {flows.shape[1]}")
+            raise ValueError(f"expected {self.n_frames} frames and {self.n_frames - 1} flows, "
+                             f"got {k} and {flows.shape[1]}")
         x = torch.cat([frames.reshape(b, 3 * k, h, w), flows.reshape(b, 2 * (k - 1), h, w) / 20.0], dim=1)
         return self.scales[scale](x)  # input: (B, 3K + 2(K-1), H, W)

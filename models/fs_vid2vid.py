@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from models.flow_net import FlowNetwork
-from models.fs_vid2vid_blocks import LRELU_SLOPE, LabelEmbedder, SPADEResBlock, SpadeNorm, sn_conv
+from models.fs_vid2vid_blocks import LRELU_SLOPE, LabelEmbedder, SpadeNorm, SPADEResBlock, sn_conv
 from models.fs_vid2vid_weights import GeneratedWeights, ReferenceEncoder, ReferenceHead, WeightGenerator
 from models.warp import warp
 
@@ -85,7 +86,7 @@ PRESETS: dict[str, FewShotConfig] = {
                                      n_fc_layers=1, max_references=8, flow_ngf=8, flow_n_blocks=1),
     # Shipped people model: OpenPose RGB renderings, 256x128 (H x W), K = 1..8, CPU-trainable.
     "fs_vid2vid-people-small": FewShotConfig(label_channels=3, ngf=16, max_channels=128, n_downsample=4,
-                                             n_adaptive_layers=3, n_fc_layers=1, max_references=8, flow_ngf=16,
+                                             n_adaptive_layers=3, max_references=8, flow_ngf=16,
                                              flow_n_blocks=2),
     # Paper scale (reference §3.2, §3.10): 112.1 M parameters with K = 1.
     "fs_vid2vid-pose-256": FewShotConfig(label_channels=6),
@@ -125,11 +126,7 @@ class FewShotState:
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         """Flat, contiguous, unshared copies (safetensors-able); `from_tensors` restores an identical state."""
-        out = {"references": self.references, "reference_labels": self.reference_labels}
-        out.update({f"cache.{k}": v for k, v in self.cache.items()})
-        if self.prev_frame is not None and self.prev_label is not None:
-            out["prev_frame"], out["prev_label"] = self.prev_frame, self.prev_label
-        return {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in out.items()}
+        return {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in self._flat().items()}
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> FewShotState:
@@ -144,6 +141,7 @@ class FewShotState:
         return FewShotState.from_tensors({k: v.to(device=device, dtype=dtype) for k, v in self._flat().items()})
 
     def _flat(self) -> dict[str, torch.Tensor]:
+        """references, reference_labels and cache.* are fixed per reference set; prev_* change every frame."""
         out = {"references": self.references, "reference_labels": self.reference_labels}
         out.update({f"cache.{k}": v for k, v in self.cache.items()})
         if self.prev_frame is not None and self.prev_label is not None:
@@ -173,8 +171,8 @@ class FewShotGenerator(nn.Module):
         flow_in = 2 * c.label_channels + 3
 
         def flow_network() -> FlowNetwork:
-            return FlowNetwork(flow_in, c.flow_ngf, c.flow_n_downsample, c.flow_n_blocks, c.max_channels,
-                               c.flow_multiplier)
+            return FlowNetwork(flow_in, c.flow_ngf, c.flow_n_downsample, c.flow_n_blocks,
+                               multiplier=c.flow_multiplier)
 
         self.flow_network_ref = flow_network() if c.warp_reference else None
         self.flow_network_temp = flow_network() if c.separate_temporal_flow or not c.warp_reference else None
@@ -249,7 +247,8 @@ class FewShotGenerator(nn.Module):
         x = self._decode(bottleneck, range(n, n_sc - 1, -1), label_maps, weights, [])  # (B, ch[n_sc], ...)
         fine = range(n_sc - 1, -1, -1)
         h = self._to_image(self._decode(x, fine, label_maps, weights, extra))  # (B, 3, H, W)
-        frame, raw = h, h
+        frame: torch.Tensor = h
+        raw: torch.Tensor | None = h
         if c.spade_combine:
             raw = self._to_image(self._decode(x, fine, label_maps, weights, [])) if with_raw else None
         else:

@@ -133,7 +133,7 @@ class BlockWeights:
 
 
 class SPADEResBlock(nn.Module):
-    """Main-branch block: SN convs with SPADE before each (hidden width min(fin, fout)), learned shortcut if fin != fout.
+    """Main-branch block: SN convs with SPADE before each, hidden width min(fin, fout), learned shortcut if fin != fout.
 
     out = shortcut(x) + conv_1(lrelu(norm_1(conv_0(lrelu(norm_0(x)))))), shortcut = conv_s(norm_s(x)) or x.
     """

@@ -86,7 +86,8 @@ def flow_confidence(real_t: torch.Tensor, real_prev: torch.Tensor, flow_gt: torc
         (B, 1, H, W) float {0, 1}, no gradient.
     """
     with torch.no_grad():
-        error = (real_t.float() - warp(real_prev.float(), flow_gt.float())).pow(2).sum(dim=1, keepdim=True)  # (B, 1, H, W)
+        warped = warp(real_prev.float(), flow_gt.float())  # (B, 3, H, W)
+        error = (real_t.float() - warped).pow(2).sum(dim=1, keepdim=True)  # (B, 1, H, W)
         return (error < threshold).float()
 
 

@@ -14,8 +14,8 @@ Crash safety (a worker SIGKILLed mid-job must not lose the job):
 from __future__ import annotations
 
 import logging
+import signal
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +147,12 @@ class V2VWorker(SimpleWorker):
         )
         self.runners = runners
         self.crash_safety = crash_safety
+        self.stop_signalled = False
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        """SIGINT/SIGTERM: remember it (RQ's idle path leaves no trace of it), then RQ's warm shutdown."""
+        self.stop_signalled = True
+        super().request_stop(signum, frame)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """Short lease on the StartedJobRegistry entry; the heartbeat thread renews it while the job runs."""
@@ -186,8 +192,13 @@ def serve_forever(settings: WorkerSettings, burst: bool = False) -> int:
     """Load the models once, then take jobs; survive Redis restarts (reconnect with backoff). Returns exit code."""
     device = resolve_device(settings.device)
     runners = load_runners(settings.manifest, device, settings.models)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
     backoff = 1.0
-    while True:
+    while not stop.is_set():
         connection = redis.Redis.from_url(settings.redis_url)
         worker: V2VWorker | None = None
         try:
@@ -197,13 +208,16 @@ def serve_forever(settings: WorkerSettings, burst: bool = False) -> int:
                 runners=runners,
                 crash_safety=settings.crash_safety,
             )
-            worker.work(burst=burst, logging_level="INFO")
+            worker.work(burst=burst, logging_level="INFO")  # installs RQ's own SIGINT/SIGTERM handlers
             backoff = 1.0
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.error("Redis unreachable (%s); retrying in %.0f s", exc, backoff)
         finally:
             connection.close()
-        if burst or (worker is not None and worker._stop_requested):
+            for signum in (signal.SIGINT, signal.SIGTERM):  # between workers, a stop signal just ends the loop
+                signal.signal(signum, request_stop)
+        if burst or (worker is not None and worker.stop_signalled):
             return 0
-        time.sleep(backoff)
+        stop.wait(backoff)
         backoff = min(backoff * 2, settings.max_backoff_s)
+    return 0

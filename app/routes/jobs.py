@@ -54,16 +54,12 @@ def create_job(
     queue: QueueDep,
     storage: StorageDep,
     model: Annotated[str, Form(description="Served model name (GET /v1/models).")],
-    video: Annotated[
-        UploadFile, File(description="Label video (mp4/mov/avi/webm/mkv) or a zip of PNG frames.")
-    ],
+    video: Annotated[UploadFile, File(description="Label video (mp4/mov/avi/webm/mkv) or a zip of PNG frames.")],
     references: Annotated[list[UploadFile] | None, File(description="Few-shot: 1..K example images.")] = None,
     reference_labels: Annotated[
         list[UploadFile] | None, File(description="Few-shot: label image of each reference (same count).")
     ] = None,
-    options: Annotated[
-        str | None, Form(description="JSON object: fps, max_frames, seed, height, width.")
-    ] = None,
+    options: Annotated[str | None, Form(description="JSON object: fps, max_frames, seed, height, width.")] = None,
 ) -> JobPublic:
     form = SubmitForm(
         model=model,
@@ -83,9 +79,7 @@ def get_jobs(
     key: CurrentKey,
     client: RedisDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
-    offset: Annotated[
-        int, Query(ge=0, le=1_000_000, description="Offset pagination: use `next_offset`.")
-    ] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Offset pagination: use `next_offset`.")] = 0,
 ) -> JobList:
     """The caller's jobs, newest first (offset pagination)."""
     jobs, next_offset = list_jobs(client, key.key_id, offset, limit)
@@ -99,9 +93,7 @@ def get_job(job_id: str, key: CurrentKey, client: RedisDep) -> JobPublic:
 
 def _require_succeeded(public: JobPublic) -> None:
     if public.status != JobStatus.SUCCEEDED:
-        raise ApiError(
-            409, "not_ready", f"job {public.id} is {public.status.value}; results exist once it succeeded"
-        )
+        raise ApiError(409, "not_ready", f"job {public.id} is {public.status.value}; results exist once it succeeded")
 
 
 @router.get(
@@ -129,9 +121,7 @@ def get_result(
     if not path.is_file():
         raise ApiError(404, "not_found", f"the result of job {job_id} is no longer stored")
     check_range(range_header, path.stat().st_size)
-    return FileResponse(
-        path, media_type="video/mp4", filename=f"{job_id}.mp4", content_disposition_type="inline"
-    )
+    return FileResponse(path, media_type="video/mp4", filename=f"{job_id}.mp4", content_disposition_type="inline")
 
 
 def _zip_stream(files: list[tuple[str, str]]) -> Iterator[bytes]:
@@ -185,9 +175,7 @@ def cancel_job(job_id: str, key: CurrentKey, settings: SettingsDep, client: Redi
 
 
 @router.delete("/{job_id}", status_code=204, responses=_ERRORS)
-def remove_job(
-    job_id: str, key: CurrentKey, settings: SettingsDep, client: RedisDep, storage: StorageDep
-) -> Response:
+def remove_job(job_id: str, key: CurrentKey, settings: SettingsDep, client: RedisDep, storage: StorageDep) -> Response:
     """Cancel the job, then delete its record and every file it has."""
     job = fetch_owned(client, job_id, key.key_id)
     delete_job(client, job, key.key_id, settings)

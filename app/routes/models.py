@@ -29,9 +29,7 @@ def model_public(card: ModelCard) -> ModelPublic:
         classes=classes,
         height=card.height,
         width=card.width,
-        references=ReferenceRange(min=card.references.min, max=card.references.max)
-        if card.references
-        else None,
+        references=ReferenceRange(min=card.references.min, max=card.references.max) if card.references else None,
         trained=trained,
         note=None if trained else UNTRAINED_NOTE,
         quality=dict(card.quality),

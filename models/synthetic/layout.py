@@ -77,8 +77,10 @@ class SequenceWriter:
         frame: np.ndarray | None = None,
         instance: np.ndarray | None = None,
         flow: np.ndarray | None = None,
+        keypoints: dict[str, object] | None = None,
     ) -> None:
-        """Write frame `index`: label (A), RGB frame (B), uint16 instance ids, (H, W, 2) backward flow."""
+        """Write frame `index`: label (A), RGB frame (B), uint16 instance ids, (H, W, 2) backward flow,
+        OpenPose JSON keypoints (openpose)."""
         stem = f"{index:05d}"
         if label is not None:
             write_png(self.tmp["A"] / f"{stem}.png", label)
@@ -88,6 +90,8 @@ class SequenceWriter:
             write_png(self.tmp["inst"] / f"{stem}.png", instance.astype(np.uint16))
         if flow is not None:
             np.save(self.tmp["flow"] / f"{stem}.npy", flow.astype(np.float16))
+        if keypoints is not None:
+            (self.tmp["openpose"] / f"{stem}_keypoints.json").write_text(json.dumps(keypoints))
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

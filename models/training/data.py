@@ -1,9 +1,9 @@
-"""Training clips from a data set in the layout of docs/conventions.md (and from a pair of videos, via import).
+"""Training clips from a data set in the layout of docs/conventions.md.
 
 Owns `ClipDataset` (random clips of T consecutive frames, with a random temporal stride ≤ max_t_step, a random
 crop resized to the training size, horizontal flips where the label type allows, backward flows from the data set
-or from cached DIS flow, and, for few-shot, K reference frames of the same sequence away from the clip),
-`collate_clips`, and `import_video_pair` (labels video + frames video -> the folder layout, decoded frame by frame).
+or from cached DIS flow, and, for few-shot, K reference frames of the same sequence away from the clip) and
+`collate_clips`.
 Item `i` is a pure function of (seed, i), so a resumed run sees exactly the clips an uninterrupted run would.
 """
 
@@ -122,7 +122,8 @@ class ClipDataset(torch.utils.data.Dataset):
         cached = self.flow_cache.path(self.split, seq.name, seq.frames[i])
         if cached.exists():
             return np.load(cached).astype(np.float32)
-        return self.flow_cache.get(self.split, seq.name, seq.frames[i], self._read("B", seq, i), self._read("B", seq, i - 1))
+        return self.flow_cache.get(self.split, seq.name, seq.frames[i], self._read("B", seq, i),
+                                   self._read("B", seq, i - 1))
 
     def _strided_flow(self, seq: _Sequence, i: int, stride: int) -> np.ndarray:
         """Flow of frame i to frame i-stride, chaining per-frame flows."""

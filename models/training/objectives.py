@@ -70,7 +70,7 @@ class Discriminators(nn.Module):
 def _windows(disc: TemporalDiscriminator, scale: int, first: int, length: int) -> list[int]:
     """End indices of the scale's windows that end on a generated frame (index >= first)."""
     span = disc.span(scale)
-    return [end for end in range(max(first, span - 1), length)]
+    return list(range(max(first, span - 1), length))
 
 
 def _window(sequence: torch.Tensor, flows: torch.Tensor, disc: TemporalDiscriminator, scale: int, end: int
@@ -138,7 +138,8 @@ def generator_terms(config: TrainConfig, d: Discriminators, clip: ClipTensors, g
                     real_feats = d.temporal(s, real_frames, flows)
                 scale = config.lambda_temporal / len(ends)
                 zero = torch.zeros((), device=fake_sequence.device)
-                terms[f"G_gan_temporal{s}"] = terms.get(f"G_gan_temporal{s}", zero) + scale * d.gan.generator(fake_feats)
+                gan_term = scale * d.gan.generator(fake_feats)
+                terms[f"G_gan_temporal{s}"] = terms.get(f"G_gan_temporal{s}", zero) + gan_term
                 terms[f"G_feat_temporal{s}"] = terms.get(f"G_feat_temporal{s}", zero) + (
                     scale * config.lambda_feat * losses.feature_matching_loss(real_feats, fake_feats))
     return terms

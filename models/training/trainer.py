@@ -20,11 +20,17 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
+from models.checkpoints import config_overrides_from_json
 from models.registry import build_generator, get_preset_config
 from models.training import schedule
 from models.training.data import Clip, ClipDataset, ClipSpec, collate_clips
 from models.training.objectives import (
-    ClipTensors, Discriminators, GeneratedFrame, generator_terms, image_d_loss, temporal_d_losses,
+    ClipTensors,
+    Discriminators,
+    GeneratedFrame,
+    generator_terms,
+    image_d_loss,
+    temporal_d_losses,
 )
 from models.training.samples import write_sample_strip
 from models.training.schedule import TrainConfig
@@ -66,7 +72,8 @@ class Trainer:
         if probe.label_type == "segmentation":
             use_instance = int(config.overrides.get("label_channels", base.label_channels)) == probe.num_classes + 1
         self.n_prev = 0 if self.is_fewshot else base.n_frames_G - 1
-        spec = ClipSpec(clip_frames=max(config.max_clip_frames, config.clip_frames), height=config.height,
+        longest = max(schedule.clip_frames_at(config, config.steps), config.clip_frames, self.n_prev + 1)
+        spec = ClipSpec(clip_frames=longest, height=config.height,
                         width=config.width, max_t_step=config.max_t_step, flip=config.flip,
                         references=config.references if self.is_fewshot else 0, use_instance=use_instance,
                         seed=config.seed)
@@ -75,7 +82,8 @@ class Trainer:
         self.overrides = {**config.overrides, "label_channels": self.dataset.channels}
 
         # 2. Networks and optimisers.
-        self.gen = build_generator(config.preset, **self.overrides).to(self.device)
+        typed = config_overrides_from_json(type(base), self.overrides)
+        self.gen = build_generator(config.preset, **typed).to(self.device)
         vgg = None
         if config.vgg_weights:
             vgg = VGGLoss.from_state_dict(_read_tensors(Path(config.vgg_weights)))
@@ -89,7 +97,8 @@ class Trainer:
 
         # 3. Mixed precision (CUDA only): bf16 where supported, else fp16 with loss scaling.
         cuda = self.device.type == "cuda" and config.amp
-        self.amp_dtype = (torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+        bf16 = cuda and torch.cuda.is_bf16_supported()
+        self.amp_dtype = (torch.bfloat16 if bf16 else torch.float16) if cuda else None
         scaling = cuda and self.amp_dtype == torch.float16
         self.scalers = [torch.amp.GradScaler("cuda", enabled=scaling) for _ in range(2 + len(self.opt_dt))]
 
@@ -256,7 +265,8 @@ class Trainer:
         def move(x: torch.Tensor | None) -> torch.Tensor | None:
             return None if x is None else x.to(self.device, non_blocking=True)
 
-        return ClipTensors(labels=batch.labels[:, :length].to(self.device), frames=batch.frames[:, :length].to(self.device),
+        return ClipTensors(labels=batch.labels[:, :length].to(self.device),
+                           frames=batch.frames[:, :length].to(self.device),
                            flows=batch.flows[:, :length].to(self.device), references=move(batch.references),
                            reference_labels=move(batch.reference_labels))
 

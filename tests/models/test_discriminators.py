@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from models.discriminators import (
-    VID2VID_D,
     ImageDiscriminator,
     MultiscaleDiscriminator,
     NLayerDiscriminator,
@@ -31,7 +30,7 @@ def test_multiscale_has_one_feature_list_per_scale_at_halving_sizes(num_d: int) 
     assert all(len(scale) == 4 for scale in out)
     widths = [scale[0].shape[-1] for scale in out]
     assert widths[0] == 33
-    for a, b in zip(widths, widths[1:]):
+    for a, b in zip(widths, widths[1:], strict=False):
         assert b < a  # each scale sees a 2x smaller input
 
 

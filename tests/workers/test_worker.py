@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from app.contracts import JOB_FUNCTION, QUEUE_NAME, JobSpec, cancel_key
+from cli.redis_server import RedisServer
 from workers.video_io import read_label_frames
 
 from .helpers import make_spec, write_label_video, write_manifest
@@ -182,3 +183,37 @@ def test_job_that_keeps_killing_workers_fails_with_worker_crashed(
     meta = job.get_meta(refresh=True)
     assert meta["error"]["code"] == "worker_crashed" and meta["attempt"] == 2
     assert started >= 2
+
+
+def test_worker_reconnects_after_a_redis_restart_and_stops_on_sigterm(
+    manifest: Path, media_root: Path, tmp_path: Path
+) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", V2V_MANIFEST=str(manifest))
+    with RedisServer(tmp_path / "redis") as server:
+        port = server.port
+        log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
+        worker = subprocess.Popen(
+            [str(V2V), "worker", "--redis-url", server.url, "--device", "cpu", *FAST_LEASE],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            client = redis.Redis.from_url(server.url)
+            wait_for(lambda: len(Worker.all(connection=client)) == 1, 60, "the worker to register")
+            client.close()
+            server.stop()
+            time.sleep(3)  # the worker sees the connection drop and backs off
+            assert worker.poll() is None
+            with RedisServer(tmp_path / "redis", port=port) as again:
+                client = redis.Redis.from_url(again.url)
+                labels = write_label_video(media_root / "labels.mp4", frames=3)
+                job = enqueue(client, make_spec(media_root, "after-restart", 3, labels))
+                wait_for(lambda: finished_or_failed(job), 90, "a job after the Redis restart")
+                assert status(job) == JobStatus.FINISHED
+                worker.send_signal(signal.SIGTERM)
+                assert worker.wait(timeout=20) == 0
+                client.close()
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+            log.close()

@@ -1,0 +1,87 @@
+"""`v2v train vid2vid|fs_vid2vid`: train a generator on a data set folder (docs/conventions.md layout).
+
+Flags map one to one onto `models.training.schedule.TrainConfig`; unset flags keep the family's defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+FAMILIES = ("vid2vid", "fs_vid2vid")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 64x128, got {text!r}") from err
+    return h, w
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("family", choices=FAMILIES)
+    parser.add_argument("--data", required=True, help="data set folder (dataset.json, train_A, train_B, ...)")
+    parser.add_argument("--preset", required=True, help="registry preset, e.g. vid2vid-street-small")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints/, log.jsonl, samples/")
+    parser.add_argument("--config", default=None, help='JSON preset overrides, e.g. \'{"ngf": 16}\'')
+    parser.add_argument("--steps", type=int, default=None, help="optimisation steps in all")
+    parser.add_argument("--size", type=_size, default=None, help="training size HxW (default 64x64)")
+    parser.add_argument("--clip-frames", type=int, default=None, help="frames per clip at the start")
+    parser.add_argument("--max-clip-frames", type=int, default=None, help="cap of the doubling clip length")
+    parser.add_argument("--clip-double-every", type=int, default=None, help="double the clip length every N steps")
+    parser.add_argument("--max-t-step", type=int, default=None, help="largest random temporal stride")
+    parser.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None, help="base learning rate (vid2vid 2e-4, few-shot 4e-4)")
+    parser.add_argument("--ttur", action=argparse.BooleanOptionalAction, default=None,
+                        help="G lr/2, D lr*2, betas (0, 0.9) (few-shot default)")
+    parser.add_argument("--decay-start", type=int, default=None, help="step where linear lr decay to 0 starts")
+    parser.add_argument("--fix-global-steps", type=int, default=None, help="train only the finest scale first")
+    parser.add_argument("--single-frame-steps", type=int, default=None, help="few-shot single-frame phase")
+    parser.add_argument("--gan-mode", choices=("ls", "hinge", "original"), default=None)
+    parser.add_argument("--num-d", type=int, default=None, help="spatial scales of each discriminator")
+    parser.add_argument("--temporal-scales", type=int, default=None, help="video discriminator scales (0: off)")
+    parser.add_argument("--vgg-weights", default=None, help="local VGG19 state dict (safetensors or .pt)")
+    parser.add_argument("--references", type=int, default=None, help="few-shot K references per clip")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
+    parser.add_argument("--workers", type=int, default=None, help="data loader processes (default 0)")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--checkpoint-every", type=int, default=None)
+    parser.add_argument("--sample-every", type=int, default=None)
+    parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import deferred: torch)
+    from models.training.schedule import TrainConfig
+
+    height, width = args.size if args.size is not None else (None, None)
+    return TrainConfig.create(
+        args.family, preset=args.preset, data=args.data, out=args.out,
+        overrides=json.loads(args.config) if args.config else None,
+        steps=args.steps, height=height, width=width, clip_frames=args.clip_frames,
+        max_clip_frames=args.max_clip_frames, clip_double_every=args.clip_double_every, max_t_step=args.max_t_step,
+        flip=False if args.no_flip else None, batch=args.batch, lr=args.lr, ttur=args.ttur,
+        decay_start=args.decay_start, fix_global_steps=args.fix_global_steps,
+        single_frame_steps=args.single_frame_steps, gan_mode=args.gan_mode, num_D=args.num_d,
+        n_scales_temporal=args.temporal_scales, vgg_weights=args.vgg_weights, references=args.references,
+        device=args.device, workers=args.workers, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        sample_every=args.sample_every, progress=False if args.quiet else None,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.training.trainer import Trainer
+
+    config = config_from_args(args)
+    if config.clip_frames > config.max_clip_frames:
+        config = config.replace(max_clip_frames=config.clip_frames)
+    trainer = Trainer(config)
+    if args.resume and trainer.resume():
+        logging.getLogger("v2v.train").info("resumed at step %d", trainer.step)
+    trainer.fit()
+    if config.checkpoint_every <= 0 or trainer.step % config.checkpoint_every:
+        trainer.save_checkpoint()  # always leave the final weights behind
+    return 0
