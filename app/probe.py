@@ -146,6 +146,8 @@ def _probe_video(path: Path, head: bytes, limits: Limits) -> LabelProbe:
                 raise _refuse("corrupt_video", "the video has no readable video stream (truncated upload?)")
             raise _refuse("not_a_video", "the upload has no video stream")
         stream = container.streams.video[0]
+        if stream.codec_context is None:
+            raise _refuse("corrupt_video", "the video stream has no usable codec (damaged or unknown)")
         _check_size(int(stream.codec_context.width or 0), int(stream.codec_context.height or 0), limits, "labels")
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else limits.zip_fps

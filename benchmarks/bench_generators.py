@@ -139,14 +139,12 @@ class Stream:
         return 1 if self.fs else self.gen.config.n_prev
 
 
-def build(preset: str, device: torch.device | str) -> nn.Module:
+def build(preset: str) -> nn.Module:
+    """The preset's generator on CPU, seeded (building on the meta device is far slower: spectral norm's power
+    iterations run through Python decompositions there). Move it with `.to(...)`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        if str(device) == "meta":
-            with torch.device("meta"):
-                gen = models.build_generator(preset)
-        else:
-            gen = models.build_generator(preset).to(device)
+        gen = models.build_generator(preset)
     return gen.eval()
 
 
@@ -191,17 +189,24 @@ def time_stream(gen: nn.Module, h: int, w: int, k: int, device: torch.device, st
 
 
 def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dtype: torch.dtype) -> list[dict]:
-    results = []
-    gen_meta = build(case.preset, "meta")
-    fs = is_few_shot(gen_meta)
+    """Time every K on `device` first, then move the same module to the meta device and count MACs there."""
+    gen = build(case.preset)
+    fs = is_few_shot(gen)
     ks = case.ks if fs else (0,)
-    on_cpu = device.type == "cpu"
-    timed_size = case.cpu_size if (case.cpu_size is not None and on_cpu) else case.size
-    gen = build(case.preset, device) if case.timed else None
-    params = sum(p.numel() for p in gen_meta.parameters())
+    h, w = case.size
+    th, tw = case.cpu_size if (case.cpu_size is not None and device.type == "cpu") else case.size
+    params = sum(p.numel() for p in gen.parameters())
+    timings: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+    if case.timed:
+        gen.to(device)
+        steps = args.paper_steps if case.kind == "paper" else args.steps
+        for k in ks:
+            local = matmul_reference(device, args.matmul_n, args.matmul_reps, ref_dtype)
+            timings[k] = local, time_stream(gen, th, tw, k, device, steps, args.warmup, args.start_reps if fs else 1)
+    gen.to("meta")
+    results = []
     for k in ks:
-        h, w = case.size
-        nominal = steady_macs(gen_meta, h, w, k)
+        nominal = steady_macs(gen, h, w, k)
         row: dict[str, Any] = {
             "preset": case.preset,
             "family": "fs_vid2vid" if fs else "vid2vid",
@@ -214,18 +219,16 @@ def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dty
             "macs_start": nominal["start"]["total"] if fs else None,
             "timed": None,
         }
-        if gen is not None:
-            th, tw = timed_size
-            at_timed = nominal if (th, tw) == (h, w) else steady_macs(gen_meta, th, tw, k)
-            local = matmul_reference(device, args.matmul_n, args.matmul_reps, ref_dtype)
-            steps = args.paper_steps if case.kind == "paper" else args.steps
-            t = time_stream(gen, th, tw, k, device, steps, args.warmup, args.start_reps if fs else 1)
+        if k in timings:
+            local, t = timings[k]
+            at_timed = nominal if (th, tw) == (h, w) else steady_macs(gen, th, tw, k)
             ms = t["step_ms"]["median"]
             macs = at_timed["step"]["total"]
             gflops = 2 * macs / (ms * 1e-3) / 1e9
+            reduced = (th, tw) != (h, w)
             row["timed"] = {
                 "size": [th, tw],
-                "reduced": (th, tw) != (h, w),
+                "reduced": reduced,
                 "macs_per_frame": macs,
                 "ms_per_frame": t["step_ms"],
                 "gflops": round(gflops, 2),
@@ -234,7 +237,7 @@ def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dty
                 "start_ms": t["start_ms"] if fs else None,
                 "macs_start": at_timed["start"]["total"] if fs else None,
                 "start_over_step": round(t["start_ms"]["median"] / ms, 3) if fs else None,
-                "ms_per_frame_at_size_est": round(ms * row["macs_per_frame"] / macs, 1) if (th, tw) != (h, w) else None,
+                "ms_per_frame_at_size_est": round(ms * row["macs_per_frame"] / macs, 1) if reduced else None,
             }
         results.append(row)
     return results

@@ -4,8 +4,9 @@
     v2v worker --devices all|0,1 ...                                  one worker process per GPU, supervised
 
 With `--devices` and several GPUs, this process becomes a supervisor: one child `v2v worker --device cuda` per GPU
-with CUDA_VISIBLE_DEVICES pinned, restarted (with backoff) when it exits, stopped on SIGINT/SIGTERM. With one GPU
-or none (a CPU machine), it runs a single worker in-process, so `v2v worker --devices all` works everywhere.
+with CUDA_VISIBLE_DEVICES pinned (an explicit `--device` is passed on to the children instead), restarted (with
+backoff) when it exits, stopped on SIGINT/SIGTERM. With one GPU or none (a CPU machine), it runs a single worker
+in-process, so `v2v worker --devices all` works everywhere.
 Defaults come from V2V_REDIS_URL and V2V_MANIFEST, like the API's.
 """
 
@@ -47,7 +48,8 @@ def _gpu_ids(devices: str) -> list[str]:
 
 
 def _child_argv(args: argparse.Namespace) -> list[str]:
-    argv = [sys.executable, "-m", "cli.main", "worker", "--device", "cuda", "--redis-url", args.redis_url]
+    device = "cuda" if args.device == "auto" else args.device
+    argv = [sys.executable, "-m", "cli.main", "worker", "--device", device, "--redis-url", args.redis_url]
     argv += ["--manifest", str(args.manifest), "--queue", args.queue, "--models", args.models]
     argv += ["--heartbeat-ttl", str(args.heartbeat_ttl), "--heartbeat-every", str(args.heartbeat_every)]
     argv += ["--janitor-every", str(args.janitor_every)]
@@ -65,8 +67,8 @@ def supervise(args: argparse.Namespace, gpu_ids: list[str]) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     children: dict[str, subprocess.Popen[bytes]] = {}
-    backoff = {gpu: 1.0 for gpu in gpu_ids}
-    next_start = {gpu: 0.0 for gpu in gpu_ids}
+    backoff = dict.fromkeys(gpu_ids, 1.0)
+    next_start = dict.fromkeys(gpu_ids, 0.0)
     try:
         while not stopping:
             for gpu in gpu_ids:
@@ -74,7 +76,9 @@ def supervise(args: argparse.Namespace, gpu_ids: list[str]) -> int:
                 if child is not None and child.poll() is None:
                     continue
                 if child is not None:
-                    log.warning("worker on GPU %s exited with %s; restarting in %.0f s", gpu, child.returncode, backoff[gpu])
+                    log.warning(
+                        "worker on GPU %s exited with %s; restarting in %.0f s", gpu, child.returncode, backoff[gpu]
+                    )
                     next_start[gpu] = time.monotonic() + backoff[gpu]
                     backoff[gpu] = min(backoff[gpu] * 2, 60.0)
                     children.pop(gpu)

@@ -34,7 +34,10 @@ def worker(redis_url: str, manifest: Path, tmp_path: Path) -> Iterator[subproces
     with open(tmp_path / "worker.log", "wb") as log:
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "v2v"), "worker", "--redis-url", redis_url, "--device", "cpu"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         yield proc
         proc.terminate()
@@ -72,7 +75,7 @@ def _wait(client: TestClient, auth: dict[str, str], job_id: str, timeout: float 
 def _decoded(data: bytes, path: Path) -> tuple[int, int, int]:
     path.write_bytes(data)
     with av.open(str(path)) as container:
-        frames = [f for f in container.decode(video=0)]
+        frames = list(container.decode(video=0))
     return len(frames), frames[0].width, frames[0].height
 
 

@@ -7,6 +7,7 @@ RQ-backed one (progress into `job.meta`, which only the worker writes; the cance
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -15,6 +16,11 @@ import redis
 from rq.job import Job
 
 from app.contracts import cancel_key
+
+log = logging.getLogger(__name__)
+
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+"""Progress, cancel checks and heartbeats are best effort: a Redis restart mid-job does not fail the job."""
 
 PROGRESS_EVERY_FRAMES = 4
 """Save meta at most every this many frames ..."""
@@ -71,16 +77,26 @@ class JobHooks:
         if not due:
             return
         self.job.meta["progress"] = {"frames_done": done, "frames_total": max(total, done)}
-        self.job.save_meta()
+        try:
+            self.job.save_meta()
+        except REDIS_DOWN:
+            log.warning("job %s: Redis unreachable, progress not saved (frame %d)", self.job.id, done)
+            return
         self._saved_done, self._saved_at = done, now
 
     def should_stop(self) -> bool:
-        return bool(self.redis.exists(cancel_key(self.job.id)))
+        try:
+            return bool(self.redis.exists(cancel_key(self.job.id)))
+        except REDIS_DOWN:
+            return False  # best effort: keep generating; the frames on disk are the durable record
 
     def heartbeat(self) -> None:
         if self.beat is None:
             return
         now = time.monotonic()
         if now - self._beat_at >= HEARTBEAT_EVERY_S:
-            self.beat()
+            try:
+                self.beat()
+            except REDIS_DOWN:
+                log.warning("job %s: Redis unreachable, heartbeat skipped", self.job.id)
             self._beat_at = now

@@ -29,7 +29,7 @@ from app.contracts import JobResult, JobSpec, ModelCard, ModelFamily
 from models.labels import rgb_to_tensor, tensor_to_rgb
 from workers.errors import JobCanceled, JobError
 from workers.hooks import Hooks
-from workers.job_state import load_job_state, save_job_state
+from workers.job_state import clear_job_state, load_job_state, save_job_state
 from workers.labels_input import LabelEncoder
 from workers.video_io import DecodeError, encode_frames_to_mp4, read_image_rgb, read_label_frames, write_png_atomic
 
@@ -158,6 +158,7 @@ class Runner:
         if missing:
             raise JobError("internal", f"frames missing on disk: {', '.join(missing[:5])}", retryable=True)
         encode_frames_to_mp4(frame_paths, job_dir / RESULT_NAME, fps=spec.fps)
+        clear_job_state(state_dir)  # the frames and the video are the record now
         hooks.report_progress(done, done)
 
         # 7. The result RQ stores.

@@ -6,7 +6,8 @@ finds the runner of the job's model, runs it with RQ-backed hooks and returns `J
 Failures are recorded in `job.meta["error"] = {"code", "message"}` before re-raising, so the API can show a
 clear reason. Failures that a re-run cannot fix (bad input, full disk, cancellation) set `retries_left = 0` so
 RQ's retries (meant for crashed workers) are not spent on them. Codes: `bad_spec`, `model_not_served`,
-`decode_failed`, `bad_references`, `disk_full`, `internal`; a cancel sets `meta["canceled"] = True` instead.
+`decode_failed`, `bad_references`, `disk_full`, `job_timeout`, `internal`; a cancel sets `meta["canceled"] = True`
+instead. (`worker_crashed` is set by `workers.worker` when a job's workers died too often.)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import redis
 from pydantic import ValidationError
 from rq import get_current_job
 from rq.job import Job
+from rq.timeouts import JobTimeoutException
 
 from app.contracts import JobSpec
 from workers.errors import JobCanceled, JobError
@@ -88,6 +90,9 @@ def run_job(spec: dict) -> dict:
         raise
     except JobError as exc:
         _record_error(job, exc.code, exc.message, exc.retryable)
+        raise
+    except JobTimeoutException:
+        _record_error(job, "job_timeout", "the job ran past its time limit", retryable=False)
         raise
     except OSError as exc:
         if exc.errno == errno.ENOSPC:

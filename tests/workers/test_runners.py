@@ -153,3 +153,16 @@ def test_few_shot_needs_matching_reference_labels(people: Runner, tmp_path: Path
     with pytest.raises(JobError) as caught:
         people.run(spec, NullHooks())
     assert caught.value.code == "bad_references"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_and_resumes_on_cuda(tmp_path: Path) -> None:
+    manifest_path = write_manifest(tmp_path / "ckpt")
+    cuda = make_runner(load_manifest(manifest_path).models["tiny"], torch.device("cuda"), manifest_path.parent)
+    cuda.setup()
+    labels = write_label_video(tmp_path / "labels.mp4", frames=5)
+    with pytest.raises(_Crash):
+        cuda.run(make_spec(tmp_path, "gpu", 5, labels), _CrashAfter(2))
+    result = cuda.run(make_spec(tmp_path, "gpu", 5, labels), NullHooks())
+    assert (result.frames, result.resumed_from_frame) == (5, 2)

@@ -92,9 +92,7 @@ def finished_or_failed(job: Job) -> bool:
     return status(job) in (JobStatus.FINISHED, JobStatus.FAILED)
 
 
-def test_worker_runs_a_job_end_to_end(
-    start_worker: StartWorker, redis_client: redis.Redis, media_root: Path
-) -> None:
+def test_worker_runs_a_job_end_to_end(start_worker: StartWorker, redis_client: redis.Redis, media_root: Path) -> None:
     labels = write_label_video(media_root / "labels.mp4", frames=10, height=40, width=60)
     job = enqueue(redis_client, make_spec(media_root, "e2e", 10, labels))
     start_worker()  # the real `v2v worker`
@@ -194,7 +192,10 @@ def test_worker_reconnects_after_a_redis_restart_and_stops_on_sigterm(
         log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
         worker = subprocess.Popen(
             [str(V2V), "worker", "--redis-url", server.url, "--device", "cpu", *FAST_LEASE],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             client = redis.Redis.from_url(server.url)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -46,9 +47,11 @@ def test_static_video_gives_stable_edges(tmp_path: Path) -> None:
                                            sequence_length=100))
     maps = [read_png(p) > 0 for p in sorted((out / "train_A" / "static_000").glob("*.png"))]
     assert len(maps) == 9 and maps[0].shape == (96, 128) and maps[0].mean() > 0.02
+    near0 = cv2.dilate(maps[0].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # within 1 px of frame 0's edges
     for m in maps[1:]:
-        iou = (m & maps[0]).sum() / (m | maps[0]).sum()
-        assert iou > 0.9
+        near = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert (m & near0).sum() / m.sum() > 0.95  # no new edges appear
+        assert (maps[0] & near).sum() / maps[0].sum() > 0.95  # none disappear
     meta = json.loads((out / "dataset.json").read_text())
     assert meta["label_type"] == "edges"
     assert {k: v["split"] for k, v in meta["sequences"].items()} == {"static_000": "train", "static_001": "test"}

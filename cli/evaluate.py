@@ -1,0 +1,53 @@
+"""`v2v eval`: PSNR / SSIM / warping error of served models on held-out data (models.evaluation)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--model", action="append", default=None, help="served model name (repeat; default: all)")
+    parser.add_argument("--data", type=Path, nargs="+", required=True, help="data set folder(s) (dataset.json)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--max-sequences", type=int, default=4)
+    parser.add_argument("--max-frames", type=int, default=16, help="frames per sequence (from the start)")
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 4], help="few-shot reference counts")
+    parser.add_argument("--manifest", type=Path, default=None, help="default: checkpoints/manifest.json")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0, help="init seed of untrained models")
+    parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the Markdown table here")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.contracts import DEFAULT_MANIFEST, load_manifest
+    from models.evaluation import EvalConfig, evaluate, markdown_table
+
+    manifest_path = args.manifest or DEFAULT_MANIFEST
+    cards = load_manifest(manifest_path).models
+    if args.model:
+        unknown = sorted(set(args.model) - set(cards))
+        if unknown:
+            raise SystemExit(f"unknown model(s) {', '.join(unknown)}; served: {', '.join(sorted(cards))}")
+        cards = {name: cards[name] for name in args.model}
+    config = EvalConfig(data=tuple(args.data), split=args.split, max_sequences=args.max_sequences,
+                        max_frames=args.max_frames, references=tuple(args.k), device=args.device, seed=args.seed)
+    report = evaluate(cards, manifest_path.parent, config)
+    text = json.dumps(report, indent=1, sort_keys=True)
+    table = markdown_table(report)
+    if args.out:
+        _write_atomic(args.out, text)
+    if args.markdown:
+        _write_atomic(args.markdown, table)
+    print(table)  # noqa: T201 (CLI output)
+    return 0

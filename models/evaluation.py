@@ -1,0 +1,284 @@
+"""`v2v eval`: quality of the served models on held-out sequences of our data sets, as JSON and a Markdown table.
+
+For each model card (app.contracts manifest) whose label type matches a data set: generator from its shipped
+weights (`models.checkpoints.load_generator`, sha256 checked) or, without weights, the preset's random init
+(reported as "untrained"). Each held-out sequence streams through the generator (docs/conventions.md API) and is
+scored against the ground-truth frames: PSNR, SSIM, and the temporal warping error (models.metrics) with the data
+set's ground-truth flow (OpenCV DIS flow of the ground truth where the data set has none, e.g. edges).
+
+Variants:
+- "temporal": the normal stream, one state carried from frame to frame.
+- "frame_by_frame" (temporal path off): vid2vid: every frame is generated from a *fresh* `gen.start(...)` state,
+  so its previous-frame and previous-label inputs are zeros and the output is the raw hallucination h_t, exactly
+  what a stream's first frame gets; no flow/warp of a previous frame is used. Few-shot: every frame is
+  `step(labels, start_state, single_frame=True)` on the state returned by `start` (never advanced), so the
+  previous-frame flow/warp branch never runs; the reference path stays on.
+- Few-shot also compares references: "right" = K frames of the same held-out sequence (same appearance, frames
+  outside the evaluated window where the sequence is long enough), "wrong" = K frames of another appearance's
+  sequence, for each K in `references` (default 1, 2, 4).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from models.labels import edges_to_tensor, instance_edges, one_hot, rgb_to_tensor, tensor_to_rgb
+from models.metrics import WarpingErrorMeter, psnr, ssim
+from models.synthetic.layout import read_png
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    data: tuple[Path, ...]
+    split: str = "test"
+    max_sequences: int = 4
+    max_frames: int = 16
+    references: tuple[int, ...] = (1, 2, 4)
+    device: str = "cpu"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Sequence:
+    root: Path
+    split: str
+    name: str
+    appearance: int
+    frames: tuple[str, ...]  # file names, sorted
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One sequence prepared for a model: labels (T, C, H, W), frames (T, H, W, 3) uint8, flows (T, H, W, 2)."""
+
+    labels: torch.Tensor
+    frames: np.ndarray
+    flows: np.ndarray  # flows[0] unused (zeros)
+    flow_source: str
+
+
+def load_sequences(root: Path, split: str) -> tuple[dict[str, Any], list[Sequence]]:
+    """dataset.json and the sequences of one split (sorted by name)."""
+    meta = json.loads((root / "dataset.json").read_text())
+    seqs = []
+    for name, info in sorted(meta["sequences"].items()):
+        if info.get("split") == split:
+            files = tuple(sorted(p.name for p in (root / f"{split}_B" / name).glob("*.png")))
+            seqs.append(Sequence(root, split, name, int(info.get("appearance", 0)), files))
+    return meta, seqs
+
+
+def _resize(img: np.ndarray, h: int, w: int, nearest: bool) -> np.ndarray:
+    if img.shape[:2] == (h, w):
+        return img
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+
+
+def label_tensor(raw: np.ndarray, label_type: str, channels: int, num_classes: int,
+                 instance: np.ndarray | None) -> torch.Tensor:
+    """A stored label image -> (C, H, W) generator input (docs/conventions.md label channels)."""
+    if label_type == "segmentation":
+        ids = torch.from_numpy(raw.astype(np.int64))[None]  # (1, H, W)
+        x = one_hot(ids, num_classes)[0]  # (num_classes, H, W)
+        if channels == num_classes + 1:
+            inst = torch.from_numpy((instance if instance is not None else raw).astype(np.int64))[None]
+            x = torch.cat([x, instance_edges(inst)[0]], dim=0)
+        return x
+    if label_type == "pose":
+        return rgb_to_tensor(raw)
+    return edges_to_tensor(raw)
+
+
+def load_clip(seq: Sequence, indices: list[int], label_type: str, channels: int, num_classes: int,
+              height: int, width: int) -> Clip:
+    from models.training.flow import dis_flow
+
+    labels, frames, flows = [], [], []
+    source = "ground_truth"
+    for k, i in enumerate(indices):
+        name = seq.frames[i]
+        raw = read_png(seq.root / f"{seq.split}_A" / seq.name / name)
+        inst_path = seq.root / f"{seq.split}_inst" / seq.name / name
+        inst = _resize(read_png(inst_path), height, width, True) if inst_path.exists() else None
+        labels.append(label_tensor(_resize(raw, height, width, True), label_type, channels, num_classes, inst))
+        rgb = read_png(seq.root / f"{seq.split}_B" / seq.name / name)
+        frames.append(_resize(rgb, height, width, False))
+        flow_path = seq.root / f"{seq.split}_flow" / seq.name / f"{Path(name).stem}.npy"
+        if k == 0:
+            flows.append(np.zeros((height, width, 2), np.float32))
+        elif flow_path.exists() and indices[k - 1] == i - 1:
+            flow = np.load(flow_path).astype(np.float32)  # (h0, w0, 2)
+            sy, sx = height / flow.shape[0], width / flow.shape[1]
+            flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
+            flows.append(flow)
+        else:
+            source = "dis"
+            flows.append(dis_flow(frames[-1], frames[-2]))
+    return Clip(torch.stack(labels), np.stack(frames), np.stack(flows), source)
+
+
+def _score(generated: list[np.ndarray], clip: Clip) -> dict[str, float]:
+    meter = WarpingErrorMeter()
+    for t in range(1, len(generated)):
+        meter.update(generated[t - 1], generated[t], clip.frames[t - 1], clip.frames[t], clip.flows[t])
+    warp_result = meter.result()
+    return {
+        "psnr": float(np.mean([min(psnr(g, r), 100.0) for g, r in zip(generated, clip.frames, strict=True)])),
+        "ssim": float(np.mean([ssim(g, r) for g, r in zip(generated, clip.frames, strict=True)])),
+        "warping_error": warp_result["generated"],
+        "warping_error_ground_truth": warp_result["ground_truth"],
+        "frames": len(generated),
+    }
+
+
+@torch.no_grad()
+def run_vid2vid(gen: torch.nn.Module, clip: Clip, temporal: bool) -> list[np.ndarray]:
+    param = next(gen.parameters())
+    t_total, _, h, w = clip.labels.shape
+    state = gen.start(batch_size=1, height=h, width=w)
+    fresh = state
+    out_frames = []
+    for t in range(t_total):
+        labels = clip.labels[t : t + 1].to(param)
+        out, next_state = gen.step(labels, state if temporal else fresh)
+        state = next_state
+        out_frames.append(tensor_to_rgb(out.frame[0]))
+    return out_frames
+
+
+@torch.no_grad()
+def run_fewshot(gen: torch.nn.Module, clip: Clip, refs: torch.Tensor, ref_labels: torch.Tensor,
+                temporal: bool) -> list[np.ndarray]:
+    param = next(gen.parameters())
+    start = gen.start(references=refs[None].to(param), reference_labels=ref_labels[None].to(param))
+    state = start
+    out_frames = []
+    for t in range(clip.labels.shape[0]):
+        labels = clip.labels[t : t + 1].to(param)
+        if temporal:
+            out, state = gen.step(labels, state, with_raw=False)
+        else:
+            out, _ = gen.step(labels, start, single_frame=True, with_raw=False)
+        out_frames.append(tensor_to_rgb(out.frame[0]))
+    return out_frames
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    keys = [k for k in rows[0] if k != "frames"]
+    out = {k: float(np.nanmean([r[k] for r in rows])) if rows else math.nan for k in keys}
+    out["frames"] = int(sum(r["frames"] for r in rows))
+    out["sequences"] = len(rows)
+    return out
+
+
+def _reference_indices(n: int, window: int, k: int) -> list[int]:
+    """K frames outside [0, window) when the sequence allows it, evenly spaced; else over the whole sequence."""
+    lo = window if n - window >= k else 0
+    return [int(round(v)) for v in np.linspace(lo, n - 1, k)]
+
+
+def evaluate_model(card: Any, gen: torch.nn.Module, meta: dict[str, Any], seqs: list[Sequence],
+                   config: EvalConfig) -> dict[str, Any]:
+    """Scores of one model on one data set's held-out sequences."""
+    label_type = meta["label_type"]
+    num_classes = int(meta.get("num_classes", card.labels.num_classes or 0))
+    h, w = card.height, card.width
+    channels = card.labels.channels
+    chosen = seqs[: config.max_sequences]
+    result: dict[str, Any] = {"sequences": [s.name for s in chosen]}
+    clips = []
+    for s in chosen:
+        n = min(len(s.frames), config.max_frames)
+        clips.append(load_clip(s, list(range(n)), label_type, channels, num_classes, h, w))
+    result["flow_source"] = sorted({c.flow_source for c in clips})
+    if card.family == "vid2vid":
+        result["temporal"] = _mean([_score(run_vid2vid(gen, c, True), c) for c in clips])
+        result["frame_by_frame"] = _mean([_score(run_vid2vid(gen, c, False), c) for c in clips])
+        return result
+    by_k: dict[str, Any] = {}
+    max_k = card.references.max if card.references else max(config.references)
+    for k in [k for k in config.references if k <= max_k]:
+        rows: dict[str, list[dict[str, float]]] = {"right": [], "wrong": [], "frame_by_frame": []}
+        for i, (s, clip) in enumerate(zip(chosen, clips, strict=True)):
+            others = [o for o in seqs if o.appearance != s.appearance]
+            right = load_clip(s, _reference_indices(len(s.frames), clip.labels.shape[0], k), label_type, channels,
+                              num_classes, h, w)
+            rows["right"].append(_score(run_fewshot(gen, clip, _frames(right), right.labels, True), clip))
+            rows["frame_by_frame"].append(_score(run_fewshot(gen, clip, _frames(right), right.labels, False), clip))
+            if others:
+                o = others[i % len(others)]
+                wrong = load_clip(o, _reference_indices(len(o.frames), 0, k), label_type, channels, num_classes, h, w)
+                rows["wrong"].append(_score(run_fewshot(gen, clip, _frames(wrong), wrong.labels, True), clip))
+        by_k[str(k)] = {name: _mean(r) for name, r in rows.items() if r}
+    result["references"] = by_k
+    return result
+
+
+def _frames(clip: Clip) -> torch.Tensor:
+    """(K, 3, H, W) in [-1, 1] from a clip's uint8 frames."""
+    return torch.stack([rgb_to_tensor(f) for f in clip.frames])
+
+
+def evaluate(cards: dict[str, Any], manifest_dir: Path, config: EvalConfig) -> dict[str, Any]:
+    """Evaluate every card on every data set whose label type it reads. Returns the JSON-able report."""
+    from models.checkpoints import load_generator
+
+    report: dict[str, Any] = {"split": config.split, "max_frames": config.max_frames, "data": {}, "models": {}}
+    for root in config.data:
+        meta, seqs = load_sequences(root, config.split)
+        report["data"][str(root)] = {"label_type": meta["label_type"], "generator": meta.get("generator", {}),
+                                     "sequences": len(seqs)}
+        for name, card in cards.items():
+            if card.labels.type != meta["label_type"] or not seqs:
+                continue
+            weights = manifest_dir / card.weights if card.weights else None
+            trained = bool(weights and weights.exists())
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed)  # random init of untrained models, reproducible
+                gen = load_generator(card.preset, dict(card.config), weights if trained else None,
+                                     card.sha256 if trained else None, config.device)
+            entry = {"preset": card.preset, "weights": "trained" if trained else "untrained",
+                     "size": [card.height, card.width], "data": str(root)}
+            entry.update(evaluate_model(card, gen, meta, seqs, config))
+            report["models"][name] = entry
+    return report
+
+
+def _fmt(v: Any, digits: int) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The report as one Markdown table (warping errors in [0, 1] intensity units, lower is better)."""
+    lines = [
+        f"Split `{report['split']}`, up to {report['max_frames']} frames per sequence. Warping error: mean "
+        "|x_t - warp(x_t-1, flow)| on pixels visible in the ground truth (lower is better; GT = the ground truth's own).",
+        "",
+        "| model | weights | variant | K | PSNR dB | SSIM | warp err | warp err GT | seqs | frames | flow |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def row(name: str, m: dict[str, Any], variant: str, k: str, r: dict[str, Any]) -> None:
+        lines.append(
+            f"| {name} | {m['weights']} | {variant} | {k} | {_fmt(r['psnr'], 2)} | {_fmt(r['ssim'], 3)} | "
+            f"{_fmt(r['warping_error'], 4)} | {_fmt(r['warping_error_ground_truth'], 4)} | {r['sequences']} | "
+            f"{r['frames']} | {','.join(m['flow_source'])} |")
+
+    for name, m in report["models"].items():
+        if "temporal" in m:
+            row(name, m, "temporal", "-", m["temporal"])
+            row(name, m, "frame by frame (temporal off)", "-", m["frame_by_frame"])
+        for k, variants in m.get("references", {}).items():
+            for variant, label in (("right", "right refs"), ("wrong", "other appearance's refs"),
+                                   ("frame_by_frame", "right refs, temporal off")):
+                if variant in variants:
+                    row(name, m, label, k, variants[variant])
+    return "\n".join(lines) + "\n"

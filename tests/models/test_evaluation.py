@@ -1,0 +1,58 @@
+"""`v2v eval` end to end on tiny data sets with tiny untrained models (tmp manifest)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from models.synthetic.people import PeopleDataConfig, generate_people_dataset
+from models.synthetic.street import StreetDataConfig, generate_street_dataset
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("eval")
+    street, people = root / "street", root / "people"
+    generate_street_dataset(StreetDataConfig(out=street, sequences=2, test_sequences=1, frames=3, height=32, width=64))
+    generate_people_dataset(PeopleDataConfig(out=people, subjects=3, heldout=2, frames=4, height=64, width=32,
+                                             sequences_per_subject=1))
+    manifest = {"models": {
+        "street": {"name": "street", "family": "vid2vid", "preset": "vid2vid-tiny", "config": {"label_channels": 35},
+                   "labels": {"type": "segmentation", "num_classes": 35, "channels": 35}, "height": 32, "width": 64,
+                   "weights": "missing.safetensors"},
+        "people": {"name": "people", "family": "fs_vid2vid", "preset": "fs_vid2vid-tiny",
+                   "labels": {"type": "pose", "channels": 3}, "height": 64, "width": 32,
+                   "references": {"min": 1, "max": 2}},
+    }}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return {"street": street, "people": people, "manifest": root / "manifest.json", "root": root}
+
+
+def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out, md = data["root"] / "eval.json", data["root"] / "eval.md"
+    code = main(["eval", "--data", str(data["street"]), str(data["people"]), "--manifest", str(data["manifest"]),
+                 "--max-frames", "3", "--max-sequences", "1", "--k", "1", "4", "--out", str(out), "--markdown", str(md)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    street = report["models"]["street"]
+    assert street["weights"] == "untrained" and street["flow_source"] == ["ground_truth"]
+    for variant in ("temporal", "frame_by_frame"):
+        r = street[variant]
+        assert r["frames"] == 3 and r["sequences"] == 1
+        assert 0 < r["psnr"] < 40 and -1 <= r["ssim"] <= 1
+        assert r["warping_error"] >= 0 and r["warping_error_ground_truth"] < r["warping_error"] + 1
+    people = report["models"]["people"]
+    assert set(people["references"]) == {"1"}  # K = 4 exceeds the card's maximum (2)
+    assert set(people["references"]["1"]) == {"right", "wrong", "frame_by_frame"}
+    assert people["references"]["1"]["right"]["sequences"] == 1 and people["references"]["1"]["right"]["frames"] == 3
+    table = md.read_text()
+    assert "| street | untrained | temporal |" in table and "other appearance's refs" in table
+    assert table in capsys.readouterr().out
+
+
+def test_eval_rejects_unknown_model(data: dict[str, Path]) -> None:
+    with pytest.raises(SystemExit, match="served: people, street"):
+        main(["eval", "--data", str(data["street"]), "--manifest", str(data["manifest"]), "--model", "nope"])
