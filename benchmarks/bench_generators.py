@@ -11,8 +11,10 @@ Per case:
   at the size actually timed.
 - ms/frame: median over `--steps` steps after warm-up, under `torch.inference_mode()`, fp32 on CPU, bf16 autocast
   on CUDA. Few-shot steps run as served (`with_raw=False`).
-- achieved GFLOP/s = 2 x MACs(timed size) / time, and its ratio to the GFLOP/s of an n^3 matmul timed right before
-  the case (same process, same minute; the matmul runs in the generator's compute dtype).
+- achieved GFLOP/s = 2 x MACs(timed size) / time, and its ratio to the GFLOP/s of an n^3 matmul: every timed step
+  is followed by one timed matmul (same process, same second; the matmul runs in the generator's compute dtype) and
+  the ratio is the median of the per-pair ratios, which cancels most of the load changes of a shared machine.
+  A matmul is also timed at the start and the end of the run.
 - Few-shot: `start` (reference encoding / weight generation) cost vs `step`, for each K.
 
 Paper presets run on CPU at reduced sizes (`timed.size` differs from `size`, `timed.reduced` is true); their
@@ -171,7 +173,9 @@ def autocast_for(device: torch.device) -> contextlib.AbstractContextManager[Any]
 
 
 def time_stream(gen: nn.Module, h: int, w: int, k: int, device: torch.device, steps: int, warmup: int,
-                start_reps: int) -> dict[str, Any]:
+                start_reps: int, ref: MatmulPair) -> dict[str, Any]:
+    """Time `start` and steady-state `step`; each timed step is paired with one reference matmul right after it,
+    so their ratio is taken under the same load (the machine may be shared)."""
     stream = Stream(gen, h, w, k, device)
     with torch.inference_mode(), autocast_for(device):
         start_ms = []
@@ -181,11 +185,31 @@ def time_stream(gen: nn.Module, h: int, w: int, k: int, device: torch.device, st
             start_ms.append(ms)
         for _ in range(max(warmup, stream.warmup_steps)):
             _, state = stream.step(state)
-        step_ms = []
+        step_ms, mm_ms = [], []
         for _ in range(steps):
             ms, (_, state) = timed_ms(lambda s=state: stream.step(s), device)
             step_ms.append(ms)
-    return {"start_ms": summary(start_ms), "step_ms": summary(step_ms)}
+            mm_ms.append(ref.time_ms())
+    return {"start_ms": summary(start_ms), "step_ms": summary(step_ms), "step_samples": step_ms,
+            "matmul_samples": mm_ms}
+
+
+class MatmulPair:
+    """An n^3 matmul in the generator's compute dtype, timed once per call (the paired reference)."""
+
+    def __init__(self, device: torch.device, n: int, dtype: torch.dtype) -> None:
+        self.device, self.n = device, n
+        self.a = torch.randn(n, n, device=device, dtype=dtype)
+        self.b = torch.randn(n, n, device=device, dtype=dtype)
+        with torch.inference_mode():
+            torch.mm(self.a, self.b)
+
+    def time_ms(self) -> float:
+        with torch.inference_mode():
+            return timed_ms(lambda: torch.mm(self.a, self.b), self.device)[0]
+
+    def gflops(self, ms: float) -> float:
+        return 2 * self.n**3 / (ms * 1e-3) / 1e9
 
 
 def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dtype: torch.dtype) -> list[dict]:
@@ -196,13 +220,14 @@ def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dty
     h, w = case.size
     th, tw = case.cpu_size if (case.cpu_size is not None and device.type == "cpu") else case.size
     params = sum(p.numel() for p in gen.parameters())
-    timings: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+    timings: dict[int, dict[str, Any]] = {}
     if case.timed:
         gen.to(device)
         steps = args.paper_steps if case.kind == "paper" else args.steps
+        ref = MatmulPair(device, args.matmul_n, ref_dtype)
         for k in ks:
-            local = matmul_reference(device, args.matmul_n, args.matmul_reps, ref_dtype)
-            timings[k] = local, time_stream(gen, th, tw, k, device, steps, args.warmup, args.start_reps if fs else 1)
+            timings[k] = time_stream(gen, th, tw, k, device, steps, args.warmup, args.start_reps if fs else 1, ref)
+        del ref
     gen.to("meta")
     results = []
     for k in ks:
@@ -220,11 +245,13 @@ def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dty
             "timed": None,
         }
         if k in timings:
-            local, t = timings[k]
+            t = timings[k]
             at_timed = nominal if (th, tw) == (h, w) else steady_macs(gen, th, tw, k)
             ms = t["step_ms"]["median"]
             macs = at_timed["step"]["total"]
             gflops = 2 * macs / (ms * 1e-3) / 1e9
+            mm_gflops = [2 * args.matmul_n**3 / (x * 1e-3) / 1e9 for x in t["matmul_samples"]]
+            pair_ratios = [(2 * macs / (g * 1e-3) / 1e9) / m for g, m in zip(t["step_samples"], mm_gflops, strict=True)]
             reduced = (th, tw) != (h, w)
             row["timed"] = {
                 "size": [th, tw],
@@ -232,8 +259,9 @@ def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dty
                 "macs_per_frame": macs,
                 "ms_per_frame": t["step_ms"],
                 "gflops": round(gflops, 2),
-                "matmul_gflops": local["gflops"],
-                "ratio_to_matmul": round(gflops / local["gflops"], 4),
+                "matmul_gflops": round(statistics.median(mm_gflops), 2),
+                "ratio_to_matmul": round(statistics.median(pair_ratios), 4),
+                "ratio_to_matmul_p25_p75": [round(x, 4) for x in _quartiles(pair_ratios)],
                 "start_ms": t["start_ms"] if fs else None,
                 "macs_start": at_timed["start"]["total"] if fs else None,
                 "start_over_step": round(t["start_ms"]["median"] / ms, 3) if fs else None,
@@ -241,6 +269,13 @@ def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dty
             }
         results.append(row)
     return results
+
+
+def _quartiles(xs: list[float]) -> tuple[float, float]:
+    if len(xs) < 2:
+        return xs[0], xs[0]
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[2]
 
 
 def markdown(payload: dict[str, Any]) -> str:

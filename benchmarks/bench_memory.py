@@ -30,6 +30,7 @@ from benchmarks.common import add_common_args, emit, md_table
 
 DEFAULT_CASES = [("vid2vid-tiny", (128, 256), 0), ("fs_vid2vid-tiny", (256, 128), 2)]
 QUICK_CASES = [("vid2vid-tiny", (32, 32), 0), ("fs_vid2vid-tiny", (32, 32), 2)]
+"""--quick runs in-process (no child start-up): peak RSS is then shared by the runs, so only the shape is tested."""
 MB = 1024 * 1024
 
 
@@ -107,6 +108,10 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_child(preset: str, size: tuple[int, int], k: int, frames: int, retain: bool,
               args: argparse.Namespace) -> dict[str, Any]:
+    if args.in_process:
+        child_args = argparse.Namespace(preset=preset, size=list(size), k=k, frames=frames, retain=retain,
+                                        threads=args.threads, device=args.device)
+        return child(child_args) | {"in_process": True}
     cmd = [sys.executable, "-m", "benchmarks.bench_memory", "--child", "--preset", preset, "--size", str(size[0]),
            str(size[1]), "--k", str(k), "--frames", str(frames), "--device", args.device]
     if args.threads is not None:
@@ -159,7 +164,7 @@ def markdown(payload: dict[str, Any]) -> str:
     header = ["preset", "size", "K", "run", "frames", "peak RSS MiB", "growth MiB", "slope KiB/frame", "state"]
     env = payload["env"]
     return (f"Memory vs video length, {env['device']}, torch {env['torch']}, {env['torch_threads']} threads, "
-            f"{env['date']}; one child process per run.\n\n" + md_table(header, rows))
+            f"{env['date']}; {payload['settings']['measure']}.\n\n" + md_table(header, rows))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
@@ -170,6 +175,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--k", type=int, default=0, help="few-shot references (default 2 for few-shot presets)")
     parser.add_argument("--lengths", type=int, nargs="*", default=None, help="video lengths (default 10 40 160)")
     parser.add_argument("--no-control", action="store_true", help="skip the keep-every-frame control run")
+    parser.add_argument("--in-process", action="store_true",
+                        help="no child processes (default with --quick): fast, but peak RSS is shared by all runs")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--frames", type=int, default=10, help=argparse.SUPPRESS)
     parser.add_argument("--retain", action="store_true", help=argparse.SUPPRESS)
@@ -185,6 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     setup_threads(args.threads)
     device = pick_device(args.device)
     args.device = device.type
+    args.in_process = args.in_process or args.quick
     lengths = args.lengths or ([4, 8, 16] if args.quick else [10, 40, 160])
     if args.preset is not None:
         size = tuple(args.size) if args.size else (64, 64)
@@ -206,7 +214,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         "benchmark": "memory",
         "env": environment(device) | {"torch_threads": args.threads or torch.get_num_threads()},
         "settings": {"quick": args.quick, "lengths": lengths, "mode": "torch.inference_mode",
-                     "measure": "peak RSS (getrusage ru_maxrss) of a fresh child process per run"},
+                     "measure": "peak RSS (getrusage ru_maxrss) of a fresh child process per run"
+                     if not args.in_process else "in-process: peak RSS shared by all runs (smoke only)"},
         "cases": out_cases,
     }
     emit(payload, args.out, markdown(payload), args.markdown)

@@ -260,7 +260,8 @@ def markdown_table(report: dict[str, Any]) -> str:
     """The report as one Markdown table (warping errors in [0, 1] intensity units, lower is better)."""
     lines = [
         f"Split `{report['split']}`, up to {report['max_frames']} frames per sequence. Warping error: mean "
-        "|x_t - warp(x_t-1, flow)| on pixels visible in the ground truth (lower is better; GT = the ground truth's own).",
+        "|x_t - warp(x_t-1, flow)| on pixels visible in the ground truth (lower is better; GT = the ground truth's "
+        "own).",
         "",
         "| model | weights | variant | K | PSNR dB | SSIM | warp err | warp err GT | seqs | frames | flow |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

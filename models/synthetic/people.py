@@ -61,8 +61,9 @@ def sample_sequence(rng: np.random.Generator, frames: int, height: int, width: i
     direction = float(rng.choice([-1.0, 1.0]))
     freq = {"walk": rng.uniform(0.04, 0.08), "dance": rng.uniform(0.03, 0.07)}.get(kind, rng.uniform(0.02, 0.05))
     turn = 0.0 if rng.random() < 0.5 else rng.uniform(0.1, 0.4)
-    motion = Motion(kind=kind, freq=float(freq), phase=float(rng.uniform(0, 2 * np.pi)), amp=float(rng.uniform(0.6, 1.3)),
-                    turn=float(turn), turn_freq=float(rng.uniform(0.01, 0.04)), direction=direction)
+    motion = Motion(kind=kind, freq=float(freq), phase=float(rng.uniform(0, 2 * np.pi)),
+                    amp=float(rng.uniform(0.6, 1.3)), turn=float(turn),
+                    turn_freq=float(rng.uniform(0.01, 0.04)), direction=direction)
     scale = height * rng.uniform(0.6, 0.85)
     vx = direction * rng.uniform(0.2, 0.8) if kind == "walk" else rng.uniform(-0.1, 0.1)
     pan = vx * rng.uniform(0.4, 1.0)

@@ -93,7 +93,8 @@ def angles(motion: Motion, t: float) -> dict[str, float]:
     if motion.kind == "walk":
         swing = 0.45 * a * np.sin(phi)
         out.update(r_thigh=-0.04 + swing, l_thigh=0.04 - swing,
-                   r_knee=-d * 0.5 * a * max(0.0, np.sin(phi + 1.2)), l_knee=-d * 0.5 * a * max(0.0, -np.sin(phi + 1.2)),
+                   r_knee=-d * 0.5 * a * max(0.0, np.sin(phi + 1.2)),
+                   l_knee=-d * 0.5 * a * max(0.0, -np.sin(phi + 1.2)),
                    r_upper=-0.12 - 0.35 * a * np.sin(phi), l_upper=0.12 + 0.35 * a * np.sin(phi),
                    r_bend=-0.2 - d * 0.2 * a, l_bend=0.2 - d * 0.2 * a,
                    bob=-0.012 * abs(np.cos(phi)), lean=0.04 * d)
@@ -134,7 +135,8 @@ def pose_at(prop: Proportions, motion: Motion, place: Placement, t: float) -> Po
     side = np.array([-np.cos(lean), np.sin(lean)])  # towards the figure's right = image left
     neck = prop.torso * up
     joints: dict[str, np.ndarray] = {"neck": neck, "mid_hip": np.zeros(2),
-                                     "r_shoulder": neck + prop.shoulder * side, "l_shoulder": neck - prop.shoulder * side,
+                                     "r_shoulder": neck + prop.shoulder * side,
+                                     "l_shoulder": neck - prop.shoulder * side,
                                      "r_hip": prop.hip * side, "l_hip": -prop.hip * side}
     local: dict[str, np.ndarray] = {}  # part -> figure matrices
 

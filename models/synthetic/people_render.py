@@ -82,9 +82,11 @@ def _shapes(app: Appearance) -> np.ndarray:
     """(P, 5) per part: kind (0 capsule, 1 ellipse), then capsule (y0, y1, r0, r1) or ellipse (cy, rx, ry, 0)."""
     p, b = app.proportions, app.proportions.bulk
     h = p.head
-    hair = (1, 0.04 + 0.45 * h, 1.08 * h, 1.75 * h, 0) if app.long_hair else (1, 0.04 + 1.05 * h, 0.9 * h, 1.05 * h, 0)
+    long_hair, short_hair = (1, 0.04 + 0.45 * h, 1.08 * h, 1.75 * h, 0), (1, 0.04 + 1.05 * h, 0.9 * h, 1.05 * h, 0)
+    hair = long_hair if app.long_hair else short_hair
     table = {
-        "hair_back": hair, "torso": (0, 0.03, p.torso - 0.055, 0.075 * b, 0.085 * b), "neck": (0, 0.0, 0.05, 0.026, 0.026),
+        "hair_back": hair, "torso": (0, 0.03, p.torso - 0.055, 0.075 * b, 0.085 * b),
+        "neck": (0, 0.0, 0.05, 0.026, 0.026),
         "head": (1, 0.04 + h, 0.82 * h, h, 0),
         "l_upper": (0, 0.0, p.upper_arm, 0.034 * b, 0.028 * b), "r_upper": (0, 0.0, p.upper_arm, 0.034 * b, 0.028 * b),
         "l_lower": (0, 0.0, p.forearm, 0.027 * b, 0.022 * b), "r_lower": (0, 0.0, p.forearm, 0.027 * b, 0.022 * b),
@@ -162,6 +164,23 @@ def background_colour(bg: Background, wx: np.ndarray, wy: np.ndarray, floor_y: f
     return np.where((wy > floor_y)[:, None], floor, base).astype(np.float32)
 
 
+def _part_pixels(matrix: np.ndarray, shape: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Flat ids of the pixels in the image bounding box of one part (its local extent mapped by `matrix`)."""
+    kind, a, b, c, d = shape
+    if kind == 0:
+        r = max(c, d)
+        x0, x1, y0, y1 = -r, r, min(a, b) - r, max(a, b) + r
+    else:
+        x0, x1, y0, y1 = -b, b, a - c, a + c
+    corners = matrix @ np.array([[x0, x1, x0, x1], [y0, y0, y1, y1], [1.0, 1.0, 1.0, 1.0]])  # (3, 4)
+    u0, u1 = max(int(np.floor(corners[0].min())) - 1, 0), min(int(np.ceil(corners[0].max())) + 2, width)
+    v0, v1 = max(int(np.floor(corners[1].min())) - 1, 0), min(int(np.ceil(corners[1].max())) + 2, height)
+    if u0 >= u1 or v0 >= v1:
+        return np.zeros(0, dtype=np.int64)
+    vv, uu = np.mgrid[v0:v1, u0:u1]
+    return (vv * width + uu).ravel()
+
+
 @dataclass(frozen=True, eq=False)
 class PeopleFrame:
     rgb: np.ndarray  # (H, W, 3) uint8
@@ -181,35 +200,34 @@ def render_figure(app: Appearance, bg: Background, place: Placement, pose: Pose,
     owner = np.full(u.size, -1, dtype=np.int16)
     shapes = _shapes(app)
     fp = 1.0 / place.scale  # one pixel in figure units
-    locals_: list[np.ndarray] = []
+    drawn: list[tuple[np.ndarray, np.ndarray]] = []  # per part: flat pixel ids it covered, their local coords
     for i in range(len(PARTS)):
-        local = np.linalg.inv(pose.parts[i]) @ pix  # (3, P)
-        locals_.append(local)
+        idx = _part_pixels(pose.parts[i], shapes[i], height, width)  # (N,) flat ids inside the part's bbox
+        local = np.linalg.inv(pose.parts[i]) @ pix[:, idx]  # (3, N)
         lx, ly = local[0], local[1]
         kind, a, b, c, d = shapes[i]
         if kind == 0:
             s = np.clip((ly - a) / max(b - a, 1e-9), 0.0, 1.0)
             r = c + (d - c) * s
-            dist = np.hypot(lx, ly - (a + s * (b - a)))
-            inside = dist < r
+            inside = np.hypot(lx, ly - (a + s * (b - a))) < r
             across = np.clip(lx / np.maximum(r, 1e-9), -1, 1)
         else:
-            q = np.hypot(lx / b, (ly - a) / c)
-            inside = q < 1.0
+            inside = np.hypot(lx / b, (ly - a) / c) < 1.0
             across = np.clip(lx / b, -1, 1)
         if not inside.any():
+            drawn.append((idx[:0], local[:, :0]))
             continue
         shade = (0.72 + 0.28 * np.sqrt(1 - across[inside] ** 2))[:, None]  # rounded limbs
-        rgb[inside] = _material(app, i, lx[inside], ly[inside], fp) * shade
-        owner[inside] = i
+        ids = idx[inside]
+        rgb[ids] = _material(app, i, lx[inside], ly[inside], fp) * shade
+        owner[ids] = i
+        drawn.append((ids, local[:, inside]))
     flow = None
     if prev_pose is not None:
-        prev_world = camera_matrix(place, t - 1) @ world  # background: world point seen by camera t-1
-        target = prev_world.copy()
-        for i in range(len(PARTS)):
-            m = owner == i
-            if m.any():
-                target[:, m] = prev_pose.parts[i] @ locals_[i][:, m]
+        target = camera_matrix(place, t - 1) @ world  # background: the world point seen by camera t-1
+        for i, (ids, local) in enumerate(drawn):
+            keep = owner[ids] == i  # not covered by a later part
+            target[:, ids[keep]] = prev_pose.parts[i] @ local[:, keep]
         flow = (target[:2] - pix[:2]).T.reshape(height, width, 2).astype(np.float32)
     rgb8 = (np.clip(rgb, 0, 1) ** (1 / 1.8) * 255 + 0.5).astype(np.uint8).reshape(height, width, 3)
     return PeopleFrame(rgb=rgb8, owner=owner.reshape(height, width), flow=flow)

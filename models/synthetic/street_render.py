@@ -16,7 +16,13 @@ from models.synthetic import street_shading as shade
 from models.synthetic import street_world as sw
 from models.synthetic.camera import Camera
 from models.synthetic.street_geometry import (
-    box_normal, ray_box, ray_cylinder, ray_ground, ray_plane_x, ray_sphere, screen_rects,
+    box_normal,
+    ray_box,
+    ray_cylinder,
+    ray_ground,
+    ray_plane_x,
+    ray_sphere,
+    screen_rects,
 )
 
 SKY_F, GROUND_F, FACADE_F, BOX_F, CYL_F, SPHERE_F = 0, 1, 2, 6, 7, 8  # FACADE_F..FACADE_F+3: 4 planes

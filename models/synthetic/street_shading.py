@@ -129,7 +129,8 @@ def sky(world: sw.StreetWorld, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray, f
     light = world.light
     up = np.clip(dy, 0.0, 1.0)
     grad = np.clip(up * 3.0, 0.0, 1.0) ** 0.7
-    colour = np.array(light.horizon)[None, :] + (np.array(light.zenith) - np.array(light.horizon))[None, :] * grad[:, None]
+    horizon, zenith = np.array(light.horizon), np.array(light.zenith)
+    colour = horizon[None, :] + (zenith - horizon)[None, :] * grad[:, None]  # (N, 3)
     h = np.maximum(dy, 0.03)
     fp = 1.0 / (focal * h * h)
     density = fbm(dx / h * 2.0, dz / h * 2.0, world.texture_seed + 10, 3.0, fp, octaves=5)

@@ -16,7 +16,8 @@ import numpy as np
 from models.synthetic.camera import Camera, rotation
 
 # Cityscapes labelIds used by the street world.
-ROAD, SIDEWALK, BUILDING, POLE, TRAFFIC_SIGN, VEGETATION, TERRAIN, SKY, PERSON, CAR = 7, 8, 11, 17, 20, 21, 22, 23, 24, 26
+ROAD, SIDEWALK, BUILDING, POLE, TRAFFIC_SIGN = 7, 8, 11, 17, 20
+VEGETATION, TERRAIN, SKY, PERSON, CAR = 21, 22, 23, 24, 26
 
 # Box / sphere / cylinder part kinds (select the material).
 CAR_BODY, CAR_CABIN, PERSON_LEGS, PERSON_TORSO, SIGN, HEAD, CROWN, POLE_PART, TRUNK = range(9)

@@ -16,7 +16,8 @@ from models.synthetic.street import StreetDataConfig, generate_street_dataset
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("eval")
     street, people = root / "street", root / "people"
-    generate_street_dataset(StreetDataConfig(out=street, sequences=2, test_sequences=1, frames=3, height=32, width=64))
+    generate_street_dataset(StreetDataConfig(out=street, sequences=2, test_sequences=1, frames=3, height=32,
+                                             width=64))
     generate_people_dataset(PeopleDataConfig(out=people, subjects=3, heldout=2, frames=4, height=64, width=32,
                                              sequences_per_subject=1))
     manifest = {"models": {
@@ -34,7 +35,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out, md = data["root"] / "eval.json", data["root"] / "eval.md"
     code = main(["eval", "--data", str(data["street"]), str(data["people"]), "--manifest", str(data["manifest"]),
-                 "--max-frames", "3", "--max-sequences", "1", "--k", "1", "4", "--out", str(out), "--markdown", str(md)])
+                 "--max-frames", "3", "--max-sequences", "1", "--k", "1", "4", "--out", str(out),
+                 "--markdown", str(md)])
     assert code == 0
     report = json.loads(out.read_text())
     street = report["models"]["street"]

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from models.pose import (
-    BODY_EDGES, FINGER_COLOURS, OpenPoseFrame, load_openpose_json, openpose_json, render_openpose,
+    BODY_EDGES,
+    FINGER_COLOURS,
+    OpenPoseFrame,
+    load_openpose_json,
+    openpose_json,
+    render_openpose,
 )
 
 REFERENCE_COLOURS = {

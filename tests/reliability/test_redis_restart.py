@@ -28,9 +28,7 @@ def own_redis(tmp_path: Path):
 
 
 def _post(http: httpx.Client, auth: dict[str, str], video: bytes) -> httpx.Response:
-    return http.post(
-        "/v1/jobs", data={"model": "street"}, files={"video": ("v.mp4", video, "video/mp4")}, headers=auth
-    )
+    return http.post("/v1/jobs", data={"model": "street"}, files={"video": ("v.mp4", video, "video/mp4")}, headers=auth)
 
 
 def test_queued_jobs_survive_a_redis_restart_and_the_api_recovers(

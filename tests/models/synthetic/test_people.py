@@ -13,13 +13,15 @@ import torch
 from models.pose import BODY_EDGES, load_openpose_json, render_openpose
 from models.synthetic.layout import read_png
 from models.synthetic.people import (
-    PeopleDataConfig, appearance_of, generate_people_dataset,
+    PeopleDataConfig,
+    appearance_of,
+    generate_people_dataset,
 )
 from models.synthetic.people_figure import Motion, Placement, pose_at
 from models.synthetic.people_render import render_figure, sample_background
 from models.warp import warp
 
-CONFIG = dict(subjects=3, heldout=1, frames=3, height=64, width=32, sequences_per_subject=2, seed=5)
+CONFIG = {"subjects": 3, "heldout": 1, "frames": 3, "height": 64, "width": 32, "sequences_per_subject": 2, "seed": 5}
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
