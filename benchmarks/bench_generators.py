@@ -190,8 +190,11 @@ def time_stream(gen: nn.Module, h: int, w: int, k: int, device: torch.device, st
             ms, (_, state) = timed_ms(lambda s=state: stream.step(s), device)
             step_ms.append(ms)
             mm_ms.append(ref.time_ms())
+        # MACs on the real device, after the timing (cheap here; the meta device is slow for spectral-norm layers)
+        macs_start = count_macs(stream.start, gen)
+        macs_step = count_macs(lambda s=state: stream.step(s), gen)
     return {"start_ms": summary(start_ms), "step_ms": summary(step_ms), "step_samples": step_ms,
-            "matmul_samples": mm_ms}
+            "matmul_samples": mm_ms, "macs": {"start": macs_start.as_dict(), "step": macs_step.as_dict()}}
 
 
 class MatmulPair:
@@ -213,7 +216,8 @@ class MatmulPair:
 
 
 def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dtype: torch.dtype) -> list[dict]:
-    """Time every K on `device` first, then move the same module to the meta device and count MACs there."""
+    """Time every K on `device` (counting MACs there too), then, for sizes not run, move the same module to the meta
+    device and count MACs there."""
     gen = build(case.preset)
     fs = is_few_shot(gen)
     ks = case.ks if fs else (0,)
@@ -228,10 +232,12 @@ def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dty
         for k in ks:
             timings[k] = time_stream(gen, th, tw, k, device, steps, args.warmup, args.start_reps if fs else 1, ref)
         del ref
-    gen.to("meta")
+    same_size = (th, tw) == (h, w)
+    if not (case.timed and same_size):
+        gen.to("meta")
     results = []
     for k in ks:
-        nominal = steady_macs(gen, h, w, k)
+        nominal = timings[k]["macs"] if case.timed and same_size else steady_macs(gen, h, w, k)
         row: dict[str, Any] = {
             "preset": case.preset,
             "family": "fs_vid2vid" if fs else "vid2vid",
@@ -246,7 +252,7 @@ def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dty
         }
         if k in timings:
             t = timings[k]
-            at_timed = nominal if (th, tw) == (h, w) else steady_macs(gen, th, tw, k)
+            at_timed = t["macs"]
             ms = t["step_ms"]["median"]
             macs = at_timed["step"]["total"]
             gflops = 2 * macs / (ms * 1e-3) / 1e9

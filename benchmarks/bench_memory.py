@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     device = pick_device(args.device)
     args.device = device.type
     args.in_process = args.in_process or args.quick
-    lengths = args.lengths or ([4, 8, 16] if args.quick else [10, 40, 160])
+    lengths = args.lengths or ([2, 4, 8] if args.quick else [10, 40, 160])
     if args.preset is not None:
         size = tuple(args.size) if args.size else (64, 64)
         k = args.k or (2 if args.preset.startswith("fs_") else 0)

@@ -15,7 +15,7 @@ from torch import nn
 
 from models import losses
 from models.discriminators import ImageDiscriminator, PatchGANConfig, TemporalDiscriminator
-from models.training.schedule import TrainConfig
+from models.training.schedule import TrainConfig, l1_weight
 from models.vgg import VGGLoss
 
 
@@ -32,6 +32,7 @@ class GeneratedFrame:
     warped_ref: torch.Tensor | None  # (B, 3, H, W) few-shot: reference warped onto this frame
     mask_ref: torch.Tensor | None  # (B, 1, H, W) few-shot: weight of the hallucination against `warped_ref`
     prev_fake: torch.Tensor | None  # (B, 3, H, W) the previous output (detached), None for the first frame
+    ref_index: torch.Tensor | None = None  # (B,) long, few-shot: the reference the generator chose (attention)
 
 
 @dataclass
@@ -59,12 +60,17 @@ class Discriminators(nn.Module):
         self.vgg = vgg
         self.gan = losses.GANLoss(config.gan_mode)
 
-    def judge(self, clip: ClipTensors, t: int, image: torch.Tensor) -> list[list[torch.Tensor]]:
-        refs = clip.references
-        ref_labels = clip.reference_labels
-        return self.image(clip.labels[:, t], image,
-                          reference_label=None if ref_labels is None else ref_labels[:, 0],
-                          reference_image=None if refs is None else refs[:, 0])
+    def judge(self, clip: ClipTensors, t: int, image: torch.Tensor, ref_index: torch.Tensor | None = None
+              ) -> list[list[torch.Tensor]]:
+        """D_I features of `image` as frame t; few-shot pairs it with reference `ref_index` (B,) (default 0)."""
+        refs, ref_labels = clip.references, clip.reference_labels
+        if refs is None or ref_labels is None:
+            return self.image(clip.labels[:, t], image)
+        if ref_index is None:
+            ref_index = torch.zeros(refs.shape[0], dtype=torch.long, device=refs.device)
+        batch = torch.arange(refs.shape[0], device=refs.device)
+        return self.image(clip.labels[:, t], image, reference_label=ref_labels[batch, ref_index],
+                          reference_image=refs[batch, ref_index])
 
 
 def _windows(disc: TemporalDiscriminator, scale: int, first: int, length: int) -> list[int]:
@@ -95,18 +101,21 @@ def generator_terms(config: TrainConfig, d: Discriminators, clip: ClipTensors, g
     def add(name: str, value: torch.Tensor) -> None:
         terms[name] = terms.get(name, torch.zeros((), device=value.device)) + value / len(generated)
 
+    lambda_l1 = l1_weight(config)
     for g in generated:
         real = clip.frames[:, g.t]  # (B, 3, H, W)
         with torch.no_grad():
-            real_feats = d.judge(clip, g.t, real)
+            real_feats = d.judge(clip, g.t, real, g.ref_index)
         for name, image in (("frame", g.frame), ("raw", g.raw)):
             if image is None:
                 continue
-            fake_feats = d.judge(clip, g.t, image)
+            fake_feats = d.judge(clip, g.t, image, g.ref_index)
             add(f"G_gan_{name}", d.gan.generator(fake_feats))
             add(f"G_feat_{name}", config.lambda_feat * losses.feature_matching_loss(real_feats, fake_feats))
             if d.vgg is not None:
                 add(f"G_vgg_{name}", config.lambda_vgg * d.vgg(image, real))
+            if lambda_l1 > 0:
+                add(f"G_l1_{name}", lambda_l1 * (image.float() - real.float()).abs().mean())
         if g.warped_ref is not None:  # few-shot: the warped reference must match the target
             add("G_warp_ref", config.lambda_flow * (g.warped_ref.float() - real.float()).abs().mean())
             if g.mask_ref is not None:
@@ -149,10 +158,11 @@ def image_d_loss(d: Discriminators, clip: ClipTensors, generated: list[Generated
     """D_I loss on composed and raw frames (detached), averaged over generated frames."""
     total = torch.zeros((), device=clip.frames.device)
     for g in generated:
-        real_feats = d.judge(clip, g.t, clip.frames[:, g.t])
+        real_feats = d.judge(clip, g.t, clip.frames[:, g.t], g.ref_index)
         for image in (g.frame, g.raw):
             if image is not None:
-                total = total + d.gan.discriminator(real_feats, d.judge(clip, g.t, image.detach())) / len(generated)
+                fake_feats = d.judge(clip, g.t, image.detach(), g.ref_index)
+                total = total + d.gan.discriminator(real_feats, fake_feats) / len(generated)
     return total
 
 

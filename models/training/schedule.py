@@ -63,6 +63,10 @@ class TrainConfig:
     lambda_warp: float = 10.0
     lambda_mask: float = 1.0
     lambda_temporal: float = 1.0
+    lambda_l1: float | None = None
+    """Few-shot only: L1 between generated (composed and raw) frames and the target. The paper has no such term
+    (it relies on GAN + feature matching + VGG); without VGG weights (offline) feature matching alone does not pull
+    the output toward the target, so None means 10 when `vgg_weights` is unset and 0 when it is set."""
     vgg_weights: str | None = None
     # run mechanics
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -87,6 +91,15 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+def l1_weight(config: TrainConfig) -> float:
+    """Effective few-shot L1 reconstruction weight (`lambda_l1`, auto: 10 without VGG weights, else 0); 0 for vid2vid."""
+    if config.family != "fs_vid2vid":
+        return 0.0
+    if config.lambda_l1 is not None:
+        return config.lambda_l1
+    return 0.0 if config.vgg_weights else 10.0
 
 
 def lr_factor(config: TrainConfig, step: int) -> float:

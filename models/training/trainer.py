@@ -285,7 +285,7 @@ def _as_generated(out: Any, t: int, prev: torch.Tensor | None, fewshot: bool) ->
         first = out.flow_prev is None
         return GeneratedFrame(t=t, frame=out.frame, raw=out.raw, flow=out.flow_prev, warped_prev=out.warped_prev,
                               mask_prev=out.mask_prev, warped_ref=out.warped_ref, mask_ref=out.mask_ref,
-                              prev_fake=None if first else prev)
+                              prev_fake=None if first else prev, ref_index=out.ref_index)
     if out.raw_only:  # vid2vid first frame without history: the frame is the raw hallucination
         return GeneratedFrame(t=t, frame=out.frame, raw=None, flow=None, warped_prev=None, mask_prev=None,
                               warped_ref=None, mask_ref=None, prev_fake=None)

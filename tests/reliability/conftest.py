@@ -19,9 +19,9 @@ def start_api(tmp_path: Path, media_root: Path) -> Iterator[StartApi]:
     """start_api(redis_url, manifest=None, **V2V settings) -> a running uvicorn API; all stopped after the test."""
     started: list[ApiProcess] = []
 
-    def start(redis_url: str, manifest: Path | None = None, **settings: object) -> ApiProcess:
+    def start(redis_url: str, manifest: Path | None = None, **overrides: object) -> ApiProcess:
         manifest = manifest or write_manifest(tmp_path / "manifest.json")
-        env = api_env(redis_url, media_root, manifest, tmp_path / "api-tmp", **settings)
+        env = api_env(redis_url, media_root, manifest, tmp_path / "api-tmp", **overrides)
         api = ApiProcess(env=env, log_path=tmp_path / f"api-{len(started)}.log")
         started.append(api)
         return api.start()

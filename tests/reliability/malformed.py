@@ -12,7 +12,6 @@ import struct
 import zipfile
 import zlib
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import numpy as np

@@ -34,6 +34,10 @@ def test_same_seed_same_bytes_and_other_seed_differs(small_set: Path, tmp_path: 
     generate_street_dataset(StreetDataConfig(out=again, sequences=3, test_sequences=1, frames=3, height=48,
                                              width=96, seed=7))
     assert _tree_bytes(small_set) == _tree_bytes(again)
+    parallel = tmp_path / "parallel"  # output does not depend on the number of processes
+    generate_street_dataset(StreetDataConfig(out=parallel, sequences=3, test_sequences=1, frames=3, height=48,
+                                             width=96, seed=7, workers=2))
+    assert _tree_bytes(small_set) == _tree_bytes(parallel)
     other = tmp_path / "other"
     generate_street_dataset(StreetDataConfig(out=other, sequences=1, test_sequences=0, frames=2, height=48,
                                              width=96, seed=8))
