@@ -7,10 +7,11 @@ frame, state checkpoint per frame, H.264 mux) against the pure generator time fo
 
 The job runs `workers.runners.make_runner(card, ...).run(spec, NullHooks())` — the code path of the RQ worker and
 of `v2v generate`, without Redis, after one untimed warm-up job — on a synthetic colour-coded label video written
-with the worker's own H.264 writer. The runner's collaborators are wrapped (in this process only) with timers, so the job's wall time splits
-into decode, label encoding, generator steps, frame conversion, PNG writes, state checkpoints and the mp4 mux. The
-pure generator time is then measured again outside the job: the same frames' labels pre-encoded, only `step` timed.
-overhead_fraction = 1 - pure generator time / job time. Model loading (`setup`, once per worker) is reported apart.
+with the worker's own H.264 writer. The runner's collaborators are wrapped (in this process only) with timers, so
+the job's wall time splits into decode, label encoding, generator steps, frame conversion, PNG writes, state
+checkpoints and the mp4 mux. The pure generator time is then measured again outside the job: the same frames'
+labels pre-encoded, only `step` timed. overhead_fraction = 1 - pure generator time / job time. Model loading
+(`setup`, once per worker) is reported apart.
 """
 
 from __future__ import annotations
@@ -249,8 +250,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pure = []
         for _ in range(args.reps):
             with torch.inference_mode(), runner._autocast():
-                spec_dir = root / "pure"
-                spec_dir.mkdir(exist_ok=True)
                 if few_shot:
                     runner._cache.clear()
                 start = time.perf_counter()

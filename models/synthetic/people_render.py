@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from models.synthetic.noise import fbm, periodic_band, smoothstep
@@ -182,6 +183,29 @@ def _part_pixels(matrix: np.ndarray, shape: np.ndarray, height: int, width: int)
 
 
 @dataclass(frozen=True, eq=False)
+class BackgroundTexture:
+    """A background baked once per sequence on a 1-world-pixel grid; frames sample it bilinearly (cv2.remap).
+
+    Sampling a fixed texture at each pixel's world point keeps the background's colour attached to the world, so
+    the background flow stays exact, and costs one remap per frame instead of evaluating the noise again.
+    """
+
+    image: np.ndarray  # (h, w, 3) float32 albedo
+    origin: tuple[float, float]  # world (x, y) of texel (0, 0)
+
+
+def bake_background(bg: Background, place: Placement, frames: int, height: int, width: int) -> BackgroundTexture:
+    """Texture covering every world point that frames -1..frames of the sequence can see."""
+    corners = np.array([[0, width - 1, 0, width - 1], [0, 0, height - 1, height - 1], [1, 1, 1, 1]], float)
+    seen = np.concatenate([np.linalg.inv(camera_matrix(place, t)) @ corners for t in range(-1, frames + 1)], axis=1)
+    x0, y0 = np.floor(seen[0].min()) - 2, np.floor(seen[1].min()) - 2
+    x1, y1 = np.ceil(seen[0].max()) + 3, np.ceil(seen[1].max()) + 3
+    wy, wx = np.mgrid[y0:y1, x0:x1]  # (h, w) world texel centres
+    colour = background_colour(bg, wx.ravel(), wy.ravel(), place.ground - 0.01 * place.scale)
+    return BackgroundTexture(colour.reshape(*wx.shape, 3), (float(x0), float(y0)))
+
+
+@dataclass(frozen=True, eq=False)
 class PeopleFrame:
     rgb: np.ndarray  # (H, W, 3) uint8
     owner: np.ndarray  # (H, W) int16: part index, -1 background
@@ -189,14 +213,22 @@ class PeopleFrame:
 
 
 def render_figure(app: Appearance, bg: Background, place: Placement, pose: Pose, t: int, height: int, width: int,
-                  prev_pose: Pose | None = None) -> PeopleFrame:
-    """Draw the posed figure over its background; with `prev_pose`, also the exact flow to frame t-1."""
+                  prev_pose: Pose | None = None, texture: BackgroundTexture | None = None) -> PeopleFrame:
+    """Draw the posed figure over its background; with `prev_pose`, also the exact flow to frame t-1.
+
+    With `texture` (from `bake_background`), the background is sampled from it instead of evaluated per pixel.
+    """
     v, u = np.mgrid[0:height, 0:width]
     pix = np.stack([u.ravel(), v.ravel(), np.ones(u.size)]).astype(np.float64)  # (3, P)
     cam = camera_matrix(place, t)
     world = np.linalg.inv(cam) @ pix  # (3, P) world pixels
     floor_y = place.ground - 0.01 * place.scale
-    rgb = background_colour(bg, world[0], world[1], floor_y)  # (P, 3)
+    if texture is None:
+        rgb = background_colour(bg, world[0], world[1], floor_y)  # (P, 3)
+    else:
+        map_x = (world[0] - texture.origin[0]).astype(np.float32).reshape(height, width)
+        map_y = (world[1] - texture.origin[1]).astype(np.float32).reshape(height, width)
+        rgb = cv2.remap(texture.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(-1, 3)
     owner = np.full(u.size, -1, dtype=np.int16)
     shapes = _shapes(app)
     fp = 1.0 / place.scale  # one pixel in figure units
