@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "data": ("cli.data", "make synthetic or derived training data sets"),
     "eval": ("cli.evaluate", "measure quality of served models on held-out data"),
     "models": ("cli.models", "list served models and registry presets"),
+    "keys": ("cli.keys", "create or revoke API keys"),
     "submit": ("cli.client", "upload a label video to a running service"),
     "status": ("cli.client", "show a job's status"),
     "wait": ("cli.client", "wait for a job with a progress bar, then download the result"),
