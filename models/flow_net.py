@@ -1,8 +1,9 @@
 """Flow-and-mask network of few-shot vid2vid (reference §3.6, `FlowGenerator`).
 
 Input: cat(current label, source label, source image), where the source is the chosen reference or the previous
-generated frame. SN-Conv3x3 + BN + LReLU stem, `n_downsample` stride-2 blocks, `n_blocks` residual blocks, as many
-nearest x2 + conv blocks, then `conv_flow` (2 ch, times `multiplier`, pixels) and `conv_mask` (1 ch, sigmoid).
+generated frame. SN-Conv3x3 + norm (BN or IN: the generator's `norm`) + LReLU stem, `n_downsample` stride-2 blocks,
+`n_blocks` residual blocks, as many nearest x2 + conv blocks, then `conv_flow` (2 ch, times `multiplier`, pixels)
+and `conv_mask` (1 ch, sigmoid).
 The flow is backward (`models.warp.warp(source, flow)` aligns the source with the current frame). torch only.
 """
 
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.fs_vid2vid_blocks import LRELU_SLOPE, conv_bn_act, sn_conv
+from models.fs_vid2vid_blocks import LRELU_SLOPE, SpadeNorm, conv_bn_act, norm_layer, sn_conv
 
 
 @dataclass
@@ -26,13 +27,13 @@ class FlowPrediction:
 
 
 class FlowResBlock(nn.Module):
-    """x + [SN-Conv3x3, BN, LReLU, SN-Conv3x3, BN](x)."""
+    """x + [SN-Conv3x3, norm, LReLU, SN-Conv3x3, norm](x)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, norm: SpadeNorm = "batch") -> None:
         super().__init__()
         self.body = nn.Sequential(
-            sn_conv(channels, channels), nn.BatchNorm2d(channels), nn.LeakyReLU(LRELU_SLOPE),
-            sn_conv(channels, channels), nn.BatchNorm2d(channels),
+            sn_conv(channels, channels), norm_layer(norm, channels), nn.LeakyReLU(LRELU_SLOPE),
+            sn_conv(channels, channels), norm_layer(norm, channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -43,14 +44,14 @@ class FlowNetwork(nn.Module):
     """Predicts (flow, mask) for warping one source image onto the current label map."""
 
     def __init__(self, in_channels: int, ngf: int = 32, n_downsample: int = 3, n_blocks: int = 6,
-                 max_channels: int = 1024, multiplier: float = 20.0) -> None:
+                 max_channels: int = 1024, multiplier: float = 20.0, norm: SpadeNorm = "batch") -> None:
         super().__init__()
         ch = [min(max_channels, ngf * 2**i) for i in range(n_downsample + 1)]
         self.multiplier = multiplier
-        self.first = conv_bn_act(in_channels, ch[0])
-        self.down = nn.Sequential(*[conv_bn_act(ch[i], ch[i + 1], 2) for i in range(n_downsample)])
-        self.blocks = nn.Sequential(*[FlowResBlock(ch[-1]) for _ in range(n_blocks)])
-        self.up = nn.ModuleList([conv_bn_act(ch[i + 1], ch[i]) for i in reversed(range(n_downsample))])
+        self.first = conv_bn_act(in_channels, ch[0], norm=norm)
+        self.down = nn.Sequential(*[conv_bn_act(ch[i], ch[i + 1], 2, norm=norm) for i in range(n_downsample)])
+        self.blocks = nn.Sequential(*[FlowResBlock(ch[-1], norm) for _ in range(n_blocks)])
+        self.up = nn.ModuleList([conv_bn_act(ch[i + 1], ch[i], norm=norm) for i in reversed(range(n_downsample))])
         self.conv_flow = sn_conv(ch[0], 2)
         self.conv_mask = sn_conv(ch[0], 1)
 

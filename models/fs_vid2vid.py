@@ -46,7 +46,11 @@ class FewShotConfig:
     max_references: int = 1
     """K the model accepts (paper `n_shot`). The attention encoders exist only when > 1; they are used when K > 1."""
     n_downsample_attention: int = 2
-    spade_norm: SpadeNorm = "batch"
+    norm: SpadeNorm = "batch"
+    """Every normalisation layer of the generator: SPADE (parameter-free) and the affine norms of the reference
+    encoder, attention and flow networks. "batch" is the paper's (SyncBN over batch 30). "instance" for models
+    trained with batch 1-2 on one machine: BN in train mode then normalises each sample by its own statistics but
+    serves with running averages that lag behind, so eval-mode output differs from what was trained."""
     warp_reference: bool = True
     """Warp the chosen reference onto the current frame (pose, face). The street setting turns it off."""
     spade_combine: bool = True
@@ -83,11 +87,12 @@ class FewShotConfig:
 PRESETS: dict[str, FewShotConfig] = {
     # Tests: tiny and fast (32x32 or 64x64), K up to 8.
     "fs_vid2vid-tiny": FewShotConfig(label_channels=3, ngf=8, max_channels=64, n_downsample=3, n_adaptive_layers=2,
-                                     n_fc_layers=1, max_references=8, flow_ngf=8, flow_n_blocks=1),
-    # Shipped people model: OpenPose RGB renderings, 256x128 (H x W), K = 1..8, CPU-trainable.
+                                     n_fc_layers=1, max_references=8, flow_ngf=8, flow_n_blocks=1, norm="instance"),
+    # Shipped people model: OpenPose RGB renderings, 256x128 (H x W), K = 1..8, CPU-trainable (batch 1: instance
+    # norm everywhere, see FewShotConfig.norm).
     "fs_vid2vid-people-small": FewShotConfig(label_channels=3, ngf=16, max_channels=128, n_downsample=4,
                                              n_adaptive_layers=3, max_references=8, flow_ngf=16,
-                                             flow_n_blocks=2),
+                                             flow_n_blocks=2, norm="instance"),
     # Paper scale (reference §3.2, §3.10): 112.1 M parameters with K = 1.
     "fs_vid2vid-pose-256": FewShotConfig(label_channels=6),
     "fs_vid2vid-face-256": FewShotConfig(label_channels=1),
@@ -158,13 +163,13 @@ class FewShotGenerator(nn.Module):
         c = config
         ch, n = c.channels, c.n_downsample
         self.reference_encoder = ReferenceEncoder(c.label_channels, ch, c.n_adaptive_layers, c.n_downsample_attention,
-                                                  with_attention=c.max_references > 1)
+                                                  with_attention=c.max_references > 1, norm=c.norm)
         self.weight_generator = WeightGenerator(ch, c.n_adaptive_layers, c.n_fc_layers)
         self.label_embedding = LabelEmbedder(c.label_channels, ch, "encoderdecoder", n_generated=c.n_adaptive_layers)
         n_extra = int(c.warp_reference) + 1 if c.spade_combine else 0
         self.up = nn.ModuleList([
             SPADEResBlock(ch[min(i + 1, n)], ch[i], ch[i], generated=i < c.n_adaptive_layers,
-                          n_extra=n_extra if i < c.n_sc_layers else 0, norm=c.spade_norm)
+                          n_extra=n_extra if i < c.n_sc_layers else 0, norm=c.norm)
             for i in range(n + 1)
         ])  # up[i] runs at H/2^i
         self.conv_img = sn_conv(ch[0], 3)
@@ -172,7 +177,7 @@ class FewShotGenerator(nn.Module):
 
         def flow_network() -> FlowNetwork:
             return FlowNetwork(flow_in, c.flow_ngf, c.flow_n_downsample, c.flow_n_blocks,
-                               multiplier=c.flow_multiplier)
+                               multiplier=c.flow_multiplier, norm=c.norm)
 
         self.flow_network_ref = flow_network() if c.warp_reference else None
         self.flow_network_temp = flow_network() if c.separate_temporal_flow or not c.warp_reference else None

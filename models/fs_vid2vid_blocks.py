@@ -38,9 +38,20 @@ def sn_conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, bias: boo
     return sn(nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=bias))
 
 
-def conv_bn_act(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
-    """SN-Conv3x3 + BatchNorm2d (affine) + LeakyReLU(0.2): the reference encoder, attention and flow-net block."""
-    return nn.Sequential(sn_conv(in_ch, out_ch, 3, stride), nn.BatchNorm2d(out_ch), nn.LeakyReLU(LRELU_SLOPE))
+def norm_layer(norm: SpadeNorm, channels: int, affine: bool = True) -> nn.Module:
+    """BatchNorm2d (the reference, SyncBN over a large batch) or InstanceNorm2d (no running statistics: training
+    with batch 1 normalises exactly as serving does; BN in train mode with one sample is this same per-sample norm,
+    but serves with running averages that lag behind it)."""
+    if norm == "batch":
+        return nn.BatchNorm2d(channels, affine=affine)
+    if norm == "instance":
+        return nn.InstanceNorm2d(channels, affine=affine)
+    raise ValueError(f"unknown norm {norm!r}; valid: batch, instance")
+
+
+def conv_bn_act(in_ch: int, out_ch: int, stride: int = 1, norm: SpadeNorm = "batch") -> nn.Sequential:
+    """SN-Conv3x3 + affine norm + LeakyReLU(0.2): the reference encoder, attention and flow-net block."""
+    return nn.Sequential(sn_conv(in_ch, out_ch, 3, stride), norm_layer(norm, out_ch), nn.LeakyReLU(LRELU_SLOPE))
 
 
 def batch_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -92,12 +103,7 @@ class SPADE(nn.Module):
 
     def __init__(self, channels: int, map_channels: int, generated_first: bool, n_extra: int, norm: SpadeNorm) -> None:
         super().__init__()
-        if norm == "batch":
-            self.norm: nn.Module = nn.BatchNorm2d(channels, affine=False)
-        elif norm == "instance":
-            self.norm = nn.InstanceNorm2d(channels, affine=False)
-        else:
-            raise ValueError(f"unknown SPADE norm {norm!r}; valid: batch, instance")
+        self.norm = norm_layer(norm, channels, affine=False)
         self.generated_first = generated_first
         self.first = None if generated_first else Modulation(map_channels, channels)
         self.extra = nn.ModuleList([Modulation(map_channels, channels) for _ in range(n_extra)])

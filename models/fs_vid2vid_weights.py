@@ -17,18 +17,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.fs_vid2vid_blocks import LRELU_SLOPE, BlockWeights, GeneratedConv, conv_bn_act, sn
+from models.fs_vid2vid_blocks import LRELU_SLOPE, BlockWeights, GeneratedConv, SpadeNorm, conv_bn_act, sn
 
 
 class AttentionModule(nn.Module):
     """Key from the reference labels, query from the target label (stem + stride-2 blocks to ch[a] @ H/2^a)."""
 
-    def __init__(self, label_channels: int, ch: Sequence[int], n_downsample: int) -> None:
+    def __init__(self, label_channels: int, ch: Sequence[int], n_downsample: int, norm: SpadeNorm = "batch") -> None:
         super().__init__()
-        self.key_first = conv_bn_act(label_channels, ch[0])
-        self.key_down = nn.ModuleList([conv_bn_act(ch[i], ch[i + 1], 2) for i in range(n_downsample)])
-        self.query_first = conv_bn_act(label_channels, ch[0])
-        self.query_down = nn.ModuleList([conv_bn_act(ch[i], ch[i + 1], 2) for i in range(n_downsample)])
+        self.key_first = conv_bn_act(label_channels, ch[0], norm=norm)
+        self.key_down = nn.ModuleList([conv_bn_act(ch[i], ch[i + 1], 2, norm=norm) for i in range(n_downsample)])
+        self.query_first = conv_bn_act(label_channels, ch[0], norm=norm)
+        self.query_down = nn.ModuleList([conv_bn_act(ch[i], ch[i + 1], 2, norm=norm) for i in range(n_downsample)])
 
     def keys(self, reference_labels: torch.Tensor) -> torch.Tensor:
         """(B, K, C, H, W) -> keys (B, Ca, K*h*w)."""
@@ -77,19 +77,19 @@ class ReferenceEncoder(nn.Module):
     """Reference image/label encoders and the optional attention module (built when `with_attention`)."""
 
     def __init__(self, label_channels: int, ch: Sequence[int], n_adaptive: int, n_downsample_attention: int,
-                 with_attention: bool) -> None:
+                 with_attention: bool, norm: SpadeNorm = "batch") -> None:
         super().__init__()
         n = len(ch) - 1
         self.n_adaptive = n_adaptive
         self.n_downsample_attention = n_downsample_attention
-        self.img_first = conv_bn_act(3, ch[0])
-        self.label_first = conv_bn_act(label_channels, ch[0])
-        self.img_down = nn.ModuleList([conv_bn_act(ch[i], ch[i + 1], 2) for i in range(n)])
-        self.label_down = nn.ModuleList([conv_bn_act(ch[i], ch[i + 1], 2) for i in range(n)])
+        self.img_first = conv_bn_act(3, ch[0], norm=norm)
+        self.label_first = conv_bn_act(label_channels, ch[0], norm=norm)
+        self.img_down = nn.ModuleList([conv_bn_act(ch[i], ch[i + 1], 2, norm=norm) for i in range(n)])
+        self.label_down = nn.ModuleList([conv_bn_act(ch[i], ch[i + 1], 2, norm=norm) for i in range(n)])
         # up_j (ch[j+1] -> ch[j]) for j = n-1..1: F_0 would feed no weight generator, so there is no up_0.
-        self.img_up = nn.ModuleDict({str(j): conv_bn_act(ch[j + 1], ch[j]) for j in range(1, n)})
-        self.label_up = nn.ModuleDict({str(j): conv_bn_act(ch[j + 1], ch[j]) for j in range(1, n)})
-        self.attention = AttentionModule(label_channels, ch, n_downsample_attention) if with_attention else None
+        self.img_up = nn.ModuleDict({str(j): conv_bn_act(ch[j + 1], ch[j], norm=norm) for j in range(1, n)})
+        self.label_up = nn.ModuleDict({str(j): conv_bn_act(ch[j + 1], ch[j], norm=norm) for j in range(1, n)})
+        self.attention = AttentionModule(label_channels, ch, n_downsample_attention, norm) if with_attention else None
 
     def head(self, images: torch.Tensor, labels: torch.Tensor) -> ReferenceHead:
         """images (B, K, 3, H, W), labels (B, K, C, H, W) -> features before attention (or all of them, K = 1)."""

@@ -94,7 +94,8 @@ class TrainConfig:
 
 
 def l1_weight(config: TrainConfig) -> float:
-    """Effective few-shot L1 reconstruction weight (`lambda_l1`, auto: 10 without VGG weights, else 0); 0 for vid2vid."""
+    """Effective few-shot L1 reconstruction weight: `lambda_l1`, or when None 10 without VGG weights and 0 with them;
+    always 0 for vid2vid."""
     if config.family != "fs_vid2vid":
         return 0.0
     if config.lambda_l1 is not None:
