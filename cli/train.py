@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--fix-global-steps", type=int, default=None, help="train only the finest scale first")
     parser.add_argument("--single-frame-steps", type=int, default=None, help="few-shot single-frame phase")
     parser.add_argument("--gan-mode", choices=("ls", "hinge", "original"), default=None)
+    parser.add_argument("--lambda-l1", type=float, default=None,
+                        help="L1 reconstruction weight (default: 10 without --vgg-weights, else 0)")
     parser.add_argument("--num-d", type=int, default=None, help="spatial scales of each discriminator")
     parser.add_argument("--temporal-scales", type=int, default=None, help="video discriminator scales (0: off)")
     parser.add_argument("--vgg-weights", default=None, help="local VGG19 state dict (safetensors or .pt)")
@@ -65,7 +67,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import deferr
         max_clip_frames=args.max_clip_frames, clip_double_every=args.clip_double_every, max_t_step=args.max_t_step,
         flip=False if args.no_flip else None, batch=args.batch, lr=args.lr, ttur=args.ttur,
         decay_start=args.decay_start, fix_global_steps=args.fix_global_steps,
-        single_frame_steps=args.single_frame_steps, gan_mode=args.gan_mode, num_D=args.num_d,
+        single_frame_steps=args.single_frame_steps, gan_mode=args.gan_mode, lambda_l1=args.lambda_l1, num_D=args.num_d,
         n_scales_temporal=args.temporal_scales, vgg_weights=args.vgg_weights, references=args.references,
         device=args.device, workers=args.workers, seed=args.seed, checkpoint_every=args.checkpoint_every,
         sample_every=args.sample_every, progress=False if args.quiet else None,

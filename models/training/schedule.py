@@ -64,9 +64,10 @@ class TrainConfig:
     lambda_mask: float = 1.0
     lambda_temporal: float = 1.0
     lambda_l1: float | None = None
-    """Few-shot only: L1 between generated (composed and raw) frames and the target. The paper has no such term
-    (it relies on GAN + feature matching + VGG); without VGG weights (offline) feature matching alone does not pull
-    the output toward the target, so None means 10 when `vgg_weights` is unset and 0 when it is set."""
+    """L1 between generated (composed and raw) frames and the target, the stand-in for the VGG perceptual loss.
+    Neither paper has this term (both rely on GAN + feature matching + VGG); without VGG weights (none can be
+    downloaded offline) feature matching alone pulls the output toward the target too weakly, so None means 10
+    when `vgg_weights` is unset and 0 when it is set, for both families."""
     vgg_weights: str | None = None
     # run mechanics
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -94,10 +95,7 @@ class TrainConfig:
 
 
 def l1_weight(config: TrainConfig) -> float:
-    """Effective few-shot L1 reconstruction weight: `lambda_l1`, or when None 10 without VGG weights and 0 with them;
-    always 0 for vid2vid."""
-    if config.family != "fs_vid2vid":
-        return 0.0
+    """Effective L1 reconstruction weight, both families: `lambda_l1`, or when None 10 without VGG weights, else 0."""
     if config.lambda_l1 is not None:
         return config.lambda_l1
     return 0.0 if config.vgg_weights else 10.0
