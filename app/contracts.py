@@ -108,6 +108,13 @@ class OutputOptions(BaseModel):
     height: int | None = Field(default=None, ge=32, le=2048, description="Run at this size; default: the model's.")
     width: int | None = Field(default=None, ge=32, le=2048)
     formats: list[Literal["mp4", "frames"]] = Field(default_factory=lambda: ["mp4"])
+    finetune_steps: int = Field(
+        default=0,
+        ge=0,
+        le=200,
+        description="Few-shot models only: fine-tune the generator on the reference images for this many steps "
+        "before generating (the paper uses 100); 0 = off. Slower start, closer likeness.",
+    )
 
 
 class JobSpec(BaseModel):

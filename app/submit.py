@@ -60,6 +60,16 @@ def find_model(manifest: Manifest, name: str) -> ModelCard:
     return card
 
 
+def check_options(card: ModelCard, options: OutputOptions) -> None:
+    """Options that only some model families understand."""
+    if options.finetune_steps and card.family != ModelFamily.FS_VID2VID:
+        raise ApiError(
+            400,
+            "bad_options",
+            f"`finetune_steps` applies to few-shot models only; model {card.name!r} is {card.family.value}",
+        )
+
+
 def check_reference_counts(card: ModelCard, form: SubmitForm, settings: Settings) -> None:
     refs, labels = len(form.references), len(form.reference_labels)
     if card.family != ModelFamily.FS_VID2VID or card.references is None:
@@ -115,6 +125,7 @@ def submit_job(
     """Validate and queue one job; returns its spec. Raises ApiError (4xx/507) on refusal."""
     options = parse_options(form.options)
     card = find_model(manifest, form.model)
+    check_options(card, options)
     check_reference_counts(card, form, settings)
     uploads = [form.video, *form.references, *form.reference_labels]
     declared = sum(u.size or 0 for u in uploads)

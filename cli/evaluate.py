@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--seed", type=int, default=0, help="init seed of untrained models")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--markdown", type=Path, default=None, help="write the Markdown table here")
+    parser.add_argument("--previews", type=Path, default=None,
+                        help="write DIR/<model>.png (label | generated | ground truth strip) and DIR/<model>.gif")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"unknown model(s) {', '.join(unknown)}; served: {', '.join(sorted(cards))}")
         cards = {name: cards[name] for name in args.model}
     config = EvalConfig(data=tuple(args.data), split=args.split, max_sequences=args.max_sequences,
-                        max_frames=args.max_frames, references=tuple(args.k), device=args.device, seed=args.seed)
+                        max_frames=args.max_frames, references=tuple(args.k), device=args.device, seed=args.seed,
+                        previews=args.previews)
     report = evaluate(cards, manifest_path.parent, config)
     text = json.dumps(report, indent=1, sort_keys=True)
     table = markdown_table(report)

@@ -16,12 +16,16 @@ Variants:
 - Few-shot also compares references: "right" = K frames of the same held-out sequence (same appearance, frames
   outside the evaluated window where the sequence is long enough), "wrong" = K frames of another appearance's
   sequence, for each K in `references` (default 1, 2, 4).
+
+With `EvalConfig.previews` set, the frames generated for the first evaluated sequence (temporal; few-shot: right
+references of the first evaluated K) are also written as `<previews>/<model>.png` and `.gif` (models.previews).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +48,7 @@ class EvalConfig:
     references: tuple[int, ...] = (1, 2, 4)
     device: str = "cpu"
     seed: int = 0
+    previews: Path | None = None  # write <previews>/<model>.png and .gif (models.previews)
 
 
 @dataclass(frozen=True)
@@ -186,8 +191,11 @@ def _reference_indices(n: int, window: int, k: int) -> list[int]:
 
 
 def evaluate_model(card: Any, gen: torch.nn.Module, meta: dict[str, Any], seqs: list[Sequence],
-                   config: EvalConfig) -> dict[str, Any]:
-    """Scores of one model on one data set's held-out sequences."""
+                   config: EvalConfig, on_preview: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Scores of one model on one data set's held-out sequences.
+
+    `on_preview` receives a `models.previews.Preview` of the first sequence, built from frames generated anyway.
+    """
     label_type = meta["label_type"]
     num_classes = int(meta.get("num_classes", card.labels.num_classes or 0))
     h, w = card.height, card.width
@@ -199,8 +207,21 @@ def evaluate_model(card: Any, gen: torch.nn.Module, meta: dict[str, Any], seqs: 
         n = min(len(s.frames), config.max_frames)
         clips.append(load_clip(s, list(range(n)), label_type, channels, num_classes, h, w))
     result["flow_source"] = sorted({c.flow_source for c in clips})
+
+    def preview(i: int, generated: list[np.ndarray], refs: Clip | None = None, k: int | None = None) -> None:
+        if on_preview is not None and i == 0:
+            from models.previews import Preview, label_images
+
+            on_preview(Preview(label_images(clips[0].labels, label_type, num_classes), np.stack(generated),
+                               clips[0].frames, None if refs is None else refs.frames[0], chosen[0].name, k))
+
     if card.family == "vid2vid":
-        result["temporal"] = _mean([_score(run_vid2vid(gen, c, True), c) for c in clips])
+        temporal = []
+        for i, c in enumerate(clips):
+            generated = run_vid2vid(gen, c, True)
+            preview(i, generated)
+            temporal.append(_score(generated, c))
+        result["temporal"] = _mean(temporal)
         result["frame_by_frame"] = _mean([_score(run_vid2vid(gen, c, False), c) for c in clips])
         return result
     by_k: dict[str, Any] = {}
@@ -211,7 +232,10 @@ def evaluate_model(card: Any, gen: torch.nn.Module, meta: dict[str, Any], seqs: 
             others = [o for o in seqs if o.appearance != s.appearance]
             right = load_clip(s, _reference_indices(len(s.frames), clip.labels.shape[0], k), label_type, channels,
                               num_classes, h, w)
-            rows["right"].append(_score(run_fewshot(gen, clip, _frames(right), right.labels, True), clip))
+            generated = run_fewshot(gen, clip, _frames(right), right.labels, True)
+            if not by_k:
+                preview(i, generated, right, k)
+            rows["right"].append(_score(generated, clip))
             rows["frame_by_frame"].append(_score(run_fewshot(gen, clip, _frames(right), right.labels, False), clip))
             if others:
                 o = others[i % len(others)]
@@ -247,7 +271,12 @@ def evaluate(cards: dict[str, Any], manifest_dir: Path, config: EvalConfig) -> d
                                      card.sha256 if trained else None, config.device)
             entry = {"preset": card.preset, "weights": "trained" if trained else "untrained",
                      "size": [card.height, card.width], "data": str(root)}
-            entry.update(evaluate_model(card, gen, meta, seqs, config))
+            shown: list[Any] = []
+            entry.update(evaluate_model(card, gen, meta, seqs, config, shown.append if config.previews else None))
+            if config.previews is not None and shown:
+                from models.previews import write_previews
+
+                entry["previews"] = write_previews(config.previews, name, shown[0], float(meta.get("fps", 15)))
             report["models"][name] = entry
     return report
 

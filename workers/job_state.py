@@ -3,6 +3,7 @@
 One safetensors file holds the generator state (`state.to_tensors()`), the torch RNG state(s) and, in its
 metadata, the number of frames completed, so the three can never disagree. It is written to a temp file and
 renamed into place after each frame; a worker killed at any moment leaves either the previous or the new file.
+A few-shot job that fine-tunes on its references also keeps the fine-tuned parameters there (`save_finetuned`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 
 STATE_FILE = "state.safetensors"
+FINETUNED_FILE = "finetuned.safetensors"
+"""Few-shot jobs with `finetune_steps`: the fine-tuned parameters (see `save_finetuned`)."""
 _RNG_CPU = "__job__.rng_cpu"
 _RNG_CUDA = "__job__.rng_cuda"
 
@@ -64,5 +67,35 @@ def load_job_state(state_dir: Path, device: torch.device) -> SavedState | None:
     return SavedState(next_frame=next_frame, tensors={k: v.to(device) for k, v in tensors.items()})
 
 
+def save_finetuned(state_dir: Path, tensors: dict[str, torch.Tensor], settings: dict[str, str]) -> None:
+    """Atomically store a job's fine-tuned generator parameters (few-shot `finetune_steps`), tagged with the settings
+    that produced them, so a resumed job serves with exactly these weights instead of fine-tuning again."""
+    payload = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    state_dir.mkdir(parents=True, exist_ok=True)
+    target = state_dir / FINETUNED_FILE
+    tmp = state_dir / f".{FINETUNED_FILE}.tmp"
+    try:
+        save_file(payload, str(tmp), metadata=settings)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_finetuned(state_dir: Path, settings: dict[str, str]) -> dict[str, torch.Tensor] | None:
+    """The fine-tuned parameters saved with the same settings (CPU), or None (absent, unreadable, other settings)."""
+    path = state_dir / FINETUNED_FILE
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            if (handle.metadata() or {}) != settings:
+                return None
+        return load_file(str(path))
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
 def clear_job_state(state_dir: Path) -> None:
     (state_dir / STATE_FILE).unlink(missing_ok=True)
+    (state_dir / FINETUNED_FILE).unlink(missing_ok=True)

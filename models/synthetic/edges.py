@@ -115,7 +115,7 @@ class EdgesDataConfig:
             raise ValueError("test_fraction must be in [0, 1) and sequence_length >= 2")
 
 
-def _chunks(count: int, test_start: int, length: int) -> list[tuple[str, int, int]]:
+def frame_chunks(count: int, test_start: int, length: int) -> list[tuple[str, int, int]]:
     """(split, start, stop) frame ranges: train part and test part, each cut into sequences of <= length."""
     out = []
     for split, lo, hi in (("train", 0, test_start), ("test", test_start, count)):
@@ -144,7 +144,7 @@ def generate_edges_dataset(config: EdgesDataConfig) -> dict[str, float]:
             raise ValueError(f"{path} has fewer than 2 frames")
         thresholds = canny_thresholds(first)
         test_start = count - int(round(count * config.test_fraction)) if config.test_fraction > 0 else count
-        chunks = _chunks(count, test_start, config.sequence_length)
+        chunks = frame_chunks(count, test_start, config.sequence_length)
         # Pass 2: write sequence by sequence while streaming.
         stem = path.stem.replace(".", "_")
         frames = read_frames(path, config.height, config.width, config.max_frames)
