@@ -1,7 +1,8 @@
 """`v2v generate`: offline synthesis, label video in, video out, through the same runner code as the worker.
 
     v2v generate --model street --labels labels.mp4 -o out.mp4 [--max-frames N]
-    v2v generate --model people --labels pose.mp4 --references a.png b.png --reference-labels a_pose.png b_pose.png
+    v2v generate --model people --labels pose.mp4 --references a.png b.png --reference-labels a_pose.png b_pose.png \
+        [--finetune-steps 100]
 
 No Redis, no server: the job runs in a temporary job folder and the mp4 is moved to `-o` when complete.
 """
@@ -30,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--height", type=int, default=None, help="run height (default: the model's)")
     parser.add_argument("--width", type=int, default=None, help="run width (default: the model's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--finetune-steps", type=int, default=0,
+                        help="few-shot: fine-tune on the references for N steps first (0..200; the paper uses 100)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--manifest", type=Path, default=Path(os.environ.get("V2V_MANIFEST", DEFAULT_MANIFEST)))
     parser.add_argument("--frames-dir", type=Path, default=None, help="also keep the PNG frames in this folder")
@@ -66,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, zipfile.BadZipFile) as exc:
         sys.stderr.write(f"v2v generate: cannot read {args.labels}: {exc}\n")
         return 2
+    if not 0 <= args.finetune_steps <= 200:
+        sys.stderr.write("v2v generate: --finetune-steps must be in 0..200\n")
+        return 2
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
     runners = load_runners(args.manifest, resolve_device(args.device), only=[args.model])
@@ -83,7 +89,12 @@ def run(args: argparse.Namespace) -> int:
             frames_total=total,
             fps=args.fps or input_fps or 15.0,
             options=OutputOptions(
-                max_frames=args.max_frames, seed=args.seed, height=args.height, width=args.width, fps=args.fps
+                max_frames=args.max_frames,
+                seed=args.seed,
+                height=args.height,
+                width=args.width,
+                fps=args.fps,
+                finetune_steps=args.finetune_steps,
             ),
         )
         with tqdm(total=total or None, unit="frame", file=sys.stderr) as bar:

@@ -8,11 +8,17 @@ Resuming: after each frame the PNG is written (atomically), then the generator s
 (`workers.job_state`). A re-run of the same job (after its worker died) restores that state and continues with the
 next frame; generation is deterministic, so the frames are byte-identical to an uninterrupted run. The mp4 is
 muxed at the end from all PNGs, so a resumed job still produces the whole video.
+
+Few-shot fine-tuning (`options.finetune_steps` > 0, reference §3.9): the job runs on a deep copy of the loaded
+generator, fine-tuned on the job's references before `start` (`models.training.finetune`); the shared generator and
+the reference-set cache are never touched by it. The fine-tuned parameters are saved in the job's `state/` folder,
+so a resumed job serves with the very same weights (no re-run, which could differ on CUDA).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import time
 from collections import OrderedDict
@@ -29,13 +35,15 @@ from app.contracts import JobResult, JobSpec, ModelCard, ModelFamily
 from models.labels import rgb_to_tensor, tensor_to_rgb
 from workers.errors import JobCanceled, JobError
 from workers.hooks import Hooks
-from workers.job_state import clear_job_state, load_job_state, save_job_state
+from workers.job_state import clear_job_state, load_finetuned, load_job_state, save_finetuned, save_job_state
 from workers.labels_input import LabelEncoder
 from workers.video_io import DecodeError, encode_frames_to_mp4, read_image_rgb, read_label_frames, write_png_atomic
 
 BUILD_SEED = 0
 """Seed for building untrained generators: every worker gets identical weights."""
 REFERENCE_CACHE_SIZE = 8
+FINETUNE_LR = 1e-4
+"""Adam learning rate of few-shot fine-tuning on a job's references (`options.finetune_steps`)."""
 RESULT_NAME = "result.mp4"
 
 
@@ -79,12 +87,23 @@ class Runner:
             generator = load_generator(self.card.preset, dict(self.card.config), weights, self.card.sha256, "cpu")
         self.generator = generator.to(self.device).eval()
 
-    def start_state(self, spec: JobSpec, height: int, width: int) -> Any:
+    def job_generator(self, spec: JobSpec, height: int, width: int, state_dir: Path, hooks: Hooks) -> nn.Module:
+        """The generator this job runs: the shared loaded one unless the job's options adapt a copy (few-shot)."""
+        assert self.generator is not None
+        if spec.options.finetune_steps:
+            raise JobError("bad_spec", f"finetune_steps applies to few-shot models only; model {self.card.name} is "
+                                       f"{self.card.family.value}")
+        return self.generator
+
+    def start_state(self, spec: JobSpec, height: int, width: int, generator: nn.Module | None = None) -> Any:
+        """The job's initial state, made by `generator` (default: the shared one)."""
         raise NotImplementedError
 
-    def step(self, labels: torch.Tensor, state: Any) -> tuple[Any, Any]:
-        assert self.generator is not None
-        return self.generator.step(labels, state)
+    def step(self, labels: torch.Tensor, state: Any, generator: nn.Module | None = None) -> tuple[Any, Any]:
+        """One frame by `generator` (default: the shared one)."""
+        generator = generator if generator is not None else self.generator
+        assert generator is not None
+        return generator.step(labels, state)
 
     # --------------------------------------------------------------------------------------------- run
 
@@ -107,9 +126,11 @@ class Runner:
         limit = spec.options.max_frames
         encoder = LabelEncoder(self.card.labels, height, width)
 
-        # 1. Initial state: fresh (seeded) or restored from the last completed frame of an earlier attempt.
+        # 1. The job's generator (few-shot fine-tuning happens here, with gradients), then the initial state: fresh
+        #    (seeded) or restored from the last completed frame of an earlier attempt.
+        generator = self.job_generator(spec, height, width, state_dir, hooks)
         with torch.inference_mode(), self._autocast():
-            state = self.start_state(spec, height, width)
+            state = self.start_state(spec, height, width, generator)
         saved = load_job_state(state_dir, self.device)  # also restores the RNG when present
         if saved is not None:
             state = type(state).from_tensors(saved.tensors)
@@ -132,7 +153,7 @@ class Runner:
                 # 3. Generate frame `index` from its labels and the state of the frames before it.
                 labels = encoder(label_frame).to(self.device)  # (1, C, H, W)
                 with torch.inference_mode(), self._autocast():
-                    out, state = self.step(labels, state)
+                    out, state = self.step(labels, state, generator)
                 rgb = tensor_to_rgb(out.frame[0])  # (H, W, 3) uint8
                 rgb = _resize_rgb(rgb, *out_size)
 
@@ -182,27 +203,62 @@ def _label_frames(spec: JobSpec) -> Iterator[np.ndarray]:
 
 
 class Vid2VidRunner(Runner):
-    def start_state(self, spec: JobSpec, height: int, width: int) -> Any:
-        assert self.generator is not None
-        return self.generator.start(batch_size=1, height=height, width=width)
+    def start_state(self, spec: JobSpec, height: int, width: int, generator: nn.Module | None = None) -> Any:
+        generator = generator if generator is not None else self.generator
+        assert generator is not None
+        return generator.start(batch_size=1, height=height, width=width)
 
 
 class FewShotRunner(Runner):
-    """Few-shot: the started state (the weights generated from the references) is cached per reference set."""
+    """Few-shot: the started state (the weights generated from the references) is cached per reference set (for the
+    shared generator only; a job that fine-tunes starts its own copy)."""
 
     def __init__(self, card: ModelCard, device: torch.device, checkpoints_dir: Path) -> None:
         super().__init__(card, device, checkpoints_dir)
         self._cache: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
         self._state_type: Any = None
 
-    def start_state(self, spec: JobSpec, height: int, width: int) -> Any:
+    def job_generator(self, spec: JobSpec, height: int, width: int, state_dir: Path, hooks: Hooks) -> nn.Module:
+        """The shared generator, or (finetune_steps > 0) a copy fine-tuned on the job's references: loaded from the
+        job's state folder when an earlier attempt saved it, else fine-tuned now and saved."""
+        from models.training.finetune import finetune_on_references
+
         assert self.generator is not None
-        refs = [Path(p) for p in spec.reference_paths]
-        ref_labels = [Path(p) for p in spec.reference_label_paths]
-        self._check_references(refs, ref_labels)
-        key = hashlib.sha256(
-            f"{height}x{width}|".encode() + "|".join(_sha256_file(p) for p in refs + ref_labels).encode()
-        ).hexdigest()
+        steps = spec.options.finetune_steps
+        if not steps:
+            return self.generator
+        refs, ref_labels = self._reference_paths(spec)
+        settings = {"steps": str(steps), "seed": str(spec.options.seed), "lr": repr(FINETUNE_LR),
+                    "model": self.card.name, "weights": self.card.sha256 or "",
+                    "references": self._reference_key(refs, ref_labels, height, width)}
+        generator = copy.deepcopy(self.generator)  # never mutate the shared loaded model
+        tunable = {id(p) for p in generator.finetune_parameters()}
+        named = {name: p for name, p in generator.named_parameters() if id(p) in tunable}
+        saved = load_finetuned(state_dir, settings)
+        if saved is not None and set(saved) == set(named):
+            with torch.no_grad():
+                for name, p in named.items():
+                    p.copy_(saved[name])
+            return generator.eval()
+
+        def on_step(done: int) -> None:
+            hooks.heartbeat()
+            if hooks.should_stop():
+                raise JobCanceled()
+
+        references, reference_labels = self._load_references(refs, ref_labels, height, width)
+        finetune_on_references(generator, references, reference_labels, steps, lr=FINETUNE_LR,
+                               seed=spec.options.seed, on_step=on_step)
+        save_finetuned(state_dir, named, settings)
+        return generator.eval()
+
+    def start_state(self, spec: JobSpec, height: int, width: int, generator: nn.Module | None = None) -> Any:
+        assert self.generator is not None
+        refs, ref_labels = self._reference_paths(spec)
+        if generator is not None and generator is not self.generator:  # fine-tuned for this job: own state, uncached
+            references, reference_labels = self._load_references(refs, ref_labels, height, width)
+            return generator.start(references=references, reference_labels=reference_labels)
+        key = self._reference_key(refs, ref_labels, height, width)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -215,9 +271,22 @@ class FewShotRunner(Runner):
             self._cache.popitem(last=False)
         return state
 
-    def step(self, labels: torch.Tensor, state: Any) -> tuple[Any, Any]:
-        assert self.generator is not None
-        return self.generator.step(labels, state, with_raw=False)  # serving needs no raw output
+    def step(self, labels: torch.Tensor, state: Any, generator: nn.Module | None = None) -> tuple[Any, Any]:
+        generator = generator if generator is not None else self.generator
+        assert generator is not None
+        return generator.step(labels, state, with_raw=False)  # serving needs no raw output
+
+    def _reference_paths(self, spec: JobSpec) -> tuple[list[Path], list[Path]]:
+        refs = [Path(p) for p in spec.reference_paths]
+        ref_labels = [Path(p) for p in spec.reference_label_paths]
+        self._check_references(refs, ref_labels)
+        return refs, ref_labels
+
+    @staticmethod
+    def _reference_key(refs: list[Path], ref_labels: list[Path], height: int, width: int) -> str:
+        return hashlib.sha256(
+            f"{height}x{width}|".encode() + "|".join(_sha256_file(p) for p in refs + ref_labels).encode()
+        ).hexdigest()
 
     def _check_references(self, refs: list[Path], ref_labels: list[Path]) -> None:
         bounds = self.card.references

@@ -44,8 +44,8 @@ def finetune_on_references(gen: FewShotGenerator, references: torch.Tensor, refe
         raise ValueError(f"steps must be >= 0, got {steps}")
     if steps == 0:
         return
-    gen._check_references(references, reference_labels)
-    references, reference_labels = references.detach().clone(), reference_labels.detach().clone()  # no inference tensors
+    references = references.detach().clone()  # plain tensors, also when made under inference_mode
+    reference_labels = reference_labels.detach().clone()
     k = references.shape[1]
     trainable = {id(p) for p in gen.finetune_parameters()}
     params = [p for p in gen.parameters() if id(p) in trainable]

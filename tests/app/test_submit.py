@@ -63,6 +63,7 @@ def test_good_upload_queues_exact_spec(
             "height": None,
             "width": None,
             "formats": ["mp4"],
+            "finetune_steps": 0,
         },
     }
     assert spec["owner"].startswith("key_")
@@ -150,6 +151,8 @@ def _zip_with_text(path: Path) -> bytes:
         ("street", {"options": "{not json"}, "bad_options"),
         ("street", {"options": '{"fps": -1}'}, "bad_options"),
         ("street", {"options": '{"colour": "red"}'}, "bad_options"),
+        ("street", {"options": '{"finetune_steps": 10}'}, "bad_options"),  # few-shot models only
+        ("people", {"options": '{"finetune_steps": 201}'}, "bad_options"),
         ("people", {}, "missing_references"),
         ("people", {"references": [("r.png", b"x")] * 4}, "too_many_references"),
         ("street", {"references": [("r.png", b"x")]}, "too_many_references"),
@@ -186,10 +189,12 @@ def test_few_shot_job_saves_references_under_server_names(client, auth, media_ro
         model="people",
         references=[("/tmp/evil name.png", ref)] * 2,
         reference_labels=[("l.png", png_bytes(pose))] * 2,
+        options='{"finetune_steps": 100}',
     )
 
     assert response.status_code == 202, response.text
     spec = Job.fetch(response.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
+    assert spec["options"]["finetune_steps"] == 100
     assert [Path(p).name for p in spec["reference_paths"]] == ["reference_00.png", "reference_01.png"]
     assert [Path(p).name for p in spec["reference_label_paths"]] == [
         "reference_label_00.png",

@@ -32,3 +32,13 @@ def test_generate_refuses_undecodable_labels(tmp_path: Path, capsys: pytest.Capt
     assert main(argv) == 1
     assert "decode_failed" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_generate_refuses_finetune_steps_on_vid2vid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = write_manifest(tmp_path / "checkpoints")
+    labels = write_label_video(tmp_path / "labels.mp4", frames=2)
+    argv = ["generate", "--manifest", str(manifest), "--model", "tiny", "--labels", str(labels)]
+    argv += ["-o", str(tmp_path / "o.mp4"), "--device", "cpu", "--finetune-steps", "5"]
+    assert main(argv) == 1
+    assert "few-shot models only" in capsys.readouterr().err
+    assert main([*argv[:-1], "300"]) == 2  # out of range

@@ -155,6 +155,52 @@ def test_few_shot_needs_matching_reference_labels(people: Runner, tmp_path: Path
     assert caught.value.code == "bad_references"
 
 
+def _frames(tmp_path: Path, job: str) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((tmp_path / "jobs" / job / "frames").iterdir())]
+
+
+def test_few_shot_finetuning_runs_on_a_copy(people: Runner, tmp_path: Path) -> None:
+    labels = write_pose_video(tmp_path / "pose.mp4", frames=2)
+    refs = _references(tmp_path, 2)
+    shared = {k: v.clone() for k, v in people.generator.state_dict().items()}  # type: ignore[union-attr]
+    cache_before = list(people._cache)  # type: ignore[attr-defined]
+    tuned = people.run(make_spec(tmp_path, "ft", 2, labels, model="tiny-people", references=refs, finetune_steps=2),
+                       NullHooks())
+    assert tuned.frames == 2
+    after = people.generator.state_dict()  # type: ignore[union-attr]
+    assert all(torch.equal(v, after[k]) for k, v in shared.items())  # the loaded model is untouched
+    assert list(people._cache) == cache_before  # no fine-tuned state in the shared reference-set cache
+    assert not (tmp_path / "jobs" / "ft" / "state" / "finetuned.safetensors").exists()  # cleared with the state
+    people.run(make_spec(tmp_path, "plain", 2, labels, model="tiny-people", references=refs), NullHooks())
+    assert _frames(tmp_path, "ft") != _frames(tmp_path, "plain")  # fine-tuning changed the output
+
+
+def test_few_shot_finetuned_resume_is_byte_identical_without_finetuning_again(
+    people: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.training.finetune as finetune
+
+    labels = write_pose_video(tmp_path / "pose.mp4", frames=3)
+    refs = _references(tmp_path, 1)
+    options = {"model": "tiny-people", "references": refs, "finetune_steps": 2, "seed": 5}
+    people.run(make_spec(tmp_path, "whole", 3, labels, **options), NullHooks())  # type: ignore[arg-type]
+    with pytest.raises(_Crash):
+        people.run(make_spec(tmp_path, "split", 3, labels, **options), _CrashAfter(1))  # type: ignore[arg-type]
+    calls: list[int] = []
+    real = finetune.finetune_on_references
+    monkeypatch.setattr(finetune, "finetune_on_references", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    result = people.run(make_spec(tmp_path, "split", 3, labels, **options), NullHooks())  # type: ignore[arg-type]
+    assert result.resumed_from_frame == 1 and calls == []  # the saved fine-tuned weights were used
+    assert _frames(tmp_path, "whole") == _frames(tmp_path, "split")
+
+
+def test_finetune_steps_on_a_vid2vid_model_is_a_bad_spec(runner: Runner, tmp_path: Path) -> None:
+    labels = write_label_video(tmp_path / "labels.mp4", frames=2)
+    with pytest.raises(JobError) as caught:
+        runner.run(make_spec(tmp_path, "v", 2, labels, finetune_steps=3), NullHooks())
+    assert caught.value.code == "bad_spec"
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_runs_and_resumes_on_cuda(tmp_path: Path) -> None:
