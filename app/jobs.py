@@ -60,7 +60,7 @@ def enqueue_job(queue: Queue, spec: JobSpec, settings: Settings) -> Job:
         JOB_FUNCTION,
         kwargs={"spec": spec.model_dump(mode="json")},
         job_id=spec.job_id,
-        job_timeout=settings.job_timeout_s(spec.frames_total),
+        job_timeout=settings.job_timeout_s(spec.frames_total, spec.options.finetune_steps),
         result_ttl=settings.RESULT_TTL_S,
         failure_ttl=settings.FAILURE_TTL_S,
         retry=Retry(max=retries) if retries > 0 else None,
