@@ -80,6 +80,11 @@ class ModelCard(BaseModel):
     weights: str | None = None
     """File under `checkpoints/` (fp16 safetensors); None means the architecture runs with untrained weights."""
     sha256: str | None = None
+    first_frame_weights: str | None = None
+    """vid2vid with first_frame "single_image" only: file under `checkpoints/` (fp16 safetensors) of the single-image
+    generator that makes the first L frames (reference §1.6); None means it runs with untrained weights."""
+    first_frame_sha256: str | None = None
+    """sha256 of `first_frame_weights`."""
     config: dict[str, object] = Field(default_factory=dict)
     """Preset overrides the weights were trained with."""
     trained: bool = False

@@ -1,6 +1,9 @@
 """`v2v export RUN --name NAME`: ship a run's latest generator as fp16 safetensors plus a manifest entry.
 
 The entry (`app.contracts.ModelCard`) replaces any entry of the same name; the rest of the manifest is kept.
+A vid2vid run whose config has first_frame "single_image" needs `--first-frame-run`: a `v2v train single` run of the
+same preset and single-image config; its generator goes to NAME.first_frame.safetensors (the card's
+`first_frame_weights` / `first_frame_sha256`).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
@@ -18,11 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--checkpoints-dir", default="checkpoints", help="where the weights file goes")
     parser.add_argument("--manifest", default=None, help="manifest path (default: CHECKPOINTS_DIR/manifest.json)")
     parser.add_argument("--description", default="")
+    parser.add_argument("--first-frame-run", default=None,
+                        help='a `v2v train single` run: the first-frame generator of a first_frame "single_image" run')
+    parser.add_argument("--first-frame-checkpoint", default=None,
+                        help="a step_*.json of the --first-frame-run (default: the latest)")
 
 
 def run(args: argparse.Namespace) -> int:
     from app.contracts import LabelSpec, Manifest, ModelCard, ReferenceSpec
-    from models.checkpoints import export_generator_fp16
+    from models.checkpoints import export_generator_fp16, load_single_image_generator
     from models.labels import CITYSCAPES_NAMES, CITYSCAPES_PALETTE
     from models.registry import build_generator
     from models.training.state import generator_weights, latest_checkpoint, read_checkpoint_meta
@@ -32,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
     if ckpt is None:
         raise SystemExit(f"no checkpoint under {run_dir}/checkpoints")
     meta = read_checkpoint_meta(ckpt)
+    if meta["family"] == "single":
+        raise SystemExit(f"{run_dir} trained a first-frame generator: export the vid2vid run it belongs to, with "
+                         f"--first-frame-run {run_dir}")
+    single = _first_frame_checkpoint(args, meta)  # (checkpoint, meta) or None; checked before anything is written
 
     # 1. The generator with the run's weights, exported as fp16.
     gen = build_generator(meta["preset"], **_typed_overrides(meta["preset"], meta["config"]))
@@ -40,6 +52,13 @@ def run(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     weights_name = f"{args.name}.safetensors"
     sha = export_generator_fp16(gen, out_dir / weights_name)
+    first_frame_name = first_frame_sha = None
+    if single is not None:
+        single_ckpt, single_meta = single
+        single_gen = load_single_image_generator(single_meta["preset"], single_meta["config"], None, None, "cpu")
+        single_gen.load_state_dict(generator_weights(single_ckpt), strict=True)
+        first_frame_name = f"{args.name}.first_frame.safetensors"
+        first_frame_sha = export_generator_fp16(single_gen, out_dir / first_frame_name)
 
     # 2. The manifest entry.
     labels = meta["labels"]
@@ -53,8 +72,10 @@ def run(args: argparse.Namespace) -> int:
                          channels=int(labels["channels"])),
         height=int(meta["height"]), width=int(meta["width"]),
         references=ReferenceSpec() if meta["family"] == "fs_vid2vid" else None,
-        weights=weights_name, sha256=sha, config=meta["config"], trained=True,
-        quality={"trained_steps": meta["step"], "data": meta["train_config"]["data"]},
+        weights=weights_name, sha256=sha, first_frame_weights=first_frame_name, first_frame_sha256=first_frame_sha,
+        config=meta["config"], trained=True,
+        quality={"trained_steps": meta["step"], "data": meta["train_config"]["data"],
+                 **({"first_frame_trained_steps": single[1]["step"]} if single is not None else {})},
     )
     manifest_path = Path(args.manifest) if args.manifest else out_dir / "manifest.json"
     models = {}
@@ -66,7 +87,43 @@ def run(args: argparse.Namespace) -> int:
     partial.write_text(text)
     os.replace(partial, manifest_path)
     print(f"exported {args.name}: {out_dir / weights_name} sha256 {sha}")  # noqa: T201 - CLI output
+    if first_frame_name is not None:
+        print(f"  first frames: {out_dir / first_frame_name} sha256 {first_frame_sha}")  # noqa: T201 - CLI output
     return 0
+
+
+def _first_frame_checkpoint(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Path, dict[str, Any]] | None:
+    """The --first-frame-run's checkpoint and metadata, checked against the vid2vid run (`meta`): required exactly
+    when the run's config has a single-image generator, of the same preset config and label encoding."""
+    from models.checkpoints import single_image_config
+    from models.training.state import latest_checkpoint, read_checkpoint_meta
+
+    try:
+        wanted = single_image_config(meta["preset"], meta["config"]) if meta["family"] == "vid2vid" else None
+    except ValueError:
+        wanted = None
+    if args.first_frame_run is None:
+        if wanted is not None:
+            raise SystemExit(f'{args.run} generates its first frames with a single-image generator (first_frame '
+                             f'"single_image"): pass --first-frame-run RUN (a `v2v train single` run)')
+        return None
+    if wanted is None:
+        raise SystemExit(f'--first-frame-run needs a vid2vid run whose config has first_frame "single_image"; '
+                         f"{args.run} has none")
+    run_dir = Path(args.first_frame_run)
+    ckpt = Path(args.first_frame_checkpoint) if args.first_frame_checkpoint else latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise SystemExit(f"no checkpoint under {run_dir}/checkpoints")
+    single_meta = read_checkpoint_meta(ckpt)
+    if single_meta["family"] != "single":
+        raise SystemExit(f"{run_dir} is a {single_meta['family']} run, not a `v2v train single` run")
+    got = single_image_config(single_meta["preset"], single_meta["config"])
+    if got != wanted:
+        raise SystemExit(f"{run_dir} trained single_image {got}, but {args.run} needs {wanted}")
+    seen, served = single_meta["labels"], meta["labels"]
+    if (seen["type"], seen["num_classes"]) != (served["type"], served["num_classes"]):
+        raise SystemExit(f"{run_dir} trained on labels {seen}, {args.run} on {served}")
+    return ckpt, single_meta
 
 
 def _typed_overrides(preset: str, overrides: dict[str, object]) -> dict[str, object]:

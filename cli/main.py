@@ -15,7 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "api": ("cli.api", "run the HTTP API only"),
     "worker": ("cli.worker", "run GPU/CPU worker process(es) that take jobs from Redis"),
     "generate": ("cli.generate", "offline: label video in, synthesised video out (no server)"),
-    "train": ("cli.train", "train a vid2vid or few-shot vid2vid generator"),
+    "train": ("cli.train", "train a vid2vid or few-shot vid2vid generator, or a vid2vid first-frame generator"),
     "export": ("cli.export", "export a trained run to checkpoints/ (fp16 safetensors + manifest entry)"),
     "data": ("cli.data", "make synthetic or derived training data sets"),
     "eval": ("cli.evaluate", "measure quality of served models on held-out data"),

@@ -1,5 +1,8 @@
-"""`v2v train vid2vid|fs_vid2vid`: train a generator on a data set folder (docs/conventions.md layout).
+"""`v2v train vid2vid|fs_vid2vid|single`: train a generator on a data set folder (docs/conventions.md layout).
 
+`single` trains the single-image first-frame generator (reference §1.6) of a vid2vid preset whose config has
+`single_image` (first_frame "single_image"; or set both with --config) on single frames; export it together with a
+vid2vid run of the same preset and config: `v2v export VID2VID_RUN --name N --first-frame-run SINGLE_RUN`.
 Flags map one to one onto `models.training.schedule.TrainConfig`; unset flags keep the family's defaults.
 """
 
@@ -9,7 +12,7 @@ import argparse
 import json
 import logging
 
-FAMILIES = ("vid2vid", "fs_vid2vid")
+FAMILIES = ("vid2vid", "fs_vid2vid", "single")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -21,14 +24,15 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("family", choices=FAMILIES)
+    parser.add_argument("family", choices=FAMILIES,
+                        help="single: the first-frame generator of a vid2vid preset/config with single_image")
     parser.add_argument("--data", required=True, help="data set folder (dataset.json, train_A, train_B, ...)")
     parser.add_argument("--preset", required=True, help="registry preset, e.g. vid2vid-street-small")
     parser.add_argument("--out", required=True, help="run folder: checkpoints/, log.jsonl, samples/")
     parser.add_argument("--config", default=None, help='JSON preset overrides, e.g. \'{"ngf": 16}\'')
     parser.add_argument("--steps", type=int, default=None, help="optimisation steps in all")
     parser.add_argument("--size", type=_size, default=None, help="training size HxW (default 64x64)")
-    parser.add_argument("--clip-frames", type=int, default=None, help="frames per clip at the start")
+    parser.add_argument("--clip-frames", type=int, default=None, help="frames per clip at the start (single: 1)")
     parser.add_argument("--max-clip-frames", type=int, default=None, help="cap of the doubling clip length")
     parser.add_argument("--clip-double-every", type=int, default=None, help="double the clip length every N steps")
     parser.add_argument("--max-t-step", type=int, default=None, help="largest random temporal stride")

@@ -9,6 +9,10 @@ Resuming: after each frame the PNG is written (atomically), then the generator s
 next frame; generation is deterministic, so the frames are byte-identical to an uninterrupted run. The mp4 is
 muxed at the end from all PNGs, so a resumed job still produces the whole video.
 
+vid2vid first frames (reference §1.6): streams start empty (zeros mode, raw hallucination first) unless the card's
+config has first_frame "single_image"; then the first L frames are the single-image generator's images (weights:
+the card's `first_frame_weights`), pushed into the state with `observe`, and `step` takes over from frame L.
+
 Few-shot fine-tuning (`options.finetune_steps` > 0, reference §3.9): the job runs on a deep copy of the loaded
 generator, fine-tuned on the job's references before `start` (`models.training.finetune`); the shared generator and
 the reference-set cache are never touched by it. The fine-tuned parameters are saved in the job's `state/` folder,
@@ -23,6 +27,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,11 +207,54 @@ def _label_frames(spec: JobSpec) -> Iterator[np.ndarray]:
         raise JobError("decode_failed", str(exc)) from exc
 
 
+@dataclass
+class FirstFrameOutput:
+    """A frame made by vid2vid's single-image generator (what the job loop reads of a step's output)."""
+
+    frame: torch.Tensor  # (B, 3, H, W) in [-1, 1]
+
+
 class Vid2VidRunner(Runner):
+    """vid2vid: every stream starts empty. With first_frame "single_image" the frames t < L come from the single-image
+    generator and enter the history through `observe`; the state's `frame_index` (saved with it) says which path a
+    frame takes, so a resumed job continues exactly as an uninterrupted one."""
+
+    def __init__(self, card: ModelCard, device: torch.device, checkpoints_dir: Path) -> None:
+        super().__init__(card, device, checkpoints_dir)
+        self.first_frame_generator: nn.Module | None = None
+
+    def setup(self) -> None:
+        """The video generator, and the single-image generator (verified weights when the card has them) when the
+        config asks for one."""
+        from models.checkpoints import load_single_image_generator
+
+        super().setup()
+        assert self.generator is not None
+        if self.generator.config.first_frame != "single_image":
+            if self.card.first_frame_weights:
+                raise ValueError(f'model {self.card.name} has first_frame_weights but its config has first_frame '
+                                 f'{self.generator.config.first_frame!r}, not "single_image"')
+            return
+        weights = self.checkpoints_dir / self.card.first_frame_weights if self.card.first_frame_weights else None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(BUILD_SEED)  # untrained: identical weights in every worker
+            single = load_single_image_generator(self.card.preset, dict(self.card.config), weights,
+                                                 self.card.first_frame_sha256, "cpu")
+        self.first_frame_generator = single.to(self.device).eval()
+
     def start_state(self, spec: JobSpec, height: int, width: int, generator: nn.Module | None = None) -> Any:
         generator = generator if generator is not None else self.generator
         assert generator is not None
         return generator.start(batch_size=1, height=height, width=width)
+
+    def step(self, labels: torch.Tensor, state: Any, generator: nn.Module | None = None) -> tuple[Any, Any]:
+        generator = generator if generator is not None else self.generator
+        assert generator is not None
+        single = self.first_frame_generator
+        if single is None or state.frame_index >= generator.config.n_prev:
+            return generator.step(labels, state)
+        frame = single(labels)  # (1, 3, H, W): frame t < L, from this frame's labels alone
+        return FirstFrameOutput(frame), generator.observe(labels, frame, state)
 
 
 class FewShotRunner(Runner):

@@ -98,8 +98,9 @@ def load_checkpoint(trainer: Trainer, json_path: Path) -> None:
     """Restore weights, optimizer/scaler states, RNG states and step into a freshly built trainer."""
     json_path = Path(json_path)
     meta = read_checkpoint_meta(json_path)
-    if meta["preset"] != trainer.config.preset:
-        raise ValueError(f"{json_path} is a {meta['preset']} checkpoint, not {trainer.config.preset}")
+    if meta["preset"] != trainer.config.preset or meta["family"] != trainer.config.family:
+        raise ValueError(f"{json_path} is a {meta['family']} {meta['preset']} checkpoint, not "
+                         f"{trainer.config.family} {trainer.config.preset}")
     tensors = load_file(str(json_path.with_suffix(".safetensors")), device=str(trainer.device))
     trainer.gen.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")}, strict=True)
     disc = {k[2:]: v for k, v in tensors.items() if k.startswith("D.")}

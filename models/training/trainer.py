@@ -1,7 +1,8 @@
-"""One trainer for both generator families, driving the streaming API `gen.start` / `gen.step` over clips.
+"""One trainer for both generator families, driving the streaming API `gen.start` / `gen.step` over clips, and for
+vid2vid's single-image first-frame generator (family `single`: one-frame clips, `frame = gen(labels)`, D_I only).
 
 Owns the training loop: data loading, per-clip generation (previous outputs detached between steps: no backprop
-through time, as in the paper), the update order (vid2vid: G, then D_I, then each D_V; few-shot: D, then G),
+through time, as in the paper), the update order (vid2vid and single: G, then D_I, then each D_V; few-shot: D, then G),
 learning-rate schedule, coarse-to-fine freezing, AMP on CUDA, the progress bar, RUN/log.jsonl, sample strips and
 checkpoints (`models.training.state`). Losses live in `objectives`, the schedule in `schedule`.
 """
@@ -20,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from models.checkpoints import config_overrides_from_json
+from models.checkpoints import config_overrides_from_json, single_image_config
 from models.registry import build_generator, get_preset_config
 from models.training import schedule
 from models.training.data import Clip, ClipDataset, ClipSpec, collate_clips
@@ -35,6 +36,7 @@ from models.training.objectives import (
 from models.training.samples import write_sample_strip
 from models.training.schedule import TrainConfig
 from models.vgg import VGGLoss
+from models.vid2vid_single import SingleImageGenerator
 
 
 @dataclass
@@ -67,11 +69,12 @@ class Trainer:
         # 1. Data: label encoding decides the generator's label channels.
         base = get_preset_config(config.preset)
         self.is_fewshot = config.family == "fs_vid2vid"
+        self.is_single = config.family == "single"
         use_instance = False
         probe = ClipDataset(config.data, config.split, ClipSpec(1, config.height, config.width))
         if probe.label_type == "segmentation":
             use_instance = int(config.overrides.get("label_channels", base.label_channels)) == probe.num_classes + 1
-        self.n_prev = 0 if self.is_fewshot else base.n_frames_G - 1
+        self.n_prev = 0 if self.is_fewshot or self.is_single else base.n_frames_G - 1
         longest = max(schedule.clip_frames_at(config, config.steps), config.clip_frames, self.n_prev + 1)
         spec = ClipSpec(clip_frames=longest, height=config.height,
                         width=config.width, max_t_step=config.max_t_step, flip=config.flip,
@@ -82,8 +85,12 @@ class Trainer:
         self.overrides = {**config.overrides, "label_channels": self.dataset.channels}
 
         # 2. Networks and optimisers.
-        typed = config_overrides_from_json(type(base), self.overrides)
-        self.gen = build_generator(config.preset, **typed).to(self.device)
+        if self.is_single:  # the preset's first-frame generator; the overrides stay the vid2vid config's
+            self.gen = SingleImageGenerator(self._single_image_config()).to(self.device)
+        else:
+            typed = config_overrides_from_json(type(base), self.overrides)
+            self.gen = build_generator(config.preset, **typed).to(self.device)
+        self.no_first_frame = config.family == "vid2vid" and self.gen.config.first_frame == "zeros"
         vgg = None
         if config.vgg_weights:
             vgg = VGGLoss.from_state_dict(_read_tensors(Path(config.vgg_weights)))
@@ -146,7 +153,7 @@ class Trainer:
         if self.is_fewshot:  # few-shot: D step first, then G against the updated D
             logged.update(self._d_steps(clip, generated, fake_sequence))
             logged.update(self._g_step(clip, generated, fake_sequence))
-        else:  # vid2vid: G, then D_I, then each D_V
+        else:  # vid2vid and single: G, then D_I, then each D_V
             logged.update(self._g_step(clip, generated, fake_sequence))
             logged.update(self._d_steps(clip, generated, fake_sequence))
         self.step += 1
@@ -186,6 +193,9 @@ class Trainer:
         temporal D sees (observed real first frames, then generated frames)."""
         b, t_len, _, h, w = clip.frames.shape
         gen: Any = self.gen
+        if self.is_single:  # every frame is an independent image (pix2pixHD): no state, no history
+            frames = [gen(clip.labels[:, t]) for t in range(t_len)]
+            return [_single_generated(t, f) for t, f in enumerate(frames)], torch.stack(frames, dim=1)
         if self.is_fewshot:
             state = gen.start(references=clip.references, reference_labels=clip.reference_labels)
             first = 0
@@ -216,8 +226,8 @@ class Trainer:
                 ) -> dict[str, float]:
         self.disc.requires_grad_(False)
         with self._autocast():
-            no_first = not self.is_fewshot and self.gen.config.first_frame == "zeros"
-            terms = generator_terms(self.config, self.disc, clip, generated, fake_sequence, no_first_frame=no_first)
+            terms = generator_terms(self.config, self.disc, clip, generated, fake_sequence,
+                                    no_first_frame=self.no_first_frame)
         total = sum(terms.values(), torch.zeros((), device=self.device))
         self.opt_g.zero_grad(set_to_none=True)
         self._backward_step(total, self.opt_g, self.scalers[0])
@@ -248,9 +258,19 @@ class Trainer:
         scaler.update()
 
     # -- helpers --------------------------------------------------------------------------------------------
+    def _single_image_config(self) -> Any:
+        """The preset's (+ overrides') `SingleImageConfig`, checked against the data set's label encoding."""
+        single = single_image_config(self.config.preset, self.overrides)
+        expected = self.num_classes if self.label_type == "segmentation" else self.dataset.channels
+        if single.input_channels != expected:
+            raise ValueError(f"single_image.input_channels is {single.input_channels}, but the {self.label_type} "
+                             f"labels of {self.config.data} give it {expected} channels (one-hot classes without "
+                             "instance edges, or the continuous label channels)")
+        return single
+
     def _freeze_coarse(self, frozen: bool) -> None:
         """Coarse-to-fine: while `frozen`, only the finest vid2vid scale (`gen.scales[-1]`) gets gradients."""
-        if self.is_fewshot or len(self.gen.scales) < 2:
+        if self.config.family != "vid2vid" or len(self.gen.scales) < 2:
             return
         scales = self.gen.scales
         for module in list(scales)[:-1]:
@@ -291,6 +311,12 @@ def _as_generated(out: Any, t: int, prev: torch.Tensor | None, fewshot: bool) ->
                               warped_ref=None, mask_ref=None, prev_fake=None)
     return GeneratedFrame(t=t, frame=out.frame, raw=out.raw, flow=out.flow, warped_prev=out.warped,
                           mask_prev=out.mask, warped_ref=None, mask_ref=None, prev_fake=prev)
+
+
+def _single_generated(t: int, frame: torch.Tensor) -> GeneratedFrame:
+    """A single-image generator's output as frame t: the image alone (no raw, flow, mask or previous frame)."""
+    return GeneratedFrame(t=t, frame=frame, raw=None, flow=None, warped_prev=None, mask_prev=None, warped_ref=None,
+                          mask_ref=None, prev_fake=None)
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:

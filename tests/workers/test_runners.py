@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,16 @@ from workers.hooks import NullHooks
 from workers.runners import Runner, make_runner
 from workers.video_io import read_label_frames, write_png_atomic
 
-from .helpers import make_spec, pose_frame, write_label_video, write_manifest, write_pose_video
+from .helpers import (
+    RUN_HEIGHT,
+    RUN_WIDTH,
+    TINY_MODEL,
+    make_spec,
+    pose_frame,
+    write_label_video,
+    write_manifest,
+    write_pose_video,
+)
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +222,75 @@ def test_runs_and_resumes_on_cuda(tmp_path: Path) -> None:
         cuda.run(make_spec(tmp_path, "gpu", 5, labels), _CrashAfter(2))
     result = cuda.run(make_spec(tmp_path, "gpu", 5, labels), NullHooks())
     assert (result.frames, result.resumed_from_frame) == (5, 2)
+
+
+# -- vid2vid first frames from a single-image generator (first_frame "single_image", reference §1.6) --------------
+
+SINGLE_CONFIG = {"first_frame": "single_image",
+                 "single_image": {"input_channels": 4, "ngf": 4, "n_downsample": 2, "n_blocks": 1}}
+
+
+@pytest.fixture(scope="module")
+def first_frames(tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    """`tiny` with first_frame "single_image" and a (randomly initialised, then exported) single-image generator."""
+    from models.checkpoints import export_generator_fp16, single_image_config
+    from models.vid2vid_single import SingleImageGenerator
+
+    folder = tmp_path_factory.mktemp("ckpt")
+    torch.manual_seed(3)
+    single = SingleImageGenerator(single_image_config("vid2vid-tiny", SINGLE_CONFIG))
+    sha = export_generator_fp16(single, folder / "tiny-single.first_frame.safetensors")
+    card = {**TINY_MODEL, "name": "tiny-single", "config": SINGLE_CONFIG,
+            "first_frame_weights": "tiny-single.first_frame.safetensors", "first_frame_sha256": sha}
+    (folder / "manifest.json").write_text(json.dumps({"models": {"tiny-single": card}}))
+    runner = make_runner(load_manifest(folder / "manifest.json").models["tiny-single"], torch.device("cpu"), folder)
+    runner.setup()
+    return runner
+
+
+def test_zeros_mode_cards_load_no_first_frame_generator(runner: Runner) -> None:
+    assert runner.first_frame_generator is None  # type: ignore[attr-defined]
+
+
+def test_first_frames_come_from_the_single_image_generator_then_step(first_frames: Runner, tmp_path: Path) -> None:
+    from models.labels import tensor_to_rgb
+    from workers.labels_input import LabelEncoder
+    from workers.video_io import read_png_rgb
+
+    labels = write_label_video(tmp_path / "labels.mp4", frames=4, height=RUN_HEIGHT, width=RUN_WIDTH)
+    first_frames.run(make_spec(tmp_path, "ff", 4, labels, model="tiny-single"), NullHooks())
+    written = [read_png_rgb(p) for p in sorted((tmp_path / "jobs" / "ff" / "frames").iterdir())]
+
+    gen, single = first_frames.generator, first_frames.first_frame_generator  # type: ignore[attr-defined]
+    assert gen is not None and single is not None and gen.config.n_prev == 2
+    encoder = LabelEncoder(first_frames.card.labels, RUN_HEIGHT, RUN_WIDTH)
+    encoded = [encoder(f) for f in read_label_frames(labels, "video")]  # 4 x (1, C, H, W)
+    with torch.inference_mode():
+        firsts = [single(x) for x in encoded[:2]]  # frames 0 and 1: the single-image generator's images
+        state = gen.start(1, RUN_HEIGHT, RUN_WIDTH, first_frames=torch.stack(firsts, 1),
+                          first_labels=torch.stack(encoded[:2], 1))
+        out, _ = gen.step(encoded[2], state)  # frame 2: the video generator, on that history
+    assert all(np.array_equal(written[i], tensor_to_rgb(firsts[i][0])) for i in range(2))
+    assert np.array_equal(written[2], tensor_to_rgb(out.frame[0]))
+    zeros, _ = gen.step(encoded[2], gen.start(1, RUN_HEIGHT, RUN_WIDTH))
+    assert not np.array_equal(written[2], tensor_to_rgb(zeros.frame[0]))  # not the zeros-mode stream
+
+
+@pytest.mark.parametrize("crash_after", [1, 3])  # inside the single-image frames, and after them
+def test_first_frame_jobs_resume_byte_identical(first_frames: Runner, tmp_path: Path, crash_after: int) -> None:
+    labels = write_label_video(tmp_path / "labels.mp4", frames=5)
+    first_frames.run(make_spec(tmp_path, "whole", 5, labels, model="tiny-single"), NullHooks())
+    with pytest.raises(_Crash):
+        first_frames.run(make_spec(tmp_path, "split", 5, labels, model="tiny-single"), _CrashAfter(crash_after))
+    result = first_frames.run(make_spec(tmp_path, "split", 5, labels, model="tiny-single"), NullHooks())
+    assert result.resumed_from_frame == crash_after
+    assert _frames(tmp_path, "whole") == _frames(tmp_path, "split")
+
+
+def test_first_frame_weights_are_sha256_checked(first_frames: Runner, tmp_path: Path) -> None:
+    from models.checkpoints import ChecksumError
+
+    card = first_frames.card.model_copy(update={"first_frame_sha256": "0" * 64})
+    bad = make_runner(card, torch.device("cpu"), first_frames.checkpoints_dir)
+    with pytest.raises(ChecksumError):
+        bad.setup()

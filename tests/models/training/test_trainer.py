@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 from models.training import schedule
@@ -91,3 +92,15 @@ def test_few_shot_trains_single_frame_then_temporal(tmp_path: Path) -> None:
     assert first.clip_frames == 1 and second.clip_frames == 2
     assert "G_warp_ref" in first.losses and "G_flow_l1" in second.losses
     assert all(math.isfinite(v) for v in second.losses.values())
+
+
+def test_single_family_needs_a_matching_single_image_config(square_data: Path, tmp_path: Path) -> None:
+    values: dict[str, object] = {"preset": "vid2vid-tiny", "data": str(square_data), "out": str(tmp_path / "run"),
+                                 "height": 32, "width": 32, "progress": False}
+    with pytest.raises(ValueError, match="no single-image generator"):
+        Trainer(TrainConfig.create("single", **values))
+    four = {"first_frame": "single_image", "single_image": {"input_channels": 4, "ngf": 4, "n_downsample": 2}}
+    with pytest.raises(ValueError, match="input_channels is 4"):
+        Trainer(TrainConfig.create("single", overrides=four, **values))
+    config = TrainConfig.create("single", clip_frames=4, n_scales_temporal=2, **values)
+    assert (config.clip_frames, config.max_clip_frames, config.n_scales_temporal) == (1, 1, 0)
