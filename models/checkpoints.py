@@ -178,10 +178,11 @@ def single_image_config(preset: str, config_overrides: dict[str, Any]) -> Any:
     """The `SingleImageConfig` (first-frame generator, reference §1.6) of vid2vid preset `preset` under JSON
     `config_overrides`; ValueError when that config has none (first_frame is not "single_image")."""
     from models.registry import get_preset_config
+    from models.vid2vid import Vid2VidConfig
 
     base = get_preset_config(preset)
     config = get_preset_config(preset, **config_overrides_from_json(type(base), config_overrides))
-    single = getattr(config, "single_image", None)
+    single = config.single_image if isinstance(config, Vid2VidConfig) else None
     if single is None:
         raise ValueError(
             f"preset {preset!r} with config {config_overrides} has no single-image generator: use a vid2vid preset "
