@@ -51,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--temporal-scales", type=int, default=None, help="video discriminator scales (0: off)")
     parser.add_argument("--vgg-weights", default=None, help="local VGG19 state dict (safetensors or .pt)")
     parser.add_argument("--references", type=int, default=None, help="few-shot K references per clip")
+    parser.add_argument("--min-references", type=int, default=None,
+                        help="few-shot: draw K per step from [min, --references] (default: always --references)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
     parser.add_argument("--workers", type=int, default=None, help="data loader processes (default 0)")
     parser.add_argument("--seed", type=int, default=None)
@@ -73,8 +75,8 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import deferr
         decay_start=args.decay_start, fix_global_steps=args.fix_global_steps,
         single_frame_steps=args.single_frame_steps, gan_mode=args.gan_mode, lambda_l1=args.lambda_l1, num_D=args.num_d,
         n_scales_temporal=args.temporal_scales, vgg_weights=args.vgg_weights, references=args.references,
-        device=args.device, workers=args.workers, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        sample_every=args.sample_every, progress=False if args.quiet else None,
+        min_references=args.min_references, device=args.device, workers=args.workers, seed=args.seed,
+        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, progress=False if args.quiet else None,
     )
 
 

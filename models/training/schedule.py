@@ -4,7 +4,7 @@ Owns `TrainConfig` (one frozen dataclass for both families, and for `single`: vi
 generator (reference §1.6) trained alone on single frames; per-family defaults via `TrainConfig.create`) and
 the pure schedule functions: learning-rate factor (constant, then linear decay to 0), progressive clip length
 (doubling every `clip_double_every` steps up to a cap), coarse-to-fine (only the finest generator scale trains
-for the first `fix_global_steps` steps) and the few-shot single-frame phase.
+for the first `fix_global_steps` steps) the few-shot single-frame phase and the number of references K per step.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import numpy as np
 
 Family = Literal["vid2vid", "fs_vid2vid", "single"]
 """`single`: the `SingleImageGenerator` of a vid2vid preset whose config has `single_image` (first_frame
@@ -42,7 +44,10 @@ class TrainConfig:
     max_t_step: int = 1
     flip: bool = True
     references: int = 1
-    """Few-shot K (ignored by vid2vid)."""
+    """Few-shot K (ignored by vid2vid); with `min_references` the largest K drawn."""
+    min_references: int = 0
+    """Few-shot: when > 0, each step draws K uniformly from [min_references, references] so the model learns to use
+    any number of references (the attention path for K > 1, the cached path for K = 1); 0: always `references`."""
     single_frame_steps: int = 0
     """Few-shot: first steps generate single frames only (niter_single)."""
     # optimisation
@@ -133,6 +138,15 @@ def clip_frames_at(config: TrainConfig, step: int) -> int:
 def train_coarse_scales(config: TrainConfig, step: int) -> bool:
     """False while only the finest generator scale trains (coarse-to-fine)."""
     return step >= config.fix_global_steps
+
+
+def references_at(config: TrainConfig, step: int) -> int:
+    """Few-shot K at `step`: fixed, or drawn from [min_references, references] by a generator seeded with
+    (seed, step), so a resumed run draws the same K."""
+    low = config.min_references
+    if low <= 0 or low >= config.references:
+        return config.references
+    return int(np.random.default_rng((config.seed, step)).integers(low, config.references + 1))
 
 
 def single_frame_phase(config: TrainConfig, step: int) -> bool:

@@ -47,6 +47,8 @@ class StepResult:
     losses: dict[str, float]
     clip_frames: int
     seconds: float
+    references: int = 0
+    """Few-shot K used in this step (0 for vid2vid)."""
 
 
 def pick_device(choice: str) -> torch.device:
@@ -120,8 +122,10 @@ class Trainer:
             for clip in self._batches():
                 result = self.train_step(clip)
                 results.append(result)
-                log.write(json.dumps({"step": result.step, "clip_frames": result.clip_frames,
-                                      "seconds": round(result.seconds, 4), **result.losses}) + "\n")
+                row = {"step": result.step, "clip_frames": result.clip_frames, "seconds": round(result.seconds, 4)}
+                if result.references:
+                    row["references"] = result.references
+                log.write(json.dumps({**row, **result.losses}) + "\n")
                 log.flush()
                 bar.update(1)
                 bar.set_postfix(G=f"{result.losses['G_total']:.3f}", D=f"{result.losses['D_image']:.3f}")
@@ -143,7 +147,8 @@ class Trainer:
         self._freeze_coarse(not schedule.train_coarse_scales(c, self.step))
         length = 1 if schedule.single_frame_phase(c, self.step) else schedule.clip_frames_at(c, self.step)
         length = max(length, self.n_prev + 1)
-        clip = self._to_device(batch, length)
+        references = schedule.references_at(c, self.step) if self.is_fewshot else 0
+        clip = self._to_device(batch, length, references)
 
         self.gen.train()
         self.disc.train()
@@ -158,7 +163,7 @@ class Trainer:
             logged.update(self._d_steps(clip, generated, fake_sequence))
         self.step += 1
         logged["lr_G"] = self.opt_g.param_groups[0]["lr"]
-        return StepResult(self.step, logged, length, time.perf_counter() - started)
+        return StepResult(self.step, logged, length, time.perf_counter() - started, references)
 
     def save_checkpoint(self) -> Path:
         from models.training.state import save_checkpoint
@@ -281,8 +286,11 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast("cuda", dtype=self.amp_dtype)
 
-    def _to_device(self, batch: Clip, length: int) -> ClipTensors:
+    def _to_device(self, batch: Clip, length: int, references: int = 0) -> ClipTensors:
+        """The first `length` frames on the device; few-shot: the first `references` references (0: all)."""
         def move(x: torch.Tensor | None) -> torch.Tensor | None:
+            if x is not None and references > 0:
+                x = x[:, :references]  # (B, K, C, H, W)
             return None if x is None else x.to(self.device, non_blocking=True)
 
         return ClipTensors(labels=batch.labels[:, :length].to(self.device),

@@ -94,6 +94,29 @@ def test_few_shot_trains_single_frame_then_temporal(tmp_path: Path) -> None:
     assert all(math.isfinite(v) for v in second.losses.values())
 
 
+def test_few_shot_k_per_step_is_drawn_from_the_range_and_repeatable() -> None:
+    fixed = TrainConfig.create("fs_vid2vid", preset="p", data="d", out="o", references=3)
+    assert {schedule.references_at(fixed, s) for s in range(50)} == {3}
+    ranged = fixed.replace(min_references=1, references=4)
+    drawn = [schedule.references_at(ranged, s) for s in range(200)]
+    assert set(drawn) == {1, 2, 3, 4}
+    assert drawn == [schedule.references_at(ranged, s) for s in range(200)]  # resume draws the same K
+    assert drawn != [schedule.references_at(ranged.replace(seed=1), s) for s in range(200)]
+
+
+def test_few_shot_trains_with_a_different_k_each_step(tmp_path: Path) -> None:
+    data = make_moving_square(tmp_path / "data", label_type="pose", frames=8, size=32)
+    config = TrainConfig.create("fs_vid2vid", preset="fs_vid2vid-tiny", data=str(data), out=str(tmp_path / "run"),
+                                steps=6, height=32, width=32, clip_frames=2, max_clip_frames=2, references=3,
+                                min_references=1, checkpoint_every=0, sample_every=0, progress=False)
+    results = Trainer(config).fit()
+    used = [r.references for r in results]
+    assert used == [schedule.references_at(config, s) for s in range(6)] and len(set(used)) > 1
+    assert all(math.isfinite(v) for r in results for v in r.losses.values())
+    logged = [json.loads(line)["references"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert logged == used
+
+
 def test_single_family_needs_a_matching_single_image_config(square_data: Path, tmp_path: Path) -> None:
     values: dict[str, object] = {"preset": "vid2vid-tiny", "data": str(square_data), "out": str(tmp_path / "run"),
                                  "height": 32, "width": 32, "progress": False}
