@@ -13,6 +13,7 @@ Variants:
   what a stream's first frame gets; no flow/warp of a previous frame is used. Few-shot: every frame is
   `step(labels, start_state, single_frame=True)` on the state returned by `start` (never advanced), so the
   previous-frame flow/warp branch never runs; the reference path stays on.
+- Sequences: up to `max_sequences`, one per appearance first (`spread_over_appearances`).
 - Few-shot also compares references: "right" = K frames of the same held-out sequence (same appearance, frames
   outside the evaluated window where the sequence is long enough), "wrong" = K frames of another appearance's
   sequence, for each K in `references` (default 1, 2, 4).
@@ -79,6 +80,16 @@ def load_sequences(root: Path, split: str) -> tuple[dict[str, Any], list[Sequenc
             files = tuple(sorted(p.name for p in (root / f"{split}_B" / name).glob("*.png")))
             seqs.append(Sequence(root, split, name, int(info.get("appearance", 0)), files))
     return meta, seqs
+
+
+def spread_over_appearances(seqs: list[Sequence], n: int) -> list[Sequence]:
+    """Up to `n` sequences, one per appearance before a second of any (round-robin in name order), so a few
+    sequences cover as many appearances as they can."""
+    groups: dict[int, list[Sequence]] = {}
+    for s in seqs:
+        groups.setdefault(s.appearance, []).append(s)
+    ordered = [g[i] for i in range(max(map(len, groups.values()), default=0)) for g in groups.values() if i < len(g)]
+    return ordered[:n]
 
 
 def _resize(img: np.ndarray, h: int, w: int, nearest: bool) -> np.ndarray:
@@ -200,7 +211,7 @@ def evaluate_model(card: Any, gen: torch.nn.Module, meta: dict[str, Any], seqs: 
     num_classes = int(meta.get("num_classes", card.labels.num_classes or 0))
     h, w = card.height, card.width
     channels = card.labels.channels
-    chosen = seqs[: config.max_sequences]
+    chosen = spread_over_appearances(seqs, config.max_sequences)
     result: dict[str, Any] = {"sequences": [s.name for s in chosen]}
     clips = []
     for s in chosen:

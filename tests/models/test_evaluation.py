@@ -58,3 +58,12 @@ def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[st
 def test_eval_rejects_unknown_model(data: dict[str, Path]) -> None:
     with pytest.raises(SystemExit, match="served: people, street"):
         main(["eval", "--data", str(data["street"]), "--manifest", str(data["manifest"]), "--model", "nope"])
+
+
+def test_sequences_cover_appearances_before_repeating_one() -> None:
+    from models.evaluation import Sequence, spread_over_appearances
+
+    seqs = [Sequence(Path("d"), "test", f"p{a}_{i}", a, ()) for a in (4, 5, 6) for i in (0, 1)]
+    names = [s.name for s in spread_over_appearances(seqs, 4)]
+    assert names == ["p4_0", "p5_0", "p6_0", "p4_1"]
+    assert len(spread_over_appearances(seqs, 10)) == 6 and spread_over_appearances([], 3) == []
