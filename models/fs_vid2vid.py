@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +54,11 @@ class FewShotConfig:
     serves with running averages that lag behind, so eval-mode output differs from what was trained."""
     warp_reference: bool = True
     """Warp the chosen reference onto the current frame (pose, face). The street setting turns it off."""
+    reference_choice: Literal["attention", "nearest_label"] = "attention"
+    """Which of K > 1 references is warped (and paired with the frame for D): "attention" = the one with the most
+    attention mass (the paper); "nearest_label" = the one whose label map is nearest (mean |difference|) to the
+    current frame's, i.e. the closest pose. A departure measured on our people model: with "attention" more
+    references scored worse than one (the attention mass often picked a far pose); the fused features were fine."""
     spade_combine: bool = True
     """Feed cat(warped image, mask) embeddings as extra SPADE maps instead of blending by masks."""
     n_sc_layers: int = 2
@@ -220,6 +226,8 @@ class FewShotGenerator(nn.Module):
                              f"{tuple(state.reference_labels.shape)}")
         b = labels_t.shape[0]
         bottleneck, weights, attention, ref_index = self._reference_encoding(labels_t, state)
+        if c.reference_choice == "nearest_label" and state.num_references > 1:
+            ref_index = nearest_label_reference(state.reference_labels, labels_t)
 
         # 1. flow from the current frame to the chosen reference, and to the previous frame
         flow_ref = mask_ref = warped_ref = flow_prev = mask_prev = warped_prev = None
@@ -330,3 +338,8 @@ class FewShotGenerator(nn.Module):
         if h % m or w % m:
             raise ValueError(f"height and width must be multiples of {m}, got {h}x{w}")
 
+
+def nearest_label_reference(reference_labels: torch.Tensor, labels_t: torch.Tensor) -> torch.Tensor:
+    """(B, K, C, H, W), (B, C, H, W) -> (B,) index of the reference whose label map is nearest (mean |diff|)."""
+    distance = (reference_labels - labels_t[:, None]).abs().flatten(2).mean(dim=2)  # (B, K)
+    return distance.argmin(dim=1)

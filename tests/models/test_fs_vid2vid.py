@@ -91,6 +91,20 @@ def test_attention_sums_to_one_over_references_and_picks_a_reference(tiny: FewSh
     torch.testing.assert_close(a.warped_ref, b.warped_ref)
 
 
+def test_nearest_label_choice_warps_the_reference_with_the_closest_pose(tiny: FewShotGenerator) -> None:
+    nearest = _build(dataclasses.replace(TINY, reference_choice="nearest_label"))
+    nearest.load_state_dict(tiny.state_dict())
+    nearest.eval()
+    refs, ref_labels, labels = _inputs(2, 3, frames=1, seed=2)
+    ref_labels[0, 2] = labels[0][0] + 0.01  # sample 0: reference 2 has (almost) the target's pose
+    ref_labels[1, 1] = labels[0][1]  # sample 1: reference 1 has exactly the target's pose
+    with torch.inference_mode():
+        out, _ = nearest.step(labels[0], nearest.start(refs, ref_labels))
+        single, _ = nearest.step(labels[0][:1], nearest.start(refs[:1, 2:3], ref_labels[:1, 2:3]))
+    assert out.ref_index.tolist() == [2, 1]
+    torch.testing.assert_close(out.warped_ref[:1], single.warped_ref, atol=1e-3, rtol=0)  # it warped reference 2
+
+
 def test_k1_start_caches_generated_weights(tiny: FewShotGenerator) -> None:
     tiny.eval()
     refs, ref_labels, _ = _inputs(2, 1)

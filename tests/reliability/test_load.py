@@ -42,6 +42,18 @@ async def _wave(http: httpx.AsyncClient, path: str, auth: dict[str, str]) -> lis
     return await asyncio.gather(*(one() for _ in range(CONCURRENT)))
 
 
+async def _job(http: httpx.AsyncClient, job_id: str, auth: dict[str, str]) -> dict:
+    """Job body outside the measured waves. Retries a request that lands on a pooled connection the server has just
+    closed as idle (uvicorn's keep-alive timeout; httpx does not retry): a client-side race, not a server error."""
+    for attempt in range(3):
+        try:
+            return (await http.get(f"/v1/jobs/{job_id}", headers=auth)).json()
+        except httpx.RemoteProtocolError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def _load(url: str, job_id: str, auth: dict[str, str]) -> tuple[list[tuple[int, float]], float, dict]:
     limits = httpx.Limits(max_connections=CONCURRENT, max_keepalive_connections=CONCURRENT)
     results: list[tuple[int, float]] = []
@@ -51,13 +63,13 @@ async def _load(url: str, job_id: str, auth: dict[str, str]) -> tuple[list[tuple
             results += await _wave(http, f"/v1/jobs/{job_id}", auth)
             if time.perf_counter() - began > LOAD_BUDGET_S:
                 break
-            body = (await http.get(f"/v1/jobs/{job_id}", headers=auth)).json()
+            body = await _job(http, job_id, auth)
             if body["status"] in ("succeeded", "failed", "canceled"):
                 break
         elapsed = time.perf_counter() - began
         deadline = time.monotonic() + 120
         while True:  # then wait (lightly) for the job to end
-            body = (await http.get(f"/v1/jobs/{job_id}", headers=auth)).json()
+            body = await _job(http, job_id, auth)
             if body["status"] in ("succeeded", "failed", "canceled") or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
