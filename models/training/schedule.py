@@ -4,7 +4,7 @@ Owns `TrainConfig` (one frozen dataclass for both families, and for `single`: vi
 generator (reference §1.6) trained alone on single frames; per-family defaults via `TrainConfig.create`) and
 the pure schedule functions: learning-rate factor (constant, then linear decay to 0), progressive clip length
 (doubling every `clip_double_every` steps up to a cap), coarse-to-fine (only the finest generator scale trains
-for the first `fix_global_steps` steps) the few-shot single-frame phase and the number of references K per step.
+for the first `fix_global_steps` steps), the few-shot single-frame phase and the number of references K per step.
 """
 
 from __future__ import annotations
