@@ -15,9 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--max-sequences", type=int, default=4)
     parser.add_argument("--max-frames", type=int, default=16, help="frames per sequence (from the start)")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 4], help="few-shot reference counts")
+    parser.add_argument("--reference-draws", type=int, default=3,
+                        help="few-shot: random nested reference sets per sequence and K, scores averaged")
     parser.add_argument("--manifest", type=Path, default=None, help="default: checkpoints/manifest.json")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0, help="init seed of untrained models")
+    parser.add_argument("--seed", type=int, default=0, help="init seed of untrained models and reference draws")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--markdown", type=Path, default=None, help="write the Markdown table here")
     parser.add_argument("--previews", type=Path, default=None,
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         cards = {name: cards[name] for name in args.model}
     config = EvalConfig(data=tuple(args.data), split=args.split, max_sequences=args.max_sequences,
                         max_frames=args.max_frames, references=tuple(args.k), device=args.device, seed=args.seed,
-                        previews=args.previews)
+                        reference_draws=args.reference_draws, previews=args.previews)
     report = evaluate(cards, manifest_path.parent, config)
     text = json.dumps(report, indent=1, sort_keys=True)
     table = markdown_table(report)

@@ -16,7 +16,10 @@ Variants:
 - Sequences: up to `max_sequences`, one per appearance first (`spread_over_appearances`).
 - Few-shot also compares references: "right" = K frames of the same held-out sequence (same appearance, frames
   outside the evaluated window where the sequence is long enough), "wrong" = K frames of another appearance's
-  sequence, for each K in `references` (default 1, 2, 4).
+  sequence, for each K in `references` (default 1, 2, 4). References are drawn, not hand-placed: each of
+  `reference_draws` seeded random orders of a sequence's candidate frames gives the K references as its first K
+  (so the sets are nested, K=1 within K=2 within K=4) and the scores are averaged over the draws. A fixed choice
+  would favour one K (the frame right after the window is the closest pose, and only K=1 would get it alone).
 
 With `EvalConfig.previews` set, the frames generated for the first evaluated sequence (temporal; few-shot: right
 references of the first evaluated K) are also written as `<previews>/<model>.png` and `.gif` (models.previews).
@@ -49,6 +52,8 @@ class EvalConfig:
     references: tuple[int, ...] = (1, 2, 4)
     device: str = "cpu"
     seed: int = 0
+    reference_draws: int = 3
+    """Few-shot: random nested reference sets per sequence and K, scores averaged over them (module docstring)."""
     previews: Path | None = None  # write <previews>/<model>.png and .gif (models.previews)
 
 
@@ -195,10 +200,21 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def _reference_indices(n: int, window: int, k: int) -> list[int]:
-    """K frames outside [0, window) when the sequence allows it, evenly spaced; else over the whole sequence."""
-    lo = window if n - window >= k else 0
-    return [int(round(v)) for v in np.linspace(lo, n - 1, k)]
+def reference_orders(n: int, window: int, k_max: int, draws: int, seed: tuple[int, ...]) -> list[list[int]]:
+    """`draws` seeded random orders of a sequence's candidate reference frames; K references = an order's first K.
+
+    Candidates are the frames outside [0, window) when there are at least `k_max` of them, else the whole sequence.
+    """
+    lo = window if n - window >= k_max else 0
+    rng = np.random.default_rng(list(seed))
+    return [[lo + int(i) for i in rng.permutation(n - lo)] for _ in range(draws)]
+
+
+def _mean_over_draws(rows: list[dict[str, float]]) -> dict[str, float]:
+    """One sequence's scores averaged over its reference draws (frames = the clip's, not summed over draws)."""
+    out = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0] if k != "frames"}
+    out["frames"] = rows[0]["frames"]
+    return out
 
 
 def evaluate_model(card: Any, gen: torch.nn.Module, meta: dict[str, Any], seqs: list[Sequence],
@@ -237,21 +253,42 @@ def evaluate_model(card: Any, gen: torch.nn.Module, meta: dict[str, Any], seqs: 
         return result
     by_k: dict[str, Any] = {}
     max_k = card.references.max if card.references else max(config.references)
-    for k in [k for k in config.references if k <= max_k]:
+    ks = [k for k in config.references if k <= max_k]
+    if not ks:
+        return result
+    draws = max(1, config.reference_draws)
+    right_orders = [reference_orders(len(s.frames), c.labels.shape[0], max(ks), draws, (config.seed, i))
+                    for i, (s, c) in enumerate(zip(chosen, clips, strict=True))]
+    other_seqs = [[o for o in seqs if o.appearance != s.appearance] for s in chosen]
+    wrong = [others[i % len(others)] if others else None for i, others in enumerate(other_seqs)]
+    wrong_orders = [reference_orders(len(o.frames), 0, max(ks), draws, (config.seed, i, 1)) if o else []
+                    for i, o in enumerate(wrong)]
+    result["reference_draws"] = draws
+    result["reference_frames"] = {s.name: [order[: max(ks)] for order in orders]
+                                  for s, orders in zip(chosen, right_orders, strict=True)}
+
+    def refs_of(seq: Sequence, order: list[int], k: int) -> Clip:
+        return load_clip(seq, sorted(order[:k]), label_type, channels, num_classes, h, w)
+
+    for k in ks:
         rows: dict[str, list[dict[str, float]]] = {"right": [], "wrong": [], "frame_by_frame": []}
         for i, (s, clip) in enumerate(zip(chosen, clips, strict=True)):
-            others = [o for o in seqs if o.appearance != s.appearance]
-            right = load_clip(s, _reference_indices(len(s.frames), clip.labels.shape[0], k), label_type, channels,
-                              num_classes, h, w)
-            generated = run_fewshot(gen, clip, _frames(right), right.labels, True)
-            if not by_k:
-                preview(i, generated, right, k)
-            rows["right"].append(_score(generated, clip))
-            rows["frame_by_frame"].append(_score(run_fewshot(gen, clip, _frames(right), right.labels, False), clip))
-            if others:
-                o = others[i % len(others)]
-                wrong = load_clip(o, _reference_indices(len(o.frames), 0, k), label_type, channels, num_classes, h, w)
-                rows["wrong"].append(_score(run_fewshot(gen, clip, _frames(wrong), wrong.labels, True), clip))
+            per_draw: dict[str, list[dict[str, float]]] = {"right": [], "wrong": [], "frame_by_frame": []}
+            for d in range(draws):
+                right = refs_of(s, right_orders[i][d], k)
+                generated = run_fewshot(gen, clip, _frames(right), right.labels, True)
+                if not by_k and d == 0:
+                    preview(i, generated, right, k)
+                per_draw["right"].append(_score(generated, clip))
+                per_draw["frame_by_frame"].append(
+                    _score(run_fewshot(gen, clip, _frames(right), right.labels, False), clip))
+                other = wrong[i]
+                if other is not None:
+                    refs = refs_of(other, wrong_orders[i][d], k)
+                    per_draw["wrong"].append(_score(run_fewshot(gen, clip, _frames(refs), refs.labels, True), clip))
+            for name, r in per_draw.items():
+                if r:
+                    rows[name].append(_mean_over_draws(r))
         by_k[str(k)] = {name: _mean(r) for name, r in rows.items() if r}
     result["references"] = by_k
     return result
@@ -296,12 +333,20 @@ def _fmt(v: Any, digits: int) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
+def _reference_note(report: dict[str, Any]) -> str:
+    draws = sorted({m["reference_draws"] for m in report["models"].values() if "reference_draws" in m})
+    if not draws:
+        return ""
+    return (f" Few-shot K references: the first K of a seeded random order of the sequence's frames after the "
+            f"evaluated window (nested sets), scores averaged over {'/'.join(map(str, draws))} such orders.")
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     """The report as one Markdown table (warping errors in [0, 1] intensity units, lower is better)."""
     lines = [
         f"Split `{report['split']}`, up to {report['max_frames']} frames per sequence. Warping error: mean "
         "|x_t - warp(x_t-1, flow)| on pixels visible in the ground truth (lower is better; GT = the ground truth's "
-        "own).",
+        "own)." + _reference_note(report),
         "",
         "| model | weights | variant | K | PSNR dB | SSIM | warp err | warp err GT | seqs | frames | flow |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

@@ -35,7 +35,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out, md = data["root"] / "eval.json", data["root"] / "eval.md"
     code = main(["eval", "--data", str(data["street"]), str(data["people"]), "--manifest", str(data["manifest"]),
-                 "--max-frames", "3", "--max-sequences", "1", "--k", "1", "4", "--out", str(out),
+                 "--max-frames", "3", "--max-sequences", "1", "--k", "1", "4", "--reference-draws", "2",
+                 "--out", str(out),
                  "--markdown", str(md)])
     assert code == 0
     report = json.loads(out.read_text())
@@ -50,6 +51,8 @@ def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[st
     assert set(people["references"]) == {"1"}  # K = 4 exceeds the card's maximum (2)
     assert set(people["references"]["1"]) == {"right", "wrong", "frame_by_frame"}
     assert people["references"]["1"]["right"]["sequences"] == 1 and people["references"]["1"]["right"]["frames"] == 3
+    assert people["reference_draws"] == 2
+    assert list(people["reference_frames"].values()) == [[[3], [3]]]  # 4 frames, 3 evaluated: frame 3 is the one left
     table = md.read_text()
     assert "| street | untrained | temporal |" in table and "other appearance's refs" in table
     assert table in capsys.readouterr().out
@@ -67,3 +70,14 @@ def test_sequences_cover_appearances_before_repeating_one() -> None:
     names = [s.name for s in spread_over_appearances(seqs, 4)]
     assert names == ["p4_0", "p5_0", "p6_0", "p4_1"]
     assert len(spread_over_appearances(seqs, 10)) == 6 and spread_over_appearances([], 3) == []
+
+
+def test_reference_orders_are_seeded_nested_and_outside_the_window() -> None:
+    from models.evaluation import reference_orders
+
+    orders = reference_orders(30, 12, 4, 3, (0, 5))
+    assert orders == reference_orders(30, 12, 4, 3, (0, 5))
+    assert orders != reference_orders(30, 12, 4, 3, (0, 6))
+    assert all(sorted(o) == list(range(12, 30)) for o in orders)  # K references = o[:K]: nested, after the window
+    assert len({tuple(o[:4]) for o in orders}) == 3  # the draws differ
+    assert sorted(reference_orders(5, 3, 4, 1, (0,))[0]) == [0, 1, 2, 3, 4]  # too few after the window: all frames
