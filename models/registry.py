@@ -13,7 +13,8 @@ from torch import nn
 
 
 def _presets() -> dict[str, Any]:
-    from models import fs_vid2vid, vid2vid  # imported here so `models.labels` etc. load without the networks
+    from models.families.fs_vid2vid import generator as fs_vid2vid
+    from models.families.vid2vid import generator as vid2vid  # imported here so `models.core.labels` etc. load without the networks
 
     merged: dict[str, Any] = {}
     for table in (vid2vid.PRESETS, fs_vid2vid.PRESETS):
@@ -39,7 +40,8 @@ def get_preset_config(name: str, **overrides: Any) -> Any:
 
 def build_generator(name: str, **overrides: Any) -> nn.Module:
     """Build the video generator of preset `name` (randomly initialised; load weights separately)."""
-    from models import fs_vid2vid, vid2vid
+    from models.families.fs_vid2vid import generator as fs_vid2vid
+    from models.families.vid2vid import generator as vid2vid
 
     config = get_preset_config(name, **overrides)
     if isinstance(config, vid2vid.Vid2VidConfig):

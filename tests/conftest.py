@@ -39,3 +39,11 @@ def media_root(tmp_path: Path) -> Path:
     root = tmp_path / "media"
     root.mkdir()
     return root
+
+
+@pytest.fixture()
+def square_data(tmp_path: Path) -> Path:
+    """A tiny translate data set: a textured square moving over a textured background, with exact flow."""
+    from tests.moving_square import make_moving_square
+
+    return make_moving_square(tmp_path / "data")

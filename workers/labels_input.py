@@ -1,6 +1,6 @@
 """Label frame -> generator input, per a served model's `LabelSpec`, at the size the job runs at.
 
-- segmentation: colour frames decode to class ids by nearest palette colour (`models.labels.decode_palette`);
+- segmentation: colour frames decode to class ids by nearest palette colour (`models.core.labels.decode_palette`);
   single-channel frames (lossless class-id PNGs) are ids already. Frames are resized with nearest-neighbour
   *before* decoding (equivalent to resizing the ids, and cheaper), then one-hot encoded. Extra channels beyond
   `num_classes` (the instance-boundary channel of `use_instance` presets) are zero: uploads carry no instances.
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from app.contracts import LabelSpec, LabelType
-from models.labels import decode_palette, edges_to_tensor, one_hot, rgb_to_tensor
+from models.core.labels import decode_palette, edges_to_tensor, one_hot, rgb_to_tensor
 
 
 def _resize(frame: np.ndarray, height: int, width: int, nearest: bool) -> np.ndarray:

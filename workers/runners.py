@@ -14,7 +14,7 @@ config has first_frame "single_image"; then the first L frames are the single-im
 the card's `first_frame_weights`), pushed into the state with `observe`, and `step` takes over from frame L.
 
 Few-shot fine-tuning (`options.finetune_steps` > 0, reference §3.9): the job runs on a deep copy of the loaded
-generator, fine-tuned on the job's references before `start` (`models.training.finetune`); the shared generator and
+generator, fine-tuned on the job's references before `start` (`models.families.fs_vid2vid.finetune`); the shared generator and
 the reference-set cache are never touched by it. The fine-tuned parameters are saved in the job's `state/` folder,
 so a resumed job serves with the very same weights (no re-run, which could differ on CUDA).
 """
@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from app.contracts import JobResult, JobSpec, ModelCard, ModelFamily
-from models.labels import rgb_to_tensor, tensor_to_rgb
+from models.core.labels import rgb_to_tensor, tensor_to_rgb
 from workers.errors import JobCanceled, JobError
 from workers.hooks import Hooks
 from workers.job_state import clear_job_state, load_finetuned, load_job_state, save_finetuned, save_job_state
@@ -84,7 +84,7 @@ class Runner:
 
     def setup(self) -> None:
         """Build the generator (verified weights when the card has them), move it to the device, eval mode."""
-        from models.checkpoints import load_generator
+        from models.core.checkpoints import load_generator
 
         weights = self.checkpoints_dir / self.card.weights if self.card.weights else None
         with torch.random.fork_rng(devices=[]):
@@ -226,7 +226,7 @@ class Vid2VidRunner(Runner):
     def setup(self) -> None:
         """The video generator, and the single-image generator (verified weights when the card has them) when the
         config asks for one."""
-        from models.checkpoints import load_single_image_generator
+        from models.core.checkpoints import load_single_image_generator
 
         super().setup()
         assert self.generator is not None
@@ -269,7 +269,7 @@ class FewShotRunner(Runner):
     def job_generator(self, spec: JobSpec, height: int, width: int, state_dir: Path, hooks: Hooks) -> nn.Module:
         """The shared generator, or (finetune_steps > 0) a copy fine-tuned on the job's references: loaded from the
         job's state folder when an earlier attempt saved it, else fine-tuned now and saved."""
-        from models.training.finetune import finetune_on_references
+        from models.families.fs_vid2vid.finetune import finetune_on_references
 
         assert self.generator is not None
         steps = spec.options.finetune_steps

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.checkpoints import (
+from models.core.checkpoints import (
     ChecksumError,
     config_from_dict,
     config_to_dict,
@@ -21,8 +21,8 @@ from models.checkpoints import (
     save_weights,
     sha256_file,
 )
-from models.vid2vid import PRESETS, Vid2VidConfig, Vid2VidGenerator, Vid2VidState
-from models.vid2vid_single import SingleImageConfig
+from models.families.vid2vid.generator import PRESETS, Vid2VidConfig, Vid2VidGenerator, Vid2VidState
+from models.families.vid2vid.single import SingleImageConfig
 
 
 def _tiny(**overrides: object) -> Vid2VidGenerator:
@@ -88,7 +88,7 @@ def test_config_json_round_trip_restores_tuples_and_nested_configs() -> None:
 
 
 def test_load_generator_applies_json_overrides_and_weights(tmp_path: Path) -> None:
-    pytest.importorskip("models.fs_vid2vid")  # the registry imports both families
+    pytest.importorskip("models.families.fs_vid2vid.generator")  # the registry imports both families
     overrides = {"label_channels": 5, "use_fg": True, "fg_labels": [3, 4]}
     source = _tiny(label_channels=5, use_fg=True, fg_labels=(3, 4))
     path = tmp_path / "g.safetensors"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.discriminators import (
+from models.core.discriminators import (
     ImageDiscriminator,
     MultiscaleDiscriminator,
     NLayerDiscriminator,

@@ -11,8 +11,8 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from models import build_generator
-from models.fs_vid2vid import PRESETS, FewShotConfig, FewShotGenerator, FewShotState
-from models.fs_vid2vid_weights import AttentionModule
+from models.families.fs_vid2vid.generator import PRESETS, FewShotConfig, FewShotGenerator, FewShotState
+from models.families.fs_vid2vid.weights import AttentionModule
 
 SIZE = 32
 TINY = PRESETS["fs_vid2vid-tiny"]

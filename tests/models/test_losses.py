@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from models import losses
-from models.vgg import VGG19Features, VGGLoss
-from models.warp import warp
+from models.core import losses
+from models.core.vgg import VGG19Features, VGGLoss
+from models.core.warp import warp
 
 
 def _const(value: float) -> list[list[torch.Tensor]]:

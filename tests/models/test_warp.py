@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from models.warp import downsample, image_pyramid, resize_flow, warp
+from models.core.warp import downsample, image_pyramid, resize_flow, warp
 
 
 def test_zero_flow_is_identity() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from app.contracts import LabelSpec, LabelType
-from models.labels import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, colorize
+from models.core.labels import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, colorize
 from workers.labels_input import LabelEncoder
 from workers.video_io import H264Writer, read_label_frames
 

@@ -188,7 +188,7 @@ def test_few_shot_finetuning_runs_on_a_copy(people: Runner, tmp_path: Path) -> N
 def test_few_shot_finetuned_resume_is_byte_identical_without_finetuning_again(
     people: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import models.training.finetune as finetune
+    import models.families.fs_vid2vid.finetune as finetune
 
     labels = write_pose_video(tmp_path / "pose.mp4", frames=3)
     refs = _references(tmp_path, 1)
@@ -233,8 +233,8 @@ SINGLE_CONFIG = {"first_frame": "single_image",
 @pytest.fixture(scope="module")
 def first_frames(tmp_path_factory: pytest.TempPathFactory) -> Runner:
     """`tiny` with first_frame "single_image" and a (randomly initialised, then exported) single-image generator."""
-    from models.checkpoints import export_generator_fp16, single_image_config
-    from models.vid2vid_single import SingleImageGenerator
+    from models.core.checkpoints import export_generator_fp16, single_image_config
+    from models.families.vid2vid.single import SingleImageGenerator
 
     folder = tmp_path_factory.mktemp("ckpt")
     torch.manual_seed(3)
@@ -253,7 +253,7 @@ def test_zeros_mode_cards_load_no_first_frame_generator(runner: Runner) -> None:
 
 
 def test_first_frames_come_from_the_single_image_generator_then_step(first_frames: Runner, tmp_path: Path) -> None:
-    from models.labels import tensor_to_rgb
+    from models.core.labels import tensor_to_rgb
     from workers.labels_input import LabelEncoder
     from workers.video_io import read_png_rgb
 
@@ -288,7 +288,7 @@ def test_first_frame_jobs_resume_byte_identical(first_frames: Runner, tmp_path: 
 
 
 def test_first_frame_weights_are_sha256_checked(first_frames: Runner, tmp_path: Path) -> None:
-    from models.checkpoints import ChecksumError
+    from models.core.checkpoints import ChecksumError
 
     card = first_frames.card.model_copy(update={"first_frame_sha256": "0" * 64})
     bad = make_runner(card, torch.device("cpu"), first_frames.checkpoints_dir)

@@ -1,0 +1,370 @@
+"""`v2v eval`: quality of the served models on held-out sequences of our data sets, as JSON and a Markdown table.
+
+For each model card (app.contracts manifest) whose label type matches a data set: generator from its shipped
+weights (`models.core.checkpoints.load_generator`, sha256 checked) or, without weights, the preset's random init
+(reported as "untrained"). Each held-out sequence streams through the generator (docs/conventions.md API) and is
+scored against the ground-truth frames: PSNR, SSIM, and the temporal warping error (evaluation.metrics) with the data
+set's ground-truth flow (OpenCV DIS flow of the ground truth where the data set has none, e.g. edges).
+
+Variants:
+- "temporal": the normal stream, one state carried from frame to frame.
+- "frame_by_frame" (temporal path off): vid2vid: every frame is generated from a *fresh* `gen.start(...)` state,
+  so its previous-frame and previous-label inputs are zeros and the output is the raw hallucination h_t, exactly
+  what a stream's first frame gets; no flow/warp of a previous frame is used. Few-shot: every frame is
+  `step(labels, start_state, single_frame=True)` on the state returned by `start` (never advanced), so the
+  previous-frame flow/warp branch never runs; the reference path stays on.
+- Sequences: up to `max_sequences`, one per appearance first (`spread_over_appearances`).
+- Few-shot also compares references: "right" = K frames of the same held-out sequence (same appearance, frames
+  outside the evaluated window where the sequence is long enough), "wrong" = K frames of another appearance's
+  sequence, for each K in `references` (default 1, 2, 4). References are drawn, not hand-placed: each of
+  `reference_draws` seeded random orders of a sequence's candidate frames gives the K references as its first K
+  (so the sets are nested, K=1 within K=2 within K=4) and the scores are averaged over the draws. A fixed choice
+  would favour one K (the frame right after the window is the closest pose, and only K=1 would get it alone).
+
+With `EvalConfig.previews` set, the frames generated for the first evaluated sequence (temporal; few-shot: right
+references of the first evaluated K) are also written as `<previews>/<model>.png` and `.gif` (evaluation.previews).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from models.core.labels import edges_to_tensor, instance_edges, one_hot, rgb_to_tensor, tensor_to_rgb
+from evaluation.metrics import WarpingErrorMeter, psnr, ssim
+from corpora.layout import read_png
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    data: tuple[Path, ...]
+    split: str = "test"
+    max_sequences: int = 4
+    max_frames: int = 16
+    references: tuple[int, ...] = (1, 2, 4)
+    device: str = "cpu"
+    seed: int = 0
+    reference_draws: int = 3
+    """Few-shot: random nested reference sets per sequence and K, scores averaged over them (module docstring)."""
+    previews: Path | None = None  # write <previews>/<model>.png and .gif (evaluation.previews)
+
+
+@dataclass(frozen=True)
+class Sequence:
+    root: Path
+    split: str
+    name: str
+    appearance: int
+    frames: tuple[str, ...]  # file names, sorted
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One sequence prepared for a model: labels (T, C, H, W), frames (T, H, W, 3) uint8, flows (T, H, W, 2)."""
+
+    labels: torch.Tensor
+    frames: np.ndarray
+    flows: np.ndarray  # flows[0] unused (zeros)
+    flow_source: str
+
+
+def load_sequences(root: Path, split: str) -> tuple[dict[str, Any], list[Sequence]]:
+    """dataset.json and the sequences of one split (sorted by name)."""
+    meta = json.loads((root / "dataset.json").read_text())
+    seqs = []
+    for name, info in sorted(meta["sequences"].items()):
+        if info.get("split") == split:
+            files = tuple(sorted(p.name for p in (root / f"{split}_B" / name).glob("*.png")))
+            seqs.append(Sequence(root, split, name, int(info.get("appearance", 0)), files))
+    return meta, seqs
+
+
+def spread_over_appearances(seqs: list[Sequence], n: int) -> list[Sequence]:
+    """Up to `n` sequences, one per appearance before a second of any (round-robin in name order), so a few
+    sequences cover as many appearances as they can."""
+    groups: dict[int, list[Sequence]] = {}
+    for s in seqs:
+        groups.setdefault(s.appearance, []).append(s)
+    ordered = [g[i] for i in range(max(map(len, groups.values()), default=0)) for g in groups.values() if i < len(g)]
+    return ordered[:n]
+
+
+def _resize(img: np.ndarray, h: int, w: int, nearest: bool) -> np.ndarray:
+    if img.shape[:2] == (h, w):
+        return img
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+
+
+def label_tensor(raw: np.ndarray, label_type: str, channels: int, num_classes: int,
+                 instance: np.ndarray | None) -> torch.Tensor:
+    """A stored label image -> (C, H, W) generator input (docs/conventions.md label channels)."""
+    if label_type == "segmentation":
+        ids = torch.from_numpy(raw.astype(np.int64))[None]  # (1, H, W)
+        x = one_hot(ids, num_classes)[0]  # (num_classes, H, W)
+        if channels == num_classes + 1:
+            inst = torch.from_numpy((instance if instance is not None else raw).astype(np.int64))[None]
+            x = torch.cat([x, instance_edges(inst)[0]], dim=0)
+        return x
+    if label_type == "pose":
+        return rgb_to_tensor(raw)
+    return edges_to_tensor(raw)
+
+
+def load_clip(seq: Sequence, indices: list[int], label_type: str, channels: int, num_classes: int,
+              height: int, width: int) -> Clip:
+    from corpora.flow import dis_flow
+
+    labels, frames, flows = [], [], []
+    source = "ground_truth"
+    for k, i in enumerate(indices):
+        name = seq.frames[i]
+        raw = read_png(seq.root / f"{seq.split}_A" / seq.name / name)
+        inst_path = seq.root / f"{seq.split}_inst" / seq.name / name
+        inst = _resize(read_png(inst_path), height, width, True) if inst_path.exists() else None
+        labels.append(label_tensor(_resize(raw, height, width, True), label_type, channels, num_classes, inst))
+        rgb = read_png(seq.root / f"{seq.split}_B" / seq.name / name)
+        frames.append(_resize(rgb, height, width, False))
+        flow_path = seq.root / f"{seq.split}_flow" / seq.name / f"{Path(name).stem}.npy"
+        if k == 0:
+            flows.append(np.zeros((height, width, 2), np.float32))
+        elif flow_path.exists() and indices[k - 1] == i - 1:
+            flow = np.load(flow_path).astype(np.float32)  # (h0, w0, 2)
+            sy, sx = height / flow.shape[0], width / flow.shape[1]
+            flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
+            flows.append(flow)
+        else:
+            source = "dis"
+            flows.append(dis_flow(frames[-1], frames[-2]))
+    return Clip(torch.stack(labels), np.stack(frames), np.stack(flows), source)
+
+
+def _score(generated: list[np.ndarray], clip: Clip) -> dict[str, float]:
+    meter = WarpingErrorMeter()
+    for t in range(1, len(generated)):
+        meter.update(generated[t - 1], generated[t], clip.frames[t - 1], clip.frames[t], clip.flows[t])
+    warp_result = meter.result()
+    return {
+        "psnr": float(np.mean([min(psnr(g, r), 100.0) for g, r in zip(generated, clip.frames, strict=True)])),
+        "ssim": float(np.mean([ssim(g, r) for g, r in zip(generated, clip.frames, strict=True)])),
+        "warping_error": warp_result["generated"],
+        "warping_error_ground_truth": warp_result["ground_truth"],
+        "frames": len(generated),
+    }
+
+
+@torch.no_grad()
+def run_vid2vid(gen: torch.nn.Module, clip: Clip, temporal: bool) -> list[np.ndarray]:
+    param = next(gen.parameters())
+    t_total, _, h, w = clip.labels.shape
+    state = gen.start(batch_size=1, height=h, width=w)
+    fresh = state
+    out_frames = []
+    for t in range(t_total):
+        labels = clip.labels[t : t + 1].to(param)
+        out, next_state = gen.step(labels, state if temporal else fresh)
+        state = next_state
+        out_frames.append(tensor_to_rgb(out.frame[0]))
+    return out_frames
+
+
+@torch.no_grad()
+def run_fewshot(gen: torch.nn.Module, clip: Clip, refs: torch.Tensor, ref_labels: torch.Tensor,
+                temporal: bool) -> list[np.ndarray]:
+    param = next(gen.parameters())
+    start = gen.start(references=refs[None].to(param), reference_labels=ref_labels[None].to(param))
+    state = start
+    out_frames = []
+    for t in range(clip.labels.shape[0]):
+        labels = clip.labels[t : t + 1].to(param)
+        if temporal:
+            out, state = gen.step(labels, state, with_raw=False)
+        else:
+            out, _ = gen.step(labels, start, single_frame=True, with_raw=False)
+        out_frames.append(tensor_to_rgb(out.frame[0]))
+    return out_frames
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    keys = [k for k in rows[0] if k != "frames"]
+    out = {k: float(np.nanmean([r[k] for r in rows])) if rows else math.nan for k in keys}
+    out["frames"] = int(sum(r["frames"] for r in rows))
+    out["sequences"] = len(rows)
+    return out
+
+
+def reference_orders(n: int, window: int, k_max: int, draws: int, seed: tuple[int, ...]) -> list[list[int]]:
+    """`draws` seeded random orders of a sequence's candidate reference frames; K references = an order's first K.
+
+    Candidates are the frames outside [0, window) when there are at least `k_max` of them, else the whole sequence.
+    """
+    lo = window if n - window >= k_max else 0
+    rng = np.random.default_rng(list(seed))
+    return [[lo + int(i) for i in rng.permutation(n - lo)] for _ in range(draws)]
+
+
+def _mean_over_draws(rows: list[dict[str, float]]) -> dict[str, float]:
+    """One sequence's scores averaged over its reference draws (frames = the clip's, not summed over draws)."""
+    out = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0] if k != "frames"}
+    out["frames"] = rows[0]["frames"]
+    return out
+
+
+def evaluate_model(card: Any, gen: torch.nn.Module, meta: dict[str, Any], seqs: list[Sequence],
+                   config: EvalConfig, on_preview: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Scores of one model on one data set's held-out sequences.
+
+    `on_preview` receives a `evaluation.previews.Preview` of the first sequence, built from frames generated anyway.
+    """
+    label_type = meta["label_type"]
+    num_classes = int(meta.get("num_classes", card.labels.num_classes or 0))
+    h, w = card.height, card.width
+    channels = card.labels.channels
+    chosen = spread_over_appearances(seqs, config.max_sequences)
+    result: dict[str, Any] = {"sequences": [s.name for s in chosen]}
+    clips = []
+    for s in chosen:
+        n = min(len(s.frames), config.max_frames)
+        clips.append(load_clip(s, list(range(n)), label_type, channels, num_classes, h, w))
+    result["flow_source"] = sorted({c.flow_source for c in clips})
+
+    def preview(i: int, generated: list[np.ndarray], refs: Clip | None = None, k: int | None = None) -> None:
+        if on_preview is not None and i == 0:
+            from evaluation.previews import Preview, label_images
+
+            on_preview(Preview(label_images(clips[0].labels, label_type, num_classes), np.stack(generated),
+                               clips[0].frames, None if refs is None else refs.frames[0], chosen[0].name, k))
+
+    if card.family == "vid2vid":
+        temporal = []
+        for i, c in enumerate(clips):
+            generated = run_vid2vid(gen, c, True)
+            preview(i, generated)
+            temporal.append(_score(generated, c))
+        result["temporal"] = _mean(temporal)
+        result["frame_by_frame"] = _mean([_score(run_vid2vid(gen, c, False), c) for c in clips])
+        return result
+    by_k: dict[str, Any] = {}
+    max_k = card.references.max if card.references else max(config.references)
+    ks = [k for k in config.references if k <= max_k]
+    if not ks:
+        return result
+    draws = max(1, config.reference_draws)
+    right_orders = [reference_orders(len(s.frames), c.labels.shape[0], max(ks), draws, (config.seed, i))
+                    for i, (s, c) in enumerate(zip(chosen, clips, strict=True))]
+    other_seqs = [[o for o in seqs if o.appearance != s.appearance] for s in chosen]
+    wrong = [others[i % len(others)] if others else None for i, others in enumerate(other_seqs)]
+    wrong_orders = [reference_orders(len(o.frames), 0, max(ks), draws, (config.seed, i, 1)) if o else []
+                    for i, o in enumerate(wrong)]
+    result["reference_draws"] = draws
+    result["reference_frames"] = {s.name: [order[: max(ks)] for order in orders]
+                                  for s, orders in zip(chosen, right_orders, strict=True)}
+
+    def refs_of(seq: Sequence, order: list[int], k: int) -> Clip:
+        return load_clip(seq, sorted(order[:k]), label_type, channels, num_classes, h, w)
+
+    for k in ks:
+        rows: dict[str, list[dict[str, float]]] = {"right": [], "wrong": [], "frame_by_frame": []}
+        for i, (s, clip) in enumerate(zip(chosen, clips, strict=True)):
+            per_draw: dict[str, list[dict[str, float]]] = {"right": [], "wrong": [], "frame_by_frame": []}
+            for d in range(draws):
+                right = refs_of(s, right_orders[i][d], k)
+                generated = run_fewshot(gen, clip, _frames(right), right.labels, True)
+                if not by_k and d == 0:
+                    preview(i, generated, right, k)
+                per_draw["right"].append(_score(generated, clip))
+                per_draw["frame_by_frame"].append(
+                    _score(run_fewshot(gen, clip, _frames(right), right.labels, False), clip))
+                other = wrong[i]
+                if other is not None:
+                    refs = refs_of(other, wrong_orders[i][d], k)
+                    per_draw["wrong"].append(_score(run_fewshot(gen, clip, _frames(refs), refs.labels, True), clip))
+            for name, r in per_draw.items():
+                if r:
+                    rows[name].append(_mean_over_draws(r))
+        by_k[str(k)] = {name: _mean(r) for name, r in rows.items() if r}
+    result["references"] = by_k
+    return result
+
+
+def _frames(clip: Clip) -> torch.Tensor:
+    """(K, 3, H, W) in [-1, 1] from a clip's uint8 frames."""
+    return torch.stack([rgb_to_tensor(f) for f in clip.frames])
+
+
+def evaluate(cards: dict[str, Any], manifest_dir: Path, config: EvalConfig) -> dict[str, Any]:
+    """Evaluate every card on every data set whose label type it reads. Returns the JSON-able report."""
+    from models.core.checkpoints import load_generator
+
+    report: dict[str, Any] = {"split": config.split, "max_frames": config.max_frames, "data": {}, "models": {}}
+    for root in config.data:
+        meta, seqs = load_sequences(root, config.split)
+        report["data"][str(root)] = {"label_type": meta["label_type"], "generator": meta.get("generator", {}),
+                                     "sequences": len(seqs)}
+        for name, card in cards.items():
+            if card.labels.type != meta["label_type"] or not seqs:
+                continue
+            weights = manifest_dir / card.weights if card.weights else None
+            trained = bool(weights and weights.exists())
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed)  # random init of untrained models, reproducible
+                gen = load_generator(card.preset, dict(card.config), weights if trained else None,
+                                     card.sha256 if trained else None, config.device)
+            entry = {"preset": card.preset, "weights": "trained" if trained else "untrained",
+                     "size": [card.height, card.width], "data": str(root)}
+            shown: list[Any] = []
+            entry.update(evaluate_model(card, gen, meta, seqs, config, shown.append if config.previews else None))
+            if config.previews is not None and shown:
+                from evaluation.previews import write_previews
+
+                entry["previews"] = write_previews(config.previews, name, shown[0], float(meta.get("fps", 15)))
+            report["models"][name] = entry
+    return report
+
+
+def _fmt(v: Any, digits: int) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _reference_note(report: dict[str, Any]) -> str:
+    draws = sorted({m["reference_draws"] for m in report["models"].values() if "reference_draws" in m})
+    if not draws:
+        return ""
+    return (f" Few-shot K references: the first K of a seeded random order of the sequence's frames after the "
+            f"evaluated window (nested sets), scores averaged over {'/'.join(map(str, draws))} such orders.")
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The report as one Markdown table (warping errors in [0, 1] intensity units, lower is better)."""
+    lines = [
+        f"Split `{report['split']}`, up to {report['max_frames']} frames per sequence. Warping error: mean "
+        "|x_t - warp(x_t-1, flow)| on pixels visible in the ground truth (lower is better; GT = the ground truth's "
+        "own)." + _reference_note(report),
+        "",
+        "| model | weights | variant | K | PSNR dB | SSIM | warp err | warp err GT | seqs | frames | flow |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def row(name: str, m: dict[str, Any], variant: str, k: str, r: dict[str, Any]) -> None:
+        lines.append(
+            f"| {name} | {m['weights']} | {variant} | {k} | {_fmt(r['psnr'], 2)} | {_fmt(r['ssim'], 3)} | "
+            f"{_fmt(r['warping_error'], 4)} | {_fmt(r['warping_error_ground_truth'], 4)} | {r['sequences']} | "
+            f"{r['frames']} | {','.join(m['flow_source'])} |")
+
+    for name, m in report["models"].items():
+        if "temporal" in m:
+            row(name, m, "temporal", "-", m["temporal"])
+            row(name, m, "frame by frame (temporal off)", "-", m["frame_by_frame"])
+        for k, variants in m.get("references", {}).items():
+            for variant, label in (("right", "right refs"), ("wrong", "other appearance's refs"),
+                                   ("frame_by_frame", "right refs, temporal off")):
+                if variant in variants:
+                    row(name, m, label, k, variants[variant])
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,345 @@
+"""few-shot vid2vid (Wang et al., NeurIPS 2019): config, presets, the generator and its streaming state (reference §3).
+
+A SPADE image network H starts from the encoding of K reference (image, label) pairs; the SPADE modulation of its
+`n_adaptive_layers` finest layers and the decoder of its label embedding are *generated per sample* from the
+references (`models.families.fs_vid2vid.weights`). A flow network warps the chosen reference and the previous generated frame
+onto the current label map; the warped images are blended by soft masks or, with `spade_combine`, embedded and fed
+to the finest layers as extra SPADE maps. Streaming (docs/conventions.md):
+
+    state = gen.start(references, reference_labels)   # (B, K, 3, H, W), (B, K, C, H, W): encodes once
+    out, state = gen.step(labels_t, state)            # (B, C, H, W) -> FewShotOutput, new state
+
+With K = 1 the start caches the reference bottleneck and all generated weights. With K > 1 the attention query comes
+from each target frame, so the start caches the reference features up to the attention point and the attention keys,
+and each step fuses them and regenerates the weights. torch only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.families.fs_vid2vid.flow_net import FlowNetwork
+from models.families.fs_vid2vid.blocks import LRELU_SLOPE, LabelEmbedder, SpadeNorm, SPADEResBlock, sn_conv
+from models.families.fs_vid2vid.weights import GeneratedWeights, ReferenceEncoder, ReferenceHead, WeightGenerator
+from models.core.warp import warp
+
+
+@dataclass(frozen=True)
+class FewShotConfig:
+    """Architecture of one few-shot vid2vid generator. Defaults are the paper code's pose setting (reference §3.2)."""
+
+    label_channels: int
+    """Channels of one label frame (pose: DensePose 3 + OpenPose 3 = 6; OpenPose only 3; face edges 1)."""
+    ngf: int = 32
+    max_channels: int = 1024
+    """ch[i] = min(max_channels, ngf * 2^i), i = 0..n_downsample."""
+    n_downsample: int = 5
+    n_adaptive_layers: int = 4
+    """Main-branch layers 0..n-1 (finest) whose SPADE and label-embedding decoder weights are generated."""
+    n_fc_layers: int = 2
+    """Hidden SN-Linear(C, C) layers of each weight-generation MLP (plus the output layer)."""
+    max_references: int = 1
+    """K the model accepts (paper `n_shot`). The attention encoders exist only when > 1; they are used when K > 1."""
+    n_downsample_attention: int = 2
+    norm: SpadeNorm = "batch"
+    """Every normalisation layer of the generator: SPADE (parameter-free) and the affine norms of the reference
+    encoder, attention and flow networks. "batch" is the paper's (SyncBN over batch 30). "instance" for models
+    trained with batch 1-2 on one machine: BN in train mode then normalises each sample by its own statistics but
+    serves with running averages that lag behind, so eval-mode output differs from what was trained."""
+    warp_reference: bool = True
+    """Warp the chosen reference onto the current frame (pose, face). The street setting turns it off."""
+    reference_choice: Literal["attention", "nearest_label"] = "attention"
+    """Which of K > 1 references is warped (and paired with the frame for D): "attention" = the one with the most
+    attention mass (the paper); "nearest_label" = the one whose label map is nearest (mean |difference|) to the
+    current frame's, i.e. the closest pose. A departure measured on our people model: with "attention" more
+    references scored worse than one (the attention mass often picked a far pose); the fused features were fine."""
+    spade_combine: bool = True
+    """Feed cat(warped image, mask) embeddings as extra SPADE maps instead of blending by masks."""
+    n_sc_layers: int = 2
+    separate_temporal_flow: bool = False
+    """A second flow network for the previous frame (the paper shares one when warp_reference is on)."""
+    flow_ngf: int = 32
+    flow_n_downsample: int = 3
+    flow_n_blocks: int = 6
+    flow_multiplier: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_adaptive_layers <= self.n_downsample:
+            raise ValueError(f"n_adaptive_layers must be in 1..n_downsample={self.n_downsample}")
+        if not 1 <= self.n_downsample_attention <= self.n_downsample:
+            raise ValueError(f"n_downsample_attention must be in 1..n_downsample={self.n_downsample}")
+        if self.spade_combine and not 1 <= self.n_sc_layers <= self.n_downsample + 1:
+            raise ValueError(f"n_sc_layers must be in 1..{self.n_downsample + 1} with spade_combine")
+        if self.max_references < 1:
+            raise ValueError("max_references must be at least 1")
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        """ch[i] for i = 0..n_downsample."""
+        return tuple(min(self.max_channels, self.ngf * 2**i) for i in range(self.n_downsample + 1))
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width must be multiples of this."""
+        return 2 ** max(self.n_downsample, self.flow_n_downsample)
+
+
+PRESETS: dict[str, FewShotConfig] = {
+    # Tests: tiny and fast (32x32 or 64x64), K up to 8.
+    "fs_vid2vid-tiny": FewShotConfig(label_channels=3, ngf=8, max_channels=64, n_downsample=3, n_adaptive_layers=2,
+                                     n_fc_layers=1, max_references=8, flow_ngf=8, flow_n_blocks=1, norm="instance"),
+    # Shipped people model: OpenPose RGB renderings, 256x128 (H x W), K = 1..8, CPU-trainable (batch 1: instance
+    # norm everywhere, see FewShotConfig.norm).
+    "fs_vid2vid-people-small": FewShotConfig(label_channels=3, ngf=16, max_channels=128, n_downsample=4,
+                                             n_adaptive_layers=3, max_references=8, flow_ngf=16,
+                                             flow_n_blocks=2, norm="instance"),
+    # Paper scale (reference §3.2, §3.10): 112.1 M parameters with K = 1.
+    "fs_vid2vid-pose-256": FewShotConfig(label_channels=6),
+    "fs_vid2vid-face-256": FewShotConfig(label_channels=1),
+}
+
+
+@dataclass
+class FewShotOutput:
+    """One generated frame and the intermediate results the losses need (None where a path did not run)."""
+
+    frame: torch.Tensor  # (B, 3, H, W) in [-1, 1], the final frame
+    raw: torch.Tensor | None  # (B, 3, H, W) H's image without warped images (None if step(with_raw=False))
+    flow_ref: torch.Tensor | None  # (B, 2, H, W) pixels, current -> chosen reference; None without warp_reference
+    mask_ref: torch.Tensor | None  # (B, 1, H, W)
+    warped_ref: torch.Tensor | None  # (B, 3, H, W) the chosen reference warped onto the current frame
+    flow_prev: torch.Tensor | None  # (B, 2, H, W) pixels, t -> t-1; None on a first or single frame
+    mask_prev: torch.Tensor | None  # (B, 1, H, W)
+    warped_prev: torch.Tensor | None  # (B, 3, H, W)
+    ref_index: torch.Tensor  # (B,) long, the reference used for warping (argmax of attention mass; 0 when K = 1)
+    attention: torch.Tensor | None  # (B, K*h*w, h*w), sums to 1 over dim 1; None when K = 1
+
+
+@dataclass(frozen=True)
+class FewShotState:
+    """Everything `step` needs besides the current labels: references, their cached encoding, the previous frame."""
+
+    references: torch.Tensor  # (B, K, 3, H, W)
+    reference_labels: torch.Tensor  # (B, K, C, H, W)
+    cache: dict[str, torch.Tensor]  # K = 1: "bottleneck" + "weights.*"; K > 1: "head.image", "head.label", "head.keys"
+    prev_frame: torch.Tensor | None = None  # (B, 3, H, W), detached
+    prev_label: torch.Tensor | None = None  # (B, C, H, W)
+
+    @property
+    def num_references(self) -> int:
+        return self.references.shape[1]
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """Flat, contiguous, unshared copies (safetensors-able); `from_tensors` restores an identical state."""
+        return {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in self._flat().items()}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> FewShotState:
+        cache = {k.removeprefix("cache."): v for k, v in tensors.items() if k.startswith("cache.")}
+        return cls(references=tensors["references"], reference_labels=tensors["reference_labels"], cache=cache,
+                   prev_frame=tensors.get("prev_frame"), prev_label=tensors.get("prev_label"))
+
+    def detach(self) -> FewShotState:
+        return FewShotState.from_tensors({k: v.detach() for k, v in self._flat().items()})
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> FewShotState:
+        return FewShotState.from_tensors({k: v.to(device=device, dtype=dtype) for k, v in self._flat().items()})
+
+    def _flat(self) -> dict[str, torch.Tensor]:
+        """references, reference_labels and cache.* are fixed per reference set; prev_* change every frame."""
+        out = {"references": self.references, "reference_labels": self.reference_labels}
+        out.update({f"cache.{k}": v for k, v in self.cache.items()})
+        if self.prev_frame is not None and self.prev_label is not None:
+            out["prev_frame"], out["prev_label"] = self.prev_frame, self.prev_label
+        return out
+
+
+class FewShotGenerator(nn.Module):
+    """The few-shot vid2vid generator: weight generation E, image network H, flow networks (reference §3.3-3.6)."""
+
+    def __init__(self, config: FewShotConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        ch, n = c.channels, c.n_downsample
+        self.reference_encoder = ReferenceEncoder(c.label_channels, ch, c.n_adaptive_layers, c.n_downsample_attention,
+                                                  with_attention=c.max_references > 1, norm=c.norm)
+        self.weight_generator = WeightGenerator(ch, c.n_adaptive_layers, c.n_fc_layers)
+        self.label_embedding = LabelEmbedder(c.label_channels, ch, "encoderdecoder", n_generated=c.n_adaptive_layers)
+        n_extra = int(c.warp_reference) + 1 if c.spade_combine else 0
+        self.up = nn.ModuleList([
+            SPADEResBlock(ch[min(i + 1, n)], ch[i], ch[i], generated=i < c.n_adaptive_layers,
+                          n_extra=n_extra if i < c.n_sc_layers else 0, norm=c.norm)
+            for i in range(n + 1)
+        ])  # up[i] runs at H/2^i
+        self.conv_img = sn_conv(ch[0], 3)
+        flow_in = 2 * c.label_channels + 3
+
+        def flow_network() -> FlowNetwork:
+            return FlowNetwork(flow_in, c.flow_ngf, c.flow_n_downsample, c.flow_n_blocks,
+                               multiplier=c.flow_multiplier, norm=c.norm)
+
+        self.flow_network_ref = flow_network() if c.warp_reference else None
+        self.flow_network_temp = flow_network() if c.separate_temporal_flow or not c.warp_reference else None
+        combine_ref = c.spade_combine and c.warp_reference
+        self.img_ref_embedding = LabelEmbedder(4, ch, "unet") if combine_ref else None
+        self.img_prev_embedding = LabelEmbedder(4, ch, "unet") if c.spade_combine else None
+
+    # ---------------------------------------------------------------- streaming API
+    def start(self, references: torch.Tensor, reference_labels: torch.Tensor) -> FewShotState:
+        """Encode K references once per sequence.
+
+        Args:
+            references: (B, K, 3, H, W) images in [-1, 1].
+            reference_labels: (B, K, C, H, W) their label maps.
+        Returns:
+            a state without previous frame; the first `step` uses the reference path only.
+        """
+        self._check_references(references, reference_labels)
+        return FewShotState(references=references, reference_labels=reference_labels,
+                            cache=self._encode(references, reference_labels))
+
+    def refresh(self, state: FewShotState) -> FewShotState:
+        """Recompute the cached encoding with the current parameters (after an optimizer step); keep the history."""
+        return dataclasses.replace(state, cache=self._encode(state.references, state.reference_labels))
+
+    def step(self, labels_t: torch.Tensor, state: FewShotState, *, single_frame: bool = False,
+             with_raw: bool = True) -> tuple[FewShotOutput, FewShotState]:
+        """Generate the frame for `labels_t` (B, C, H, W).
+
+        Args:
+            single_frame: ignore the previous frame (single-frame training epochs: no temporal path).
+            with_raw: with spade_combine, also run the finest layers without the warped-image maps (`raw`, for
+                the raw-output GAN loss). Serving can skip it.
+        Returns:
+            the output and the next state (previous frame = this frame, detached).
+        """
+        c = self.config
+        if labels_t.shape[1:] != state.reference_labels.shape[2:] or labels_t.shape[0] != state.references.shape[0]:
+            raise ValueError(f"labels {tuple(labels_t.shape)} do not match the references "
+                             f"{tuple(state.reference_labels.shape)}")
+        b = labels_t.shape[0]
+        bottleneck, weights, attention, ref_index = self._reference_encoding(labels_t, state)
+        if c.reference_choice == "nearest_label" and state.num_references > 1:
+            ref_index = nearest_label_reference(state.reference_labels, labels_t)
+
+        # 1. flow from the current frame to the chosen reference, and to the previous frame
+        flow_ref = mask_ref = warped_ref = flow_prev = mask_prev = warped_prev = None
+        batch = torch.arange(b, device=labels_t.device)
+        if self.flow_network_ref is not None:
+            ref_image = state.references[batch, ref_index]  # (B, 3, H, W)
+            ref_label = state.reference_labels[batch, ref_index]  # (B, C, H, W)
+            pred = self.flow_network_ref(torch.cat([labels_t, ref_label, ref_image], dim=1))
+            flow_ref, mask_ref = pred.flow, pred.mask
+            warped_ref = warp(ref_image, flow_ref)  # (B, 3, H, W)
+        if state.prev_frame is not None and state.prev_label is not None and not single_frame:
+            pred = self._temporal_flow()(torch.cat([labels_t, state.prev_label, state.prev_frame], dim=1))
+            flow_prev, mask_prev = pred.flow, pred.mask
+            warped_prev = warp(state.prev_frame, flow_prev)  # (B, 3, H, W)
+
+        # 2. label embedding (generated decoder convs), warped-image embeddings (SPADE combine)
+        label_maps = self.label_embedding(labels_t, weights.embed)  # [(B, ch[i], H/2^i, W/2^i)]
+        extra: list[list[torch.Tensor] | None] = []
+        if c.spade_combine:
+            if self.img_ref_embedding is not None:
+                assert warped_ref is not None and mask_ref is not None
+                extra.append(self.img_ref_embedding(torch.cat([warped_ref, mask_ref], dim=1)))
+            if self.img_prev_embedding is not None:
+                extra.append(self.img_prev_embedding(torch.cat([warped_prev, mask_prev], dim=1))
+                             if warped_prev is not None and mask_prev is not None else None)
+
+        # 3. main branch; with SPADE combine the finest n_sc layers see the warped images
+        n = c.n_downsample
+        n_sc = c.n_sc_layers if c.spade_combine else 0
+        x = self._decode(bottleneck, range(n, n_sc - 1, -1), label_maps, weights, [])  # (B, ch[n_sc], ...)
+        fine = range(n_sc - 1, -1, -1)
+        h = self._to_image(self._decode(x, fine, label_maps, weights, extra))  # (B, 3, H, W)
+        frame: torch.Tensor = h
+        raw: torch.Tensor | None = h
+        if c.spade_combine:
+            raw = self._to_image(self._decode(x, fine, label_maps, weights, [])) if with_raw else None
+        else:
+            if warped_ref is not None and mask_ref is not None:
+                frame = h * mask_ref + warped_ref * (1 - mask_ref)
+            if warped_prev is not None and mask_prev is not None:
+                frame = frame * mask_prev + warped_prev * (1 - mask_prev)
+
+        out = FewShotOutput(frame=frame, raw=raw, flow_ref=flow_ref, mask_ref=mask_ref, warped_ref=warped_ref,
+                            flow_prev=flow_prev, mask_prev=mask_prev, warped_prev=warped_prev, ref_index=ref_index,
+                            attention=attention)
+        return out, dataclasses.replace(state, prev_frame=frame.detach(), prev_label=labels_t.detach())
+
+    def forward(self, labels_t: torch.Tensor, state: FewShotState) -> tuple[FewShotOutput, FewShotState]:
+        return self.step(labels_t, state)
+
+    def finetune_parameters(self) -> list[nn.Parameter]:
+        """What the paper fine-tunes on the references at inference: the weight-generation MLPs (fc*), up*, conv_img."""
+        return [*self.weight_generator.parameters(), *self.up.parameters(), *self.conv_img.parameters()]
+
+    # ---------------------------------------------------------------- internals
+    def _encode(self, references: torch.Tensor, reference_labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        head = self.reference_encoder.head(references, reference_labels)
+        if head.keys is not None:
+            return {"head.image": head.image, "head.label": head.label, "head.keys": head.keys}
+        encoding = self.reference_encoder.tail(head, None)
+        weights = self.weight_generator(encoding.appearance)
+        return {"bottleneck": encoding.bottleneck, **{f"weights.{k}": v for k, v in weights.to_dict().items()}}
+
+    def _reference_encoding(self, labels_t: torch.Tensor, state: FewShotState
+                            ) -> tuple[torch.Tensor, GeneratedWeights, torch.Tensor | None, torch.Tensor]:
+        """(bottleneck, generated weights, attention, ref_index): from the cache (K = 1) or fused for this frame."""
+        cache = state.cache
+        if "bottleneck" in cache:
+            weights = GeneratedWeights.from_dict({k.removeprefix("weights."): v for k, v in cache.items()
+                                                  if k.startswith("weights.")}, self.config.n_adaptive_layers)
+            ref_index = torch.zeros(labels_t.shape[0], dtype=torch.long, device=labels_t.device)
+            return cache["bottleneck"], weights, None, ref_index
+        head = ReferenceHead(image=cache["head.image"], label=cache["head.label"], keys=cache["head.keys"])
+        encoding = self.reference_encoder.tail(head, labels_t)
+        weights = self.weight_generator(encoding.appearance)
+        return encoding.bottleneck, weights, encoding.attention, encoding.ref_index
+
+    def _decode(self, x: torch.Tensor, layers: range, label_maps: list[torch.Tensor], weights: GeneratedWeights,
+                extra: list[list[torch.Tensor] | None]) -> torch.Tensor:
+        """Run main-branch blocks `layers` (coarse to fine), nearest x2 after every block but up[0]."""
+        for i in layers:
+            block_weights = weights.blocks[i] if i < self.config.n_adaptive_layers else None
+            maps = [e[i] if e is not None else None for e in extra]
+            x = self.up[i](x, label_maps[i], maps, block_weights)  # (B, ch[i], H/2^i, W/2^i)
+            if i > 0:
+                x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # (B, ch[i], H/2^(i-1), W/2^(i-1))
+        return x
+
+    def _to_image(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.conv_img(F.leaky_relu(x, LRELU_SLOPE)))  # (B, 3, H, W)
+
+    def _temporal_flow(self) -> FlowNetwork:
+        net = self.flow_network_temp if self.flow_network_temp is not None else self.flow_network_ref
+        assert net is not None
+        return net
+
+    def _check_references(self, references: torch.Tensor, reference_labels: torch.Tensor) -> None:
+        c = self.config
+        if references.dim() != 5 or references.shape[2] != 3:
+            raise ValueError(f"references must be (B, K, 3, H, W), got {tuple(references.shape)}")
+        b, k, _, h, w = references.shape
+        if reference_labels.shape != (b, k, c.label_channels, h, w):
+            raise ValueError(f"reference_labels must be {(b, k, c.label_channels, h, w)}, "
+                             f"got {tuple(reference_labels.shape)}")
+        if not 1 <= k <= c.max_references:
+            raise ValueError(f"this generator takes 1..{c.max_references} references, got {k}")
+        m = c.size_multiple
+        if h % m or w % m:
+            raise ValueError(f"height and width must be multiples of {m}, got {h}x{w}")
+
+
+def nearest_label_reference(reference_labels: torch.Tensor, labels_t: torch.Tensor) -> torch.Tensor:
+    """(B, K, C, H, W), (B, C, H, W) -> (B,) index of the reference whose label map is nearest (mean |diff|)."""
+    distance = (reference_labels - labels_t[:, None]).abs().flatten(2).mean(dim=2)  # (B, K)
+    return distance.argmin(dim=1)

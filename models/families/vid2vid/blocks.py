@@ -1,0 +1,174 @@
+"""The per-scale networks of the vid2vid generator (NeurIPS 2018); reference §1.3-1.6.
+
+- `CompositeGenerator`: the coarsest scale. Label and previous-frame encoders (summed), an image decoder and a
+  flow/mask decoder, and an optional foreground branch (`GlobalBranch` on the labels only).
+- `CompositeLocalGenerator`: a local enhancer for a finer scale. Two down stems (summed) plus the coarser
+  scale's last decoder features, then ResBlocks + one up-convolution per head.
+- `GlobalBranch`: the pix2pixHD global generator (stem, downs, ResBlocks, ups, Conv7 tanh), used for the
+  foreground branch and by `SingleImageGenerator` for first frames.
+Composition (mask, warp, foreground mixing) lives in `models.families.vid2vid.generator`. torch only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from models.families.vid2vid.layers import NormKind, conv7_block, conv7_head, down_block, res_blocks, up_block
+
+
+@dataclass
+class ScaleHeads:
+    """What one scale's network predicts, before composition (all at that scale's resolution)."""
+
+    image: torch.Tensor  # (B, 3, H, W) hallucinated image h, tanh
+    flow: torch.Tensor | None  # (B, 2, H, W) pixels, t -> t-1; None when no_flow
+    mask: torch.Tensor | None  # (B, 1, H, W) in (0, 1), 1 = trust h; None when no_flow
+    fg_image: torch.Tensor | None  # (B, 3, H, W) foreground hallucination h_F; None without fg
+    image_features: torch.Tensor  # (B, ngf, H, W) last image-decoder features, passed to the next finer scale
+    flow_features: torch.Tensor | None  # (B, ngf, H, W)
+    fg_features: torch.Tensor | None  # (B, fg_ngf, H, W)
+
+
+def _encoder(in_ch: int, ngf: int, n_downsample: int, n_blocks: int, norm: NormKind) -> nn.Sequential:
+    """Conv7 stem, `n_downsample` stride-2 convs doubling channels, then `n_blocks` ResBlocks."""
+    layers: list[nn.Module] = [conv7_block(in_ch, ngf, norm)]
+    for i in range(n_downsample):
+        layers.append(down_block(ngf * 2**i, ngf * 2 ** (i + 1), norm))
+    layers.append(res_blocks(ngf * 2**n_downsample, n_blocks, norm))
+    return nn.Sequential(*layers)
+
+
+def _decoder(ngf: int, n_downsample: int, n_blocks: int, norm: NormKind) -> nn.Sequential:
+    """`n_blocks` ResBlocks at the bottleneck, then `n_downsample` up-convs halving channels (→ ngf)."""
+    layers: list[nn.Module] = [res_blocks(ngf * 2**n_downsample, n_blocks, norm)]
+    for i in range(n_downsample, 0, -1):
+        layers.append(up_block(ngf * 2**i, ngf * 2 ** (i - 1), norm))
+    return nn.Sequential(*layers)
+
+
+class GlobalBranch(nn.Module):
+    """pix2pixHD global generator: Conv7, n_downsample stride-2 convs, ResBlocks, ups, Conv7 tanh."""
+
+    def __init__(self, in_ch: int, ngf: int, n_downsample: int, n_blocks: int, norm: NormKind) -> None:
+        super().__init__()
+        self.encoder = _encoder(in_ch, ngf, n_downsample, 0, norm)
+        self.decoder = _decoder(ngf, n_downsample, n_blocks, norm)
+        self.head = conv7_head(ngf, 3)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_ch, H, W) -> (B, ngf, H, W), the features before the output layer."""
+        return self.decoder(self.encoder(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.head(self.features(x)))  # (B, 3, H, W)
+
+
+class CompositeGenerator(nn.Module):
+    """Coarsest scale: label / previous-frame encoders, image decoder, flow+mask decoder, optional fg."""
+
+    def __init__(
+        self,
+        label_ch: int,
+        prev_ch: int,
+        ngf: int,
+        n_downsample: int,
+        n_blocks: int,
+        norm: NormKind,
+        fg_ngf: int | None,
+        use_flow: bool,
+        flow_scale: float,
+    ) -> None:
+        super().__init__()
+        n_enc, n_dec = n_blocks - n_blocks // 2, n_blocks // 2
+        self.flow_scale = flow_scale
+        self.label_encoder = _encoder(label_ch, ngf, n_downsample, n_enc, norm)
+        self.prev_encoder = _encoder(prev_ch, ngf, n_downsample, n_enc, norm)
+        self.image_decoder = _decoder(ngf, n_downsample, n_dec, norm)
+        self.image_head = conv7_head(ngf, 3)
+        self.flow_decoder = _decoder(ngf, n_downsample, n_dec, norm) if use_flow else None
+        self.flow_head = conv7_head(ngf, 2) if use_flow else None
+        self.mask_head = conv7_head(ngf, 1) if use_flow else None
+        self.fg = GlobalBranch(label_ch, fg_ngf, n_downsample, n_blocks, norm) if fg_ngf is not None else None
+
+    def forward(self, labels: torch.Tensor, prev_frames: torch.Tensor) -> ScaleHeads:
+        """labels (B, n_frames·C, H, W), prev_frames (B, L·3, H, W) -> ScaleHeads at (H, W)."""
+        code = self.label_encoder(labels) + self.prev_encoder(prev_frames)  # (B, ngf·2^n, H/2^n, W/2^n)
+        image_features = self.image_decoder(code)  # (B, ngf, H, W)
+        image = torch.tanh(self.image_head(image_features))  # (B, 3, H, W)
+        flow = mask = flow_features = None
+        if self.flow_decoder is not None and self.flow_head is not None and self.mask_head is not None:
+            flow_features = self.flow_decoder(code)  # (B, ngf, H, W)
+            flow = self.flow_head(flow_features) * self.flow_scale  # (B, 2, H, W)
+            mask = torch.sigmoid(self.mask_head(flow_features))  # (B, 1, H, W)
+        fg_image = fg_features = None
+        if self.fg is not None:
+            fg_features = self.fg.features(labels)  # (B, fg_ngf, H, W)
+            fg_image = torch.tanh(self.fg.head(fg_features))  # (B, 3, H, W)
+        return ScaleHeads(image, flow, mask, fg_image, image_features, flow_features, fg_features)
+
+
+class _LocalBranch(nn.Module):
+    """Local enhancer head: ResBlocks(2·ngf) + ConvT(2·ngf → ngf); its input is a down-stem sum."""
+
+    def __init__(self, ngf: int, n_blocks: int, norm: NormKind) -> None:
+        super().__init__()
+        self.up = nn.Sequential(res_blocks(2 * ngf, n_blocks, norm), up_block(2 * ngf, ngf, norm))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(x)  # (B, 2·ngf, H/2, W/2) -> (B, ngf, H, W)
+
+
+def _stem(in_ch: int, ngf: int, norm: NormKind) -> nn.Sequential:
+    """ReflPad3 Conv7 (→ ngf) and one stride-2 conv (→ 2·ngf): a local enhancer's down stem."""
+    return nn.Sequential(conv7_block(in_ch, ngf, norm), down_block(ngf, 2 * ngf, norm))
+
+
+class CompositeLocalGenerator(nn.Module):
+    """A finer scale: label and previous-frame down stems, summed with the coarser scale's features."""
+
+    def __init__(
+        self,
+        label_ch: int,
+        prev_ch: int,
+        ngf: int,
+        n_blocks: int,
+        norm: NormKind,
+        fg_ngf: int | None,
+        use_flow: bool,
+        flow_scale: float,
+    ) -> None:
+        super().__init__()
+        self.flow_scale = flow_scale
+        self.label_down = _stem(label_ch, ngf, norm)
+        self.prev_down = _stem(prev_ch, ngf, norm)
+        self.image_up = _LocalBranch(ngf, n_blocks, norm)
+        self.image_head = conv7_head(ngf, 3)
+        self.flow_up = _LocalBranch(ngf, n_blocks, norm) if use_flow else None
+        self.flow_head = conv7_head(ngf, 2) if use_flow else None
+        self.mask_head = conv7_head(ngf, 1) if use_flow else None
+        self.fg_down = _stem(label_ch, fg_ngf, norm) if fg_ngf is not None else None
+        self.fg_up = _LocalBranch(fg_ngf, n_blocks, norm) if fg_ngf is not None else None
+        self.fg_head = conv7_head(fg_ngf, 3) if fg_ngf is not None else None
+
+    def forward(self, labels: torch.Tensor, prev_frames: torch.Tensor, coarse: ScaleHeads) -> ScaleHeads:
+        """labels (B, n_frames·C, H, W), prev_frames (B, L·3, H, W), coarse at (H/2, W/2) -> ScaleHeads."""
+        down = self.label_down(labels) + self.prev_down(prev_frames)  # (B, 2·ngf, H/2, W/2)
+        image_features = self.image_up(down + coarse.image_features)  # (B, ngf, H, W)
+        image = torch.tanh(self.image_head(image_features))  # (B, 3, H, W)
+        flow = mask = flow_features = None
+        if self.flow_up is not None and self.flow_head is not None and self.mask_head is not None:
+            if coarse.flow_features is None:
+                raise ValueError("the coarser scale produced no flow features")
+            flow_features = self.flow_up(down + coarse.flow_features)  # (B, ngf, H, W)
+            flow = self.flow_head(flow_features) * self.flow_scale  # (B, 2, H, W)
+            mask = torch.sigmoid(self.mask_head(flow_features))  # (B, 1, H, W)
+        fg_image = fg_features = None
+        if self.fg_down is not None and self.fg_up is not None and self.fg_head is not None:
+            if coarse.fg_features is None:
+                raise ValueError("the coarser scale produced no foreground features")
+            fg_features = self.fg_up(self.fg_down(labels) + coarse.fg_features)  # (B, fg_ngf, H, W)
+            fg_image = torch.tanh(self.fg_head(fg_features))  # (B, 3, H, W)
+        return ScaleHeads(image, flow, mask, fg_image, image_features, flow_features, fg_features)

@@ -1,0 +1,356 @@
+"""vid2vid (Wang et al., NeurIPS 2018): config, presets, the multi-scale sequential generator, its state.
+
+Frame t comes from the last `n_frames_G` label maps and the last L = n_frames_G - 1 generated frames, at
+`n_scales_spatial` resolutions (coarsest first: `gen.scales[0]` is the `CompositeGenerator`, the others are
+local enhancers). Each scale composes `x = m * h + (1 - m) * warp(x_prev, w)`, then mixes a foreground
+hallucination in with the foreground-class mask when `use_fg`. Streaming: `state = gen.start(...)`, then
+`out, state = gen.step(labels_t, state)` per frame; the state holds per-scale label and frame histories
+(docs/conventions.md). torch only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from models.families.vid2vid.layers import NormKind, count_parameters, init_weights
+from models.families.vid2vid.blocks import CompositeGenerator, CompositeLocalGenerator, ScaleHeads
+from models.families.vid2vid.single import SingleImageConfig
+from models.core.warp import image_pyramid, warp
+
+FirstFrameMode = Literal["zeros", "real", "single_image"]
+
+
+@dataclass(frozen=True)
+class Vid2VidConfig:
+    """Architecture of one vid2vid generator (reference §1). Defaults are the paper code's."""
+
+    label_channels: int
+    """Channels of one label frame: one-hot classes (+1 instance-edge channel last), or continuous inputs."""
+    n_frames_G: int = 3
+    """Label frames seen per step; L = n_frames_G - 1 previous generated frames."""
+    ngf: int = 128
+    n_downsample: int = 3
+    n_blocks: int = 9
+    """Coarsest-scale ResBlocks: n_blocks - n_blocks // 2 in each encoder, n_blocks // 2 in each decoder."""
+    n_blocks_local: int = 3
+    n_scales_spatial: int = 1
+    norm: NormKind = "batch"
+    use_fg: bool = False
+    fg_labels: tuple[int, ...] = (26,)
+    """One-hot channels whose union is the foreground mask (Cityscapes 26 = car)."""
+    no_flow: bool = False
+    flow_multiplier: float = 20.0
+    """Raw flow conv output × flow_multiplier · 2^s at scale s (0 = coarsest)."""
+    first_frame: FirstFrameMode = "zeros"
+    """How streams start: "zeros" (no_first_img: zero history, raw h for the first frame; train the same way),
+    "real" (first frames given to `start`), "single_image" (first frames from `SingleImageGenerator`)."""
+    single_image: SingleImageConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_frames_G < 2:
+            raise ValueError("n_frames_G must be at least 2 (one previous frame)")
+        if self.n_scales_spatial < 1 or self.ngf % 2 ** (self.n_scales_spatial - 1 + int(self.use_fg)):
+            raise ValueError(f"ngf {self.ngf} cannot be halved for {self.n_scales_spatial} scales (and fg)")
+        if self.use_fg and not all(0 <= c < self.label_channels for c in self.fg_labels):
+            raise ValueError(
+                f"fg_labels {self.fg_labels} must index the {self.label_channels} label channels"
+            )
+        if (self.first_frame == "single_image") != (self.single_image is not None):
+            raise ValueError('single_image must be set exactly when first_frame == "single_image"')
+
+    @property
+    def n_prev(self) -> int:
+        """L, the number of previous frames (and previous label maps) the generator sees."""
+        return self.n_frames_G - 1
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width must be multiples of this."""
+        return 2 ** (self.n_downsample + self.n_scales_spatial - 1)
+
+
+PRESETS: dict[str, Vid2VidConfig] = {
+    # Tests: tiny and fast.
+    "vid2vid-tiny": Vid2VidConfig(
+        label_channels=4, ngf=8, n_downsample=2, n_blocks=2, n_blocks_local=1, norm="instance"
+    ),
+    # Shipped, CPU-trainable (128x256 / 192x256), started from labels alone.
+    "vid2vid-street-small": Vid2VidConfig(
+        label_channels=35, ngf=32, n_downsample=3, n_blocks=2, norm="instance"
+    ),
+    "vid2vid-edges-small": Vid2VidConfig(
+        label_channels=1, ngf=32, n_downsample=3, n_blocks=2, norm="instance"
+    ),
+    # Paper scale (reference §1.5, §2.5). Cityscapes: 35 classes + instance edges = 36 ch per frame, fg = car.
+    "vid2vid-cityscapes-2048": Vid2VidConfig(
+        label_channels=36,
+        n_scales_spatial=3,
+        use_fg=True,
+        first_frame="single_image",
+        single_image=SingleImageConfig(input_channels=35, ngf=64, n_downsample=4),
+    ),
+    "vid2vid-cityscapes-1024": Vid2VidConfig(
+        label_channels=36,
+        n_downsample=2,
+        n_scales_spatial=3,
+        use_fg=True,
+        first_frame="single_image",
+        single_image=SingleImageConfig(input_channels=35, ngf=64, n_downsample=4),
+    ),
+    "vid2vid-pose-512": Vid2VidConfig(label_channels=6, n_scales_spatial=2, first_frame="zeros"),
+    "vid2vid-face-512": Vid2VidConfig(
+        label_channels=15,
+        first_frame="single_image",
+        single_image=SingleImageConfig(input_channels=15, ngf=64, n_downsample=4),
+    ),
+}
+
+
+@dataclass
+class ScaleOutput:
+    """One scale's result, at that scale's resolution."""
+
+    frame: torch.Tensor  # (B, 3, H, W) composed frame x̃_t in [-1, 1]
+    raw: torch.Tensor  # (B, 3, H, W) hallucinated h (mixed with h_F under the fg mask)
+    flow: torch.Tensor | None  # (B, 2, H, W) pixels, t -> t-1; None when no_flow
+    mask: torch.Tensor | None  # (B, 1, H, W) 1 = trust h; None when no_flow
+    warped: torch.Tensor | None  # (B, 3, H, W) warp(x̃_{t-1}, flow); None when no_flow
+    fg_mask: torch.Tensor | None  # (B, 1, H, W) foreground mask M_F; None without fg
+
+
+@dataclass
+class Vid2VidOutput:
+    """The finest scale's result (same fields as `ScaleOutput`) plus every scale, coarsest first."""
+
+    frame: torch.Tensor  # (B, 3, H, W)
+    raw: torch.Tensor  # (B, 3, H, W)
+    flow: torch.Tensor | None  # (B, 2, H, W)
+    mask: torch.Tensor | None  # (B, 1, H, W)
+    warped: torch.Tensor | None  # (B, 3, H, W)
+    fg_mask: torch.Tensor | None  # (B, 1, H, W)
+    scales: list[ScaleOutput] = field(default_factory=list)
+    raw_only: bool = False
+    """True when the frame is the raw hallucination (no previous frame existed yet)."""
+
+
+@dataclass
+class Vid2VidState:
+    """Streaming state: per-scale histories (coarsest first), oldest entry first along dim 1."""
+
+    labels: list[torch.Tensor]  # per scale (B, L, C, H_s, W_s)
+    frames: list[torch.Tensor]  # per scale (B, L, 3, H_s, W_s)
+    frame_index: int = 0
+    """Index of the next frame in the stream (frames generated or observed since `start`)."""
+    history: int = 0
+    """Valid history entries (0..L); with 0 the next step replicates its labels and outputs the raw frame."""
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """Flat name → tensor dict (safetensors-ready; contiguous)."""
+        out = {f"labels.{s}": t.contiguous() for s, t in enumerate(self.labels)}
+        out.update({f"frames.{s}": t.contiguous() for s, t in enumerate(self.frames)})
+        out["frame_index"] = torch.tensor(self.frame_index, dtype=torch.int64)
+        out["history"] = torch.tensor(self.history, dtype=torch.int64)
+        return out
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Vid2VidState:
+        n = sum(1 for k in tensors if k.startswith("frames."))
+        return cls(
+            labels=[tensors[f"labels.{s}"] for s in range(n)],
+            frames=[tensors[f"frames.{s}"] for s in range(n)],
+            frame_index=int(tensors["frame_index"]),
+            history=int(tensors["history"]),
+        )
+
+    def detach(self) -> Vid2VidState:
+        """The same state cut from the autograd graph (the paper trains without backprop through time)."""
+        return Vid2VidState(
+            [t.detach() for t in self.labels],
+            [t.detach() for t in self.frames],
+            self.frame_index,
+            self.history,
+        )
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Vid2VidState:
+        return Vid2VidState(
+            [t.to(device, dtype) for t in self.labels],
+            [t.to(device, dtype) for t in self.frames],
+            self.frame_index,
+            self.history,
+        )
+
+
+class Vid2VidGenerator(nn.Module):
+    """All spatial scales of the vid2vid generator; see the module docstring for the streaming API."""
+
+    def __init__(self, config: Vid2VidConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        label_ch, prev_ch = c.n_frames_G * c.label_channels, c.n_prev * 3
+        fg_ratio = 2 if c.n_downsample > 2 else 1  # the fg branch uses ngf/2 when n_downsample > 2
+        scales: list[nn.Module] = [
+            CompositeGenerator(
+                label_ch,
+                prev_ch,
+                c.ngf,
+                c.n_downsample,
+                c.n_blocks,
+                c.norm,
+                c.ngf // fg_ratio if c.use_fg else None,
+                not c.no_flow,
+                c.flow_multiplier,
+            )
+        ]
+        for s in range(1, c.n_scales_spatial):
+            ngf = c.ngf // 2**s
+            scales.append(
+                CompositeLocalGenerator(
+                    label_ch,
+                    prev_ch,
+                    ngf,
+                    c.n_blocks_local,
+                    c.norm,
+                    ngf // fg_ratio if c.use_fg else None,
+                    not c.no_flow,
+                    c.flow_multiplier * 2**s,
+                )
+            )
+        self.scales = nn.ModuleList(scales)
+        init_weights(self)
+
+    def parameter_counts(self) -> list[int]:
+        """Parameters per scale, coarsest first."""
+        return [count_parameters(m) for m in self.scales]
+
+    # ----------------------------------------------------------------------------------------------------
+    # streaming
+
+    def start(
+        self,
+        batch_size: int,
+        height: int,
+        width: int,
+        first_frames: torch.Tensor | None = None,
+        first_labels: torch.Tensor | None = None,
+    ) -> Vid2VidState:
+        """A fresh stream. With `first_frames` (B, L, 3, H, W) and `first_labels` (B, L, C, H, W) (real
+        frames or `first_frames_from_single_image`) the history is full; without them it is empty (zeros
+        mode)."""
+        c = self.config
+        self._check_size(height, width)
+        param = next(self.parameters())
+        empty = Vid2VidState(labels=[], frames=[])
+        for h, w in self._scale_sizes(height, width):
+            empty.labels.append(param.new_zeros(batch_size, c.n_prev, c.label_channels, h, w))
+            empty.frames.append(param.new_zeros(batch_size, c.n_prev, 3, h, w))
+        if first_frames is None and first_labels is None:
+            return empty
+        if first_frames is None or first_labels is None:
+            raise ValueError("first_frames and first_labels must be given together")
+        expected = (batch_size, c.n_prev)
+        if tuple(first_frames.shape[:2]) != expected or tuple(first_labels.shape[:2]) != expected:
+            raise ValueError(f"first frames/labels must start with (B, L) = {expected}")
+        state = empty
+        for i in range(c.n_prev):
+            state = self.observe(first_labels[:, i], first_frames[:, i], state)
+        return state
+
+    def observe(self, labels_t: torch.Tensor, frame_t: torch.Tensor, state: Vid2VidState) -> Vid2VidState:
+        """Push an externally produced frame (real, or from a single-image generator) and its labels into the
+        history without generating: labels_t (B, C, H, W), frame_t (B, 3, H, W) in [-1, 1]."""
+        param = next(self.parameters())
+        labels = self._coarse_to_fine(labels_t.to(param.dtype))
+        frames = self._coarse_to_fine(frame_t.to(param.dtype))
+        return self._advance(state, labels, frames)
+
+    def step(self, labels_t: torch.Tensor, state: Vid2VidState) -> tuple[Vid2VidOutput, Vid2VidState]:
+        """Generate frame t from labels_t (B, C, H, W) and the state; returns (output, next state)."""
+        c = self.config
+        if labels_t.shape[1] != c.label_channels:
+            raise ValueError(f"expected {c.label_channels} label channels, got {labels_t.shape[1]}")
+        self._check_size(labels_t.shape[2], labels_t.shape[3])
+        param = next(self.parameters())
+        levels = self._coarse_to_fine(labels_t.to(param.dtype))  # per scale (B, C, H_s, W_s)
+        raw_only = state.history == 0
+        outputs: list[ScaleOutput] = []
+        heads: ScaleHeads | None = None
+        for s, (net, labels) in enumerate(zip(self.scales, levels, strict=True)):
+            prev_labels = self._label_history(state, s, labels)  # (B, L, C, H_s, W_s)
+            label_in = torch.cat([prev_labels.flatten(1, 2), labels], dim=1)  # (B, n_frames_G·C, H_s, W_s)
+            prev_in = state.frames[s].flatten(1, 2)  # (B, L·3, H_s, W_s)
+            heads = net(label_in, prev_in) if heads is None else net(label_in, prev_in, heads)
+            outputs.append(self._compose(heads, state.frames[s][:, -1], labels, raw_only))
+        finest = outputs[-1]
+        out = Vid2VidOutput(
+            finest.frame,
+            finest.raw,
+            finest.flow,
+            finest.mask,
+            finest.warped,
+            finest.fg_mask,
+            scales=outputs,
+            raw_only=raw_only,
+        )
+        return out, self._advance(state, levels, [o.frame for o in outputs])
+
+    def forward(self, labels_t: torch.Tensor, state: Vid2VidState) -> tuple[Vid2VidOutput, Vid2VidState]:
+        return self.step(labels_t, state)
+
+    # ----------------------------------------------------------------------------------------------------
+    # helpers
+
+    def _compose(
+        self, heads: ScaleHeads, prev_frame: torch.Tensor, labels: torch.Tensor, raw_only: bool
+    ) -> ScaleOutput:
+        """x = m·h + (1-m)·warp(x_prev, w); then x = M_F·h_F + (1-M_F)·x (and the same mixing for raw h)."""
+        raw = frame = heads.image  # (B, 3, H, W)
+        warped = None
+        if heads.flow is not None and heads.mask is not None:
+            warped = warp(prev_frame, heads.flow)  # (B, 3, H, W)
+            if not raw_only:
+                frame = heads.mask * heads.image + (1 - heads.mask) * warped  # (B, 3, H, W)
+        fg_mask = None
+        if heads.fg_image is not None:
+            fg_mask = labels[:, list(self.config.fg_labels)].sum(1, keepdim=True).clamp(0, 1)  # (B, 1, H, W)
+            frame = fg_mask * heads.fg_image + (1 - fg_mask) * frame  # (B, 3, H, W)
+            raw = fg_mask * heads.fg_image + (1 - fg_mask) * raw  # (B, 3, H, W)
+        return ScaleOutput(frame, raw, heads.flow, heads.mask, warped, fg_mask)
+
+    def _label_history(self, state: Vid2VidState, s: int, labels: torch.Tensor) -> torch.Tensor:
+        """The previous L label maps at scale s; an empty history repeats the current labels."""
+        if state.history == 0:
+            return labels.unsqueeze(1).expand(-1, self.config.n_prev, -1, -1, -1)  # (B, L, C, H_s, W_s)
+        return state.labels[s]
+
+    def _advance(
+        self, state: Vid2VidState, labels: list[torch.Tensor], frames: list[torch.Tensor]
+    ) -> Vid2VidState:
+        """Drop the oldest history entry at every scale and append (labels, frame)."""
+        new_labels, new_frames = [], []
+        for s, (lab, frame) in enumerate(zip(labels, frames, strict=True)):
+            old_labels = self._label_history(state, s, lab)
+            new_labels.append(torch.cat([old_labels[:, 1:], lab.unsqueeze(1)], dim=1))  # (B, L, C, H_s, W_s)
+            new_frames.append(
+                torch.cat([state.frames[s][:, 1:], frame.unsqueeze(1)], dim=1)
+            )  # (B, L, 3, ...)
+        return Vid2VidState(
+            new_labels, new_frames, state.frame_index + 1, min(self.config.n_prev, state.history + 1)
+        )
+
+    def _coarse_to_fine(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, C, H, W) -> one level per scale, coarsest first."""
+        return image_pyramid(x, self.config.n_scales_spatial)[::-1]
+
+    def _scale_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
+        n = self.config.n_scales_spatial
+        return [(height // 2 ** (n - 1 - s), width // 2 ** (n - 1 - s)) for s in range(n)]
+
+    def _check_size(self, height: int, width: int) -> None:
+        m = self.config.size_multiple
+        if height % m or width % m:
+            raise ValueError(f"height and width must be multiples of {m}, got {height}x{width}")

@@ -1,0 +1,83 @@
+"""`v2v eval` end to end on tiny data sets with tiny untrained models (tmp manifest)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from corpora.synthetic.people import PeopleDataConfig, generate_people_dataset
+from corpora.synthetic.street import StreetDataConfig, generate_street_dataset
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("eval")
+    street, people = root / "street", root / "people"
+    generate_street_dataset(StreetDataConfig(out=street, sequences=2, test_sequences=1, frames=3, height=32,
+                                             width=64))
+    generate_people_dataset(PeopleDataConfig(out=people, subjects=3, heldout=2, frames=4, height=64, width=32,
+                                             sequences_per_subject=1))
+    manifest = {"models": {
+        "street": {"name": "street", "family": "vid2vid", "preset": "vid2vid-tiny", "config": {"label_channels": 35},
+                   "labels": {"type": "segmentation", "num_classes": 35, "channels": 35}, "height": 32, "width": 64,
+                   "weights": "missing.safetensors"},
+        "people": {"name": "people", "family": "fs_vid2vid", "preset": "fs_vid2vid-tiny",
+                   "labels": {"type": "pose", "channels": 3}, "height": 64, "width": 32,
+                   "references": {"min": 1, "max": 2}},
+    }}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return {"street": street, "people": people, "manifest": root / "manifest.json", "root": root}
+
+
+def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out, md = data["root"] / "eval.json", data["root"] / "eval.md"
+    code = main(["eval", "--data", str(data["street"]), str(data["people"]), "--manifest", str(data["manifest"]),
+                 "--max-frames", "3", "--max-sequences", "1", "--k", "1", "4", "--reference-draws", "2",
+                 "--out", str(out),
+                 "--markdown", str(md)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    street = report["models"]["street"]
+    assert street["weights"] == "untrained" and street["flow_source"] == ["ground_truth"]
+    for variant in ("temporal", "frame_by_frame"):
+        r = street[variant]
+        assert r["frames"] == 3 and r["sequences"] == 1
+        assert 0 < r["psnr"] < 40 and -1 <= r["ssim"] <= 1
+        assert r["warping_error"] >= 0 and r["warping_error_ground_truth"] < r["warping_error"] + 1
+    people = report["models"]["people"]
+    assert set(people["references"]) == {"1"}  # K = 4 exceeds the card's maximum (2)
+    assert set(people["references"]["1"]) == {"right", "wrong", "frame_by_frame"}
+    assert people["references"]["1"]["right"]["sequences"] == 1 and people["references"]["1"]["right"]["frames"] == 3
+    assert people["reference_draws"] == 2
+    assert list(people["reference_frames"].values()) == [[[3], [3]]]  # 4 frames, 3 evaluated: frame 3 is the one left
+    table = md.read_text()
+    assert "| street | untrained | temporal |" in table and "other appearance's refs" in table
+    assert table in capsys.readouterr().out
+
+
+def test_eval_rejects_unknown_model(data: dict[str, Path]) -> None:
+    with pytest.raises(SystemExit, match="served: people, street"):
+        main(["eval", "--data", str(data["street"]), "--manifest", str(data["manifest"]), "--model", "nope"])
+
+
+def test_sequences_cover_appearances_before_repeating_one() -> None:
+    from evaluation.translate import Sequence, spread_over_appearances
+
+    seqs = [Sequence(Path("d"), "test", f"p{a}_{i}", a, ()) for a in (4, 5, 6) for i in (0, 1)]
+    names = [s.name for s in spread_over_appearances(seqs, 4)]
+    assert names == ["p4_0", "p5_0", "p6_0", "p4_1"]
+    assert len(spread_over_appearances(seqs, 10)) == 6 and spread_over_appearances([], 3) == []
+
+
+def test_reference_orders_are_seeded_nested_and_outside_the_window() -> None:
+    from evaluation.translate import reference_orders
+
+    orders = reference_orders(30, 12, 4, 3, (0, 5))
+    assert orders == reference_orders(30, 12, 4, 3, (0, 5))
+    assert orders != reference_orders(30, 12, 4, 3, (0, 6))
+    assert all(sorted(o) == list(range(12, 30)) for o in orders)  # K references = o[:K]: nested, after the window
+    assert len({tuple(o[:4]) for o in orders}) == 3  # the draws differ
+    assert sorted(reference_orders(5, 3, 4, 1, (0,))[0]) == [0, 1, 2, 3, 4]  # too few after the window: all frames

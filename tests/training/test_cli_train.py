@@ -1,0 +1,95 @@
+"""`v2v train` and `v2v export` end to end on a tiny data set (cli/train.py, cli/export.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from app.contracts import load_manifest
+from cli.main import main
+from models.core.checkpoints import load_generator
+from tests.moving_square import make_moving_square
+
+
+def test_train_two_steps_then_export_a_loadable_entry(tmp_path: Path) -> None:
+    data = make_moving_square(tmp_path / "data", frames=5, size=32)
+    run = tmp_path / "run"
+    assert main(["train", "vid2vid", "--data", str(data), "--preset", "vid2vid-tiny", "--out", str(run),
+                 "--steps", "2", "--size", "32x32", "--clip-frames", "3", "--num-d", "1", "--temporal-scales", "1",
+                 "--checkpoint-every", "1", "--sample-every", "2", "--device", "cpu", "--quiet"]) == 0
+    assert (run / "checkpoints" / "step_0000002.safetensors").exists()
+    assert (run / "samples" / "step_0000002.png").exists()
+    assert len((run / "log.jsonl").read_text().splitlines()) == 2
+
+    manifest = tmp_path / "ckpt" / "manifest.json"
+    manifest.parent.mkdir()
+    keep = {"name": "other", "family": "vid2vid", "preset": "vid2vid-tiny", "labels": {"type": "edges"},
+            "height": 32, "width": 32}
+    manifest.write_text(json.dumps({"models": {"other": keep}}))
+    assert main(["export", str(run), "--name", "tiny-square", "--checkpoints-dir", str(tmp_path / "ckpt"),
+                 "--manifest", str(manifest)]) == 0
+    cards = load_manifest(manifest).models
+    assert set(cards) == {"other", "tiny-square"}
+    card = cards["tiny-square"]
+    assert card.trained and card.labels.channels == 35 and (card.height, card.width) == (32, 32)
+    gen = load_generator(card.preset, card.config, tmp_path / "ckpt" / str(card.weights), card.sha256, "cpu")
+    state = gen.start(batch_size=1, height=32, width=32)
+    out, _ = gen.step(torch.zeros(1, 35, 32, 32), state)
+    assert out.frame.shape == (1, 3, 32, 32)
+
+    # resume continues from step 2 to 3
+    assert main(["train", "vid2vid", "--data", str(data), "--preset", "vid2vid-tiny", "--out", str(run),
+                 "--steps", "3", "--size", "32x32", "--clip-frames", "3", "--num-d", "1", "--temporal-scales", "1",
+                 "--checkpoint-every", "1", "--sample-every", "0", "--device", "cpu", "--quiet", "--resume"]) == 0
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+
+
+SINGLE = {"first_frame": "single_image",
+          "single_image": {"input_channels": 35, "ngf": 8, "n_downsample": 2, "n_blocks": 1}}
+
+
+def _train(family: str, data: Path, run: Path, steps: int, *extra: str) -> int:
+    return main(["train", family, "--data", str(data), "--preset", "vid2vid-tiny", "--config", json.dumps(SINGLE),
+                 "--out", str(run), "--steps", str(steps), "--size", "32x32", "--clip-frames", "3", "--num-d", "1",
+                 "--temporal-scales", "1", "--checkpoint-every", "1", "--sample-every", "0", "--device", "cpu",
+                 "--quiet", *extra])
+
+
+def test_train_the_first_frame_generator_resume_and_export_it_with_its_vid2vid_run(tmp_path: Path) -> None:
+    from models.core.checkpoints import load_single_image_generator
+
+    data = make_moving_square(tmp_path / "data", frames=4, size=32)
+    single_run, video_run, ckpt = tmp_path / "single", tmp_path / "video", tmp_path / "ckpt"
+    assert _train("single", data, single_run, 1, "--sample-every", "1") == 0
+    assert (single_run / "checkpoints" / "step_0000001.safetensors").exists()
+    assert (single_run / "samples" / "step_0000001.png").exists()
+    assert _train("single", data, single_run, 2, "--resume") == 0
+    lines = [json.loads(line) for line in (single_run / "log.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2] and lines[0]["clip_frames"] == 1  # one image, whatever --clip-frames
+    assert {"G_gan_frame", "G_feat_frame", "G_l1_frame", "D_image"} <= set(lines[0])
+    assert not any(k.startswith(("D_temporal", "G_flow")) for k in lines[0])
+    meta = json.loads((single_run / "checkpoints" / "step_0000002.json").read_text())
+    assert meta["family"] == "single" and meta["preset"] == "vid2vid-tiny"
+    assert _train("vid2vid", data, video_run, 1) == 0  # real first frames in training, as in the paper
+
+    export = ["export", str(video_run), "--name", "tiny-ff", "--checkpoints-dir", str(ckpt)]
+    with pytest.raises(SystemExit, match="--first-frame-run"):
+        main(export)  # a single_image config needs its first-frame generator
+    with pytest.raises(SystemExit, match="first-frame generator"):
+        main(["export", str(single_run), "--name", "x", "--checkpoints-dir", str(ckpt)])
+    assert main([*export, "--first-frame-run", str(single_run)]) == 0
+    card = load_manifest(ckpt / "manifest.json").models["tiny-ff"]
+    assert card.weights == "tiny-ff.safetensors" and card.first_frame_weights == "tiny-ff.first_frame.safetensors"
+    assert card.quality["first_frame_trained_steps"] == 2
+    single = load_single_image_generator(card.preset, card.config, ckpt / card.first_frame_weights,
+                                         card.first_frame_sha256, "cpu")
+    trained = {k[2:]: v for k, v in load_file(str(single_run / "checkpoints" / "step_0000002.safetensors")).items()
+               if k.startswith("G.")}
+    assert all(torch.equal(v, trained[k].half().float()) for k, v in single.state_dict().items())
+    gen = load_generator(card.preset, card.config, ckpt / str(card.weights), card.sha256, "cpu")
+    assert gen.config.first_frame == "single_image" and single(torch.zeros(1, 35, 32, 32)).shape == (1, 3, 32, 32)
