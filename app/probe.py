@@ -175,6 +175,30 @@ def _probe_video(path: Path, head: bytes, limits: Limits) -> LabelProbe:
     return LabelProbe("video", container_format, packets, fps, first.shape[1], first.shape[0], first)
 
 
+def _check_zip_frame(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, expected: tuple[int, int] | None, limits: Limits
+) -> tuple[int, int]:
+    """Check one PNG frame of a zip from its header only (signature + IHDR, 24 bytes; nothing is decoded).
+
+    Every frame must fit the limits (no decompression bomb hides behind a small first frame) and have the size of
+    the first one. Returns the frame's (width, height).
+    """
+    if info.file_size > MAX_FRAME_BYTES:
+        raise _refuse("resolution_too_large", f"frame {info.filename!r} is too large ({info.file_size} bytes)")
+    with archive.open(info) as member:
+        size = png_size(member.read(24))
+    if size is None:
+        raise _refuse("corrupt_video", f"zip entry {info.filename!r} is not a PNG image")
+    _check_size(*size, limits, f"frame {info.filename!r}")
+    if expected is not None and size != expected:
+        raise _refuse(
+            "inconsistent_frames",
+            f"frame {info.filename!r} is {size[0]}x{size[1]}; the first frame is {expected[0]}x{expected[1]}: "
+            "every frame of a PNG zip must have the same size",
+        )
+    return size
+
+
 def _probe_zip(path: Path, limits: Limits) -> LabelProbe:
     try:
         with zipfile.ZipFile(path) as archive:
@@ -193,23 +217,16 @@ def _probe_zip(path: Path, limits: Limits) -> LabelProbe:
                     f"the zip unpacks to {total} bytes; at most {limits.max_zip_uncompressed_bytes}",
                     413,
                 )
+            size: tuple[int, int] | None = None
             for info in members:
                 if not _safe_member_name(info.filename):
                     raise _refuse("unsafe_zip_entry", f"zip entry {info.filename[:100]!r} has an unsafe path")
                 if not info.filename.lower().endswith(".png"):
                     raise _refuse("not_a_video", f"zip entry {info.filename!r} is not a .png frame")
-                with archive.open(info) as member:
-                    if member.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
-                        raise _refuse("corrupt_video", f"zip entry {info.filename!r} is not a PNG image")
-            if members[0].file_size > MAX_FRAME_BYTES:
-                raise _refuse("resolution_too_large", f"frame {members[0].filename!r} is too large")
+                size = _check_zip_frame(archive, info, size, limits)
             first_bytes = archive.read(members[0])
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as exc:
         raise _refuse("corrupt_video", "the zip archive is damaged or uses an unsupported feature") from exc
-    size = png_size(first_bytes[:32])
-    if size is None:
-        raise _refuse("corrupt_video", f"zip entry {members[0].filename!r} is not a PNG image")
-    _check_size(*size, limits, f"frame {members[0].filename!r}")
     first = _decode_image(io.BytesIO(first_bytes), what=f"frame {members[0].filename!r}", code="corrupt_video")
     return LabelProbe("zip", "zip", len(members), limits.zip_fps, first.shape[1], first.shape[0], first)
 
