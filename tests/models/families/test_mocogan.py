@@ -1,0 +1,213 @@
+"""MoCoGAN networks, presets and losses (reference §3, §10)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from models.families.mocogan.config import PRESETS, MoCoGANConfig
+from models.families.mocogan.losses import (
+    OPTIMISER,
+    generator_loss,
+    image_discriminator_loss,
+    random_frame_per_clip,
+    video_discriminator_loss,
+)
+from models.families.mocogan.networks import (
+    ImageDiscriminator,
+    MoCoGANGenerator,
+    VideoDiscriminator,
+    count_parameters,
+)
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("preset", ["mocogan-tiny", "mocogan-small"])
+def test_shapes_and_ranges(preset: str) -> None:
+    cfg = PRESETS[preset]
+    torch.manual_seed(0)
+    gen, d_image, d_video = MoCoGANGenerator(cfg), ImageDiscriminator(cfg), VideoDiscriminator(cfg)
+    latents = gen.sample_latents(2, cfg.num_frames, seeded(1))
+    assert latents.content.shape == (2, cfg.content_dim)
+    assert latents.category.shape == (2, cfg.num_categories)
+    assert torch.equal(latents.category.sum(1), torch.ones(2))
+    assert latents.motion_noise.shape == (2, cfg.num_frames, cfg.motion_noise_dim)
+    video = gen(latents)
+    size = cfg.image_size
+    assert video.shape == (2, cfg.channels, cfg.num_frames, size, size)
+    assert video.min() >= -1 and video.max() <= 1
+    noise = seeded(2)
+    assert d_image(video[:, :, 0], noise).shape == (2, 1, 4, 4)
+    out = d_video(video, noise)
+    assert out.realness.shape == (2, 1, 1, 1, 1)
+    assert out.category_logits.shape == (2, cfg.num_categories)
+
+
+def test_batch_of_one_is_not_squeezed() -> None:
+    cfg = PRESETS["mocogan-tiny"]
+    gen, d_video = MoCoGANGenerator(cfg).eval(), VideoDiscriminator(cfg).eval()
+    out = d_video(gen(gen.sample_latents(1, cfg.num_frames, seeded(0))))
+    assert out.realness.shape == (1, 1, 1, 1, 1) and out.category_logits.shape == (1, cfg.num_categories)
+
+
+def test_patch_video_head_without_categories() -> None:
+    cfg = dataclasses.replace(PRESETS["mocogan-tiny"], num_categories=0, video_head="patch")
+    gen, d_video = MoCoGANGenerator(cfg), VideoDiscriminator(cfg)
+    latents = gen.sample_latents(2, cfg.num_frames, seeded(0))
+    assert latents.category.shape == (2, 0)
+    out = d_video(gen(latents))
+    assert out.realness.shape == (2, 1, cfg.video_frames_left, 4, 4)
+    assert out.category_logits.shape == (2, 0)
+    with pytest.raises(ValueError, match="patch video head"):
+        dataclasses.replace(cfg, num_categories=2)
+
+
+def test_paper_parameter_counts() -> None:
+    """Reference §3.2-3.3: G_I 3,249,024 (K 0) / 3,298,176 (K 6), GRU 660, D_I 663,296, D_V 2,650,880 / 11,253,504."""
+    expected = {
+        "mocogan-paper": (3_249_024, 660, 663_296, 2_650_880),
+        "mocogan-paper-k6": (3_298_176, 660, 663_296, 11_253_504),
+    }
+    for name, (image_gen, gru, d_image, d_video) in expected.items():
+        cfg = PRESETS[name]
+        with torch.device("meta"):
+            gen, disc_i, disc_v = MoCoGANGenerator(cfg), ImageDiscriminator(cfg), VideoDiscriminator(cfg)
+        assert count_parameters(gen.image_generator) == pytest.approx(image_gen, rel=0.01)
+        assert count_parameters(gen.motion_gru) == pytest.approx(gru, rel=0.01)
+        assert count_parameters(disc_i) == pytest.approx(d_image, rel=0.01)
+        assert count_parameters(disc_v) == pytest.approx(d_video, rel=0.01)
+    with torch.device("meta"):  # §10: the CPU preset's G is 0.26 M
+        small = MoCoGANGenerator(PRESETS["mocogan-small"])
+    assert count_parameters(small) == pytest.approx(260_000, rel=0.02)
+
+
+def test_same_seed_same_video() -> None:
+    cfg = PRESETS["mocogan-tiny"]
+    gen = MoCoGANGenerator(cfg).eval()
+    first = gen(gen.sample_latents(3, 5, seeded(7)))
+    second = gen(gen.sample_latents(3, 5, seeded(7)))
+    other = gen(gen.sample_latents(3, 5, seeded(8)))
+    assert torch.equal(first, second)
+    assert not torch.allclose(first, other)
+
+
+def test_streaming_equals_whole_clip() -> None:
+    """Per-step noise draws, GRU steps and per-frame rendering reproduce the whole-clip path (BN in eval mode)."""
+    cfg = PRESETS["mocogan-tiny"]
+    torch.manual_seed(0)
+    gen = MoCoGANGenerator(cfg).eval()
+    num_frames = 9  # longer than training: the GRU unrolls freely
+    latents = gen.sample_latents(2, num_frames, seeded(3))
+    clip = gen(latents)
+    trajectory = gen.motion_trajectory(latents.initial_motion, latents.motion_noise)
+
+    stream = seeded(3)
+    content, category = gen.sample_content(2, stream), gen.sample_category(2, stream)
+    hidden = gen.sample_initial_motion(2, stream)
+    for t in range(num_frames):
+        hidden = gen.motion_step(gen.sample_motion_noise_step(2, stream), hidden)
+        assert torch.allclose(hidden, trajectory[:, t], atol=1e-6)
+        frame = gen.render_frame(content, category, hidden)
+        assert torch.allclose(frame, clip[:, :, t], atol=1e-5)
+
+
+def test_same_content_different_motion() -> None:
+    cfg = PRESETS["mocogan-tiny"]
+    torch.manual_seed(0)
+    gen = MoCoGANGenerator(cfg).eval()
+    content = gen.sample_content(2, seeded(1))
+    labels = torch.tensor([0, 2])
+    clips = []
+    for motion_seed in (10, 11):
+        motion = seeded(motion_seed)
+        latents = dataclasses.replace(
+            gen.sample_latents(2, cfg.num_frames, motion, labels=labels), content=content.clone()
+        )
+        clips.append((latents, gen(latents)))
+    (first, first_video), (second, second_video) = clips
+    assert torch.equal(first.content, second.content) and torch.equal(first.category, second.category)
+    assert not torch.allclose(first.motion_noise, second.motion_noise)
+    per_frame_change = (first_video - second_video).abs().amax(dim=(0, 1, 3, 4))  # (T,)
+    assert bool((per_frame_change > 1e-4).all())
+
+
+def test_labels_become_one_hot_and_are_checked() -> None:
+    gen = MoCoGANGenerator(PRESETS["mocogan-tiny"])
+    latents = gen.sample_latents(2, 3, seeded(0), labels=torch.tensor([2, 0]))
+    assert torch.equal(latents.category, torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="labels"):
+        gen.one_hot_category(torch.tensor([3]))
+
+
+def test_instance_noise_is_explicit_and_training_only() -> None:
+    cfg = dataclasses.replace(PRESETS["mocogan-tiny"], instance_noise_std=0.1)
+    d_image = ImageDiscriminator(cfg)
+    images = torch.zeros(2, cfg.channels, cfg.image_size, cfg.image_size)
+    with pytest.raises(ValueError, match="noise_generator"):
+        d_image(images)
+    assert torch.equal(d_image(images, seeded(1)), d_image(images, seeded(1)))
+    assert not torch.equal(d_image(images, seeded(1)), d_image(images, seeded(2)))
+    d_image.eval()
+    assert torch.equal(d_image(images), d_image(images, seeded(2)))
+
+
+def test_losses_and_category_term() -> None:
+    cfg = PRESETS["mocogan-tiny"]
+    torch.manual_seed(0)
+    gen, d_image, d_video = MoCoGANGenerator(cfg), ImageDiscriminator(cfg), VideoDiscriminator(cfg)
+    rng = seeded(0)
+    labels = torch.tensor([0, 1])
+    latents = gen.sample_latents(2, cfg.num_frames, rng, labels=labels)
+    fake = gen(latents)
+    real = torch.rand_like(fake) * 2 - 1
+    fake_frames = random_frame_per_clip(fake, rng)
+    assert fake_frames.shape == (2, cfg.channels, cfg.image_size, cfg.image_size)
+    assert any(torch.equal(fake_frames[0], fake[0, :, t]) for t in range(cfg.num_frames))
+
+    d_i = image_discriminator_loss(d_image(real[:, :, 0]), d_image(fake_frames.detach()))
+    assert torch.allclose(d_i.total, d_i.real + d_i.fake) and d_i.category == 0
+    d_v = video_discriminator_loss(d_video(real), d_video(fake.detach()), real_labels=labels)
+    assert d_v.category > 0 and torch.allclose(d_v.total, d_v.real + d_v.fake + d_v.category)
+    g = generator_loss(d_image(fake_frames), d_video(fake), fake_labels=labels)
+    assert torch.allclose(g.total, g.image_adversarial + g.video_adversarial + g.category)
+    g.total.backward()
+    assert all(p.grad is not None for p in gen.parameters())
+    assert generator_loss(d_image(fake_frames), d_video(fake)).category == 0
+    assert OPTIMISER.lr == 2e-4 and OPTIMISER.betas == (0.5, 0.999) and OPTIMISER.weight_decay == 1e-5
+
+
+def test_generator_learns_a_fixed_target() -> None:
+    cfg = PRESETS["mocogan-tiny"]
+    torch.manual_seed(0)
+    gen = MoCoGANGenerator(cfg)
+    latents = gen.sample_latents(2, cfg.num_frames, seeded(0))
+    target = torch.rand(2, cfg.channels, cfg.num_frames, cfg.image_size, cfg.image_size, generator=seeded(1)) - 0.5
+    optimiser = torch.optim.Adam(gen.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(15):
+        loss = torch.nn.functional.mse_loss(gen(latents), target)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"image_size": 48}, "power of two"),
+        ({"num_frames": 2}, "too short"),
+        ({"num_categories": -1}, "num_categories"),
+        ({"ngf": 0}, "ngf"),
+    ],
+)
+def test_config_validation(overrides: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(PRESETS["mocogan-tiny"], **overrides)
+    assert MoCoGANConfig().latent_dim == 60
