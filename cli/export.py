@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.contracts import LabelSpec, Manifest, ModelCard, ReferenceSpec
-    from models.core.checkpoints import export_generator_fp16, load_single_image_generator
+    from models.core.checkpoints import export_generator_fp16
+    from models.families.vid2vid.first_frame import load_single_image_generator
     from models.core.labels import CITYSCAPES_NAMES, CITYSCAPES_PALETTE
     from models.registry import build_generator
     from training.state import generator_weights, latest_checkpoint, read_checkpoint_meta
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 def _first_frame_checkpoint(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Path, dict[str, Any]] | None:
     """The --first-frame-run's checkpoint and metadata, checked against the vid2vid run (`meta`): required exactly
     when the run's config has a single-image generator, of the same preset config and label encoding."""
-    from models.core.checkpoints import single_image_config
+    from models.families.vid2vid.first_frame import single_image_config
     from training.state import latest_checkpoint, read_checkpoint_meta
 
     try:

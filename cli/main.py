@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("cli.serve", "run Redis, a worker and the API on this machine (data under ./var)"),
     "api": ("cli.api", "run the HTTP API only"),
     "worker": ("cli.worker", "run GPU/CPU worker process(es) that take jobs from Redis"),
-    "generate": ("cli.generate", "offline: label video in, synthesised video out (no server)"),
+    "generate": ("cli.generate", "offline: run a served model on local inputs, video(s) out (no server)"),
     "train": ("cli.train", "train a vid2vid or few-shot vid2vid generator, or a vid2vid first-frame generator"),
     "export": ("cli.export", "export a trained run to checkpoints/ (fp16 safetensors + manifest entry)"),
     "data": ("cli.data", "make synthetic or derived training data sets"),
@@ -41,7 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(command_parser, command)
     args = command_parser.parse_args(argv[1:])
     args.command = command
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except (OSError, KeyError, ValueError) as exc:  # a user mistake: one line, no traceback (V2V_DEBUG=1 shows it)
+        if os.environ.get("V2V_DEBUG"):
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        sys.stderr.write(f"v2v {command}: error: {message}\n")
+        return 2
 
 
 if __name__ == "__main__":

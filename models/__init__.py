@@ -1,8 +1,18 @@
-"""PyTorch side of the service: generators, presets, losses, training, data, metrics.
+"""PyTorch side of the service: model families (`models.families.*`), shared blocks (`models.core`), one registry.
 
-Public entry points: `build_generator(name, **overrides)` and `list_presets()`.
+Public entry points: `get_family(name)`, `list_families()`, `register(family)`, `build_generator(preset)`,
+`list_presets()`.
 """
 
-from models.registry import build_generator, get_preset_config, list_presets
+from models.registry import (
+    build_generator,
+    family_of_preset,
+    get_family,
+    get_preset_config,
+    list_families,
+    list_presets,
+    register,
+)
 
-__all__ = ["build_generator", "get_preset_config", "list_presets"]
+__all__ = ["build_generator", "family_of_preset", "get_family", "get_preset_config", "list_families", "list_presets",
+           "register"]

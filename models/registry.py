@@ -1,51 +1,87 @@
-"""One registry of named generator presets for both model families.
+"""The one registry of model families and their named presets.
 
-Each family module exports `PRESETS: dict[str, <Family>Config]` (frozen dataclasses) and its generator class.
-`build_generator(name, **overrides)` returns the video generator only (every spatial scale; no discriminators).
+`FAMILIES` lists every family package once; each package exports its `FAMILY` descriptor
+(`models.core.family.Family`). A test can add a family of its own with `register(family)`. Unknown family or preset
+names fail with the list of valid ones.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import importlib
 from typing import Any
 
 from torch import nn
 
+from models.core.family import Family
 
-def _presets() -> dict[str, Any]:
-    from models.families.fs_vid2vid import generator as fs_vid2vid
-    from models.families.vid2vid import generator as vid2vid  # imported here so `models.core.labels` etc. load without the networks
+FAMILY_PACKAGES: tuple[str, ...] = (
+    "models.families.vid2vid",
+    "models.families.fs_vid2vid",
+)
+"""The families the service ships, by package (imported on first use, so `models.core.labels` loads without them)."""
 
-    merged: dict[str, Any] = {}
-    for table in (vid2vid.PRESETS, fs_vid2vid.PRESETS):
-        for name, config in table.items():
-            if name in merged:
-                raise ValueError(f"preset {name!r} is defined twice")
-            merged[name] = config
-    return merged
+_families: dict[str, Family] = {}
+
+
+def _load() -> dict[str, Family]:
+    if not _families:
+        for package in FAMILY_PACKAGES:
+            _add(importlib.import_module(package).FAMILY)
+    return _families
+
+
+def register(family: Family) -> Family:
+    """Add a family (idempotent for the same object); its preset names must be new."""
+    _load()
+    return _add(family)
+
+
+def _add(family: Family) -> Family:
+    families = _families
+    existing = families.get(family.name)
+    if existing is family:
+        return family
+    if existing is not None:
+        raise ValueError(f"family {family.name!r} is registered twice")
+    taken = {p for f in families.values() for p in f.presets}
+    clash = sorted(taken & set(family.presets))
+    if clash:
+        raise ValueError(f"presets {clash} of family {family.name!r} are defined twice")
+    families[family.name] = family
+    return family
+
+
+def list_families() -> list[str]:
+    return sorted(_load())
+
+
+def get_family(name: str) -> Family:
+    families = _load()
+    if name not in families:
+        raise KeyError(f"unknown model family {name!r}; valid families: {', '.join(sorted(families))}")
+    return families[name]
+
+
+def family_of_preset(preset: str) -> Family:
+    for family in _load().values():
+        if preset in family.presets:
+            return family
+    raise KeyError(f"unknown preset {preset!r}; valid presets: {', '.join(list_presets())}")
 
 
 def list_presets() -> list[str]:
-    """Names accepted by `build_generator`, sorted."""
-    return sorted(_presets())
+    """Every family's preset names, sorted."""
+    return sorted(p for f in _load().values() for p in f.presets)
 
 
 def get_preset_config(name: str, **overrides: Any) -> Any:
-    """The frozen config of preset `name`, with `overrides` applied (unknown fields raise TypeError)."""
-    presets = _presets()
-    if name not in presets:
-        raise KeyError(f"unknown preset {name!r}; valid presets: {', '.join(sorted(presets))}")
-    return dataclasses.replace(presets[name], **overrides)
+    """The frozen config of preset `name`, with typed `overrides` applied (unknown fields raise TypeError)."""
+    import dataclasses
+
+    return dataclasses.replace(family_of_preset(name).presets[name], **overrides)
 
 
 def build_generator(name: str, **overrides: Any) -> nn.Module:
-    """Build the video generator of preset `name` (randomly initialised; load weights separately)."""
-    from models.families.fs_vid2vid import generator as fs_vid2vid
-    from models.families.vid2vid import generator as vid2vid
-
-    config = get_preset_config(name, **overrides)
-    if isinstance(config, vid2vid.Vid2VidConfig):
-        return vid2vid.Vid2VidGenerator(config)
-    if isinstance(config, fs_vid2vid.FewShotConfig):
-        return fs_vid2vid.FewShotGenerator(config)
-    raise TypeError(f"preset {name!r} has an unknown config type {type(config).__name__}")
+    """Build the generator of preset `name` (randomly initialised; load weights separately)."""
+    family = family_of_preset(name)
+    return family.build(get_preset_config(name, **overrides))

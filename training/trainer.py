@@ -21,7 +21,8 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from models.core.checkpoints import config_overrides_from_json, single_image_config
+from models.core.checkpoints import config_overrides_from_json
+from models.families.vid2vid.first_frame import single_image_config
 from models.registry import build_generator, get_preset_config
 from models.families.vid2vid import schedule
 from corpora.clips import Clip, ClipDataset, ClipSpec, collate_clips

@@ -5,7 +5,7 @@ finds the runner of the job's model, runs it with RQ-backed hooks and returns `J
 
 Failures are recorded in `job.meta["error"] = {"code", "message"}` before re-raising, so the API can show a
 clear reason. Failures that a re-run cannot fix (bad input, full disk, cancellation) set `retries_left = 0` so
-RQ's retries (meant for crashed workers) are not spent on them. Codes: `bad_spec`, `model_not_served`,
+RQ's retries (meant for crashed workers) are not spent on them. Codes: `bad_spec`, `bad_input`, `model_not_served`,
 `decode_failed`, `bad_references`, `disk_full`, `job_timeout`, `internal`; a cancel sets `meta["canceled"] = True`
 instead. (`worker_crashed` is set by `workers.worker` when a job's workers died too often.)
 """
@@ -26,7 +26,7 @@ from rq.timeouts import JobTimeoutException
 from app.contracts import JobSpec
 from workers.errors import JobCanceled, JobError
 from workers.hooks import JobHooks
-from workers.runners import Runner
+from workers.runner import Runner
 
 log = logging.getLogger(__name__)
 

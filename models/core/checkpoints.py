@@ -174,35 +174,16 @@ def load_generator(
     return model.to(device).eval()
 
 
-def single_image_config(preset: str, config_overrides: dict[str, Any]) -> Any:
-    """The `SingleImageConfig` (first-frame generator, reference §1.6) of vid2vid preset `preset` under JSON
-    `config_overrides`; ValueError when that config has none (first_frame is not "single_image")."""
-    from models.registry import get_preset_config
-    from models.families.vid2vid.generator import Vid2VidConfig
-
-    base = get_preset_config(preset)
-    config = get_preset_config(preset, **config_overrides_from_json(type(base), config_overrides))
-    single = config.single_image if isinstance(config, Vid2VidConfig) else None
-    if single is None:
-        raise ValueError(
-            f"preset {preset!r} with config {config_overrides} has no single-image generator: use a vid2vid preset "
-            'with first_frame "single_image", or override first_frame and single_image'
-        )
-    return single
+BUILD_SEED = 0
+"""Seed for building networks before their weights load: untrained networks are identical in every process."""
 
 
-def load_single_image_generator(
-    preset: str,
-    config_overrides: dict[str, Any],
-    weights_path: Path | None,
-    sha256: str | None,
-    device: torch.device | str,
-) -> nn.Module:
-    """`load_generator` for the single-image first-frame generator of a vid2vid preset + overrides (a manifest's
-    `preset` / `config`; weights: the card's `first_frame_weights` / `first_frame_sha256`)."""
-    from models.families.vid2vid.single import SingleImageGenerator
-
-    model = SingleImageGenerator(single_image_config(preset, config_overrides))
-    if weights_path is not None:
-        load_weights(model, weights_path, sha256)
-    return model.to(device).eval()
+def build_with_weights(build: Any, config: Any, weights: Any, device: torch.device | str) -> nn.Module:
+    """`build(config)` under a fixed seed (global RNG untouched), its weights loaded and sha256-checked when
+    `weights.path` is set (`models.core.family.WeightsRef`), on `device`, in eval mode."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(BUILD_SEED)
+        module = build(config)
+    if weights.path is not None:
+        load_weights(module, weights.path, weights.sha256)
+    return module.to(device).eval()

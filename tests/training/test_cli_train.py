@@ -61,7 +61,7 @@ def _train(family: str, data: Path, run: Path, steps: int, *extra: str) -> int:
 
 
 def test_train_the_first_frame_generator_resume_and_export_it_with_its_vid2vid_run(tmp_path: Path) -> None:
-    from models.core.checkpoints import load_single_image_generator
+    from models.families.vid2vid.first_frame import load_single_image_generator
 
     data = make_moving_square(tmp_path / "data", frames=4, size=32)
     single_run, video_run, ckpt = tmp_path / "single", tmp_path / "video", tmp_path / "ckpt"

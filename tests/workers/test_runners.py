@@ -12,7 +12,7 @@ import torch
 from app.contracts import load_manifest
 from workers.errors import JobCanceled, JobError
 from workers.hooks import NullHooks
-from workers.runners import Runner, make_runner
+from workers.runner import Runner, make_runner
 from workers.video_io import read_label_frames, write_png_atomic
 
 from .helpers import (
@@ -233,7 +233,8 @@ SINGLE_CONFIG = {"first_frame": "single_image",
 @pytest.fixture(scope="module")
 def first_frames(tmp_path_factory: pytest.TempPathFactory) -> Runner:
     """`tiny` with first_frame "single_image" and a (randomly initialised, then exported) single-image generator."""
-    from models.core.checkpoints import export_generator_fp16, single_image_config
+    from models.core.checkpoints import export_generator_fp16
+    from models.families.vid2vid.first_frame import single_image_config
     from models.families.vid2vid.single import SingleImageGenerator
 
     folder = tmp_path_factory.mktemp("ckpt")

@@ -19,7 +19,7 @@ from rq.serializers import JSONSerializer
 
 import workers.video_io
 from app.contracts import JOB_FUNCTION, QUEUE_NAME, JobSpec, load_manifest
-from workers.runners import Runner, make_runner
+from workers.runner import Runner, make_runner
 from workers.worker import V2VWorker
 
 from .helpers import make_spec, write_label_video, write_manifest

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.core.family import InputError
+
 from models.families.fs_vid2vid.flow_net import FlowNetwork
 from models.families.fs_vid2vid.blocks import LRELU_SLOPE, LabelEmbedder, SpadeNorm, SPADEResBlock, sn_conv
 from models.families.fs_vid2vid.weights import GeneratedWeights, ReferenceEncoder, ReferenceHead, WeightGenerator
@@ -333,10 +335,10 @@ class FewShotGenerator(nn.Module):
             raise ValueError(f"reference_labels must be {(b, k, c.label_channels, h, w)}, "
                              f"got {tuple(reference_labels.shape)}")
         if not 1 <= k <= c.max_references:
-            raise ValueError(f"this generator takes 1..{c.max_references} references, got {k}")
+            raise InputError(f"this generator takes 1..{c.max_references} references, got {k}")
         m = c.size_multiple
         if h % m or w % m:
-            raise ValueError(f"height and width must be multiples of {m}, got {h}x{w}")
+            raise InputError(f"height and width must be multiples of {m}, got {h}x{w}")
 
 
 def nearest_label_reference(reference_labels: torch.Tensor, labels_t: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from models.core.family import InputError
+
 from models.families.vid2vid.layers import NormKind, count_parameters, init_weights
 from models.families.vid2vid.blocks import CompositeGenerator, CompositeLocalGenerator, ScaleHeads
 from models.families.vid2vid.single import SingleImageConfig
@@ -353,4 +355,4 @@ class Vid2VidGenerator(nn.Module):
     def _check_size(self, height: int, width: int) -> None:
         m = self.config.size_multiple
         if height % m or width % m:
-            raise ValueError(f"height and width must be multiples of {m}, got {height}x{width}")
+            raise InputError(f"height and width must be multiples of {m}, got {height}x{width}")

@@ -1,0 +1,141 @@
+"""THE per-job loop, for every kind and family: inputs -> pipeline steps -> durable frames + state -> mp4 per sample.
+
+Resuming: after each step its frames are written (PNG, atomically), then the pipeline state, the job's RNG and the
+frame count (`workers.job_state`). A re-run of the same job (after its worker died) restores them and continues with
+the next frame; generation is deterministic, so the frames are byte-identical to an uninterrupted run. The videos are
+muxed at the end from all PNGs, so a resumed job still produces whole videos.
+
+Frames: `frames/000000.png`... for a single sample; `frames/sample_00/000000.png`... with several. Videos:
+`result.mp4` (sample 0), then `result_01.mp4`, ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from app.contracts import JobResult, JobSpec
+from models.core.family import Adaptable, InputError, Pipeline
+from models.core.labels import tensor_to_rgb
+from workers.errors import JobCanceled, JobError
+from workers.hooks import Hooks
+from workers.inputs import InputSource, resize_rgb
+from workers.job_state import clear_job_state, load_finetuned, load_job_state, save_finetuned, save_job_state
+from workers.video_io import encode_frames_to_mp4, write_png_atomic
+
+RESULT_NAME = "result.mp4"
+_RNG_KEY = "__job__.generator"
+
+
+def frame_path(frames_dir: Path, samples: int, sample: int, index: int) -> Path:
+    folder = frames_dir if samples == 1 else frames_dir / f"sample_{sample:02d}"
+    return folder / f"{index:06d}.png"
+
+
+def video_name(sample: int) -> str:
+    return RESULT_NAME if sample == 0 else f"result_{sample:02d}.mp4"
+
+
+class _JobAdaptHooks:
+    """`models.core.family.AdaptHooks` over the job's hooks and its state folder."""
+
+    def __init__(self, hooks: Hooks, state_dir: Path) -> None:
+        self.hooks, self.state_dir = hooks, state_dir
+
+    def on_step(self, done: int) -> None:
+        self.hooks.heartbeat()
+        if self.hooks.should_stop():
+            raise JobCanceled()
+
+    def load_tensors(self, name: str, settings: Mapping[str, str]) -> dict[str, torch.Tensor] | None:
+        return load_finetuned(self.state_dir, dict(settings))
+
+    def save_tensors(self, name: str, tensors: Mapping[str, torch.Tensor], settings: Mapping[str, str]) -> None:
+        save_finetuned(self.state_dir, dict(tensors), dict(settings))
+
+
+def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks, device: torch.device,
+            autocast: contextlib.AbstractContextManager[Any] | None = None) -> JobResult:
+    """Run one job to its videos; raises JobError (clear code), JobCanceled, or OSError (disk)."""
+    started = time.monotonic()
+    job_dir = Path(spec.job_dir)
+    frames_dir, state_dir = job_dir / "frames", job_dir / "state"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    fast = autocast or contextlib.nullcontext()
+    samples = source.samples
+
+    try:
+        # 1. The job's pipeline (a family may adapt a copy to this job, with gradients), then the state: fresh
+        #    (seeded) or restored from the last completed step of an earlier attempt.
+        if isinstance(pipeline, Adaptable) and spec.family_options:
+            pipeline = pipeline.adapt(source.start, spec.family_options, spec.options.seed, _JobAdaptHooks(hooks, state_dir))
+        rng = torch.Generator().manual_seed(spec.options.seed)
+        saved = load_job_state(state_dir, device)
+        if saved is not None:
+            tensors = dict(saved.tensors)
+            rng.set_state(tensors.pop(_RNG_KEY).cpu())
+            state, done = pipeline.state_from_tensors(tensors), saved.next_frame
+        else:
+            torch.manual_seed(spec.options.seed)
+            with torch.inference_mode(), fast:
+                state = pipeline.start(source.start, rng)
+            done = 0
+        first = done
+
+        # 2. Step until the inputs end or the job has its frames.
+        for condition in source.conditions(first):
+            if source.limit is not None and done >= source.limit:
+                break
+            with torch.inference_mode(), fast:
+                out, state = pipeline.step(state, condition, rng)
+            height, width = source.output_size()
+            frames = out.frames  # (B, n, 3, H, W)
+            if frames.shape[0] != samples:
+                raise JobError("internal", f"the model returned {frames.shape[0]} samples, not {samples}")
+            for j in range(frames.shape[1]):
+                if source.limit is not None and done >= source.limit:
+                    break
+                for b in range(samples):
+                    rgb = resize_rgb(tensor_to_rgb(frames[b, j]), height, width)  # (H, W, 3) uint8
+                    write_png_atomic(frame_path(frames_dir, samples, b, done), rgb)
+                done += 1
+
+            # 3. Durable record: the frames, then the state after them (the order resuming relies on).
+            tensors = {**pipeline.state_to_tensors(state), _RNG_KEY: rng.get_state()}
+            save_job_state(state_dir, done, tensors, device)
+
+            # 4. Tell the world; stop if asked.
+            hooks.report_progress(done, max(spec.frames_total, done))
+            hooks.heartbeat()
+            if hooks.should_stop():
+                raise JobCanceled()
+    except InputError as exc:
+        raise JobError("bad_input", str(exc)) from exc
+
+    if done == 0:
+        raise JobError("decode_failed", "the input has no frames")
+    height, width = source.output_size()
+
+    # 5. Mux every frame (including those of earlier attempts) into one browser-playable mp4 per sample.
+    hooks.heartbeat()
+    videos = []
+    for b in range(samples):
+        paths = [frame_path(frames_dir, samples, b, i) for i in range(done)]
+        missing = [p.name for p in paths if not p.is_file()]
+        if missing:
+            raise JobError("internal", f"frames missing on disk: {', '.join(missing[:5])}", retryable=True)
+        encode_frames_to_mp4(paths, job_dir / video_name(b), fps=spec.fps)
+        videos.append(video_name(b))
+        hooks.heartbeat()
+    clear_job_state(state_dir)  # the frames and the videos are the record now
+    hooks.report_progress(done, done)
+
+    # 6. The result RQ stores.
+    return JobResult(frames=done, fps=spec.fps, width=width, height=height, video_path=str(job_dir / RESULT_NAME),
+                     videos=videos, seconds=round(time.monotonic() - started, 3), resumed_from_frame=first,
+                     seeds={"seed": spec.options.seed, **source.seeds})

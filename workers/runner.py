@@ -1,0 +1,71 @@
+"""A served model in the worker: `setup()` loads its family's pipeline once; `run(spec, hooks)` runs one job.
+
+The family comes from the registry (`models.get_family(card.family)`): an unknown family or preset fails at start-up
+with the valid names. Sizes: a job runs at the card's output size unless its options give height/width (the API
+checked them against `size_multiple`); the kind's input source decides the size of the written frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from app.contracts import JobResult, JobSpec, ModelCard
+from models import get_family
+from models.core.family import Pipeline, WeightsRef
+from workers.hooks import Hooks
+from workers.inputs import input_source
+from workers.loop import run_job
+
+
+class Runner:
+    """Loads one served model once and runs its jobs."""
+
+    def __init__(self, card: ModelCard, device: torch.device, checkpoints_dir: Path) -> None:
+        self.card = card
+        self.device = device
+        self.checkpoints_dir = checkpoints_dir
+        self.family = get_family(card.family)
+        self.pipeline: Pipeline | None = None
+
+    def setup(self) -> None:
+        """Build the pipeline (verified weights where the card has them) on the device, in eval mode."""
+        card, family = self.card, self.family
+        if card.kind != family.kind:
+            raise ValueError(f"model {card.name}: family {family.name} serves {family.kind} jobs, the card says "
+                             f"{card.kind}")
+        config = family.config(card.preset, card.config)
+        multiple = family.size_multiple(config)
+        if card.output.size_multiple % multiple:
+            raise ValueError(f"model {card.name}: output.size_multiple {card.output.size_multiple} must be a multiple "
+                             f"of {multiple}, the size multiple of preset {card.preset}")
+        unknown = sorted(set(card.extra_weights) - set(family.extra_weights))
+        if unknown:
+            raise ValueError(f"model {card.name}: family {family.name} has no extra networks {unknown} "
+                             f"(it has: {list(family.extra_weights)})")
+        files = {"generator": card.weights, **card.extra_weights}
+        weights = {name: WeightsRef(self.checkpoints_dir / f.file, f.sha256) if f else WeightsRef()
+                   for name, f in files.items()}
+        self.pipeline = family.load(config, weights, self.device)
+
+    def run_size(self, spec: JobSpec) -> tuple[int, int]:
+        return spec.options.height or self.card.output.height, spec.options.width or self.card.output.width
+
+    def run(self, spec: JobSpec, hooks: Hooks) -> JobResult:
+        assert self.pipeline is not None, "call setup() first"
+        height, width = self.run_size(spec)
+        source = input_source(spec, self.card, height, width, self.device)
+        return run_job(self.pipeline, source, spec, hooks, self.device, self._autocast())
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def make_runner(card: ModelCard, device: torch.device, checkpoints_dir: Path) -> Runner:
+    """The runner of a model card (not yet set up); KeyError for an unknown family."""
+    return Runner(card, device, checkpoints_dir)
