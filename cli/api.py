@@ -9,14 +9,14 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.main import create_app
+from cli.http_server import HttpLimits, add_limit_arguments, limits_from_args, uvicorn_options
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--host", default=None, help="bind address (default: V2V_BIND_HOST, else 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument(
-        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
-    )
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    add_limit_arguments(parser)
 
 
 def load_settings(host: str | None) -> Settings:
@@ -24,11 +24,17 @@ def load_settings(host: str | None) -> Settings:
     return Settings(BIND_HOST=host) if host else Settings()
 
 
-def serve_api(settings: Settings, port: int, log_level: str = "info") -> None:
-    """Run the API in this process until interrupted (also used by `v2v serve`)."""
+def serve_api(settings: Settings, port: int, log_level: str = "info", limits: HttpLimits | None = None) -> None:
+    """Run the API in this process until interrupted, with bounded request heads and timeouts (`cli.http_server`)."""
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=settings.BIND_HOST, port=port, log_level=log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.BIND_HOST,
+        port=port,
+        log_level=log_level,
+        **uvicorn_options(limits or HttpLimits()),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,5 +43,5 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         sys.stderr.write(f"v2v api: bad settings:\n{exc}\n")
         return 2
-    serve_api(settings, args.port, args.log_level)
+    serve_api(settings, args.port, args.log_level, limits_from_args(args))
     return 0

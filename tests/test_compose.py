@@ -56,7 +56,7 @@ def test_compose_file_is_valid_compose_spec() -> None:
     project = compose_spec.PyCompose.from_yaml(interpolate(COMPOSE.read_text(), ENV))  # raises on invalid
     project.validate()
     spec = project.to_spec()  # the pydantic model of the Compose Specification
-    assert set(spec.services) == {"redis", "api", "worker"}
+    assert set(spec.services) == {"redis", "api", "worker", "proxy"}
 
 
 def test_required_secrets_fail_fast_when_missing() -> None:
@@ -126,11 +126,49 @@ def test_commands_are_real_v2v_subcommands_matching_the_image(compose: dict[str,
 def test_api_port_matches_command_and_image(compose: dict[str, Any]) -> None:
     api = compose["services"]["api"]
     args = _parse_v2v(api["command"])
-    published = [str(p).rsplit(":", 1)[-1] for p in api["ports"]]
-    assert published == [str(args.port)] == ["8000"]
+    assert "ports" not in api  # clients go through the proxy
+    assert [str(p) for p in api["expose"]] == [str(args.port)] == ["8000"]
     exposed = [a for op, a in _instructions(_dockerfile(compose, "api")) if op == "EXPOSE"]
     assert exposed == [str(args.port)]
     assert str(args.port) in " ".join(api["healthcheck"]["test"])
+
+
+def _nginx_directives(text: str) -> dict[str, list[str]]:
+    """`name args;` statements of an nginx config (comments dropped), by name."""
+    found: dict[str, list[str]] = {}
+    body = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    for statement in re.split(r"[;{}]", body):
+        words = statement.split()
+        if words:
+            found.setdefault(words[0], []).append(" ".join(words[1:]))
+    return found
+
+
+def test_proxy_fronts_the_api_with_limits(compose: dict[str, Any]) -> None:
+    """The only published port is the reverse proxy's; it forwards to the API and bounds heads, bodies and time."""
+    proxy, api = compose["services"]["proxy"], compose["services"]["api"]
+    assert proxy["image"].startswith("nginx:")
+    mounts = [v.split(":") for v in proxy["volumes"]]
+    config = [REPO / m[0] for m in mounts if m[1] == "/etc/nginx/nginx.conf"]
+    assert len(config) == 1 and config[0].is_file() and mounts[0][-1] == "ro"
+    nginx = _nginx_directives(config[0].read_text())
+    listen = nginx["listen"]
+    assert [str(p).rsplit(":", 1)[-1] for p in proxy["ports"]] == listen == ["8080"]
+    assert [s for s in nginx["server"] if s] == [f"api:{_parse_v2v(api['command']).port}"]  # the upstream
+    assert nginx["proxy_pass"] == ["http://api"]
+    for directive in (
+        "client_header_timeout",
+        "client_body_timeout",
+        "large_client_header_buffers",
+        "client_max_body_size",
+        "keepalive_timeout",
+        "send_timeout",
+        "limit_conn",
+    ):
+        assert directive in nginx, directive
+    assert nginx["proxy_request_buffering"] == ["off"]  # uploads stream through; the API caps them
+    assert proxy["depends_on"]["api"]["condition"] == "service_healthy"
+    assert "8080" in " ".join(proxy["healthcheck"]["test"])
 
 
 def test_worker_entry_command_runs_here(compose: dict[str, Any], redis_url: str, tmp_path: Path) -> None:
