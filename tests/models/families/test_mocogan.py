@@ -27,6 +27,13 @@ def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def wave_video(batch: int, channels: int, num_frames: int, size: int) -> torch.Tensor:
+    """A smooth, moving target in [-0.5, 0.5]: (B, C, T, H, W)."""
+    coords, times = torch.linspace(-1, 1, size), torch.arange(num_frames, dtype=torch.float32)
+    wave = 0.5 * torch.sin(3 * coords[None, :, None] + coords[None, None, :] + times[:, None, None])  # (T, H, W)
+    return wave.expand(batch, channels, num_frames, size, size)
+
+
 @pytest.mark.parametrize("preset", ["mocogan-tiny", "mocogan-small"])
 def test_shapes_and_ranges(preset: str) -> None:
     cfg = PRESETS[preset]
@@ -186,7 +193,7 @@ def test_generator_learns_a_fixed_target() -> None:
     torch.manual_seed(0)
     gen = MoCoGANGenerator(cfg)
     latents = gen.sample_latents(2, cfg.num_frames, seeded(0))
-    target = torch.rand(2, cfg.channels, cfg.num_frames, cfg.image_size, cfg.image_size, generator=seeded(1)) - 0.5
+    target = wave_video(2, cfg.channels, cfg.num_frames, cfg.image_size)
     optimiser = torch.optim.Adam(gen.parameters(), lr=1e-2)
     losses = []
     for _ in range(15):
@@ -195,7 +202,7 @@ def test_generator_learns_a_fixed_target() -> None:
         loss.backward()
         optimiser.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.7 * losses[0]
+    assert losses[-1] < 0.5 * losses[0]
 
 
 @pytest.mark.parametrize(
