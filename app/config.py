@@ -66,7 +66,6 @@ class Settings(BaseSettings):
     RETENTION_S: int = Field(default=7 * DAY_S, gt=0)
     JOB_TIMEOUT_BASE_S: int = Field(default=300, gt=0)
     JOB_TIMEOUT_PER_FRAME_S: float = Field(default=10.0, ge=0)
-    JOB_TIMEOUT_PER_FINETUNE_STEP_S: float = Field(default=5.0, ge=0)
     MAX_ATTEMPTS: int = Field(default=3, ge=1, le=10)
     CANCEL_TTL_S: int = Field(default=DAY_S, gt=0)
     RETENTION_SWEEP_INTERVAL_S: int = Field(default=3600, gt=0)
@@ -89,13 +88,10 @@ class Settings(BaseSettings):
             )
         return self
 
-    def job_timeout_s(self, frames: int, finetune_steps: int = 0) -> int:
-        """RQ job timeout for a job of `frames` frames (plus few-shot fine-tuning steps on the references)."""
-        return int(
-            self.JOB_TIMEOUT_BASE_S
-            + self.JOB_TIMEOUT_PER_FRAME_S * frames
-            + self.JOB_TIMEOUT_PER_FINETUNE_STEP_S * finetune_steps
-        )
+    def job_timeout_s(self, frames: int, extra_s: float = 0.0) -> int:
+        """RQ job timeout for a job writing `frames` frames in all, plus `extra_s` for work its options add (the
+        card's `OptionSpec.seconds_per_unit`, e.g. few-shot fine-tuning steps)."""
+        return int(self.JOB_TIMEOUT_BASE_S + self.JOB_TIMEOUT_PER_FRAME_S * frames + extra_s)
 
 
 @lru_cache(maxsize=1)

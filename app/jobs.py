@@ -53,14 +53,15 @@ def inflight_key(owner: str) -> str:
     return f"{KEY_PREFIX}owner:{owner}:inflight"
 
 
-def enqueue_job(queue: Queue, spec: JobSpec, settings: Settings) -> Job:
-    """Put `spec` on the queue for `workers.tasks.run_job(spec=...)` and index it under its owner."""
+def enqueue_job(queue: Queue, spec: JobSpec, settings: Settings, timeout_s: int) -> Job:
+    """Put `spec` on the queue for `workers.tasks.run_job(spec=...)` (RQ time limit `timeout_s`) and index it under
+    its owner."""
     retries = settings.MAX_ATTEMPTS - 1
     job = queue.enqueue(
         JOB_FUNCTION,
         kwargs={"spec": spec.model_dump(mode="json")},
         job_id=spec.job_id,
-        job_timeout=settings.job_timeout_s(spec.frames_total, spec.options.finetune_steps),
+        job_timeout=timeout_s,
         result_ttl=settings.RESULT_TTL_S,
         failure_ttl=settings.FAILURE_TTL_S,
         retry=Retry(max=retries) if retries > 0 else None,
@@ -132,6 +133,8 @@ def to_public(job: Job, client: redis.Redis) -> JobPublic:
     return JobPublic(
         id=job.id,
         model=spec.model,
+        kind=spec.inputs.kind,
+        samples=spec.samples,
         status=status,
         progress=progress,
         fps=spec.fps,
@@ -140,7 +143,8 @@ def to_public(job: Job, client: redis.Redis) -> JobPublic:
         ended_at=_utc(job.ended_at),
         cancel_requested=status not in TERMINAL and bool(client.exists(cancel_key(job.id))),
         error=_failure(job, meta) if status == JobStatus.FAILED else None,
-        links=JobLinks(self=base, result=f"{base}/result", frames=f"{base}/frames", cancel=f"{base}/cancel"),
+        links=JobLinks(self=base, result=f"{base}/result", frames=f"{base}/frames", cancel=f"{base}/cancel",
+                       results=[f"{base}/result?sample={i}" for i in range(spec.samples)]),
     )
 
 

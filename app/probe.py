@@ -16,7 +16,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from app.contracts import LabelType, ModelCard
+from app.contracts import LabelSpec, LabelType
 from app.errors import ApiError
 
 VIDEO_FORMATS = frozenset({"mov", "mp4", "avi", "matroska", "webm"})
@@ -285,26 +285,26 @@ def colourful_fraction(frame: np.ndarray, spread: int = 48) -> float:
     return float(((pixels.max(axis=2) - pixels.min(axis=2)) > spread).mean())
 
 
-def check_labels_match(frame: np.ndarray, card: ModelCard, max_palette_distance: float) -> None:
-    """Refuse (400 "labels_do_not_match_model") a first label frame that cannot be this model's label type."""
-    label_type = card.labels.type
-    if label_type == LabelType.SEGMENTATION and card.labels.palette:
-        distance = palette_distance(frame, np.array(card.labels.palette, dtype=np.uint8))
+def check_labels_match(frame: np.ndarray, labels: LabelSpec, model: str, max_palette_distance: float) -> None:
+    """Refuse (400 "labels_do_not_match_model") a first label frame that cannot be model `model`'s label type."""
+    label_type = labels.type
+    if label_type == LabelType.SEGMENTATION and labels.palette:
+        distance = palette_distance(frame, np.array(labels.palette, dtype=np.uint8))
         if distance > max_palette_distance:
             raise _refuse(
                 "labels_do_not_match_model",
-                f"model {card.name!r} takes colour-coded segmentation in its palette (GET /v1/models); the "
+                f"model {model!r} takes colour-coded segmentation in its palette (GET /v1/models); the "
                 f"first frame is on average {distance:.0f} RGB units from the nearest palette colour",
             )
     elif label_type == LabelType.EDGES and colourful_fraction(frame) > 0.05:
         raise _refuse(
             "labels_do_not_match_model",
-            f"model {card.name!r} takes black-and-white edge maps; the first frame is in colour",
+            f"model {model!r} takes black-and-white edge maps; the first frame is in colour",
         )
     elif label_type == LabelType.POSE:
         bright = (frame.max(axis=2) > 64).mean()
         if bright > 0.01 and colourful_fraction(frame) < 0.001:
             raise _refuse(
                 "labels_do_not_match_model",
-                f"model {card.name!r} takes colour OpenPose-style skeletons; the first frame is grey",
+                f"model {model!r} takes colour OpenPose-style skeletons; the first frame is grey",
             )

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from app.contracts import CardInputs, OutputSpec
+
 
 class JobStatus(StrEnum):
     QUEUED = "queued"
@@ -38,11 +40,14 @@ class JobLinks(BaseModel):
     result: str
     frames: str
     cancel: str
+    results: list[str] = Field(default_factory=list, description="One video per sample (`?sample=i`).")
 
 
 class JobPublic(BaseModel):
     id: str
     model: str
+    kind: str = Field(description="translate, predict or generate.")
+    samples: int = Field(default=1, description="Videos the job makes (predict, generate: num_samples).")
     status: JobStatus
     progress: Progress
     fps: float
@@ -61,27 +66,24 @@ class JobList(BaseModel):
     next_offset: int | None
 
 
-class ClassPublic(BaseModel):
-    id: int
-    name: str
-    color: tuple[int, int, int]
-
-
-class ReferenceRange(BaseModel):
+class OptionPublic(BaseModel):
     min: int
     max: int
+    default: int
+    description: str
 
 
 class ModelPublic(BaseModel):
+    """A served model: its kind, what a job of that kind takes (`inputs`), what it gives (`output`), the family
+    options a job may set, whether it has trained weights, and its measured quality."""
+
     name: str
     family: str
+    kind: str
     description: str
-    label_type: str
-    label_channels: int
-    classes: list[ClassPublic]
-    height: int
-    width: int
-    references: ReferenceRange | None = Field(description="Few-shot models: how many example images a job takes.")
+    inputs: CardInputs
+    output: OutputSpec
+    options: dict[str, OptionPublic]
     trained: bool
     note: str | None = Field(description="Plain warning, e.g. when the weights are untrained.")
     quality: dict[str, object]

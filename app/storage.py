@@ -47,8 +47,9 @@ class MediaStorage:
     def input_dir(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "input"
 
-    def result_path(self, job_id: str) -> Path:
-        return self.job_dir(job_id) / "result.mp4"
+    def result_path(self, job_id: str, sample: int = 0) -> Path:
+        """Sample `sample`'s video: `result.mp4`, then `result_01.mp4`, ... (`workers.loop.video_name`)."""
+        return self.job_dir(job_id) / ("result.mp4" if sample == 0 else f"result_{sample:02d}.mp4")
 
     def frames_dir(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "frames"

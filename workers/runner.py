@@ -16,6 +16,7 @@ import torch
 from app.contracts import JobResult, JobSpec, ModelCard
 from models import get_family
 from models.core.family import Pipeline, WeightsRef
+from workers.errors import JobError
 from workers.hooks import Hooks
 from workers.inputs import input_source
 from workers.loop import run_job
@@ -56,6 +57,10 @@ class Runner:
 
     def run(self, spec: JobSpec, hooks: Hooks) -> JobResult:
         assert self.pipeline is not None, "call setup() first"
+        unknown = sorted(set(spec.family_options) - set(self.card.options))
+        if unknown:
+            raise JobError("bad_spec", f"model {self.card.name} has no options {unknown} (options: "
+                                       f"{sorted(self.card.options) or 'none'})")
         height, width = self.run_size(spec)
         source = input_source(spec, self.card, height, width, self.device)
         return run_job(self.pipeline, source, spec, hooks, self.device, self._autocast())

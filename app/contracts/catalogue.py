@@ -122,6 +122,8 @@ class OptionSpec(BaseModel):
     max: int
     default: int
     description: str = ""
+    seconds_per_unit: float = 0.0
+    """Worst-case seconds each unit of the option adds to a job (its time limit grows by value x this)."""
 
 
 class WeightsFile(BaseModel):
@@ -153,25 +155,6 @@ class ModelCard(BaseModel):
     """Preset overrides the weights were trained with."""
     quality: dict[str, object] = Field(default_factory=dict)
     """Measured figures (`v2v eval`), with the data they came from."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _upgrade_v1(cls, data: object) -> object:
-        """Cards written before job kinds (flat `labels`, `height`, `width`, `weights`/`sha256` strings) still load:
-        they are translate cards. Their `size_multiple` is unknown here (1); the worker still refuses a bad size."""
-        if not isinstance(data, dict) or "labels" not in data or "inputs" in data:
-            return data
-        old = dict(data)
-        card: dict[str, object] = {k: old[k] for k in ("name", "family", "preset", "description", "config", "quality")
-                                   if k in old}
-        card["inputs"] = {"kind": "translate", "labels": old["labels"], "references": old.get("references")}
-        card["output"] = {"height": old["height"], "width": old["width"]}
-        if old.get("weights"):
-            card["weights"] = {"file": old["weights"], "sha256": old.get("sha256") or ""}
-        if old.get("first_frame_weights"):
-            card["extra_weights"] = {"first_frame": {"file": old["first_frame_weights"],
-                                                     "sha256": old.get("first_frame_sha256") or ""}}
-        return card
 
     @property
     def kind(self) -> str:

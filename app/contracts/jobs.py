@@ -82,6 +82,11 @@ class JobSpec(BaseModel):
     """The card's family options, validated by the API against their ranges (e.g. {"finetune_steps": 100})."""
     inputs: JobInputs
 
+    @property
+    def samples(self) -> int:
+        """Videos the job makes."""
+        return 1 if isinstance(self.inputs, TranslateJob) else self.inputs.num_samples
+
 
 class JobResult(BaseModel):
     """What the job function returns (RQ stores it as the job's result)."""

@@ -18,7 +18,7 @@ from app.errors import ApiError
 from app.jobs import delete_job, fetch_owned, list_jobs, request_cancel, to_public
 from app.ranges import check_range
 from app.schemas import ErrorBody, JobList, JobPublic, JobStatus
-from app.submit import SubmitForm, Upload, submit_job
+from app.intake import SubmitForm, Upload, submit_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -53,19 +53,31 @@ def create_job(
     client: RedisDep,
     queue: QueueDep,
     storage: StorageDep,
-    model: Annotated[str, Form(description="Served model name (GET /v1/models).")],
-    video: Annotated[UploadFile, File(description="Label video (mp4/mov/avi/webm/mkv) or a zip of PNG frames.")],
-    references: Annotated[list[UploadFile] | None, File(description="Few-shot: 1..K example images.")] = None,
-    reference_labels: Annotated[
-        list[UploadFile] | None, File(description="Few-shot: label image of each reference (same count).")
+    model: Annotated[str, Form(description="Served model name (GET /v1/models); its `kind` decides the inputs.")],
+    video: Annotated[UploadFile | None, File(
+        description="translate: the label video (mp4/mov/avi/webm/mkv) or a zip of PNG frames; predict: the context "
+        "(a video, a zip of PNG frames, or one PNG/JPEG image); generate: omit.")] = None,
+    references: Annotated[list[UploadFile] | None, File(
+        description="translate models with references (GET /v1/models `inputs.references`): 1..K example images.")
     ] = None,
-    options: Annotated[str | None, Form(description="JSON object: fps, max_frames, seed, height, width.")] = None,
+    reference_labels: Annotated[list[UploadFile] | None, File(
+        description="The label image of each reference (required with references: same count, same order).")
+    ] = None,
+    truth: Annotated[UploadFile | None, File(
+        description="predict, optional: the true future frames (video or zip); each sample is scored against it.")
+    ] = None,
+    options: Annotated[str | None, Form(
+        description="JSON object. Every kind: fps (1..120), max_frames, seed, height and width (multiples of the "
+        "model's size_multiple). predict: num_samples, horizon, attributes {name: value}. generate: num_samples, "
+        "num_frames, class, seeds {name: int}. Plus the model's own options (GET /v1/models `options`, e.g. "
+        "finetune_steps). Integers must be JSON integers.")] = None,
 ) -> JobPublic:
     form = SubmitForm(
         model=model,
-        video=_upload(video),
+        video=_upload(video) if video is not None else None,
         references=[_upload(f) for f in references or []],
         reference_labels=[_upload(f) for f in reference_labels or []],
+        truth=_upload(truth) if truth is not None else None,
         options=options,
     )
     spec = submit_job(form, key.key_id, settings, manifest, client, queue, storage)
@@ -113,11 +125,14 @@ def get_result(
     client: RedisDep,
     storage: StorageDep,
     range_header: Annotated[str | None, Header(alias="range")] = None,
+    sample: Annotated[int, Query(ge=0, le=63, description="Which video of a multi-sample job (0 = the first).")] = 0,
 ) -> FileResponse:
-    """The result video; supports `Range: bytes=...` (206 / 416)."""
+    """The result video (of sample `sample`); supports `Range: bytes=...` (206 / 416)."""
     public = to_public(fetch_owned(client, job_id, key.key_id), client)
     _require_succeeded(public)
-    path = storage.result_path(job_id)
+    if sample >= public.samples:
+        raise ApiError(404, "not_found", f"job {job_id} made {public.samples} video(s); no sample {sample}")
+    path = storage.result_path(job_id, sample)
     if not path.is_file():
         raise ApiError(404, "not_found", f"the result of job {job_id} is no longer stored")
     check_range(range_header, path.stat().st_size)
@@ -156,11 +171,11 @@ def get_frames(job_id: str, key: CurrentKey, client: RedisDep, storage: StorageD
     public = to_public(fetch_owned(client, job_id, key.key_id), client)
     _require_succeeded(public)
     folder = storage.frames_dir(job_id)
-    files = sorted(p for p in folder.glob("*.png")) if folder.is_dir() else []
+    files = sorted(p for p in folder.rglob("*.png")) if folder.is_dir() else []
     if not files:
         raise ApiError(404, "not_found", f"job {job_id} has no stored frames")
     return StreamingResponse(
-        _zip_stream([(str(p), f"frames/{p.name}") for p in files]),
+        _zip_stream([(str(p), f"frames/{p.relative_to(folder).as_posix()}") for p in files]),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{job_id}-frames.zip"'},
     )

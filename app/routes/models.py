@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from app.contracts import ModelCard
 from app.deps import ManifestDep
-from app.schemas import ClassPublic, ModelList, ModelPublic, ReferenceRange
+from app.schemas import ModelList, ModelPublic, OptionPublic
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -14,28 +14,21 @@ UNTRAINED_NOTE = "untrained weights: outputs are noise until trained weights are
 
 
 def model_public(card: ModelCard) -> ModelPublic:
-    labels = card.labels
-    classes = [
-        ClassPublic(id=i, name=labels.class_names[i] if i < len(labels.class_names) else str(i), color=colour)
-        for i, colour in enumerate(labels.palette)
-    ]
-    trained = card.trained and card.weights is not None
     return ModelPublic(
         name=card.name,
-        family=card.family.value,
+        family=card.family,
+        kind=card.kind,
         description=card.description,
-        label_type=labels.type.value,
-        label_channels=labels.channels,
-        classes=classes,
-        height=card.height,
-        width=card.width,
-        references=ReferenceRange(min=card.references.min, max=card.references.max) if card.references else None,
-        trained=trained,
-        note=None if trained else UNTRAINED_NOTE,
+        inputs=card.inputs,
+        output=card.output,
+        options={name: OptionPublic(min=o.min, max=o.max, default=o.default, description=o.description)
+                 for name, o in card.options.items()},
+        trained=card.trained,
+        note=None if card.trained else UNTRAINED_NOTE,
         quality=dict(card.quality),
     )
 
 
-@router.get("", response_model=ModelList)
+@router.get("", response_model=ModelList, summary="The served models, what their jobs take and give")
 def get_models(manifest: ManifestDep) -> ModelList:
     return ModelList(models=[model_public(card) for card in manifest.models.values()])

@@ -60,7 +60,8 @@ def png_zip(path: Path, frames: list[np.ndarray]) -> Path:
 
 
 def write_manifest(path: Path) -> Path:
-    """A catalogue with a 3-colour segmentation model, an edges model and a few-shot pose model (no torch)."""
+    """A catalogue with a 3-colour segmentation model, an edges model, a few-shot pose model (with references and a
+    family option), a generate model and a predict model (no torch)."""
     labels_seg = {
         "type": "segmentation",
         "num_classes": 3,
@@ -73,32 +74,41 @@ def write_manifest(path: Path) -> Path:
             "name": "street",
             "family": "vid2vid",
             "preset": "tiny",
-            "labels": labels_seg,
-            "height": 64,
-            "width": 64,
-            "weights": None,
-            "trained": False,
+            "inputs": {"kind": "translate", "labels": labels_seg},
+            "output": {"height": 64, "width": 64, "size_multiple": 16},
         },
         "edges": {
             "name": "edges",
             "family": "vid2vid",
             "preset": "tiny",
-            "labels": {"type": "edges", "channels": 1},
-            "height": 64,
-            "width": 64,
-            "weights": "edges.safetensors",
-            "sha256": "ab" * 32,
-            "trained": True,
+            "inputs": {"kind": "translate", "labels": {"type": "edges", "channels": 1}},
+            "output": {"height": 64, "width": 64, "size_multiple": 4},
+            "weights": {"file": "edges.safetensors", "sha256": "ab" * 32},
         },
         "people": {
             "name": "people",
             "family": "fs_vid2vid",
             "preset": "tiny",
-            "labels": {"type": "pose", "channels": 3},
-            "height": 64,
-            "width": 64,
-            "references": {"min": 1, "max": 3},
-            "trained": False,
+            "inputs": {"kind": "translate", "labels": {"type": "pose", "channels": 3},
+                       "references": {"min": 1, "max": 3}},
+            "output": {"height": 64, "width": 64, "size_multiple": 16},
+            "options": {"finetune_steps": {"min": 0, "max": 200, "default": 0, "seconds_per_unit": 5.0}},
+        },
+        "noise": {
+            "name": "noise",
+            "family": "noise",
+            "preset": "tiny",
+            "inputs": {"kind": "generate", "num_frames": {"min": 2, "max": 24}, "num_samples": {"min": 1, "max": 4},
+                       "classes": ["up", "down"], "seeds": ["content"]},
+            "output": {"height": 32, "width": 32, "size_multiple": 8},
+        },
+        "future": {
+            "name": "future",
+            "family": "future",
+            "preset": "tiny",
+            "inputs": {"kind": "predict", "context_frames": {"min": 2, "max": 4}, "horizon": {"min": 1, "max": 10},
+                       "num_samples": {"min": 1, "max": 3}, "attributes": {"action": ["walk", "wave"]}},
+            "output": {"height": 32, "width": 32, "size_multiple": 8},
         },
     }
     path.write_text(json.dumps({"models": models}))

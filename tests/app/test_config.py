@@ -48,4 +48,4 @@ def test_loopback_detection():
 def test_job_timeout_grows_with_frames():
     settings = Settings(JOB_TIMEOUT_BASE_S=60, JOB_TIMEOUT_PER_FRAME_S=2.5)
     assert settings.job_timeout_s(0) == 60 and settings.job_timeout_s(100) == 310
-    assert settings.job_timeout_s(100, finetune_steps=10) == 310 + 10 * settings.JOB_TIMEOUT_PER_FINETUNE_STEP_S
+    assert settings.job_timeout_s(100, extra_s=50.0) == 360

@@ -53,7 +53,9 @@ def test_progress_and_running_status_come_from_worker_writes(client, auth, submi
         "result": f"/v1/jobs/{job_id}/result",
         "frames": f"/v1/jobs/{job_id}/frames",
         "cancel": f"/v1/jobs/{job_id}/cancel",
+        "results": [f"/v1/jobs/{job_id}/result?sample=0"],
     }
+    assert body["kind"] == "translate" and body["samples"] == 1
 
 
 def test_failed_job_shows_worker_error_without_traceback(client, auth, submit, redis_client):

@@ -49,10 +49,6 @@ def test_good_upload_queues_exact_spec(
         "job_id": body["id"],
         "owner": spec["owner"],
         "model": "street",
-        "labels_path": str(job_dir / "input" / "labels.mp4"),
-        "labels_kind": "video",
-        "reference_paths": [],
-        "reference_label_paths": [],
         "job_dir": str(job_dir),
         "frames_total": 4,
         "fps": 15.0,
@@ -62,8 +58,14 @@ def test_good_upload_queues_exact_spec(
             "seed": 0,
             "height": None,
             "width": None,
-            "formats": ["mp4"],
-            "finetune_steps": 0,
+        },
+        "family_options": {},
+        "inputs": {
+            "kind": "translate",
+            "labels_path": str(job_dir / "input" / "labels.mp4"),
+            "labels_kind": "video",
+            "reference_paths": [],
+            "reference_label_paths": [],
         },
     }
     assert spec["owner"].startswith("key_")
@@ -76,8 +78,8 @@ def test_zip_of_pngs_is_accepted_with_zip_fps(client, auth, tmp_path: Path, redi
     response = post(client, auth, ("frames.zip", archive.read_bytes()))
     assert response.status_code == 202, response.text
     spec = Job.fetch(response.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
-    assert spec["labels_kind"] == "zip" and spec["frames_total"] == 3 and spec["fps"] == 15.0
-    assert spec["labels_path"].endswith("input/labels.zip")
+    assert spec["inputs"]["labels_kind"] == "zip" and spec["frames_total"] == 3 and spec["fps"] == 15.0
+    assert spec["inputs"]["labels_path"].endswith("input/labels.zip")
 
 
 def _truncated(path: Path) -> bytes:
@@ -156,7 +158,17 @@ def _zip_with_text(path: Path) -> bytes:
         ("people", {}, "missing_references"),
         ("people", {"references": [("r.png", b"x")] * 4}, "too_many_references"),
         ("street", {"references": [("r.png", b"x")]}, "too_many_references"),
-        ("people", {"references": [("r.png", b"not an image")]}, "bad_reference_image"),
+        ("people", {"references": [("r.png", b"not an image")]}, "missing_reference_labels"),
+        ("people", {"references": [("r.png", b"not an image")], "reference_labels": [("l.png", b"x")]},
+         "bad_reference_image"),
+        ("street", {"options": '{"height": 72}'}, "bad_size"),  # not a multiple of 16
+        ("people", {"options": '{"width": 40}'}, "bad_size"),
+        ("street", {"options": '{"max_frames": "3"}'}, "bad_options"),  # no coercion
+        ("street", {"options": '{"fps": 1e-9}'}, "bad_options"),
+        ("street", {"options": '{"seed": ' + "9" * 5000 + "}"}, "bad_options"),  # over the JSON int digit limit
+        ("street", {"options": "[" * 5000 + "]" * 5000}, "bad_options"),  # deeply nested
+        ("street", {"options": '{"num_samples": 2}'}, "bad_options"),  # generate/predict only
+        ("noise", {}, "unexpected_upload"),  # generate models take no files
         (
             "people",
             {"references": [("r.png", b"x")], "reference_labels": [("a", b"x"), ("b", b"x")]},
@@ -173,7 +185,7 @@ def test_bad_request_fields_are_refused(model, extra, code, client, auth, media_
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == code
     if code == "unknown_model":
-        assert "edges, people, street" in response.json()["error"]["message"]
+        assert "edges, future, noise, people, street" in response.json()["error"]["message"]
     assert job_dirs(media_root) == []
 
 
@@ -193,14 +205,17 @@ def test_few_shot_job_saves_references_under_server_names(client, auth, media_ro
     )
 
     assert response.status_code == 202, response.text
-    spec = Job.fetch(response.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
-    assert spec["options"]["finetune_steps"] == 100
-    assert [Path(p).name for p in spec["reference_paths"]] == ["reference_00.png", "reference_01.png"]
-    assert [Path(p).name for p in spec["reference_label_paths"]] == [
+    job = Job.fetch(response.json()["id"], connection=redis_client, serializer=JSONSerializer)
+    spec = job.kwargs["spec"]
+    assert spec["family_options"] == {"finetune_steps": 100}
+    assert job.timeout == 300 + 10 * 3 + 5 * 100  # the option's seconds_per_unit extends the time limit
+    inputs = spec["inputs"]
+    assert [Path(p).name for p in inputs["reference_paths"]] == ["reference_00.png", "reference_01.png"]
+    assert [Path(p).name for p in inputs["reference_label_paths"]] == [
         "reference_label_00.png",
         "reference_label_01.png",
     ]
-    assert all(Path(p).is_file() for p in spec["reference_paths"])
+    assert all(Path(p).is_file() for p in inputs["reference_paths"])
 
 
 def test_edges_model_refuses_colour_video(client, auth, seg_mp4: Path, media_root: Path):
@@ -218,7 +233,7 @@ def test_jobs_in_flight_are_capped_per_key(client, auth, seg_mp4: Path, redis_cl
 
 def test_palette_colours_in_json_match_test_model(client):
     cards = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
-    assert [tuple(c["color"]) for c in cards["street"]["classes"]] == PALETTE
+    assert [tuple(c) for c in cards["street"]["inputs"]["labels"]["palette"]] == PALETTE
     assert json.dumps(cards)  # serialisable
 
 

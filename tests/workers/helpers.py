@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.contracts import JobSpec, OutputOptions
+from app.contracts import JobSpec, OutputOptions, TranslateJob
 from workers.video_io import H264Writer
 
 TINY_PALETTE = [(0, 0, 0), (128, 64, 128), (70, 130, 180), (220, 20, 60)]
@@ -18,15 +18,17 @@ TINY_MODEL = {
     "family": "vid2vid",
     "preset": "vid2vid-tiny",
     "description": "test model: 4-colour segmentation, untrained",
-    "labels": {
-        "type": "segmentation",
-        "num_classes": 4,
-        "class_names": ["void", "road", "sky", "person"],
-        "palette": [list(c) for c in TINY_PALETTE],
-        "channels": 4,
+    "inputs": {
+        "kind": "translate",
+        "labels": {
+            "type": "segmentation",
+            "num_classes": 4,
+            "class_names": ["void", "road", "sky", "person"],
+            "palette": [list(c) for c in TINY_PALETTE],
+            "channels": 4,
+        },
     },
-    "height": RUN_HEIGHT,
-    "width": RUN_WIDTH,
+    "output": {"height": RUN_HEIGHT, "width": RUN_WIDTH, "size_multiple": 4},
 }
 
 
@@ -61,23 +63,15 @@ def make_spec(
     labels: Path,
     model: str = "tiny",
     references: tuple[list[Path], list[Path]] = ([], []),
+    family_options: dict[str, int] | None = None,
     **options: object,
 ) -> JobSpec:
     job_dir = media_root / "jobs" / job_id
     job_dir.mkdir(parents=True, exist_ok=True)
-    return JobSpec(
-        job_id=job_id,
-        owner="test",
-        model=model,
-        labels_path=str(labels),
-        reference_paths=[str(p) for p in references[0]],
-        reference_label_paths=[str(p) for p in references[1]],
-        labels_kind="video",
-        job_dir=str(job_dir),
-        frames_total=frames,
-        fps=10.0,
-        options=OutputOptions(**options),
-    )
+    inputs = TranslateJob(labels_path=str(labels), labels_kind="video", reference_paths=[str(p) for p in references[0]],
+                          reference_label_paths=[str(p) for p in references[1]])
+    return JobSpec(job_id=job_id, owner="test", model=model, job_dir=str(job_dir), frames_total=frames, fps=10.0,
+                   options=OutputOptions(**options), family_options=family_options or {}, inputs=inputs)
 
 
 TINY_PEOPLE = {
@@ -85,10 +79,9 @@ TINY_PEOPLE = {
     "family": "fs_vid2vid",
     "preset": "fs_vid2vid-tiny",
     "description": "test model: few-shot pose, untrained",
-    "labels": {"type": "pose", "channels": 3},
-    "height": 32,
-    "width": 32,
-    "references": {"min": 1, "max": 8},
+    "inputs": {"kind": "translate", "labels": {"type": "pose", "channels": 3}, "references": {"min": 1, "max": 8}},
+    "output": {"height": 32, "width": 32, "size_multiple": 16},
+    "options": {"finetune_steps": {"min": 0, "max": 200, "default": 0, "seconds_per_unit": 5.0}},
 }
 
 

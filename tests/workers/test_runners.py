@@ -131,8 +131,8 @@ def test_few_shot_job_and_reference_cache(people: Runner, tmp_path: Path, monkey
     labels = write_pose_video(tmp_path / "pose.mp4", frames=4)
     refs = _references(tmp_path, 2)
     starts: list[int] = []
-    start = people.generator.start  # type: ignore[union-attr]
-    monkeypatch.setattr(people.generator, "start", lambda **kw: starts.append(1) or start(**kw))
+    start = people.pipeline.generator.start  # type: ignore[union-attr]
+    monkeypatch.setattr(people.pipeline.generator, "start", lambda **kw: starts.append(1) or start(**kw))
     first = people.run(make_spec(tmp_path, "p1", 4, labels, model="tiny-people", references=refs), NullHooks())
     second = people.run(make_spec(tmp_path, "p2", 4, labels, model="tiny-people", references=refs), NullHooks())
     assert (first.frames, first.height, first.width) == (4, 48, 40)
@@ -172,14 +172,15 @@ def _frames(tmp_path: Path, job: str) -> list[bytes]:
 def test_few_shot_finetuning_runs_on_a_copy(people: Runner, tmp_path: Path) -> None:
     labels = write_pose_video(tmp_path / "pose.mp4", frames=2)
     refs = _references(tmp_path, 2)
-    shared = {k: v.clone() for k, v in people.generator.state_dict().items()}  # type: ignore[union-attr]
-    cache_before = list(people._cache)  # type: ignore[attr-defined]
-    tuned = people.run(make_spec(tmp_path, "ft", 2, labels, model="tiny-people", references=refs, finetune_steps=2),
+    shared = {k: v.clone() for k, v in people.pipeline.generator.state_dict().items()}  # type: ignore[union-attr]
+    cache_before = list(people.pipeline._cache)  # type: ignore[attr-defined]
+    tuned = people.run(make_spec(tmp_path, "ft", 2, labels, model="tiny-people", references=refs,
+                                 family_options={"finetune_steps": 2}),
                        NullHooks())
     assert tuned.frames == 2
-    after = people.generator.state_dict()  # type: ignore[union-attr]
+    after = people.pipeline.generator.state_dict()  # type: ignore[union-attr]
     assert all(torch.equal(v, after[k]) for k, v in shared.items())  # the loaded model is untouched
-    assert list(people._cache) == cache_before  # no fine-tuned state in the shared reference-set cache
+    assert list(people.pipeline._cache) == cache_before  # no fine-tuned state in the shared reference-set cache
     assert not (tmp_path / "jobs" / "ft" / "state" / "finetuned.safetensors").exists()  # cleared with the state
     people.run(make_spec(tmp_path, "plain", 2, labels, model="tiny-people", references=refs), NullHooks())
     assert _frames(tmp_path, "ft") != _frames(tmp_path, "plain")  # fine-tuning changed the output
@@ -192,7 +193,7 @@ def test_few_shot_finetuned_resume_is_byte_identical_without_finetuning_again(
 
     labels = write_pose_video(tmp_path / "pose.mp4", frames=3)
     refs = _references(tmp_path, 1)
-    options = {"model": "tiny-people", "references": refs, "finetune_steps": 2, "seed": 5}
+    options = {"model": "tiny-people", "references": refs, "family_options": {"finetune_steps": 2}, "seed": 5}
     people.run(make_spec(tmp_path, "whole", 3, labels, **options), NullHooks())  # type: ignore[arg-type]
     with pytest.raises(_Crash):
         people.run(make_spec(tmp_path, "split", 3, labels, **options), _CrashAfter(1))  # type: ignore[arg-type]
@@ -207,7 +208,7 @@ def test_few_shot_finetuned_resume_is_byte_identical_without_finetuning_again(
 def test_finetune_steps_on_a_vid2vid_model_is_a_bad_spec(runner: Runner, tmp_path: Path) -> None:
     labels = write_label_video(tmp_path / "labels.mp4", frames=2)
     with pytest.raises(JobError) as caught:
-        runner.run(make_spec(tmp_path, "v", 2, labels, finetune_steps=3), NullHooks())
+        runner.run(make_spec(tmp_path, "v", 2, labels, family_options={"finetune_steps": 3}), NullHooks())
     assert caught.value.code == "bad_spec"
 
 
@@ -242,7 +243,7 @@ def first_frames(tmp_path_factory: pytest.TempPathFactory) -> Runner:
     single = SingleImageGenerator(single_image_config("vid2vid-tiny", SINGLE_CONFIG))
     sha = export_generator_fp16(single, folder / "tiny-single.first_frame.safetensors")
     card = {**TINY_MODEL, "name": "tiny-single", "config": SINGLE_CONFIG,
-            "first_frame_weights": "tiny-single.first_frame.safetensors", "first_frame_sha256": sha}
+            "extra_weights": {"first_frame": {"file": "tiny-single.first_frame.safetensors", "sha256": sha}}}
     (folder / "manifest.json").write_text(json.dumps({"models": {"tiny-single": card}}))
     runner = make_runner(load_manifest(folder / "manifest.json").models["tiny-single"], torch.device("cpu"), folder)
     runner.setup()
@@ -250,7 +251,7 @@ def first_frames(tmp_path_factory: pytest.TempPathFactory) -> Runner:
 
 
 def test_zeros_mode_cards_load_no_first_frame_generator(runner: Runner) -> None:
-    assert runner.first_frame_generator is None  # type: ignore[attr-defined]
+    assert runner.pipeline.first_frame is None  # type: ignore[union-attr]
 
 
 def test_first_frames_come_from_the_single_image_generator_then_step(first_frames: Runner, tmp_path: Path) -> None:
@@ -262,9 +263,9 @@ def test_first_frames_come_from_the_single_image_generator_then_step(first_frame
     first_frames.run(make_spec(tmp_path, "ff", 4, labels, model="tiny-single"), NullHooks())
     written = [read_png_rgb(p) for p in sorted((tmp_path / "jobs" / "ff" / "frames").iterdir())]
 
-    gen, single = first_frames.generator, first_frames.first_frame_generator  # type: ignore[attr-defined]
+    gen, single = first_frames.pipeline.generator, first_frames.pipeline.first_frame  # type: ignore[union-attr]
     assert gen is not None and single is not None and gen.config.n_prev == 2
-    encoder = LabelEncoder(first_frames.card.labels, RUN_HEIGHT, RUN_WIDTH)
+    encoder = LabelEncoder(first_frames.card.inputs.labels, RUN_HEIGHT, RUN_WIDTH)  # type: ignore[union-attr]
     encoded = [encoder(f) for f in read_label_frames(labels, "video")]  # 4 x (1, C, H, W)
     with torch.inference_mode():
         firsts = [single(x) for x in encoded[:2]]  # frames 0 and 1: the single-image generator's images
@@ -291,7 +292,8 @@ def test_first_frame_jobs_resume_byte_identical(first_frames: Runner, tmp_path: 
 def test_first_frame_weights_are_sha256_checked(first_frames: Runner, tmp_path: Path) -> None:
     from models.core.checkpoints import ChecksumError
 
-    card = first_frames.card.model_copy(update={"first_frame_sha256": "0" * 64})
+    bad_file = first_frames.card.extra_weights["first_frame"].model_copy(update={"sha256": "0" * 64})
+    card = first_frames.card.model_copy(update={"extra_weights": {"first_frame": bad_file}})
     bad = make_runner(card, torch.device("cpu"), first_frames.checkpoints_dir)
     with pytest.raises(ChecksumError):
         bad.setup()

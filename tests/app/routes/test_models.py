@@ -1,20 +1,24 @@
-"""GET /v1/models: the catalogue without internals, and a plain note on untrained weights."""
+"""GET /v1/models: the catalogue by kind without internals, and a plain note on untrained weights."""
 
 from __future__ import annotations
 
 
-def test_models_list_input_specs_and_hides_internals(client):
+def test_models_list_kinds_inputs_sizes_and_options_and_hide_internals(client):
     response = client.get("/v1/models")  # public: no key needed
     assert response.status_code == 200
     cards = {m["name"]: m for m in response.json()["models"]}
-    assert set(cards) == {"street", "edges", "people"}
+    assert set(cards) == {"street", "edges", "people", "noise", "future"}
     street = cards["street"]
-    assert street["label_type"] == "segmentation" and street["height"] == 64
-    assert street["classes"][1] == {"id": 1, "name": "road", "color": [128, 64, 128]}
-    assert cards["people"]["references"] == {"min": 1, "max": 3}
-    assert cards["street"]["references"] is None
+    assert street["kind"] == "translate" and street["inputs"]["labels"]["type"] == "segmentation"
+    assert street["output"] == {"height": 64, "width": 64, "size_multiple": 16, "fps": 15.0}
+    assert street["inputs"]["labels"]["palette"][1] == [128, 64, 128]
+    assert cards["people"]["inputs"]["references"] == {"min": 1, "max": 3}
+    assert cards["people"]["options"]["finetune_steps"] == {"min": 0, "max": 200, "default": 0, "description": ""}
+    assert street["inputs"]["references"] is None and street["options"] == {}
+    assert cards["noise"]["kind"] == "generate" and cards["noise"]["inputs"]["classes"] == ["up", "down"]
+    assert cards["future"]["kind"] == "predict" and cards["future"]["inputs"]["horizon"] == {"min": 1, "max": 10}
     for card in cards.values():
-        assert not {"sha256", "weights", "preset", "config"} & set(card)
+        assert not {"sha256", "weights", "extra_weights", "preset", "config"} & set(card)
 
 
 def test_untrained_models_say_so(client):

@@ -1,0 +1,86 @@
+"""The `options` form field of `POST /v1/jobs`: a JSON object, parsed defensively and validated strictly.
+
+Common options (`OutputOptions`: fps, max_frames, seed, height, width) and kind options (`KindOptions`: num_samples,
+num_frames, horizon, class, seeds, attributes) are typed; any other key must be one of the card's family options
+(`ModelCard.options`, integers within their range). Nothing is coerced: `"3"` is not an integer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.contracts import ModelCard, OutputOptions
+from app.errors import ApiError
+
+MAX_OPTIONS_CHARS = 8192
+MAX_INT_DIGITS = 12
+
+
+class KindOptions(BaseModel):
+    """Options of some job kinds; the kind's intake refuses those that do not apply to it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    num_samples: int | None = Field(default=None, ge=1, le=64, description="predict, generate: videos to make.")
+    num_frames: int | None = Field(default=None, ge=1, le=10_000, description="generate: frames per video.")
+    horizon: int | None = Field(default=None, ge=1, le=10_000, description="predict: frames to predict.")
+    class_name: str | None = Field(default=None, alias="class", max_length=64,
+                                   description="generate: one of the model's classes (GET /v1/models).")
+    seeds: dict[str, int] = Field(default_factory=dict, description="generate: named seeds the model understands.")
+    attributes: dict[str, str] = Field(default_factory=dict, description="predict: attribute values to ask for.")
+
+
+class ParsedOptions(BaseModel):
+    output: OutputOptions
+    kind: KindOptions
+    family: dict[str, int]
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(400, "bad_options", message)
+
+
+def _small_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"integer with more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def _load(raw: str | None) -> dict[str, Any]:
+    if raw is None or not raw.strip():
+        return {}
+    if len(raw) > MAX_OPTIONS_CHARS:
+        raise _bad(f"`options` is longer than {MAX_OPTIONS_CHARS} characters")
+    try:
+        value = json.loads(raw, parse_int=_small_int)
+    except (ValueError, RecursionError) as exc:
+        raise _bad(f"`options` must be a JSON object: {exc}") from exc
+    if not isinstance(value, dict):
+        raise _bad("`options` must be a JSON object")
+    return value
+
+
+def parse_options(raw: str | None, card: ModelCard) -> ParsedOptions:
+    """Split and validate the options of a job on `card`; ApiError 400 `bad_options` on anything wrong."""
+    data = _load(raw)
+    output_keys = set(OutputOptions.model_fields)
+    kind_keys = {f.alias or name for name, f in KindOptions.model_fields.items()}
+    family = {k: v for k, v in data.items() if k not in output_keys | kind_keys}
+    unknown = sorted(set(family) - set(card.options))
+    if unknown:
+        valid = sorted(output_keys | kind_keys | set(card.options))
+        raise _bad(f"unknown options {unknown} for model {card.name!r}; valid options: {', '.join(valid)}")
+    for name, value in family.items():
+        spec = card.options[name]
+        if type(value) is not int or not spec.min <= value <= spec.max:
+            raise _bad(f"option {name!r} must be an integer in {spec.min}..{spec.max}")
+    try:
+        output = OutputOptions.model_validate({k: v for k, v in data.items() if k in output_keys})
+        kind = KindOptions.model_validate({k: v for k, v in data.items() if k in kind_keys})
+    except ValidationError as exc:
+        raise _bad(f"invalid options: {exc.errors(include_url=False, include_context=False)}") from exc
+    defaults = {name: spec.default for name, spec in card.options.items()}
+    return ParsedOptions(output=output, kind=kind, family={**defaults, **family})
