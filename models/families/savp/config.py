@@ -1,0 +1,158 @@
+"""SAVP config and named presets (reference §5). Torch-free.
+
+The paper's ablations are variants of one config (`variant`): `savp` (VAE + GAN branches), `vae` (VAE-only),
+`gan` (GAN-only) and `deterministic` (no z, L1 only). Loss weights live here because they change with the data set
+and the variant; optimiser settings and schedules are in `losses`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+SavpVariant = Literal["savp", "vae", "gan", "deterministic"]
+
+
+@dataclass(frozen=True)
+class SavpConfig:
+    """Generator, posterior and discriminator sizes, sequence lengths and loss weights of one SAVP model."""
+
+    image_channels: int = 3
+    """Colour channels."""
+    image_size: int = 64
+    """Square frame side; divisible by 8 (three downsamplings)."""
+    ngf: int = 32
+    """Generator base width: stages use ngf, 2ngf, 4ngf (encoder) and 2ngf, ngf, ngf (decoder)."""
+    latent_dim: int = 8
+    """nz: per-step latent size; 0 exactly for the deterministic variant."""
+    cdna_kernels: int = 4
+    """Number of CDNA transformations of the current image."""
+    cdna_kernel_size: int = 5
+    """Side of each CDNA kernel (odd)."""
+    convlstm_kernel_size: int = 5
+    """Kernel of the gate convolution inside every ConvLSTM."""
+    posterior_ndf: int = 64
+    """Posterior encoder widths: ndf, 2ndf, 4ndf."""
+    discriminator_ndf: int = 32
+    """Video discriminator widths: ndf × (1, 2, 2, 4, 4, 8, 8)."""
+    discriminator_clip_frames: int = 10
+    """Consecutive frames per discriminator window (at least 4)."""
+    variant: SavpVariant = "savp"
+    """Which ablation this model trains as."""
+    context_frames: int = 2
+    """Ground-truth frames given before prediction."""
+    sequence_frames: int = 12
+    """Frames per training sequence (context included)."""
+    l1_weight: float = 100.0
+    """Weight of mean |x̂ - x| (on the posterior branch when there is one, else on the prior branch)."""
+    kl_weight: float = 1.0
+    """Final λ_KL of KL(q(z_t) ‖ N(0, I)) (BAIR 1, KTH 0.01)."""
+    kl_anneal_start: int = 50_000
+    """Step at which λ_KL starts rising linearly from 0."""
+    kl_anneal_end: int = 100_000
+    """Step at which λ_KL reaches `kl_weight`."""
+    gan_weight: float = 0.1
+    """LSGAN generator term on the prior (GAN) branch, judged by its own discriminator."""
+    vae_gan_weight: float = 0.1
+    """LSGAN generator term on the posterior (VAE) branch, judged by D_enc."""
+    feature_matching_weight: float = 10.0
+    """Cosine feature matching between real and L1-branch clips in that branch's discriminator."""
+    discriminator_weight: float = 0.1
+    """Weight of each discriminator's LSGAN loss."""
+    scheduled_sampling_k: float = 900.0
+    """k in p(ground truth) = k / (k + exp(step / k))."""
+
+    def __post_init__(self) -> None:
+        if self.variant not in ("savp", "vae", "gan", "deterministic"):
+            raise ValueError(f"unknown variant {self.variant!r}; valid: savp, vae, gan, deterministic")
+        if self.image_size % 8 != 0 or self.image_size < 8:
+            raise ValueError(f"image_size must be a positive multiple of 8, got {self.image_size}")
+        if self.cdna_kernel_size % 2 == 0 or self.convlstm_kernel_size % 2 == 0:
+            raise ValueError("cdna_kernel_size and convlstm_kernel_size must be odd")
+        positive = {
+            "image_channels": self.image_channels,
+            "ngf": self.ngf,
+            "cdna_kernels": self.cdna_kernels,
+            "posterior_ndf": self.posterior_ndf,
+            "discriminator_ndf": self.discriminator_ndf,
+            "context_frames": self.context_frames,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if (self.variant == "deterministic") != (self.latent_dim == 0) or self.latent_dim < 0:
+            raise ValueError("latent_dim must be 0 exactly when variant is 'deterministic', positive otherwise")
+        if self.sequence_frames <= self.context_frames:
+            raise ValueError("sequence_frames must exceed context_frames")
+        if self.uses_discriminators and not 4 <= self.discriminator_clip_frames <= self.sequence_frames - 1:
+            raise ValueError("discriminator_clip_frames must be in [4, sequence_frames - 1]")
+        if not self.uses_posterior and self.kl_weight != 0:
+            raise ValueError(f"variant {self.variant!r} has no posterior: kl_weight must be 0")
+        if self.variant in ("vae", "deterministic") and (self.gan_weight or self.vae_gan_weight):
+            raise ValueError(f"variant {self.variant!r} has no discriminator: GAN weights must be 0")
+        if self.variant == "gan" and self.vae_gan_weight:
+            raise ValueError("the GAN-only variant has no posterior branch: vae_gan_weight must be 0")
+        if self.kl_anneal_end < self.kl_anneal_start:
+            raise ValueError("kl_anneal_end must be >= kl_anneal_start")
+
+    @property
+    def uses_posterior(self) -> bool:
+        """A posterior encoder and a VAE (posterior) branch: `savp` and `vae`."""
+        return self.variant in ("savp", "vae")
+
+    @property
+    def uses_prior_branch(self) -> bool:
+        """An unroll with z from the prior after the context: `savp`, `gan` and (z-free) `deterministic`."""
+        return self.variant in ("savp", "gan", "deterministic")
+
+    @property
+    def uses_discriminators(self) -> bool:
+        return self.variant in ("savp", "gan")
+
+
+def variant_of(config: SavpConfig, variant: SavpVariant) -> SavpConfig:
+    """The same network trained as an ablation, with the reference's loss weights for that ablation (§5.5)."""
+    if variant == "savp":
+        return dataclasses.replace(config, variant="savp")
+    if variant == "deterministic":
+        return dataclasses.replace(
+            config, variant=variant, latent_dim=0, l1_weight=1.0, kl_weight=0.0, gan_weight=0.0, vae_gan_weight=0.0,
+            feature_matching_weight=0.0,
+        )  # fmt: skip
+    if variant == "vae":
+        # L1 weight 1, KL 1e-5 (the reference gives 1e-5 for KTH; no BAIR value is given, so we use the same).
+        return dataclasses.replace(
+            config, variant=variant, l1_weight=1.0, kl_weight=1e-5, gan_weight=0.0, vae_gan_weight=0.0,
+            feature_matching_weight=0.0,
+        )  # fmt: skip
+    return dataclasses.replace(config, variant="gan", kl_weight=0.0, vae_gan_weight=0.0)  # 100·L1 + 0.1 GAN + 10 FM
+
+
+# BAIR action-free, 64×64, ngf 32, nz 8: generator 6,683,193; posterior 666,832; each discriminator 5,144,001.
+_PAPER = SavpConfig()
+# CPU preset (reference §10.4 names 32×32 and 2 + 10 frames; the widths are ours): ngf 8, posterior ndf 16,
+# discriminator ndf 8, KL annealed over steps 2k-4k. Measured here: about 4 s per full training step (both
+# discriminators, then the generator; batch 16, one CPU thread). ngf 16 cost ~4x more.
+_SMALL = SavpConfig(
+    image_size=32, ngf=8, posterior_ndf=16, discriminator_ndf=8, kl_anneal_start=2_000, kl_anneal_end=4_000
+)
+_TINY = SavpConfig(
+    image_size=16, ngf=4, cdna_kernels=2, posterior_ndf=4, discriminator_ndf=2, latent_dim=2,
+    discriminator_clip_frames=4, context_frames=2, sequence_frames=6, kl_anneal_start=0, kl_anneal_end=0,
+)  # fmt: skip
+
+PRESETS: dict[str, SavpConfig] = {
+    "savp-paper": _PAPER,
+    "savp-paper-vae": variant_of(_PAPER, "vae"),
+    "savp-paper-gan": variant_of(_PAPER, "gan"),
+    "savp-paper-deterministic": variant_of(_PAPER, "deterministic"),
+    "savp-kth": dataclasses.replace(_PAPER, context_frames=10, sequence_frames=20, kl_weight=0.01),
+    "savp-small": _SMALL,
+    "savp-small-vae": variant_of(_SMALL, "vae"),
+    "savp-small-deterministic": variant_of(_SMALL, "deterministic"),
+    "savp-tiny": _TINY,
+    "savp-tiny-vae": variant_of(_TINY, "vae"),
+    "savp-tiny-gan": variant_of(_TINY, "gan"),
+    "savp-tiny-deterministic": variant_of(_TINY, "deterministic"),
+}

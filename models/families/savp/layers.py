@@ -1,0 +1,133 @@
+"""SAVP building blocks (reference §5.1): instance norm, conv-pool / up-conv, ConvLSTM, the latent LSTM cell, CDNA
+kernels and symmetric padding, and the truncated-normal initialisation. torch only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class LstmState:
+    """Hidden and cell state of one (Conv)LSTM: (B, F) for a vector cell, (B, F, h, w) for a ConvLSTM."""
+
+    h: torch.Tensor
+    c: torch.Tensor
+
+
+def instance_norm(channels: int) -> nn.InstanceNorm2d:
+    """IN with a learned scale (initialised by `init_savp_weights` to N(1, 0.02) truncated) and offset; ε 1e-5."""
+    return nn.InstanceNorm2d(channels, affine=True, eps=1e-5)
+
+
+def init_savp_weights(module: nn.Module) -> None:
+    """Conv/dense weights ~ truncated N(0, 0.02²) (cut at 2σ), biases 0; IN scale ~ truncated N(1, 0.02²), offset 0."""
+    if isinstance(module, nn.Conv2d | nn.Conv3d | nn.Linear):
+        nn.init.trunc_normal_(module.weight, 0.0, 0.02, -0.04, 0.04)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.InstanceNorm2d) and module.affine:
+        nn.init.trunc_normal_(module.weight, 1.0, 0.02, 0.96, 1.04)
+        nn.init.zeros_(module.bias)
+
+
+def with_latent(x: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+    """x ⊕ z: tile the latent (B, nz) over x's plane and concatenate on channels; x unchanged when nz = 0."""
+    if latent.shape[1] == 0:
+        return x
+    b, _, h, w = x.shape
+    return torch.cat([x, latent[:, :, None, None].expand(b, -1, h, w)], 1)  # (B, C + nz, h, w)
+
+
+class ConvPool(nn.Module):
+    """k×k "same" conv (with bias) then 2×2 average pooling: halves H and W."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(self.conv(x), 2)  # (B, out, H/2, W/2)
+
+
+class UpConv(nn.Module):
+    """Bilinear ×2 upsampling then a k×k "same" conv (with bias): doubles H and W."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
+
+
+class ConvLstm(nn.Module):
+    """Gates from one bias-free conv over [input ⊕ z, h] and one IN over all 4F maps; c' = c·σ(f+1) + σ(i)·tanh(j),
+    c' ← IN(c'), h' = tanh(c')·σ(o)."""
+
+    def __init__(self, input_channels: int, features: int, kernel_size: int) -> None:
+        super().__init__()
+        self.features = features
+        self.gates = nn.Conv2d(
+            input_channels + features, 4 * features, kernel_size, padding=kernel_size // 2, bias=False
+        )
+        self.gate_norm = instance_norm(4 * features)
+        self.cell_norm = instance_norm(features)
+
+    def zero_state(self, batch: int, height: int, width: int, like: torch.Tensor) -> LstmState:
+        zeros = like.new_zeros(batch, self.features, height, width)
+        return LstmState(zeros, zeros.clone())
+
+    def forward(self, x: torch.Tensor, state: LstmState) -> LstmState:
+        gates = self.gate_norm(self.gates(torch.cat([x, state.h], 1)))  # (B, 4F, h, w)
+        i, j, f, o = gates.chunk(4, dim=1)  # each (B, F, h, w)
+        c = self.cell_norm(state.c * torch.sigmoid(f + 1.0) + torch.sigmoid(i) * torch.tanh(j))
+        return LstmState(torch.tanh(c) * torch.sigmoid(o), c)
+
+
+class LatentLstm(nn.Module):
+    """Vector LSTM over z (nz units, input and recurrent biases, forget bias +1): z_t → z̃_t."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.input = nn.Linear(size, 4 * size)
+        self.recurrent = nn.Linear(size, 4 * size)
+
+    def zero_state(self, batch: int, like: torch.Tensor) -> LstmState:
+        zeros = like.new_zeros(batch, self.size)
+        return LstmState(zeros, zeros.clone())
+
+    def forward(self, z: torch.Tensor, state: LstmState) -> LstmState:
+        i, j, f, o = (self.input(z) + self.recurrent(state.h)).chunk(4, dim=1)  # each (B, nz)
+        c = state.c * torch.sigmoid(f + 1.0) + torch.sigmoid(i) * torch.tanh(j)
+        return LstmState(torch.tanh(c) * torch.sigmoid(o), c)
+
+
+def normalise_cdna_kernels(raw: torch.Tensor) -> torch.Tensor:
+    """raw (B, K, k, k) dense outputs → identity added at the centre, made positive, each kernel summing to 1."""
+    size = raw.shape[-1]
+    identity = torch.zeros(size, size, dtype=raw.dtype, device=raw.device)
+    identity[size // 2, size // 2] = 1.0
+    kernels = torch.relu(raw + identity - 1e-12) + 1e-12
+    return kernels / kernels.sum(dim=(2, 3), keepdim=True)  # (B, K, k, k)
+
+
+def symmetric_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Mirror padding that repeats the edge pixel (TF "SYMMETRIC"), on the last two axes."""
+    x = torch.cat([x[..., :pad].flip(-1), x, x[..., -pad:].flip(-1)], dim=-1)
+    return torch.cat([x[..., :pad, :].flip(-2), x, x[..., -pad:, :].flip(-2)], dim=-2)
+
+
+def apply_cdna(image: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Filter image (B, C, H, W) by each of its own K kernels (B, K, k, k), one filter for all colour channels."""
+    b, c, h, w = image.shape
+    k, size = kernels.shape[1], kernels.shape[-1]
+    padded = symmetric_pad(image, size // 2).reshape(1, b * c, h + size - 1, w + size - 1)
+    weight = kernels[:, None].expand(b, c, k, size, size).reshape(b * c * k, 1, size, size)
+    out = F.conv2d(padded, weight, groups=b * c)  # (1, B·C·K, H, W)
+    return out.view(b, c, k, h, w).transpose(1, 2)  # (B, K, C, H, W)

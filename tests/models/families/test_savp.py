@@ -1,0 +1,246 @@
+"""SAVP networks and objectives: shapes, parameter counts, masks, streaming determinism, learning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.families.savp.config import PRESETS, SavpConfig
+from models.families.savp.discriminator import VideoDiscriminator, random_clip_starts, take_clips
+from models.families.savp.layers import apply_cdna, normalise_cdna_kernels, symmetric_pad
+from models.families.savp.losses import (
+    Critique,
+    discriminator_loss,
+    generator_loss,
+    kl_to_standard_normal,
+    kl_weight_at,
+    learning_rate_at,
+    optimiser_settings,
+    scheduled_sampling_probability,
+)
+from models.families.savp.networks import SavpGenerator, SavpState
+
+TINY = PRESETS["savp-tiny"]
+
+
+def _count(module: torch.nn.Module | None) -> int:
+    return 0 if module is None else sum(p.numel() for p in module.parameters())
+
+
+def _model(config: SavpConfig, seed: int = 0) -> SavpGenerator:
+    """Eval-mode generator with weights re-drawn wide enough that z visibly changes the frames."""
+    torch.manual_seed(seed)
+    model = SavpGenerator(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.2)
+    return model
+
+
+def _frames(config: SavpConfig, batch: int = 2, seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    shape = (batch, config.sequence_frames, config.image_channels, config.image_size, config.image_size)
+    return torch.rand(shape, generator=generator)
+
+
+def _moving_squares(config: SavpConfig, batch: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    size, t = config.image_size, config.sequence_frames
+    frames = torch.full((batch, t, config.image_channels, size, size), 0.1)
+    start = torch.randint(0, size - 4 - t, (batch, 2), generator=generator)
+    for b in range(batch):
+        for i in range(t):
+            y, x = start[b, 0] + i, start[b, 1] + i
+            frames[b, i, :, y : y + 4, x : x + 4] = 0.9
+    return frames
+
+
+def _stream(model: SavpGenerator, context: torch.Tensor, n_future: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        state = model.start(context[:, 0])
+        for i in range(1, context.shape[1]):
+            state = model.observe(context[:, i], state, generator)
+        frames = []
+        for _ in range(n_future):
+            frame, state = model.predict(state, generator)
+            frames.append(frame)
+    return torch.stack(frames, 1)
+
+
+def test_inconsistent_configs_rejected() -> None:
+    with pytest.raises(ValueError, match="variant"):
+        SavpConfig(variant="nonsense")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="latent_dim"):
+        SavpConfig(variant="deterministic")
+    with pytest.raises(ValueError, match="GAN weights"):
+        SavpConfig(variant="vae", kl_weight=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "generator", "posterior", "discriminator"),
+    [
+        ("savp-paper", 6_683_193, 666_832, 5_144_001),  # §5.1, §5.2, §5.4 (nz 8)
+        ("savp-paper-deterministic", 6_397_177, 0, 5_144_001),  # nz 0
+        ("savp-paper-vae", 6_683_193, 666_832, 5_144_001),
+    ],
+)
+def test_paper_parameter_counts(name: str, generator: int, posterior: int, discriminator: int) -> None:
+    with torch.device("meta"):
+        model = SavpGenerator(PRESETS[name])
+        critic = VideoDiscriminator(PRESETS[name])
+    assert abs(_count(model.cell) - generator) <= 0.01 * generator
+    assert _count(model.posterior) == posterior
+    assert abs(_count(critic) - discriminator) <= 0.01 * discriminator
+
+
+def test_nz32_generator_count() -> None:
+    with torch.device("meta"):
+        model = SavpGenerator(SavpConfig(latent_dim=32))
+    assert _count(model.cell) == 7_547_385
+
+
+@pytest.mark.parametrize("name", ["savp-tiny", "savp-tiny-vae", "savp-tiny-gan", "savp-tiny-deterministic"])
+def test_training_forward_shapes_per_variant(name: str) -> None:
+    config = PRESETS[name]
+    out = SavpGenerator(config).train()(_frames(config), torch.Generator().manual_seed(0), 0.5)
+    expected = (2, config.sequence_frames - 1, 3, config.image_size, config.image_size)
+    assert (out.posterior_branch is not None) == config.uses_posterior
+    assert (out.prior_branch is not None) == config.uses_prior_branch
+    for branch in (out.posterior_branch, out.prior_branch):
+        if branch is not None:
+            assert branch.shape == expected and 0 <= branch.min() and branch.max() <= 1
+    assert out.posterior_mean.shape == (
+        2,
+        config.sequence_frames - 1,
+        config.latent_dim if config.uses_posterior else 0,
+    )
+
+
+def test_small_preset_cell_and_discriminator_shapes() -> None:
+    config = PRESETS["savp-small"]
+    model = SavpGenerator(config).eval()
+    video = _stream(model, _frames(config, batch=1)[:, :2], n_future=2, seed=0)
+    assert video.shape == (1, 2, 3, 32, 32)
+    clip = torch.rand(2, 3, config.discriminator_clip_frames, 32, 32)
+    judged = VideoDiscriminator(config)(clip)
+    assert judged.logits.shape == (2,) and len(judged.features) == 7
+
+
+def test_masks_sum_to_one_over_candidates_and_output_is_their_blend() -> None:
+    model = _model(TINY)
+    frames = _frames(TINY)
+    state = model.start(frames[:, 0])
+    z = torch.randn(2, TINY.latent_dim)
+    out = model.cell(frames[:, 1], state.first_frame, z, state.conv_lstm, state.latent_lstm)
+    assert out.masks.shape == (2, TINY.cdna_kernels + 3, 16, 16)
+    assert torch.allclose(out.masks.sum(1), torch.ones(2, 16, 16), atol=1e-5)
+    assert torch.allclose(out.frame, (out.masks[:, :, None] * out.candidates).sum(1), atol=1e-6)
+    assert torch.equal(out.candidates[:, TINY.cdna_kernels], frames[:, 1])  # the current image itself
+    assert torch.equal(out.candidates[:, TINY.cdna_kernels + 1], frames[:, 0])  # the first frame
+
+
+def test_cdna_kernels_normalised_and_identity_kernel_copies_the_image() -> None:
+    kernels = normalise_cdna_kernels(torch.randn(3, 4, 5, 5))
+    assert (kernels > 0).all() and torch.allclose(kernels.sum((2, 3)), torch.ones(3, 4))
+    image = torch.rand(3, 3, 8, 8)
+    identity = normalise_cdna_kernels(torch.zeros(3, 2, 5, 5))
+    assert torch.allclose(apply_cdna(image, identity), image[:, None].expand(3, 2, 3, 8, 8), atol=1e-6)
+    row = torch.arange(4.0).view(1, 1, 1, 4)
+    assert symmetric_pad(row.expand(1, 1, 4, 4), 2)[0, 0, 0].tolist() == [1, 0, 0, 1, 2, 3, 3, 2]
+
+
+def test_same_seed_same_samples_and_different_seed_differs() -> None:
+    model = _model(TINY)
+    context = _frames(TINY)[:, : TINY.context_frames]
+    first = _stream(model, context, 3, seed=7)
+    assert torch.equal(first, _stream(model, context, 3, seed=7))
+    assert (first - _stream(model, context, 3, seed=8)).abs().max() > 1e-3
+
+
+def test_state_round_trip_mid_sequence_continues_identically() -> None:
+    model = _model(TINY)
+    context = _frames(TINY)[:, : TINY.context_frames]
+    uninterrupted = _stream(model, context, 4, seed=3)
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        state = model.start(context[:, 0])
+        for i in range(1, context.shape[1]):
+            state = model.observe(context[:, i], state, generator)
+        first, state = model.predict(state, generator)
+        saved = {key: value.clone() for key, value in state.to_tensors().items()}
+        resumed_generator = torch.Generator()
+        resumed_generator.set_state(generator.get_state())
+        del state, generator
+        state = SavpState.from_tensors(saved)
+        rest = []
+        for _ in range(3):
+            frame, state = model.predict(state, resumed_generator)
+            rest.append(frame)
+    assert torch.equal(torch.stack([first, *rest], 1), uninterrupted)
+
+
+def test_deterministic_variant_ignores_generator() -> None:
+    model = _model(PRESETS["savp-tiny-deterministic"])
+    context = _frames(TINY)[:, : TINY.context_frames]
+    assert torch.equal(_stream(model, context, 3, seed=0), _stream(model, context, 3, seed=99))
+    assert "latent_lstm.h" not in model.start(context[:, 0]).to_tensors()
+
+
+def test_kl_zero_at_prior_and_schedules() -> None:
+    assert kl_to_standard_normal(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4)).item() == 0.0
+    assert kl_to_standard_normal(torch.ones(2, 3, 4), torch.zeros(2, 3, 4)).item() == pytest.approx(2.0)
+    paper = PRESETS["savp-paper"]
+    assert [kl_weight_at(s, paper) for s in (0, 50_000, 75_000, 100_000, 200_000)] == [0, 0, 0.5, 1.0, 1.0]
+    assert scheduled_sampling_probability(6_000, 900) == pytest.approx(0.5, abs=0.05)
+    assert scheduled_sampling_probability(10_000, 900) == pytest.approx(0.013, abs=0.005)
+    assert scheduled_sampling_probability(20_000, 900) == 0.0
+    settings = optimiser_settings(paper)
+    assert settings.learning_rate == 2e-4 and settings.betas == (0.5, 0.999)
+    assert learning_rate_at(250_000, settings) == pytest.approx(1e-4) and learning_rate_at(300_000, settings) == 0
+    assert optimiser_settings(PRESETS["savp-paper-deterministic"]).learning_rate == 1e-3
+
+
+def test_clips_share_windows_and_match_the_video() -> None:
+    video = torch.arange(2 * 6.0).view(2, 6, 1, 1, 1).expand(2, 6, 3, 4, 4)
+    starts = random_clip_starts(2, 6, 4, torch.Generator().manual_seed(0))
+    clips = take_clips(video, starts, 4)
+    assert clips.shape == (2, 3, 4, 4, 4)
+    for b in range(2):
+        assert clips[b, 0, :, 0, 0].tolist() == [6.0 * b + starts[b].item() + i for i in range(4)]
+
+
+def test_full_savp_training_steps_reduce_l1() -> None:
+    """Both discriminators, then the generator (§5.6), on a fixed tiny batch: the L1 falls and every loss is used."""
+    config = TINY
+    torch.manual_seed(0)
+    model = SavpGenerator(config).train()
+    critics = {"prior": VideoDiscriminator(config), "posterior": VideoDiscriminator(config)}
+    g_opt = torch.optim.Adam(model.parameters(), lr=3e-3, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam([p for d in critics.values() for p in d.parameters()], lr=2e-4, betas=(0.5, 0.999))
+    frames = _moving_squares(config, batch=4, seed=2)
+    generator = torch.Generator().manual_seed(0)
+    history = []
+    for step in range(15):
+        out = model(frames, generator)
+        starts = random_clip_starts(4, config.sequence_frames - 1, config.discriminator_clip_frames, generator)
+        real = take_clips(frames[:, 1:], starts, config.discriminator_clip_frames)
+        fakes = {
+            "prior": take_clips(out.prior_branch, starts, config.discriminator_clip_frames),
+            "posterior": take_clips(out.posterior_branch, starts, config.discriminator_clip_frames),
+        }
+        d_loss = sum(
+            discriminator_loss(config, Critique(critics[k](real), critics[k](fakes[k].detach()))) for k in critics
+        )
+        d_opt.zero_grad()
+        d_loss.backward()
+        d_opt.step()
+        critiques = {k: Critique(critics[k](real), critics[k](fakes[k])) for k in critics}
+        losses = generator_loss(config, step, frames, out, critiques["prior"], critiques["posterior"])
+        g_opt.zero_grad()
+        losses.total.backward()
+        g_opt.step()
+        history.append(losses.l1.item())
+    assert all(t.isfinite() for t in (losses.kl, losses.gan, losses.vae_gan, losses.feature_matching))
+    assert losses.feature_matching > 0 and losses.gan > 0
+    assert history[-1] < 0.5 * history[0]
