@@ -1,13 +1,16 @@
 """The one registry of model families and their named presets.
 
-`FAMILIES` lists every family package once; each package exports its `FAMILY` descriptor
-(`models.core.family.Family`). A test can add a family of its own with `register(family)`. Unknown family or preset
-names fail with the list of valid ones.
+`FAMILY_PACKAGES` lists every family package the service ships, once; each exports its `FAMILY` descriptor
+(`models.core.family.Family`). Families that live elsewhere (your own package, a test's) are added with
+`register(FAMILY)` in-process, or for every process of a deployment (API-free: the worker, `v2v generate`, `v2v eval`,
+`v2v train`) by naming their modules in `V2V_FAMILY_MODULES` (comma-separated; each exports `FAMILY`). Unknown family
+or preset names fail with the list of valid ones.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from torch import nn
@@ -23,9 +26,13 @@ FAMILY_PACKAGES: tuple[str, ...] = (
 _families: dict[str, Family] = {}
 
 
+FAMILY_MODULES_ENV = "V2V_FAMILY_MODULES"
+
+
 def _load() -> dict[str, Family]:
     if not _families:
-        for package in FAMILY_PACKAGES:
+        extra = [m.strip() for m in os.environ.get(FAMILY_MODULES_ENV, "").split(",") if m.strip()]
+        for package in (*FAMILY_PACKAGES, *extra):
             _add(importlib.import_module(package).FAMILY)
     return _families
 

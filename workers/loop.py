@@ -68,6 +68,8 @@ def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks
     frames_dir.mkdir(parents=True, exist_ok=True)
     fast = autocast or contextlib.nullcontext()
     samples = source.samples
+    for sample in range(samples):
+        frame_path(frames_dir, samples, sample, 0).parent.mkdir(parents=True, exist_ok=True)
 
     try:
         # 1. The job's pipeline (a family may adapt a copy to this job, with gradients), then the state: fresh
