@@ -93,8 +93,9 @@ PRESETS: dict[str, MoCoGANConfig] = {
     # Paper scale on our procedural people (4 actions).
     "mocogan-people-paper": MoCoGANConfig(num_categories=4, instance_noise_std=0.1),
     # CPU preset (reference §10): 32×32×8, ngf = ndf = 32, z_C 32, z_M 8, K 4, D_V temporal kernel 3; G 0.26 M.
-    # Measured (one CPU thread, batch 16): about 0.5 s per training iteration, i.e. the three optimiser steps D_I,
-    # D_V, G with fresh fakes for each (about 0.17 s per optimiser step). 64×64×16 is several times slower.
+    # Measured (one CPU thread, batch 16, on a shared 2-core machine): 0.46 s per training iteration, i.e. the three
+    # optimiser steps D_I, D_V, G with fresh fakes for each (≈ 0.15 s per optimiser step; §10 quotes 0.27 s/step).
+    # The same widths at 64×64×16 cost 6.0 s per iteration, hence 32×32×8.
     "mocogan-small": MoCoGANConfig(
         image_size=32,
         num_frames=8,

@@ -94,9 +94,9 @@ PRESETS: dict[str, TGANConfig] = {
     "tgan-paper": TGANConfig(),
     # Paper scale, Moving MNIST configuration: 1 channel, every weight U(-0.01, 0.01).
     "tgan-mnist-paper": TGANConfig(channels=1, temporal_init="uniform", image_init="uniform", critic_init="uniform"),
-    # CPU preset: 32×32×16 RGB, about a quarter of the paper's widths. Measured (one CPU thread, batch 16, shared
-    # machine): about 0.4 s per training iteration (G step + critic step; SVC every 5th). At 64×64×16 the same widths
-    # cost 1.9 s and even ngf 4 / ndf 8 cost 1.3 s (G1 renders all B·16 frames), hence 32×32.
+    # CPU preset: 32×32×16 RGB, about a quarter of the paper's widths. Measured (one CPU thread, batch 16, on a shared
+    # 2-core machine): 0.31 s per training iteration (G step + critic step, SVC every 5th; 0.28 s for the 1-channel
+    # variant below). The same widths at 64×64×16 cost 1.3 s (G1 renders all B·16 frames), hence 32×32.
     "tgan-small": TGANConfig(image_size=32, temporal_widths=(128, 64, 32, 32), ngf=8, ndf=16),
     # The same for the Moving MNIST target (reference §10.4: 16×32×32, 1 channel, every weight U(-0.01, 0.01)).
     "tgan-mnist-small": TGANConfig(

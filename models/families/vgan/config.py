@@ -69,9 +69,9 @@ PRESETS: dict[str, VGANConfig] = {
     # Paper scale (reference §1.1-1.2): G 16,245,383 (static 3,577,667, foreground + heads 12,667,716);
     # D 11,041,473 with one logit (the text's 11,057,858 counts the code's two softmax logits).
     "vgan-paper": VGANConfig(),
-    # CPU preset: 32×32×16 (base 2 frames as at paper size), a quarter of the paper's widths. Measured (one CPU
-    # thread, batch 16, shared machine): about 0.3 s per training iteration (D step + G step). 64×64×32 costs 2.9 s
-    # even at ngf = ndf = 8, hence 32×32.
+    # CPU preset: 32×32×16 (the foreground starts at 2 frames, as at paper size), a quarter of the paper's widths.
+    # Measured (one CPU thread, batch 16, on a shared 2-core machine): 0.35 s per training iteration (D step + G step).
+    # The same widths at 64×64×32 cost 2.0 s, hence 32×32×16.
     "vgan-small": VGANConfig(image_size=32, num_frames=16, ngf=16, ndf=16),
     # Tests: milliseconds.
     "vgan-tiny": VGANConfig(image_size=16, num_frames=4, latent_dim=8, ngf=4, ndf=4),
