@@ -132,7 +132,7 @@ def variant_of(config: SavpConfig, variant: SavpVariant) -> SavpConfig:
 # BAIR action-free, 64×64, ngf 32, nz 8: generator 6,683,193; posterior 666,832; each discriminator 5,144,001.
 _PAPER = SavpConfig()
 # CPU preset (reference §10.4 names 32×32 and 2 + 10 frames; the widths are ours): ngf 8, posterior ndf 16,
-# discriminator ndf 8, KL annealed over steps 2k-4k. Measured here: about 4 s per full training step (both
+# discriminator ndf 8, KL annealed over steps 2k-4k. Measured here: 3.5 s per full training step (both
 # discriminators, then the generator; batch 16, one CPU thread). ngf 16 cost ~4x more.
 _SMALL = SavpConfig(
     image_size=32, ngf=8, posterior_ndf=16, discriminator_ndf=8, kl_anneal_start=2_000, kl_anneal_end=4_000

@@ -100,7 +100,7 @@ def deterministic_of(config: SvgLpConfig) -> SvgLpConfig:
 
 
 _PAPER = SvgLpConfig()  # SM-MNIST, DCGAN-64, g 128, z 10, LSTM 256: 12,614,057 parameters (§4.2)
-# SVG-LP small (§10): 32×32 digits, DCGAN with 3 down-convs, g 64, z 8, LSTMs 128. Measured here: 0.45 s per training
+# SVG-LP small (§10): 32×32 digits, DCGAN with 3 down-convs, g 64, z 8, LSTMs 128. Measured here: 0.47 s per training
 # step (forward + backward + Adam), batch 16, 5 + 10 frames, one CPU thread (the reference gives 0.54 s).
 _SMALL = SvgLpConfig(image_size=32, codec_widths=(32, 64, 128), frame_dim=64, latent_dim=8, rnn_size=128)
 _TINY = SvgLpConfig(

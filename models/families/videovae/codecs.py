@@ -1,0 +1,109 @@
+"""VideoVAE frame encoder, decoder and attribute classifier (reference §6.1). torch only. Frames are 64×64 in
+[-1, 1].
+
+Encoder: unpadded bias-free convs 9×9 s1, 7×7 s3, 5×5 s1, 3×3 s3 (64 → 56 → 17 → 13 → 4), each BN + ReLU, 2-D
+dropout, fc + ReLU, fc → x_enc. Decoder: fc + ReLU, fc, reshape, then ConvTs mirroring the encoder, tanh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from models.families.videovae.config import VideoVaeConfig
+
+_KERNELS_STRIDES = ((9, 1), (7, 3), (5, 1), (3, 3))  # encoder convs; 64 → 56 → 17 → 13 → 4
+_FINAL_SIZE = 4
+
+
+def init_videovae_weights(module: nn.Module) -> None:
+    """Conv and ConvT weights Kaiming normal (fan-out); linear weights N(0, 0.001²), biases 0."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.001)
+        nn.init.zeros_(module.bias)
+
+
+def channel_dropout(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """2-D dropout with an explicit generator: zero whole channels of x (B, C, H, W) with probability p."""
+    keep = torch.rand(x.shape[0], x.shape[1], 1, 1, generator=generator, device=x.device, dtype=x.dtype) >= p
+    return x * keep / (1.0 - p)
+
+
+class FrameEncoder(nn.Module):
+    """(B, C, 64, 64) → x_enc (B, feature_dim)."""
+
+    def __init__(self, config: VideoVaeConfig) -> None:
+        super().__init__()
+        channels = (config.image_channels, *config.encoder_widths)
+        self.convs = nn.Sequential(
+            *(
+                nn.Sequential(nn.Conv2d(c_in, c_out, k, s, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+                for c_in, c_out, (k, s) in zip(channels[:-1], channels[1:], _KERNELS_STRIDES, strict=True)
+            )
+        )
+        self.dropout = config.dropout
+        self.fc = nn.Sequential(
+            nn.Linear(channels[-1] * _FINAL_SIZE**2, config.encoder_hidden),
+            nn.ReLU(),
+            nn.Linear(config.encoder_hidden, config.feature_dim),
+        )
+
+    def forward(self, frames: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """`generator` drives the dropout and is required in training mode."""
+        x = self.convs(frames)  # (B, w3, 4, 4)
+        if self.training and self.dropout > 0:
+            if generator is None:
+                raise ValueError("FrameEncoder in training mode needs a generator for its dropout")
+            x = channel_dropout(x, self.dropout, generator)
+        return self.fc(x.flatten(1))  # (B, feature_dim)
+
+
+class FrameDecoder(nn.Module):
+    """z (B, latent_dim) → frame (B, C, 64, 64) in [-1, 1]."""
+
+    def __init__(self, config: VideoVaeConfig) -> None:
+        super().__init__()
+        w0, w1, w2, w3 = config.encoder_widths
+        self.width = w3
+        self.fc = nn.Sequential(
+            nn.Linear(config.latent_dim, config.encoder_hidden),
+            nn.ReLU(),
+            nn.Linear(config.encoder_hidden, w3 * _FINAL_SIZE**2),
+        )
+        self.convs = nn.Sequential(
+            nn.ConvTranspose2d(w3, w2, 3, 3, output_padding=1), nn.BatchNorm2d(w2), nn.ReLU(),  # 13²
+            nn.ConvTranspose2d(w2, w1, 5, 1), nn.BatchNorm2d(w1), nn.ReLU(),  # 17²
+            nn.ConvTranspose2d(w1, w0, 7, 3, output_padding=1), nn.BatchNorm2d(w0), nn.ReLU(),  # 56²
+            nn.ConvTranspose2d(w0, config.image_channels, 9, 1, bias=False), nn.Tanh(),  # 64²
+        )  # fmt: skip
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.fc(z).view(z.shape[0], self.width, _FINAL_SIZE, _FINAL_SIZE)  # (B, w3, 4, 4)
+        return self.convs(x)  # (B, C, 64, 64)
+
+
+@dataclass
+class AttributeLogits:
+    action: torch.Tensor  # (B, num_actions)
+    identity: torch.Tensor  # (B, num_identities)
+
+
+class AttributeClassifier(nn.Module):
+    """x_enc → fc + ReLU → action and identity logits. Trained first (cross-entropy per frame) with the encoder,
+    which is then frozen."""
+
+    def __init__(self, config: VideoVaeConfig) -> None:
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Linear(config.feature_dim, config.classifier_hidden), nn.ReLU())
+        self.action = nn.Linear(config.classifier_hidden, config.num_actions)
+        self.identity = nn.Linear(config.classifier_hidden, config.num_identities)
+
+    def forward(self, features: torch.Tensor) -> AttributeLogits:
+        hidden = self.hidden(features)  # (B, classifier_hidden)
+        return AttributeLogits(self.action(hidden), self.identity(hidden))

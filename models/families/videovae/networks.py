@@ -1,0 +1,185 @@
+"""VideoVAE structured latent model (reference §6.2, §6.4) with an explicit-state streaming API. torch only.
+Frames are 64×64 in [-1, 1]; attributes a = [one-hot action, one-hot identity] (B, A), constant over a clip.
+
+Per frame t, with LSTM state (h, c) from the previous frame:
+
+    (μ_q, log σ²_q)   = q(x_enc(x_t))
+    (μ_a, log σ²_a)   = q_a([μ_q, log σ²_q, a])
+    (μ_dy, log σ²_dy) = q_dy([μ_a, log σ²_a, φ(h)])      z_t ~ N(μ_dy, σ²_dy) (training, observed frames)
+    (μ_p, log σ²_p)   = p([φ(h), a])                    z_t ~ N(μ_p, σ²_p)   (generated frames)
+    x̂_t = Dec(z_t);   (h, c) ← LSTM([z_t, μ_q, log σ²_q], (h, c))
+
+Streaming (§6.4): `start(attributes, generator)` draws h_0, c_0 ~ N(0, I); `observe(frame, ...)` runs the posterior
+chain on a given frame (mode 2, "first frame + attributes"); `predict(...)` samples z from the prior, decodes,
+re-encodes the generated frame for the LSTM input and returns the frame (mode 1 is `start` then only `predict`).
+Training (`forward`) starts from the same N(0, I) state so that training and sampling agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.families.videovae.codecs import (
+    AttributeClassifier,
+    AttributeLogits,
+    FrameDecoder,
+    FrameEncoder,
+    init_videovae_weights,
+)
+from models.families.videovae.config import VideoVaeConfig
+
+
+class Gaussian(NamedTuple):
+    mean: torch.Tensor  # (B, Z)
+    logvar: torch.Tensor  # (B, Z)
+
+
+class GaussianMlp(nn.Module):
+    """Linear → ReLU → Linear to (μ, log σ²)."""
+
+    def __init__(self, input_dim: int, hidden: int, latent_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent_dim))
+
+    def forward(self, x: torch.Tensor) -> Gaussian:
+        mean, logvar = self.net(x).chunk(2, dim=1)
+        return Gaussian(mean, logvar)
+
+
+def sample_gaussian(gaussian: Gaussian, generator: torch.Generator) -> torch.Tensor:
+    noise = torch.randn(
+        gaussian.mean.shape, generator=generator, device=gaussian.mean.device, dtype=gaussian.mean.dtype
+    )
+    return gaussian.mean + torch.exp(0.5 * gaussian.logvar) * noise  # (B, Z)
+
+
+def attribute_vector(actions: torch.Tensor, identities: torch.Tensor, config: VideoVaeConfig) -> torch.Tensor:
+    """Integer labels (B,) and (B,) → a = [one-hot action, one-hot identity] (B, num_attributes), float."""
+    return torch.cat(
+        [F.one_hot(actions, config.num_actions), F.one_hot(identities, config.num_identities)], dim=1
+    ).float()
+
+
+@dataclass
+class VideoVaeState:
+    """LSTM state and the requested attributes of a stream."""
+
+    h: torch.Tensor  # (B, lstm_size)
+    c: torch.Tensor  # (B, lstm_size)
+    attributes: torch.Tensor  # (B, A)
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        return {"h": self.h, "c": self.c, "attributes": self.attributes}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> VideoVaeState:
+        return cls(h=tensors["h"], c=tensors["c"], attributes=tensors["attributes"])
+
+
+class PredictedFrame(NamedTuple):
+    frame: torch.Tensor  # (B, C, 64, 64) in [-1, 1]
+    state: VideoVaeState
+
+
+@dataclass
+class VideoVaeTrainingOutput:
+    reconstructions: torch.Tensor  # (B, T, C, 64, 64)
+    posterior_mean: torch.Tensor  # (B, T, Z): q_dy
+    posterior_logvar: torch.Tensor  # (B, T, Z)
+    prior_mean: torch.Tensor  # (B, T, Z): p([φ(h), a])
+    prior_logvar: torch.Tensor  # (B, T, Z)
+
+
+class VideoVae(nn.Module):
+    """Encoder, attribute classifier, decoder, φ, the four Gaussian MLPs and the LSTM."""
+
+    def __init__(self, config: VideoVaeConfig) -> None:
+        super().__init__()
+        self.config = config
+        z, h, m, a = config.latent_dim, config.lstm_size, config.mlp_hidden, config.num_attributes
+        self.encoder = FrameEncoder(config)
+        self.classifier = AttributeClassifier(config)
+        self.decoder = FrameDecoder(config)
+        self.phi = nn.Sequential(nn.Linear(h, m), nn.ReLU(), nn.Linear(m, h))
+        self.q_frame = GaussianMlp(config.feature_dim, m, z)
+        self.q_attributes = GaussianMlp(2 * z + a, m, z)
+        self.q_dynamics = GaussianMlp(2 * z + h, m, z)
+        self.prior = GaussianMlp(h + a, m, z)
+        self.lstm = nn.LSTMCell(3 * z, h)
+        for module in self.modules():
+            if not isinstance(module, nn.LSTMCell):
+                init_videovae_weights(module)
+
+    def classify(self, frames: torch.Tensor, generator: torch.Generator | None) -> AttributeLogits:
+        """Per-frame attribute logits for frames (N, C, 64, 64); the generator drives dropout in training mode."""
+        return self.classifier(self.encoder(frames, generator))
+
+    # ---- one step -----------------------------------------------------------------------------------------------
+
+    def _frame_gaussian(self, frame: torch.Tensor, generator: torch.Generator | None) -> Gaussian:
+        return self.q_frame(self.encoder(frame, generator))  # (μ_q, log σ²_q)
+
+    def _posterior(self, frame_q: Gaussian, state: VideoVaeState) -> Gaussian:
+        q_a = self.q_attributes(torch.cat([frame_q.mean, frame_q.logvar, state.attributes], 1))
+        return self.q_dynamics(torch.cat([q_a.mean, q_a.logvar, self.phi(state.h)], 1))  # q_dy
+
+    def _prior(self, state: VideoVaeState) -> Gaussian:
+        return self.prior(torch.cat([self.phi(state.h), state.attributes], 1))
+
+    def _advance(self, z: torch.Tensor, frame_q: Gaussian, state: VideoVaeState) -> VideoVaeState:
+        h, c = self.lstm(torch.cat([z, frame_q.mean, frame_q.logvar], 1), (state.h, state.c))
+        return VideoVaeState(h, c, state.attributes)
+
+    # ---- streaming ----------------------------------------------------------------------------------------------
+
+    def start(self, attributes: torch.Tensor, generator: torch.Generator) -> VideoVaeState:
+        """h_0, c_0 ~ N(0, I) for attributes (B, A)."""
+        shape = (attributes.shape[0], self.config.lstm_size)
+        h = torch.randn(shape, generator=generator, device=attributes.device, dtype=attributes.dtype)
+        c = torch.randn(shape, generator=generator, device=attributes.device, dtype=attributes.dtype)
+        return VideoVaeState(h, c, attributes)
+
+    def observe(self, frame: torch.Tensor, state: VideoVaeState, generator: torch.Generator) -> VideoVaeState:
+        """A given frame (B, C, 64, 64) through the posterior chain: z ~ q_dy, then the LSTM step."""
+        frame_q = self._frame_gaussian(frame, generator)
+        z = sample_gaussian(self._posterior(frame_q, state), generator)
+        return self._advance(z, frame_q, state)
+
+    def predict(self, state: VideoVaeState, generator: torch.Generator) -> PredictedFrame:
+        """z ~ p([φ(h), a]), x̂ = Dec(z), then the LSTM step on [z, q(x_enc(x̂))]."""
+        z = sample_gaussian(self._prior(state), generator)
+        frame = self.decoder(z)  # (B, C, 64, 64)
+        return PredictedFrame(frame, self._advance(z, self._frame_gaussian(frame, generator), state))
+
+    # ---- training -----------------------------------------------------------------------------------------------
+
+    def forward(
+        self, frames: torch.Tensor, attributes: torch.Tensor, generator: torch.Generator
+    ) -> VideoVaeTrainingOutput:
+        """Clip (B, T, C, 64, 64) with attributes (B, A): z_t from q_dy at every frame, reconstructions and both
+        Gaussians per frame."""
+        b, t = frames.shape[:2]
+        features = self.encoder(frames.flatten(0, 1), generator).view(b, t, -1)  # (B, T, feature_dim)
+        state = self.start(attributes, generator)
+        latents, posteriors, priors = [], [], []
+        for i in range(t):
+            frame_q = self.q_frame(features[:, i])
+            posterior = self._posterior(frame_q, state)
+            priors.append(self._prior(state))
+            z = sample_gaussian(posterior, generator)
+            state = self._advance(z, frame_q, state)
+            latents.append(z)
+            posteriors.append(posterior)
+        images = self.decoder(torch.stack(latents, 1).flatten(0, 1))  # (B·T, C, 64, 64)
+        return VideoVaeTrainingOutput(
+            reconstructions=images.view(b, t, *images.shape[1:]),
+            posterior_mean=torch.stack([g.mean for g in posteriors], 1),
+            posterior_logvar=torch.stack([g.logvar for g in posteriors], 1),
+            prior_mean=torch.stack([g.mean for g in priors], 1),
+            prior_logvar=torch.stack([g.logvar for g in priors], 1),
+        )
