@@ -1,9 +1,10 @@
-"""`v2v export RUN --name NAME`: ship a run's latest generator as fp16 safetensors plus a manifest entry.
+"""`v2v export RUN --name NAME`: ship a run's latest generator as fp16 safetensors plus a manifest card.
 
-The entry (`app.contracts.ModelCard`) replaces any entry of the same name; the rest of the manifest is kept.
-A vid2vid run whose config has first_frame "single_image" needs `--first-frame-run`: a `v2v train single` run of the
-same preset and single-image config; its generator goes to NAME.first_frame.safetensors (the card's
-`first_frame_weights` / `first_frame_sha256`).
+The card (`app.contracts.ModelCard`) replaces any card of the same name; the rest of the manifest is kept. Its kind,
+size multiple, reference range and family options come from the family in the registry, so the API can refuse what
+the model cannot run. A vid2vid run whose config has first_frame "single_image" needs `--first-frame-run`: a
+`v2v train single` run of the same preset and single-image config; its generator goes to NAME.first_frame.safetensors
+(the card's `extra_weights["first_frame"]`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +30,48 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="a step_*.json of the --first-frame-run (default: the latest)")
 
 
+def translate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str, Any], description: str) -> Any:
+    """The manifest card of a translate run (its checkpoint metadata `meta`)."""
+    from app.contracts import LabelSpec, ModelCard, OptionSpec, OutputSpec, ReferenceSpec, TranslateInputs
+    from models.core.labels import CITYSCAPES_NAMES, CITYSCAPES_PALETTE
+    from models.registry import get_family
+
+    family = get_family(meta["family"])
+    config = family.config(meta["preset"], meta["config"])
+    labels = meta["labels"]
+    n = int(labels["num_classes"])
+    segmentation = labels["type"] == "segmentation"
+    label_spec = LabelSpec(type=labels["type"], num_classes=n if segmentation else 0,
+                           class_names=list(CITYSCAPES_NAMES[:n]) if segmentation else [],
+                           palette=[tuple(int(v) for v in c) for c in CITYSCAPES_PALETTE[:n]] if segmentation else [],
+                           channels=int(labels["channels"]))
+    references = ReferenceSpec(min=1, max=family.max_references(config)) if family.max_references else None
+    return ModelCard(
+        name=name, family=family.name, preset=meta["preset"], description=description,
+        inputs=TranslateInputs(labels=label_spec, references=references),
+        output=OutputSpec(height=int(meta["height"]), width=int(meta["width"]),
+                          size_multiple=family.size_multiple(config)),
+        options={k: OptionSpec(min=o.min, max=o.max, default=o.default, description=o.description,
+                               seconds_per_unit=o.seconds_per_unit) for k, o in family.options.items()},
+        weights=weights, extra_weights=extra, config=meta["config"],
+        quality={"trained_steps": meta["step"], "data": meta["train_config"]["data"]},
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    from app.contracts import LabelSpec, Manifest, ModelCard, ReferenceSpec
+    from app.contracts import Manifest, WeightsFile
     from models.core.checkpoints import export_generator_fp16
     from models.families.vid2vid.first_frame import load_single_image_generator
-    from models.core.labels import CITYSCAPES_NAMES, CITYSCAPES_PALETTE
     from models.registry import build_generator
     from training.state import generator_weights, latest_checkpoint, read_checkpoint_meta
 
     run_dir = Path(args.run)
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir)
     if ckpt is None:
-        raise SystemExit(f"no checkpoint under {run_dir}/checkpoints")
+        raise FileNotFoundError(f"no checkpoint under {run_dir}/checkpoints (train first: v2v train ...)")
     meta = read_checkpoint_meta(ckpt)
     if meta["family"] == "single":
-        raise SystemExit(f"{run_dir} trained a first-frame generator: export the vid2vid run it belongs to, with "
+        raise ValueError(f"{run_dir} trained a first-frame generator: export the vid2vid run it belongs to, with "
                          f"--first-frame-run {run_dir}")
     single = _first_frame_checkpoint(args, meta)  # (checkpoint, meta) or None; checked before anything is written
 
@@ -52,32 +81,20 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.checkpoints_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights_name = f"{args.name}.safetensors"
-    sha = export_generator_fp16(gen, out_dir / weights_name)
-    first_frame_name = first_frame_sha = None
+    weights = WeightsFile(file=weights_name, sha256=export_generator_fp16(gen, out_dir / weights_name))
+    extra = {}
     if single is not None:
         single_ckpt, single_meta = single
         single_gen = load_single_image_generator(single_meta["preset"], single_meta["config"], None, None, "cpu")
         single_gen.load_state_dict(generator_weights(single_ckpt), strict=True)
-        first_frame_name = f"{args.name}.first_frame.safetensors"
-        first_frame_sha = export_generator_fp16(single_gen, out_dir / first_frame_name)
+        first_name = f"{args.name}.first_frame.safetensors"
+        extra["first_frame"] = WeightsFile(file=first_name,
+                                           sha256=export_generator_fp16(single_gen, out_dir / first_name))
 
-    # 2. The manifest entry.
-    labels = meta["labels"]
-    n = int(labels["num_classes"])
-    segmentation = labels["type"] == "segmentation"
-    card = ModelCard(
-        name=args.name, family=meta["family"], preset=meta["preset"], description=args.description,
-        labels=LabelSpec(type=labels["type"], num_classes=n if segmentation else 0,
-                         class_names=list(CITYSCAPES_NAMES[:n]) if segmentation else [],
-                         palette=[tuple(int(v) for v in c) for c in CITYSCAPES_PALETTE[:n]] if segmentation else [],
-                         channels=int(labels["channels"])),
-        height=int(meta["height"]), width=int(meta["width"]),
-        references=ReferenceSpec() if meta["family"] == "fs_vid2vid" else None,
-        weights=weights_name, sha256=sha, first_frame_weights=first_frame_name, first_frame_sha256=first_frame_sha,
-        config=meta["config"], trained=True,
-        quality={"trained_steps": meta["step"], "data": meta["train_config"]["data"],
-                 **({"first_frame_trained_steps": single[1]["step"]} if single is not None else {})},
-    )
+    # 2. The manifest card.
+    card = translate_card(args.name, meta, weights, extra, args.description)
+    if single is not None:
+        card = card.model_copy(update={"quality": {**card.quality, "first_frame_trained_steps": single[1]["step"]}})
     manifest_path = Path(args.manifest) if args.manifest else out_dir / "manifest.json"
     models = {}
     if manifest_path.exists():
@@ -87,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
     partial = manifest_path.with_name(manifest_path.name + ".partial")
     partial.write_text(text)
     os.replace(partial, manifest_path)
-    print(f"exported {args.name}: {out_dir / weights_name} sha256 {sha}")  # noqa: T201 - CLI output
-    if first_frame_name is not None:
-        print(f"  first frames: {out_dir / first_frame_name} sha256 {first_frame_sha}")  # noqa: T201 - CLI output
+    sys.stdout.write(f"exported {args.name}: {out_dir / weights_name} sha256 {weights.sha256}\n")
+    for extra_name, file in extra.items():
+        sys.stdout.write(f"  {extra_name}: {out_dir / file.file} sha256 {file.sha256}\n")
     return 0
 
 
@@ -101,29 +118,29 @@ def _first_frame_checkpoint(args: argparse.Namespace, meta: dict[str, Any]) -> t
 
     try:
         wanted = single_image_config(meta["preset"], meta["config"]) if meta["family"] == "vid2vid" else None
-    except ValueError:
+    except (KeyError, ValueError):
         wanted = None
     if args.first_frame_run is None:
         if wanted is not None:
-            raise SystemExit(f'{args.run} generates its first frames with a single-image generator (first_frame '
+            raise ValueError(f'{args.run} generates its first frames with a single-image generator (first_frame '
                              f'"single_image"): pass --first-frame-run RUN (a `v2v train single` run)')
         return None
     if wanted is None:
-        raise SystemExit(f'--first-frame-run needs a vid2vid run whose config has first_frame "single_image"; '
+        raise ValueError(f'--first-frame-run needs a vid2vid run whose config has first_frame "single_image"; '
                          f"{args.run} has none")
     run_dir = Path(args.first_frame_run)
     ckpt = Path(args.first_frame_checkpoint) if args.first_frame_checkpoint else latest_checkpoint(run_dir)
     if ckpt is None:
-        raise SystemExit(f"no checkpoint under {run_dir}/checkpoints")
+        raise FileNotFoundError(f"no checkpoint under {run_dir}/checkpoints")
     single_meta = read_checkpoint_meta(ckpt)
     if single_meta["family"] != "single":
-        raise SystemExit(f"{run_dir} is a {single_meta['family']} run, not a `v2v train single` run")
+        raise ValueError(f"{run_dir} is a {single_meta['family']} run, not a `v2v train single` run")
     got = single_image_config(single_meta["preset"], single_meta["config"])
     if got != wanted:
-        raise SystemExit(f"{run_dir} trained single_image {got}, but {args.run} needs {wanted}")
+        raise ValueError(f"{run_dir} trained single_image {got}, but {args.run} needs {wanted}")
     seen, served = single_meta["labels"], meta["labels"]
     if (seen["type"], seen["num_classes"]) != (served["type"], served["num_classes"]):
-        raise SystemExit(f"{run_dir} trained on labels {seen}, {args.run} on {served}")
+        raise ValueError(f"{run_dir} trained on labels {seen}, {args.run} on {served}")
     return ckpt, single_meta
 
 

@@ -1,4 +1,8 @@
-"""`v2v train vid2vid|fs_vid2vid|single`: train a generator on a data set folder (docs/conventions.md layout).
+"""`v2v train FAMILY[:RECIPE]`: train a family's recipe with the one training loop (`training.loop`).
+
+FAMILY is a registry family (`v2v models`), RECIPE one of its training recipes ("default" when omitted); a recipe
+name alone works when only one family has it (`single` = `vid2vid:single`). The flags below are the translate
+recipes' (vid2vid, few-shot vid2vid) on a data set folder (docs/conventions.md layout).
 
 `single` trains the single-image first-frame generator (reference §1.6) of a vid2vid preset whose config has
 `single_image` (first_frame "single_image"; or set both with --config) on single frames; export it together with a
@@ -11,8 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-
-FAMILIES = ("vid2vid", "fs_vid2vid", "single")
+import sys
+from pathlib import Path
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -24,8 +28,9 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("family", choices=FAMILIES,
-                        help="single: the first-frame generator of a vid2vid preset/config with single_image")
+    parser.add_argument("family", metavar="FAMILY[:RECIPE]",
+                        help="vid2vid, fs_vid2vid, or single (= vid2vid:single, the first-frame generator of a vid2vid "
+                             "preset/config with single_image)")
     parser.add_argument("--data", required=True, help="data set folder (dataset.json, train_A, train_B, ...)")
     parser.add_argument("--preset", required=True, help="registry preset, e.g. vid2vid-street-small")
     parser.add_argument("--out", required=True, help="run folder: checkpoints/, log.jsonl, samples/")
@@ -62,12 +67,16 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import deferred: torch)
-    from models.families.vid2vid.schedule import TrainConfig
+def config_from_args(args: argparse.Namespace, recipe: type | None = None):  # -> the recipe's TrainConfig
+    """The run's config from the flags, with the recipe's defaults where a flag is unset."""
+    if recipe is None:
+        from models.registry import find_recipe
 
+        family, name = find_recipe(args.family)
+        recipe = family.recipe(name)
     height, width = args.size if args.size is not None else (None, None)
-    return TrainConfig.create(
-        args.family, preset=args.preset, data=args.data, out=args.out,
+    return recipe.train_config(  # type: ignore[attr-defined]
+        preset=args.preset, data=args.data, out=args.out,
         overrides=json.loads(args.config) if args.config else None,
         steps=args.steps, height=height, width=width, clip_frames=args.clip_frames,
         max_clip_frames=args.max_clip_frames, clip_double_every=args.clip_double_every, max_t_step=args.max_t_step,
@@ -81,15 +90,21 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import deferr
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.trainer import Trainer
+    from models.registry import find_recipe
+    from training.loop import TrainingLoop
 
-    config = config_from_args(args)
+    family, name = find_recipe(args.family)
+    recipe = family.recipe(name)
+    config = config_from_args(args, recipe)
     if config.clip_frames > config.max_clip_frames:
         config = config.replace(max_clip_frames=config.clip_frames)
-    trainer = Trainer(config)
-    if args.resume and trainer.resume():
-        logging.getLogger("v2v.train").info("resumed at step %d", trainer.step)
-    trainer.fit()
-    if config.checkpoint_every <= 0 or trainer.step % config.checkpoint_every:
-        trainer.save_checkpoint()  # always leave the final weights behind
+    if not Path(config.data).is_dir():
+        raise FileNotFoundError(f"--data {config.data}: no such data set folder (make one with `v2v data`)")
+    loop = TrainingLoop(recipe(config))
+    if args.resume and loop.resume():
+        logging.getLogger("v2v.train").info("resumed at step %d", loop.step)
+    loop.fit()
+    if config.checkpoint_every <= 0 or loop.step % config.checkpoint_every:
+        loop.save_checkpoint()  # always leave the final weights behind
+    sys.stdout.write(f"trained {loop.step} steps; next: v2v export {config.out} --name MODEL_NAME\n")
     return 0

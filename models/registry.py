@@ -69,6 +69,20 @@ def get_family(name: str) -> Family:
     return families[name]
 
 
+def find_recipe(target: str) -> tuple[Family, str]:
+    """`family`, `family:recipe`, or a recipe name that one family alone has -> (family, recipe name)."""
+    if ":" in target:
+        name, _, recipe = target.partition(":")
+        return get_family(name), recipe
+    families = _load()
+    if target in families:
+        return families[target], "default"
+    owners = [f for f in families.values() if target in f.recipes]
+    if len(owners) == 1:
+        return owners[0], target
+    raise KeyError(f"unknown family or recipe {target!r}; families: {', '.join(sorted(families))}")
+
+
 def family_of_preset(preset: str) -> Family:
     for family in _load().values():
         if preset in family.presets:

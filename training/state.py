@@ -1,14 +1,14 @@
-"""Training checkpoints: RUN/checkpoints/step_XXXXXXX.{safetensors,optim.pt,json}.
+"""Training checkpoints: RUN/checkpoints/step_XXXXXXX.{safetensors,optim.pt,json}, for any recipe.
 
-Owns writing and restoring everything a run needs to continue exactly: generator and discriminator weights
-(safetensors, keys prefixed `G.` / `D.`), optimizer and loss-scaler states and RNG states (`torch.save`), and a
-JSON with preset, generator overrides, train config, label spec, step and schedule state. Every file is written
-to `.partial` and renamed; the JSON is written last, so a checkpoint without its JSON is ignored.
+Writes and restores everything a run needs to continue exactly: every module of `recipe.modules()` (safetensors, keys
+prefixed `<name>.`), every optimiser and loss scaler by name and the RNG states (`torch.save`), and a JSON with the
+recipe's metadata and the step. Every file is written to `.partial` and renamed; the JSON is written last, so a
+checkpoint without its JSON is ignored. Checkpoints of the earlier two-family trainer (optimisers stored as
+`opt_g` / `opt_d` / `opt_dt`) load too: they are converted on the fly.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import random
@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from models.families.vid2vid import schedule
-
 if TYPE_CHECKING:
-    from training.trainer import Trainer
+    from training.loop import TrainingLoop
+
+FORMAT = 2
 
 
 def checkpoint_stem(run_dir: Path, step: int) -> Path:
@@ -45,80 +45,79 @@ def _atomic(path: Path, write: Any) -> None:
     os.replace(partial, path)
 
 
-def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
-    tensors = {f"G.{k}": v for k, v in trainer.gen.state_dict().items()}
-    tensors.update({f"D.{k}": v for k, v in trainer.disc.state_dict().items() if not k.startswith("vgg.")})
-    return {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+def _weights(loop: TrainingLoop) -> dict[str, torch.Tensor]:
+    exclude = loop.recipe.checkpoint_exclude
+    tensors = {f"{name}.{k}": v for name, module in loop.recipe.modules().items()
+               for k, v in module.state_dict().items()}
+    return {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items() if not k.startswith(exclude)}
 
 
-def save_checkpoint(trainer: Trainer) -> Path:
-    """Write the trainer's state at its current step; returns the JSON path."""
-    stem = checkpoint_stem(trainer.out, trainer.step)
+def save_checkpoint(loop: TrainingLoop) -> Path:
+    """Write the loop's state at its current step; returns the JSON path."""
+    recipe = loop.recipe
+    stem = checkpoint_stem(loop.out, loop.step)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    weights = _weights(trainer)
+    weights = _weights(loop)
     _atomic(stem.with_suffix(".safetensors"), lambda p: save_file(weights, str(p)))
     optim = {
-        "opt_g": trainer.opt_g.state_dict(),
-        "opt_d": trainer.opt_d.state_dict(),
-        "opt_dt": [o.state_dict() for o in trainer.opt_dt],
-        "scalers": [s.state_dict() for s in trainer.scalers],
+        "format": FORMAT,
+        "optimizers": {name: opt.state_dict() for name, opt in recipe.optimizers().items()},
+        "scalers": {name: scaler.state_dict() for name, scaler in recipe.scalers().items()},
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
     }
     _atomic(stem.with_suffix(".optim.pt"), lambda p: torch.save(optim, p))
-    c = trainer.config
-    meta = {
-        "family": c.family,
-        "preset": c.preset,
-        "config": trainer.overrides,
-        "train_config": dataclasses.asdict(c),
-        "step": trainer.step,
-        "labels": {"type": trainer.label_type, "num_classes": trainer.num_classes,
-                   "channels": trainer.dataset.channels},
-        "height": c.height,
-        "width": c.width,
-        "schedule": {"lr_factor": schedule.lr_factor(c, trainer.step),
-                     "clip_frames": schedule.clip_frames_at(c, trainer.step),
-                     "train_coarse_scales": schedule.train_coarse_scales(c, trainer.step),
-                     "single_frame_phase": schedule.single_frame_phase(c, trainer.step)},
-        "weights": stem.with_suffix(".safetensors").name,
-    }
+    meta = {**recipe.metadata(), "step": loop.step, "weights": stem.with_suffix(".safetensors").name,
+            "format": FORMAT}
     json_path = stem.with_suffix(".json")
     _atomic(json_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
     return json_path
 
 
-def generator_weights(json_path: Path) -> dict[str, torch.Tensor]:
-    """The generator's state dict stored in a checkpoint (prefix removed)."""
+def module_weights(json_path: Path, name: str = "G") -> dict[str, torch.Tensor]:
+    """The state dict of module `name` stored in a checkpoint (prefix removed); "G" is the generator."""
     tensors = load_file(str(Path(json_path).with_suffix(".safetensors")))
-    return {k[2:]: v for k, v in tensors.items() if k.startswith("G.")}
+    prefix = f"{name}."
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def load_checkpoint(trainer: Trainer, json_path: Path) -> None:
-    """Restore weights, optimizer/scaler states, RNG states and step into a freshly built trainer."""
+def generator_weights(json_path: Path) -> dict[str, torch.Tensor]:
+    return module_weights(json_path, "G")
+
+
+def _converted(optim: dict[str, Any], names: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Optimiser and scaler states by name; the first trainer's lists (G, D_image, D_temporal0..) map in order."""
+    if optim.get("format") == FORMAT:
+        return optim["optimizers"], optim["scalers"]
+    states = [optim["opt_g"], optim["opt_d"], *optim["opt_dt"]]
+    if len(states) != len(names):
+        raise ValueError(f"checkpoint has {len(states)} optimisers, the run has {names}")
+    return dict(zip(names, states, strict=True)), dict(zip(names, optim["scalers"], strict=True))
+
+
+def load_checkpoint(loop: TrainingLoop, json_path: Path) -> None:
+    """Restore weights, optimiser/scaler states, RNG states and step into a freshly built loop."""
+    recipe = loop.recipe
     json_path = Path(json_path)
+    recipe.check_resume(read_checkpoint_meta(json_path))
     meta = read_checkpoint_meta(json_path)
-    if meta["preset"] != trainer.config.preset or meta["family"] != trainer.config.family:
-        raise ValueError(f"{json_path} is a {meta['family']} {meta['preset']} checkpoint, not "
-                         f"{trainer.config.family} {trainer.config.preset}")
-    tensors = load_file(str(json_path.with_suffix(".safetensors")), device=str(trainer.device))
-    trainer.gen.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")}, strict=True)
-    disc = {k[2:]: v for k, v in tensors.items() if k.startswith("D.")}
-    if trainer.disc.vgg is not None:
-        disc.update({f"vgg.{k}": v for k, v in trainer.disc.vgg.state_dict().items()})
-    trainer.disc.load_state_dict(disc, strict=True)
-    optim = torch.load(json_path.with_suffix("").with_suffix(".optim.pt"), map_location=trainer.device,
+    tensors = load_file(str(json_path.with_suffix(".safetensors")), device=str(recipe.device))
+    for name, module in recipe.modules().items():
+        prefix = f"{name}."
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        kept = {k: v for k, v in module.state_dict().items() if f"{prefix}{k}".startswith(recipe.checkpoint_exclude)}
+        module.load_state_dict({**state, **kept}, strict=True)
+    optim = torch.load(json_path.with_suffix("").with_suffix(".optim.pt"), map_location=recipe.device,
                        weights_only=False)
-    trainer.opt_g.load_state_dict(optim["opt_g"])
-    trainer.opt_d.load_state_dict(optim["opt_d"])
-    for opt, state in zip(trainer.opt_dt, optim["opt_dt"], strict=True):
-        opt.load_state_dict(state)
-    for scaler, state in zip(trainer.scalers, optim["scalers"], strict=True):
-        scaler.load_state_dict(state)
+    optimizers, scalers = _converted(optim, list(recipe.optimizers()))
+    for name, opt in recipe.optimizers().items():
+        opt.load_state_dict(optimizers[name])
+    for name, scaler in recipe.scalers().items():
+        scaler.load_state_dict(scalers[name])
     rng = optim["rng"]
     torch.set_rng_state(rng["torch"].cpu())
     np.random.set_state(rng["numpy"])
     random.setstate(rng["python"])
     if rng["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
-    trainer.step = int(meta["step"])
+    loop.step = int(meta["step"])

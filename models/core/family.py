@@ -142,12 +142,24 @@ class WeightsRef:
 
 
 @dataclass(frozen=True)
+class FamilyOption:
+    """An integer option a job of the family may set (e.g. few-shot `finetune_steps`)."""
+
+    min: int
+    max: int
+    default: int
+    description: str = ""
+    seconds_per_unit: float = 0.0
+    """Worst-case seconds each unit adds to a job (its time limit grows by value x this)."""
+
+
+@dataclass(frozen=True)
 class Family:
     """One model family: the single object the registry lists.
 
     `load(config, weights, device)` builds the serving pipeline; `weights` holds "generator" and any extra networks
-    the family names in `extra_weights` (e.g. vid2vid's "first_frame"). `recipes` maps a recipe name ("default",
-    and e.g. vid2vid's "single") to a factory `(config, run) -> Recipe` (see `training.recipe`).
+    the family names in `extra_weights` (e.g. vid2vid's "first_frame"). `recipes` names the training recipe classes
+    (`training.recipe.Recipe`; "default", and e.g. vid2vid's "single").
     """
 
     name: str
@@ -157,12 +169,22 @@ class Family:
     build: Callable[[Any], nn.Module]
     load: Callable[[Any, Mapping[str, WeightsRef], torch.device], Pipeline]
     size_multiple: Callable[[Any], int]
-    recipes: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    recipes: Mapping[str, str] = field(default_factory=dict)
+    """Training recipes by name ("default", ...), as "module:Class" (imported on use: serving never loads them)."""
     extra_weights: tuple[str, ...] = ()
-    option_ranges: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
-    """Family-specific job options: name -> (min, max, default), e.g. few-shot {"finetune_steps": (0, 200, 0)}."""
+    options: Mapping[str, FamilyOption] = field(default_factory=dict)
+    """Family-specific integer job options (copied into model cards; the API validates them generically)."""
     max_references: Callable[[Any], int] | None = None
     """Translate families with references: the most references a config takes."""
+
+    def recipe(self, name: str = "default") -> Any:
+        """The training recipe class `name` (imported now)."""
+        import importlib
+
+        if name not in self.recipes:
+            raise KeyError(f"family {self.name} has no training recipe {name!r}; recipes: {', '.join(self.recipes)}")
+        module, _, cls = self.recipes[name].partition(":")
+        return getattr(importlib.import_module(module), cls)
 
     def config(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The preset's frozen config with JSON `overrides` applied (unknown fields raise TypeError)."""

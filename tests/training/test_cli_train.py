@@ -27,16 +27,19 @@ def test_train_two_steps_then_export_a_loadable_entry(tmp_path: Path) -> None:
 
     manifest = tmp_path / "ckpt" / "manifest.json"
     manifest.parent.mkdir()
-    keep = {"name": "other", "family": "vid2vid", "preset": "vid2vid-tiny", "labels": {"type": "edges"},
-            "height": 32, "width": 32}
+    keep = {"name": "other", "family": "vid2vid", "preset": "vid2vid-tiny",
+            "inputs": {"kind": "translate", "labels": {"type": "edges"}}, "output": {"height": 32, "width": 32}}
     manifest.write_text(json.dumps({"models": {"other": keep}}))
     assert main(["export", str(run), "--name", "tiny-square", "--checkpoints-dir", str(tmp_path / "ckpt"),
                  "--manifest", str(manifest)]) == 0
     cards = load_manifest(manifest).models
     assert set(cards) == {"other", "tiny-square"}
     card = cards["tiny-square"]
-    assert card.trained and card.labels.channels == 35 and (card.height, card.width) == (32, 32)
-    gen = load_generator(card.preset, card.config, tmp_path / "ckpt" / str(card.weights), card.sha256, "cpu")
+    assert card.trained and card.kind == "translate" and card.inputs.labels.channels == 35  # type: ignore[union-attr]
+    assert (card.output.height, card.output.width, card.output.size_multiple) == (32, 32, 4)
+    assert card.inputs.references is None and card.options == {}  # type: ignore[union-attr]
+    assert card.weights is not None
+    gen = load_generator(card.preset, card.config, tmp_path / "ckpt" / card.weights.file, card.weights.sha256, "cpu")
     state = gen.start(batch_size=1, height=32, width=32)
     out, _ = gen.step(torch.zeros(1, 35, 32, 32), state)
     assert out.frame.shape == (1, 3, 32, 32)
@@ -60,7 +63,9 @@ def _train(family: str, data: Path, run: Path, steps: int, *extra: str) -> int:
                  "--quiet", *extra])
 
 
-def test_train_the_first_frame_generator_resume_and_export_it_with_its_vid2vid_run(tmp_path: Path) -> None:
+def test_train_the_first_frame_generator_resume_and_export_it_with_its_vid2vid_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from models.families.vid2vid.first_frame import load_single_image_generator
 
     data = make_moving_square(tmp_path / "data", frames=4, size=32)
@@ -78,18 +83,18 @@ def test_train_the_first_frame_generator_resume_and_export_it_with_its_vid2vid_r
     assert _train("vid2vid", data, video_run, 1) == 0  # real first frames in training, as in the paper
 
     export = ["export", str(video_run), "--name", "tiny-ff", "--checkpoints-dir", str(ckpt)]
-    with pytest.raises(SystemExit, match="--first-frame-run"):
-        main(export)  # a single_image config needs its first-frame generator
-    with pytest.raises(SystemExit, match="first-frame generator"):
-        main(["export", str(single_run), "--name", "x", "--checkpoints-dir", str(ckpt)])
+    assert main(export) == 2  # a single_image config needs its first-frame generator: one line, no traceback
+    assert "--first-frame-run" in capsys.readouterr().err
+    assert main(["export", str(single_run), "--name", "x", "--checkpoints-dir", str(ckpt)]) == 2
+    assert "first-frame generator" in capsys.readouterr().err
     assert main([*export, "--first-frame-run", str(single_run)]) == 0
     card = load_manifest(ckpt / "manifest.json").models["tiny-ff"]
-    assert card.weights == "tiny-ff.safetensors" and card.first_frame_weights == "tiny-ff.first_frame.safetensors"
-    assert card.quality["first_frame_trained_steps"] == 2
-    single = load_single_image_generator(card.preset, card.config, ckpt / card.first_frame_weights,
-                                         card.first_frame_sha256, "cpu")
+    first = card.extra_weights["first_frame"]
+    assert card.weights is not None and card.weights.file == "tiny-ff.safetensors"
+    assert first.file == "tiny-ff.first_frame.safetensors" and card.quality["first_frame_trained_steps"] == 2
+    single = load_single_image_generator(card.preset, card.config, ckpt / first.file, first.sha256, "cpu")
     trained = {k[2:]: v for k, v in load_file(str(single_run / "checkpoints" / "step_0000002.safetensors")).items()
                if k.startswith("G.")}
     assert all(torch.equal(v, trained[k].half().float()) for k, v in single.state_dict().items())
-    gen = load_generator(card.preset, card.config, ckpt / str(card.weights), card.sha256, "cpu")
+    gen = load_generator(card.preset, card.config, ckpt / card.weights.file, card.weights.sha256, "cpu")
     assert gen.config.first_frame == "single_image" and single(torch.zeros(1, 35, 32, 32)).shape == (1, 3, 32, 32)

@@ -8,8 +8,8 @@ import copy
 import pytest
 import torch
 
-from models.families.fs_vid2vid.generator import PRESETS, FewShotGenerator
 from models.families.fs_vid2vid.finetune import finetune_on_references
+from models.families.fs_vid2vid.generator import PRESETS, FewShotGenerator
 
 SIZE = 32
 

@@ -6,7 +6,7 @@ pipeline with its reference cache and per-job fine-tuning (`pipeline.py`, `finet
 (`recipe.py`).
 """
 
-from models.core.family import Family
+from models.core.family import Family, FamilyOption
 from models.families.fs_vid2vid.generator import PRESETS, FewShotConfig, FewShotGenerator
 from models.families.fs_vid2vid.pipeline import load_pipeline
 
@@ -18,6 +18,9 @@ FAMILY = Family(
     build=FewShotGenerator,
     load=load_pipeline,
     size_multiple=lambda config: config.size_multiple,
-    option_ranges={"finetune_steps": (0, 200, 0)},
+    recipes={"default": "models.families.fs_vid2vid.recipe:FewShotRecipe"},
+    options={"finetune_steps": FamilyOption(
+        0, 200, 0, "Fine-tune the generator on the reference images for this many steps before generating (the paper "
+        "uses 100); 0 = off. Slower start, closer likeness.", seconds_per_unit=5.0)},
     max_references=lambda config: config.max_references,
 )

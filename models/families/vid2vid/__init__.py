@@ -17,5 +17,7 @@ FAMILY = Family(
     build=Vid2VidGenerator,
     load=load_pipeline,
     size_multiple=lambda config: config.size_multiple,
+    recipes={"default": "models.families.vid2vid.recipe:VideoRecipe",
+             "single": "models.families.vid2vid.recipe:SingleImageRecipe"},
     extra_weights=("first_frame",),
 )

@@ -15,8 +15,8 @@ from torch import nn
 
 from models.core import losses
 from models.core.discriminators import ImageDiscriminator, PatchGANConfig, TemporalDiscriminator
-from models.families.vid2vid.schedule import TrainConfig, l1_weight
 from models.core.vgg import VGGLoss
+from models.families.vid2vid.schedule import TrainConfig, l1_weight
 
 
 @dataclass
@@ -46,15 +46,25 @@ class ClipTensors:
     reference_labels: torch.Tensor | None  # (B, K, C, H, W)
 
 
-class Discriminators(nn.Module):
-    """D_I (+ D_V for vid2vid) and the frozen VGG of one run."""
+@dataclass(frozen=True)
+class DiscriminatorStyle:
+    """How a recipe's image discriminator is built: vid2vid's plain PatchGAN, or few-shot's spectral-norm one that
+    also sees the chosen reference (its norm eps 0.1 as in the reference code)."""
 
-    def __init__(self, config: TrainConfig, label_channels: int, vgg: VGGLoss | None) -> None:
+    spectral: bool = False
+    norm_eps: float = 1e-5
+    with_reference: bool = False
+
+
+class Discriminators(nn.Module):
+    """D_I (+ D_V when the run has temporal scales) and the frozen VGG of one run."""
+
+    def __init__(self, config: TrainConfig, label_channels: int, vgg: VGGLoss | None,
+                 style: DiscriminatorStyle = DiscriminatorStyle()) -> None:
         super().__init__()
         d_config = PatchGANConfig(ndf=config.ndf, n_layers=config.n_layers_D, num_D=config.num_D, norm=config.norm_D,
-                                  spectral=config.family == "fs_vid2vid",
-                                  norm_eps=0.1 if config.family == "fs_vid2vid" else 1e-5)
-        self.image = ImageDiscriminator(label_channels, d_config, with_reference=config.family == "fs_vid2vid")
+                                  spectral=style.spectral, norm_eps=style.norm_eps)
+        self.image = ImageDiscriminator(label_channels, d_config, with_reference=style.with_reference)
         self.temporal = (TemporalDiscriminator(d_config, config.n_frames_D, config.n_scales_temporal)
                          if config.n_scales_temporal > 0 else None)
         self.vgg = vgg
@@ -89,8 +99,11 @@ def _window(sequence: torch.Tensor, flows: torch.Tensor, disc: TemporalDiscrimin
 
 
 def generator_terms(config: TrainConfig, d: Discriminators, clip: ClipTensors, generated: list[GeneratedFrame],
-                    fake_sequence: torch.Tensor, no_first_frame: bool = False) -> dict[str, torch.Tensor]:
-    """Named G loss terms (already weighted), averaged over generated frames.
+                    fake_sequence: torch.Tensor, no_first_frame: bool = False, few_shot_masks: bool = False
+                    ) -> dict[str, torch.Tensor]:
+    """Named G loss terms (already weighted), averaged over generated frames. `few_shot_masks`: the previous-frame
+    mask is scored as few-shot does (against the warped previous frame, §3.7), else vid2vid's no-first-frame mask
+    term applies when `no_first_frame`.
 
     Args:
         fake_sequence: (B, T, 3, H, W) the clip as the generator saw it: observed real first frames followed by the
@@ -131,7 +144,7 @@ def generator_terms(config: TrainConfig, d: Discriminators, clip: ClipTensors, g
         if g.prev_fake is not None:
             add("G_warp_fake", config.lambda_warp * losses.warp_loss_fake(g.frame, g.prev_fake, flow_gt, conf))
         if g.mask_prev is not None and config.lambda_mask > 0:
-            if config.family == "fs_vid2vid" and g.warped_prev is not None:
+            if few_shot_masks and g.warped_prev is not None:
                 add("G_mask_prev", config.lambda_mask * losses.few_shot_mask_loss(g.mask_prev, g.warped_prev, real))
             elif no_first_frame:
                 add("G_mask", config.lambda_mask * losses.mask_loss_no_first_frame(g.mask_prev, conf))

@@ -1,7 +1,7 @@
 """The training configuration and schedule, both counted in optimisation steps (CPU budgets are tiny).
 
-Owns `TrainConfig` (one frozen dataclass for both families, and for `single`: vid2vid's single-image first-frame
-generator (reference §1.6) trained alone on single frames; per-family defaults via `TrainConfig.create`) and
+Owns `TrainConfig` (one frozen dataclass for the translate recipes: vid2vid, few-shot vid2vid, and `single`,
+vid2vid's single-image first-frame generator (reference §1.6); each recipe passes its defaults to `create`) and
 the pure schedule functions: learning-rate factor (constant, then linear decay to 0), progressive clip length
 (doubling every `clip_double_every` steps up to a cap), coarse-to-fine (only the finest generator scale trains
 for the first `fix_global_steps` steps), the few-shot single-frame phase and the number of references K per step.
@@ -10,15 +10,16 @@ for the first `fix_global_steps` steps), the few-shot single-frame phase and the
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 Family = Literal["vid2vid", "fs_vid2vid", "single"]
-"""`single`: the `SingleImageGenerator` of a vid2vid preset whose config has `single_image` (first_frame
-"single_image"), trained pix2pixHD-style on one-frame clips with D_I only; checkpoints keep the vid2vid preset and
-overrides, so `v2v export --first-frame-run` can pair the run with a vid2vid run of the same config."""
+"""Which translate recipe a run uses (written into its checkpoints): vid2vid's video generator, few-shot vid2vid, or
+`single`, vid2vid's `SingleImageGenerator` (first_frame "single_image") trained pix2pixHD-style on one-frame clips;
+its checkpoints keep the vid2vid preset and overrides, so `v2v export --first-frame-run` pairs it with a vid2vid run."""
 
 
 @dataclass(frozen=True)
@@ -89,19 +90,14 @@ class TrainConfig:
     progress: bool = True
 
     @classmethod
-    def create(cls, family: Family, **values: Any) -> TrainConfig:
-        """A config with the family's defaults (few-shot: hinge GAN, TTUR, base lr 4e-4, 1-scale SN discriminator,
-        no temporal D, mask weight 10) under the given values; values set to None are left at the defaults.
-        `single` keeps vid2vid's defaults but always uses one-frame clips and no temporal D (values for those are
-        ignored: a single image has no time)."""
-        defaults: dict[str, Any] = {}
-        if family == "fs_vid2vid":
-            defaults = {"gan_mode": "hinge", "ttur": True, "lr": 4e-4, "num_D": 1, "n_layers_D": 4, "ndf": 32,
-                        "norm_D": "instance", "n_scales_temporal": 0, "lambda_mask": 10.0}
-        defaults.update({k: v for k, v in values.items() if v is not None})
-        if family == "single":
-            defaults.update(clip_frames=1, max_clip_frames=1, clip_double_every=0, n_scales_temporal=0)
-        return cls(family=family, **defaults)
+    def create(cls, family: str, defaults: Mapping[str, Any] | None = None, forced: Mapping[str, Any] | None = None,
+               **values: Any) -> TrainConfig:
+        """A config with a recipe's `defaults` under the given values (values set to None keep the defaults), then
+        the recipe's `forced` settings (e.g. a single-image recipe has one-frame clips whatever is asked)."""
+        merged: dict[str, Any] = dict(defaults or {})
+        merged.update({k: v for k, v in values.items() if v is not None})
+        merged.update(forced or {})
+        return cls(family=family, **merged)  # type: ignore[arg-type]
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -150,5 +146,5 @@ def references_at(config: TrainConfig, step: int) -> int:
 
 
 def single_frame_phase(config: TrainConfig, step: int) -> bool:
-    """Few-shot: True while clips are one frame long."""
-    return config.family == "fs_vid2vid" and step < config.single_frame_steps
+    """True while clips are one frame long (`single_frame_steps`; used by the few-shot recipe)."""
+    return step < config.single_frame_steps

@@ -1,0 +1,98 @@
+"""The one training loop, for every family: it drives a `training.recipe.Recipe`.
+
+Batches: item i of the recipe's data set is a pure function of i and the loop asks for items
+`step * batch ... steps * batch`, so a resumed run continues with exactly the clips it would have seen. Every step's
+losses go to `RUN/log.jsonl`; sample pictures to `RUN/samples/`; checkpoints to `RUN/checkpoints/` (`training.state`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from training.recipe import Recipe
+
+
+@dataclass
+class StepResult:
+    """One optimisation step as logged (floats named as in log.jsonl)."""
+
+    step: int
+    losses: dict[str, float]
+    seconds: float
+    info: dict[str, int] = field(default_factory=dict)
+
+
+def pick_device(choice: str) -> torch.device:
+    """`auto`: CUDA when available, else CPU."""
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+class TrainingLoop:
+    """`fit()` trains the recipe to `run.steps`; `resume()` first restores the latest checkpoint."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.run = recipe.run
+        self.out = Path(recipe.run.out)
+        self.step = 0
+
+    def fit(self) -> list[StepResult]:
+        """Train from `self.step` to `run.steps`, checkpointing and sampling on schedule."""
+        run, results = self.run, []
+        self.out.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(total=run.steps, initial=self.step, disable=not run.progress, desc=f"train {self.out.name}")
+        with bar, open(self.out / "log.jsonl", "a") as log:
+            for batch in self._batches():
+                result = self.train_step(batch)
+                results.append(result)
+                row = {"step": result.step, **result.info, "seconds": round(result.seconds, 4), **result.losses}
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in list(result.losses.items())[:2]})
+                if run.checkpoint_every > 0 and (self.step % run.checkpoint_every == 0 or self.step == run.steps):
+                    self.save_checkpoint()
+                if run.sample_every > 0 and self.step % run.sample_every == 0:
+                    self.write_sample(batch)
+        return results
+
+    def train_step(self, batch: Any) -> StepResult:
+        started = time.perf_counter()
+        logged = self.recipe.train_step(batch, self.step)
+        self.step += 1
+        return StepResult(self.step, logged.losses, time.perf_counter() - started, logged.info)
+
+    def write_sample(self, batch: Any) -> Path:
+        return self.recipe.write_sample(batch, self.out / "samples" / f"step_{self.step:07d}.png")
+
+    def save_checkpoint(self) -> Path:
+        from training.state import save_checkpoint
+
+        return save_checkpoint(self)
+
+    def resume(self, path: Path | None = None) -> bool:
+        """Restore the latest (or given) checkpoint of this run; False when there is none."""
+        from training.state import latest_checkpoint, load_checkpoint
+
+        path = path or latest_checkpoint(self.out)
+        if path is None:
+            return False
+        load_checkpoint(self, path)
+        return True
+
+    def _batches(self) -> Iterator[Any]:
+        run = self.run
+        indices = range(self.step * run.batch, run.steps * run.batch)
+        loader = torch.utils.data.DataLoader(self.recipe.dataset(), batch_size=run.batch, sampler=indices,
+                                             num_workers=run.workers, collate_fn=self.recipe.collate)
+        yield from loader
