@@ -1,1 +1,1 @@
-"""API process of the vid2vid service. Never imports torch, cv2, `models` or `workers`."""
+"""API process of the video synthesis service. Never imports torch, cv2, `models` or `workers`."""

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
 
     def job_timeout_s(self, frames: int, extra_s: float = 0.0) -> int:
         """RQ job timeout for a job writing `frames` frames in all, plus `extra_s` for work its options add (the
-        card's `OptionSpec.seconds_per_unit`, e.g. few-shot fine-tuning steps)."""
+        card's `OptionSpec.seconds_per_unit`, e.g. fine-tuning steps)."""
         return int(self.JOB_TIMEOUT_BASE_S + self.JOB_TIMEOUT_PER_FRAME_S * frames + extra_s)
 
 

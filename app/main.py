@@ -146,9 +146,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for `settings` (default: `get_settings()`, from V2V_* environment variables)."""
     settings = settings or get_settings()
     app = FastAPI(
-        title="vid2vid service",
+        title="Video synthesis service",
         version="1.0",
-        description="Label video in, synthesised video out (vid2vid and few-shot vid2vid). "
+        description="Video models over REST: translate a label video, predict futures from context frames, or "
+        "generate videos from seeds. "
         'Errors are always `{"error": {"code": "...", "message": "..."}}`.',
         lifespan=lifespan,
     )

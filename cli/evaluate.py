@@ -1,10 +1,11 @@
-"""`v2v eval`: PSNR / SSIM / warping error of served models on held-out data (evaluation.translate)."""
+"""`v2v eval`: the quality of served models on held-out data, by their job kind's protocol (evaluation.protocols)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 
@@ -19,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="few-shot: random nested reference sets per sequence and K, scores averaged")
     parser.add_argument("--manifest", type=Path, default=None, help="default: checkpoints/manifest.json")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0, help="init seed of untrained models and reference draws")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the reference draws")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--markdown", type=Path, default=None, help="write the Markdown table here")
     parser.add_argument("--previews", type=Path, default=None,
@@ -35,14 +36,15 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.contracts import DEFAULT_MANIFEST, load_manifest
-    from evaluation.translate import EvalConfig, evaluate, markdown_table
+    from evaluation.protocols import evaluate
+    from evaluation.translate import EvalConfig, markdown_table
 
     manifest_path = args.manifest or DEFAULT_MANIFEST
     cards = load_manifest(manifest_path).models
     if args.model:
         unknown = sorted(set(args.model) - set(cards))
         if unknown:
-            raise SystemExit(f"unknown model(s) {', '.join(unknown)}; served: {', '.join(sorted(cards))}")
+            raise KeyError(f"unknown model(s) {', '.join(unknown)}; served: {', '.join(sorted(cards))}")
         cards = {name: cards[name] for name in args.model}
     config = EvalConfig(data=tuple(args.data), split=args.split, max_sequences=args.max_sequences,
                         max_frames=args.max_frames, references=tuple(args.k), device=args.device, seed=args.seed,
@@ -54,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
         _write_atomic(args.out, text)
     if args.markdown:
         _write_atomic(args.markdown, table)
-    print(table)  # noqa: T201 (CLI output)
+    sys.stdout.write(table + "\n")
     return 0

@@ -13,14 +13,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from models.core.discriminators import compose_flows
-from models.core.labels import edges_to_tensor, instance_edges, one_hot, rgb_to_tensor
-from corpora.layout import read_png
 from corpora.flow import FlowCache
+from corpora.layout import read_png
+from models.core.discriminators import compose_flows
+from models.core.label_codec import LabelCodec, resize_image
+from models.core.labels import rgb_to_tensor
 
 LABEL_TYPES = ("segmentation", "pose", "edges")
 
@@ -101,6 +101,7 @@ class ClipDataset(torch.utils.data.Dataset):
         if not sequences:
             raise ValueError(f"no {split} sequence in {self.root} has {spec.clip_frames} frames")
         self.sequences = sequences
+        self.codec = LabelCodec(self.label_type, self.channels, self.num_classes)
 
     @property
     def channels(self) -> int:
@@ -146,26 +147,16 @@ class ClipDataset(torch.utils.data.Dataset):
     def _fit(self, array: np.ndarray, box: tuple[int, int, int, int], flip: bool, nearest: bool) -> np.ndarray:
         y0, x0, ch, cw = box
         crop = array[y0 : y0 + ch, x0 : x0 + cw]
-        size = (self.spec.width, self.spec.height)
-        if crop.shape[:2] != (self.spec.height, self.spec.width):
-            shrink = cw > self.spec.width
-            interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-            crop = cv2.resize(crop, size, interpolation=interp)
+        crop = resize_image(crop, self.spec.height, self.spec.width, nearest)
         return np.ascontiguousarray(crop[:, ::-1] if flip else crop)
 
     def _label_tensor(self, seq: _Sequence, i: int, box: tuple[int, int, int, int], flip: bool) -> torch.Tensor:
-        raw = self._fit(self._read("A", seq, i), box, flip, nearest=self.label_type == "segmentation")
-        if self.label_type == "pose":
-            return rgb_to_tensor(raw)  # (3, H, W)
-        if self.label_type == "edges":
-            return edges_to_tensor(raw)  # (1, H, W)
-        ids = torch.from_numpy(raw.astype(np.int64))[None]  # (1, H, W)
-        parts = [one_hot(ids, self.num_classes)[0]]  # (N, H, W)
+        raw = self._fit(self._read("A", seq, i), box, flip, nearest=self.codec.nearest)
+        inst = None
         if self.spec.use_instance:
             inst_path = self.root / f"{self.split}_inst" / seq.name / seq.frames[i]
-            inst = self._fit(read_png(inst_path), box, flip, nearest=True) if inst_path.exists() else raw
-            parts.append(instance_edges(torch.from_numpy(inst.astype(np.int64))[None])[0])  # (1, H, W)
-        return torch.cat(parts, dim=0)
+            inst = self._fit(read_png(inst_path), box, flip, nearest=True) if inst_path.exists() else None
+        return self.codec.encode(raw, inst)  # (C, H, W)
 
     # -- sampling -------------------------------------------------------------------------------------------
     def __getitem__(self, index: int) -> Clip:

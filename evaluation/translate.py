@@ -1,23 +1,22 @@
 """`v2v eval`: quality of the served models on held-out sequences of our data sets, as JSON and a Markdown table.
 
-For each model card (app.contracts manifest) whose label type matches a data set: generator from its shipped
-weights (`models.core.checkpoints.load_generator`, sha256 checked) or, without weights, the preset's random init
-(reported as "untrained"). Each held-out sequence streams through the generator (docs/conventions.md API) and is
-scored against the ground-truth frames: PSNR, SSIM, and the temporal warping error (evaluation.metrics) with the data
-set's ground-truth flow (OpenCV DIS flow of the ground truth where the data set has none, e.g. edges).
+The translate protocol (`evaluation.protocols` dispatches by job kind). For each translate card whose label type
+matches a data set, the *served* pipeline (loaded by the worker's runner: the same weights, sha256 checked, and the
+same first-frame generator) streams each held-out sequence, encoded by the same label codec as serving and training
+(`models.core.label_codec`), and is scored against the ground-truth frames: PSNR, SSIM, and the temporal warping
+error (evaluation.metrics) with the data set's ground-truth flow (OpenCV DIS flow of the ground truth where the
+data set has none, e.g. edges).
 
 Variants:
 - "temporal": the normal stream, one state carried from frame to frame.
-- "frame_by_frame" (temporal path off): vid2vid: every frame is generated from a *fresh* `gen.start(...)` state,
-  so its previous-frame and previous-label inputs are zeros and the output is the raw hallucination h_t, exactly
-  what a stream's first frame gets; no flow/warp of a previous frame is used. Few-shot: every frame is
-  `step(labels, start_state, single_frame=True)` on the state returned by `start` (never advanced), so the
-  previous-frame flow/warp branch never runs; the reference path stays on.
+- "frame_by_frame" (temporal path off): every frame is stepped from the *fresh* started state (never advanced), so
+  no previous frame is warped or fed back: vid2vid outputs the raw hallucination h_t, exactly what a stream's first
+  frame gets; few-shot keeps only the reference path.
 - Sequences: up to `max_sequences`, one per appearance first (`spread_over_appearances`).
-- Few-shot also compares references: "right" = K frames of the same held-out sequence (same appearance, frames
-  outside the evaluated window where the sequence is long enough), "wrong" = K frames of another appearance's
-  sequence, for each K in `references` (default 1, 2, 4). References are drawn, not hand-placed: each of
-  `reference_draws` seeded random orders of a sequence's candidate frames gives the K references as its first K
+- Models with references (few-shot) also compare references: "right" = K frames of the same held-out sequence
+  (same appearance, frames outside the evaluated window where the sequence is long enough), "wrong" = K frames of
+  another appearance's sequence, for each K in `references` (default 1, 2, 4). References are drawn, not
+  hand-placed: each of `reference_draws` seeded random orders of a sequence's candidate frames gives the K references as its first K
   (so the sets are nested, K=1 within K=2 within K=4) and the scores are averaged over the draws. A fixed choice
   would favour one K (the frame right after the window is the closest pose, and only K=1 would get it alone).
 
@@ -38,9 +37,11 @@ import cv2
 import numpy as np
 import torch
 
-from models.core.labels import edges_to_tensor, instance_edges, one_hot, rgb_to_tensor, tensor_to_rgb
-from evaluation.metrics import WarpingErrorMeter, psnr, ssim
 from corpora.layout import read_png
+from evaluation.metrics import WarpingErrorMeter, psnr, ssim
+from models.core.family import Pipeline, TranslateStart
+from models.core.label_codec import LabelCodec, resize_image
+from models.core.labels import rgb_to_tensor, tensor_to_rgb
 
 
 @dataclass(frozen=True)
@@ -98,28 +99,10 @@ def spread_over_appearances(seqs: list[Sequence], n: int) -> list[Sequence]:
 
 
 def _resize(img: np.ndarray, h: int, w: int, nearest: bool) -> np.ndarray:
-    if img.shape[:2] == (h, w):
-        return img
-    return cv2.resize(img, (w, h), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+    return resize_image(img, h, w, nearest)
 
 
-def label_tensor(raw: np.ndarray, label_type: str, channels: int, num_classes: int,
-                 instance: np.ndarray | None) -> torch.Tensor:
-    """A stored label image -> (C, H, W) generator input (docs/conventions.md label channels)."""
-    if label_type == "segmentation":
-        ids = torch.from_numpy(raw.astype(np.int64))[None]  # (1, H, W)
-        x = one_hot(ids, num_classes)[0]  # (num_classes, H, W)
-        if channels == num_classes + 1:
-            inst = torch.from_numpy((instance if instance is not None else raw).astype(np.int64))[None]
-            x = torch.cat([x, instance_edges(inst)[0]], dim=0)
-        return x
-    if label_type == "pose":
-        return rgb_to_tensor(raw)
-    return edges_to_tensor(raw)
-
-
-def load_clip(seq: Sequence, indices: list[int], label_type: str, channels: int, num_classes: int,
-              height: int, width: int) -> Clip:
+def load_clip(seq: Sequence, indices: list[int], codec: LabelCodec, height: int, width: int) -> Clip:
     from corpora.flow import dis_flow
 
     labels, frames, flows = [], [], []
@@ -128,8 +111,8 @@ def load_clip(seq: Sequence, indices: list[int], label_type: str, channels: int,
         name = seq.frames[i]
         raw = read_png(seq.root / f"{seq.split}_A" / seq.name / name)
         inst_path = seq.root / f"{seq.split}_inst" / seq.name / name
-        inst = _resize(read_png(inst_path), height, width, True) if inst_path.exists() else None
-        labels.append(label_tensor(_resize(raw, height, width, True), label_type, channels, num_classes, inst))
+        inst = read_png(inst_path) if inst_path.exists() else None
+        labels.append(codec.encode_at(raw, height, width, inst))  # (C, H, W), as the worker and training encode
         rgb = read_png(seq.root / f"{seq.split}_B" / seq.name / name)
         frames.append(_resize(rgb, height, width, False))
         flow_path = seq.root / f"{seq.split}_flow" / seq.name / f"{Path(name).stem}.npy"
@@ -161,34 +144,20 @@ def _score(generated: list[np.ndarray], clip: Clip) -> dict[str, float]:
 
 
 @torch.no_grad()
-def run_vid2vid(gen: torch.nn.Module, clip: Clip, temporal: bool) -> list[np.ndarray]:
-    param = next(gen.parameters())
+def run_stream(pipeline: Pipeline, clip: Clip, temporal: bool, refs: torch.Tensor | None = None,
+               ref_labels: torch.Tensor | None = None, device: str = "cpu") -> list[np.ndarray]:
+    """The served pipeline over a clip's labels. `temporal` False: every frame starts from the fresh started state
+    (no previous frame is warped or fed back: vid2vid's raw hallucination, few-shot's reference path only)."""
     t_total, _, h, w = clip.labels.shape
-    state = gen.start(batch_size=1, height=h, width=w)
-    fresh = state
-    out_frames = []
+    refs_in = None if refs is None else refs[None].to(device)  # (1, K, 3, H, W)
+    labels_in = None if ref_labels is None else ref_labels[None].to(device)  # (1, K, C, H, W)
+    rng = torch.Generator().manual_seed(0)
+    start = pipeline.start(TranslateStart(h, w, refs_in, labels_in), rng)
+    state, out_frames = start, []
     for t in range(t_total):
-        labels = clip.labels[t : t + 1].to(param)
-        out, next_state = gen.step(labels, state if temporal else fresh)
+        out, next_state = pipeline.step(state if temporal else start, clip.labels[t : t + 1].to(device), rng)
         state = next_state
-        out_frames.append(tensor_to_rgb(out.frame[0]))
-    return out_frames
-
-
-@torch.no_grad()
-def run_fewshot(gen: torch.nn.Module, clip: Clip, refs: torch.Tensor, ref_labels: torch.Tensor,
-                temporal: bool) -> list[np.ndarray]:
-    param = next(gen.parameters())
-    start = gen.start(references=refs[None].to(param), reference_labels=ref_labels[None].to(param))
-    state = start
-    out_frames = []
-    for t in range(clip.labels.shape[0]):
-        labels = clip.labels[t : t + 1].to(param)
-        if temporal:
-            out, state = gen.step(labels, state, with_raw=False)
-        else:
-            out, _ = gen.step(labels, start, single_frame=True, with_raw=False)
-        out_frames.append(tensor_to_rgb(out.frame[0]))
+        out_frames.append(tensor_to_rgb(out.frames[0, 0]))
     return out_frames
 
 
@@ -217,42 +186,48 @@ def _mean_over_draws(rows: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def evaluate_model(card: Any, gen: torch.nn.Module, meta: dict[str, Any], seqs: list[Sequence],
-                   config: EvalConfig, on_preview: Callable[[Any], None] | None = None) -> dict[str, Any]:
-    """Scores of one model on one data set's held-out sequences.
+def evaluate_model(card: Any, pipeline: Pipeline, seqs: list[Sequence], config: EvalConfig,
+                   on_preview: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Scores of one translate model (its served pipeline) on one data set's held-out sequences.
 
     `on_preview` receives a `evaluation.previews.Preview` of the first sequence, built from frames generated anyway.
     """
-    label_type = meta["label_type"]
-    num_classes = int(meta.get("num_classes", card.labels.num_classes or 0))
-    h, w = card.height, card.width
-    channels = card.labels.channels
+    from workers.labels_input import codec_for
+
+    codec = codec_for(card.inputs.labels)
+    h, w = card.output.height, card.output.width
+    device = config.device
+
+    def run(clip: Clip, temporal: bool, refs: Clip | None = None) -> list[np.ndarray]:
+        return run_stream(pipeline, clip, temporal, None if refs is None else _frames(refs),
+                          None if refs is None else refs.labels, device)
+
     chosen = spread_over_appearances(seqs, config.max_sequences)
     result: dict[str, Any] = {"sequences": [s.name for s in chosen]}
     clips = []
     for s in chosen:
         n = min(len(s.frames), config.max_frames)
-        clips.append(load_clip(s, list(range(n)), label_type, channels, num_classes, h, w))
+        clips.append(load_clip(s, list(range(n)), codec, h, w))
     result["flow_source"] = sorted({c.flow_source for c in clips})
 
     def preview(i: int, generated: list[np.ndarray], refs: Clip | None = None, k: int | None = None) -> None:
         if on_preview is not None and i == 0:
-            from evaluation.previews import Preview, label_images
+            from evaluation.previews import Preview
 
-            on_preview(Preview(label_images(clips[0].labels, label_type, num_classes), np.stack(generated),
+            on_preview(Preview(np.stack([codec.draw(x) for x in clips[0].labels]), np.stack(generated),
                                clips[0].frames, None if refs is None else refs.frames[0], chosen[0].name, k))
 
-    if card.family == "vid2vid":
+    if card.inputs.references is None:
         temporal = []
         for i, c in enumerate(clips):
-            generated = run_vid2vid(gen, c, True)
+            generated = run(c, True)
             preview(i, generated)
             temporal.append(_score(generated, c))
         result["temporal"] = _mean(temporal)
-        result["frame_by_frame"] = _mean([_score(run_vid2vid(gen, c, False), c) for c in clips])
+        result["frame_by_frame"] = _mean([_score(run(c, False), c) for c in clips])
         return result
     by_k: dict[str, Any] = {}
-    max_k = card.references.max if card.references else max(config.references)
+    max_k = card.inputs.references.max
     ks = [k for k in config.references if k <= max_k]
     if not ks:
         return result
@@ -268,7 +243,7 @@ def evaluate_model(card: Any, gen: torch.nn.Module, meta: dict[str, Any], seqs: 
                                   for s, orders in zip(chosen, right_orders, strict=True)}
 
     def refs_of(seq: Sequence, order: list[int], k: int) -> Clip:
-        return load_clip(seq, sorted(order[:k]), label_type, channels, num_classes, h, w)
+        return load_clip(seq, sorted(order[:k]), codec, h, w)
 
     for k in ks:
         rows: dict[str, list[dict[str, float]]] = {"right": [], "wrong": [], "frame_by_frame": []}
@@ -276,16 +251,15 @@ def evaluate_model(card: Any, gen: torch.nn.Module, meta: dict[str, Any], seqs: 
             per_draw: dict[str, list[dict[str, float]]] = {"right": [], "wrong": [], "frame_by_frame": []}
             for d in range(draws):
                 right = refs_of(s, right_orders[i][d], k)
-                generated = run_fewshot(gen, clip, _frames(right), right.labels, True)
+                generated = run(clip, True, right)
                 if not by_k and d == 0:
                     preview(i, generated, right, k)
                 per_draw["right"].append(_score(generated, clip))
-                per_draw["frame_by_frame"].append(
-                    _score(run_fewshot(gen, clip, _frames(right), right.labels, False), clip))
+                per_draw["frame_by_frame"].append(_score(run(clip, False, right), clip))
                 other = wrong[i]
                 if other is not None:
                     refs = refs_of(other, wrong_orders[i][d], k)
-                    per_draw["wrong"].append(_score(run_fewshot(gen, clip, _frames(refs), refs.labels, True), clip))
+                    per_draw["wrong"].append(_score(run(clip, True, refs), clip))
             for name, r in per_draw.items():
                 if r:
                     rows[name].append(_mean_over_draws(r))
@@ -299,28 +273,22 @@ def _frames(clip: Clip) -> torch.Tensor:
     return torch.stack([rgb_to_tensor(f) for f in clip.frames])
 
 
-def evaluate(cards: dict[str, Any], manifest_dir: Path, config: EvalConfig) -> dict[str, Any]:
-    """Evaluate every card on every data set whose label type it reads. Returns the JSON-able report."""
-    from models.core.checkpoints import load_generator
-
+def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: EvalConfig) -> dict[str, Any]:
+    """Evaluate every translate card (with its loaded served pipeline) on every data set whose label type it reads.
+    Returns the JSON-able report."""
     report: dict[str, Any] = {"split": config.split, "max_frames": config.max_frames, "data": {}, "models": {}}
     for root in config.data:
         meta, seqs = load_sequences(root, config.split)
         report["data"][str(root)] = {"label_type": meta["label_type"], "generator": meta.get("generator", {}),
                                      "sequences": len(seqs)}
         for name, card in cards.items():
-            if card.labels.type != meta["label_type"] or not seqs:
+            if card.inputs.labels.type != meta["label_type"] or not seqs:
                 continue
-            weights = manifest_dir / card.weights if card.weights else None
-            trained = bool(weights and weights.exists())
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(config.seed)  # random init of untrained models, reproducible
-                gen = load_generator(card.preset, dict(card.config), weights if trained else None,
-                                     card.sha256 if trained else None, config.device)
-            entry = {"preset": card.preset, "weights": "trained" if trained else "untrained",
-                     "size": [card.height, card.width], "data": str(root)}
+            entry = {"preset": card.preset, "weights": "trained",
+                     "size": [card.output.height, card.output.width], "data": str(root)}
             shown: list[Any] = []
-            entry.update(evaluate_model(card, gen, meta, seqs, config, shown.append if config.previews else None))
+            entry.update(evaluate_model(card, pipelines[name], seqs, config,
+                                        shown.append if config.previews else None))
             if config.previews is not None and shown:
                 from evaluation.previews import write_previews
 
@@ -337,7 +305,7 @@ def _reference_note(report: dict[str, Any]) -> str:
     draws = sorted({m["reference_draws"] for m in report["models"].values() if "reference_draws" in m})
     if not draws:
         return ""
-    return (f" Few-shot K references: the first K of a seeded random order of the sequence's frames after the "
+    return (f" K references: the first K of a seeded random order of the sequence's frames after the "
             f"evaluated window (nested sets), scores averaged over {'/'.join(map(str, draws))} such orders.")
 
 

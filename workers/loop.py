@@ -25,7 +25,13 @@ from models.core.labels import tensor_to_rgb
 from workers.errors import JobCanceled, JobError
 from workers.hooks import Hooks
 from workers.inputs import InputSource, resize_rgb
-from workers.job_state import clear_job_state, load_finetuned, load_job_state, save_finetuned, save_job_state
+from workers.job_state import (
+    clear_job_state,
+    load_job_state,
+    load_named_tensors,
+    save_job_state,
+    save_named_tensors,
+)
 from workers.video_io import encode_frames_to_mp4, write_png_atomic
 
 RESULT_NAME = "result.mp4"
@@ -53,10 +59,10 @@ class _JobAdaptHooks:
             raise JobCanceled()
 
     def load_tensors(self, name: str, settings: Mapping[str, str]) -> dict[str, torch.Tensor] | None:
-        return load_finetuned(self.state_dir, dict(settings))
+        return load_named_tensors(self.state_dir, name, dict(settings))
 
     def save_tensors(self, name: str, tensors: Mapping[str, torch.Tensor], settings: Mapping[str, str]) -> None:
-        save_finetuned(self.state_dir, dict(tensors), dict(settings))
+        save_named_tensors(self.state_dir, name, dict(tensors), dict(settings))
 
 
 def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks, device: torch.device,

@@ -51,7 +51,7 @@ class IntRange(BaseModel):
 
 
 class ReferenceSpec(IntRange):
-    """Translate models with example images (few-shot): how many a job may give (each with its label image)."""
+    """Translate models with example images: how many a job may give (each with its label image)."""
 
     min: int = 1
     max: int = 8
@@ -150,7 +150,7 @@ class ModelCard(BaseModel):
     weights: WeightsFile | None = None
     """None: the architecture runs with untrained weights (`trained` is false)."""
     extra_weights: dict[str, WeightsFile] = Field(default_factory=dict)
-    """Extra networks the family names, e.g. vid2vid's "first_frame" single-image generator."""
+    """Extra networks the family names (e.g. a "first_frame" single-image generator)."""
     config: dict[str, object] = Field(default_factory=dict)
     """Preset overrides the weights were trained with."""
     quality: dict[str, object] = Field(default_factory=dict)

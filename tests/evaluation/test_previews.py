@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from cli.main import main
-from models.core.labels import CITYSCAPES_PALETTE, one_hot
-from evaluation.previews import MAX_GIF_BYTES, Preview, label_images, strip, write_previews
 from corpora.layout import read_png
 from corpora.synthetic.people import PeopleDataConfig, generate_people_dataset
 from corpora.synthetic.street import StreetDataConfig, generate_street_dataset
+from evaluation.previews import MAX_GIF_BYTES, Preview, label_images, strip, write_previews
+from models.core.labels import CITYSCAPES_PALETTE, one_hot
+from tests.evaluation.tiny_models import write_tiny_manifest
 
 
 def _gif_frames(path: Path) -> list[np.ndarray]:
@@ -31,14 +32,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                              width=64))
     generate_people_dataset(PeopleDataConfig(out=people, subjects=3, heldout=2, frames=5, height=64, width=32,
                                              sequences_per_subject=1))
-    manifest = {"models": {
-        "street": {"name": "street", "family": "vid2vid", "preset": "vid2vid-tiny", "config": {"label_channels": 35},
-                   "labels": {"type": "segmentation", "num_classes": 35, "channels": 35}, "height": 32, "width": 64},
-        "people": {"name": "people", "family": "fs_vid2vid", "preset": "fs_vid2vid-tiny",
-                   "labels": {"type": "pose", "channels": 3}, "height": 64, "width": 32,
-                   "references": {"min": 1, "max": 2}},
-    }}
-    (root / "manifest.json").write_text(json.dumps(manifest))
+    write_tiny_manifest(root)
     return {"street": street, "people": people, "manifest": root / "manifest.json", "root": root}
 
 

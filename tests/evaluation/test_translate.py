@@ -10,6 +10,7 @@ import pytest
 from cli.main import main
 from corpora.synthetic.people import PeopleDataConfig, generate_people_dataset
 from corpora.synthetic.street import StreetDataConfig, generate_street_dataset
+from tests.evaluation.tiny_models import write_tiny_manifest
 
 
 @pytest.fixture(scope="module")
@@ -20,28 +21,21 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                              width=64))
     generate_people_dataset(PeopleDataConfig(out=people, subjects=3, heldout=2, frames=4, height=64, width=32,
                                              sequences_per_subject=1))
-    manifest = {"models": {
-        "street": {"name": "street", "family": "vid2vid", "preset": "vid2vid-tiny", "config": {"label_channels": 35},
-                   "labels": {"type": "segmentation", "num_classes": 35, "channels": 35}, "height": 32, "width": 64,
-                   "weights": "missing.safetensors"},
-        "people": {"name": "people", "family": "fs_vid2vid", "preset": "fs_vid2vid-tiny",
-                   "labels": {"type": "pose", "channels": 3}, "height": 64, "width": 32,
-                   "references": {"min": 1, "max": 2}},
-    }}
-    (root / "manifest.json").write_text(json.dumps(manifest))
+    write_tiny_manifest(root, untrained=True)
     return {"street": street, "people": people, "manifest": root / "manifest.json", "root": root}
 
 
 def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out, md = data["root"] / "eval.json", data["root"] / "eval.md"
     code = main(["eval", "--data", str(data["street"]), str(data["people"]), "--manifest", str(data["manifest"]),
+                 "--model", "street", "--model", "people",
                  "--max-frames", "3", "--max-sequences", "1", "--k", "1", "4", "--reference-draws", "2",
                  "--out", str(out),
                  "--markdown", str(md)])
     assert code == 0
     report = json.loads(out.read_text())
     street = report["models"]["street"]
-    assert street["weights"] == "untrained" and street["flow_source"] == ["ground_truth"]
+    assert street["weights"] == "trained" and street["flow_source"] == ["ground_truth"]
     for variant in ("temporal", "frame_by_frame"):
         r = street[variant]
         assert r["frames"] == 3 and r["sequences"] == 1
@@ -54,14 +48,24 @@ def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[st
     assert people["reference_draws"] == 2
     assert list(people["reference_frames"].values()) == [[[3], [3]]]  # 4 frames, 3 evaluated: frame 3 is the one left
     table = md.read_text()
-    assert "| street | untrained | temporal |" in table and "other appearance's refs" in table
+    assert "| street | trained | temporal |" in table and "other appearance's refs" in table
     assert table in capsys.readouterr().out
 
 
-def test_eval_rejects_unknown_model(data: dict[str, Path]) -> None:
-    with pytest.raises(SystemExit, match="served: people, street"):
-        main(["eval", "--data", str(data["street"]), "--manifest", str(data["manifest"]), "--model", "nope"])
+def test_eval_refuses_untrained_models_and_wrong_folders(data: dict[str, Path],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["eval", "--manifest", str(data["manifest"]), "--max-frames", "2"]
+    assert main([*base, "--data", str(data["street"]), "--model", "untrained"]) == 2
+    assert "has no weights" in capsys.readouterr().err
+    assert main([*base, "--data", str(data["root"] / "nowhere"), "--model", "street"]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "Traceback" not in err
+    assert main([*base, "--data", str(data["street"]), "--model", "nope"]) == 2
 
+
+def test_eval_rejects_unknown_model(data: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--data", str(data["street"]), "--manifest", str(data["manifest"]), "--model", "nope"]) == 2
+    assert "served: people, street, untrained" in capsys.readouterr().err
 
 def test_sequences_cover_appearances_before_repeating_one() -> None:
     from evaluation.translate import Sequence, spread_over_appearances

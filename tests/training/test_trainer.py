@@ -82,6 +82,7 @@ def test_schedule_counts_steps() -> None:
     assert schedule.learning_rates(c) == (1e-4, 4e-4, (0.0, 0.9))
     fs = FewShotRecipe.train_config(preset="p", data="d", out="o")
     assert fs.gan_mode == "hinge" and fs.ttur and fs.lr == 4e-4 and fs.n_scales_temporal == 0
+    assert schedule.learning_rates(fs, FewShotRecipe.ttur_betas) == (2e-4, 8e-4, (0.0, 0.999))  # reference betas
 
 
 def test_few_shot_trains_single_frame_then_temporal(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ Differences from `VideoRecipe` (reference §3.7-3.8): each clip starts from K re
 (K fixed, or drawn per step from [min_references, references]); the first `single_frame_steps` steps train on single
 frames; the Ds step first, then G; the image discriminator is spectral-normalised and sees the chosen reference; the
 previous-frame mask is scored against the warped previous frame; hinge GAN, TTUR, base lr 4e-4, no temporal D.
-Adam betas: TTUR gives (0, 0.9) as in the reference code's default; `--ttur false` gives (0.5, 0.999).
+Adam betas as in the reference: (0, 0.999) with TTUR (the default); `--no-ttur` gives (0.5, 0.999).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class FewShotRecipe(VideoRecipe):
     family = "fs_vid2vid"
     discriminator_style = DiscriminatorStyle(spectral=True, norm_eps=0.1, with_reference=True)
     d_first = True
+    ttur_betas = (0.0, 0.999)
     defaults: dict[str, Any] = {"gan_mode": "hinge", "ttur": True, "lr": 4e-4, "num_D": 1, "n_layers_D": 4,
                                 "ndf": 32, "norm_D": "instance", "n_scales_temporal": 0, "lambda_mask": 10.0}
 

@@ -48,6 +48,8 @@ class VideoRecipe:
     family = "vid2vid"
     checkpoint_exclude: tuple[str, ...] = ("D.vgg.",)
     discriminator_style = DiscriminatorStyle()
+    ttur_betas: tuple[float, float] = (0.0, 0.9)
+    """Adam betas with TTUR (reference §2.5)."""
     d_first = False
     """Update order: False = G, then D_I, then each D_V (vid2vid); True = the Ds first, then G (few-shot)."""
     defaults: dict[str, Any] = {}
@@ -83,7 +85,7 @@ class VideoRecipe:
         self.gen = self.build_generator(base).to(self.device)
         vgg = VGGLoss.from_state_dict(_read_tensors(Path(c.vgg_weights))) if c.vgg_weights else None
         self.disc = Discriminators(c, self._dataset.channels, vgg, self.discriminator_style).to(self.device)
-        lr_g, lr_d, betas = schedule.learning_rates(c)
+        lr_g, lr_d, betas = schedule.learning_rates(c, self.ttur_betas)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.disc.image.parameters(), lr=lr_d, betas=betas)
         self.opt_dt = [torch.optim.Adam(m.parameters(), lr=lr_d, betas=betas)

@@ -117,10 +117,12 @@ def lr_factor(config: TrainConfig, step: int) -> float:
     return max(0.0, 1.0 - (step - config.decay_start) / max(1, config.steps - config.decay_start))
 
 
-def learning_rates(config: TrainConfig) -> tuple[float, float, tuple[float, float]]:
-    """(G lr, D lr, Adam betas): TTUR halves G's, doubles D's and uses betas (0, 0.9)."""
+def learning_rates(config: TrainConfig, ttur_betas: tuple[float, float] = (0.0, 0.9)
+                   ) -> tuple[float, float, tuple[float, float]]:
+    """(G lr, D lr, Adam betas): TTUR halves G's, doubles D's and uses `ttur_betas` (vid2vid (0, 0.9), few-shot
+    (0, 0.999), as in each reference); without TTUR both lrs are the base one with betas (0.5, 0.999)."""
     if config.ttur:
-        return config.lr / 2, config.lr * 2, (0.0, 0.9)
+        return config.lr / 2, config.lr * 2, ttur_betas
     return config.lr, config.lr, (0.5, 0.999)
 
 

@@ -1,0 +1,58 @@
+"""`v2v eval`'s entry: served models, loaded exactly as the worker loads them, scored by their job kind's protocol.
+
+A card without its weights file is refused (a random-weight score says nothing about a model). Protocols by kind:
+`translate` (`evaluation.translate`: PSNR/SSIM/warping error on held-out sequences, temporal vs frame by frame,
+right vs wrong references). `predict` and `generate` protocols arrive with their first families; until then such a
+card is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evaluation.translate import EvalConfig
+from evaluation.translate import evaluate as evaluate_translate
+
+PROTOCOLS = {"translate": evaluate_translate}
+
+
+class EvalRefused(ValueError):
+    """A card that cannot be evaluated (no weights, no protocol for its kind)."""
+
+
+def check_evaluable(name: str, card: Any, manifest_dir: Path) -> None:
+    if card.weights is None or not (manifest_dir / card.weights.file).is_file():
+        missing = "no weights" if card.weights is None else f"weights file {card.weights.file} missing"
+        raise EvalRefused(f"model {name} has {missing} in {manifest_dir}: eval scores trained models only (random "
+                          "weights would say nothing about the model)")
+    if card.kind not in PROTOCOLS:
+        raise EvalRefused(f"model {name} is a {card.kind} model: no evaluation protocol for that kind yet "
+                          f"(protocols: {', '.join(PROTOCOLS)})")
+
+
+def evaluate(cards: dict[str, Any], manifest_dir: Path, config: EvalConfig) -> dict[str, Any]:
+    """Load each card's served pipeline (the worker's runner) and run its kind's protocol; one merged report."""
+    from workers.runner import make_runner
+
+    for name, card in cards.items():
+        check_evaluable(name, card, manifest_dir)
+    report: dict[str, Any] = {}
+    for kind, protocol in PROTOCOLS.items():
+        chosen = {name: card for name, card in cards.items() if card.kind == kind}
+        if not chosen:
+            continue
+        pipelines = {}
+        for name, card in chosen.items():
+            runner = make_runner(card, torch.device(config.device), manifest_dir)
+            runner.setup()
+            pipelines[name] = runner.pipeline
+        part = protocol(chosen, pipelines, config)
+        for key, value in part.items():
+            if isinstance(value, dict):
+                report.setdefault(key, {}).update(value)
+            else:
+                report[key] = value
+    return report
