@@ -24,6 +24,7 @@ from app.contracts import JOB_FUNCTION, KEY_PREFIX, QUEUE_NAME, JobSpec, cancel_
 from app.errors import ApiError
 from app.schemas import TERMINAL, ErrorDetail, JobLinks, JobPublic, JobStatus, Progress
 from app.storage import is_job_id
+from app.tombstones import is_deleted, mark_deleted
 
 _STATUS = {
     RqStatus.CREATED: JobStatus.QUEUED,
@@ -85,7 +86,7 @@ def fetch_owned(client: redis.Redis, job_id: str, owner: str) -> Job:
         spec = job_spec(job)
     except (NoSuchJobError, KeyError, ValueError) as exc:
         raise not_found from exc
-    if spec.owner != owner:
+    if spec.owner != owner or is_deleted(client, job_id):  # a deleted job stays gone, whatever a worker wrote
         raise not_found
     return job
 
@@ -163,7 +164,9 @@ def request_cancel(client: redis.Redis, job: Job, settings: Settings) -> None:
 
 
 def delete_job(client: redis.Redis, job: Job, owner: str, settings: Settings) -> None:
-    """Cancel, then remove the rq record and the owner index entry (the caller removes the files)."""
+    """Tombstone (so a worker running it writes nothing more, `app.tombstones`), cancel, then remove the rq record
+    and the owner index entry (the caller removes the files)."""
+    mark_deleted(client, job.id, max(settings.RETENTION_S, settings.CANCEL_TTL_S))
     request_cancel(client, job, settings)
     job.delete(remove_from_queue=True)
     client.zrem(owner_key(owner), job.id)

@@ -2,7 +2,8 @@
 
 `Hooks` is the seam the per-job loop talks to: `report_progress`, `should_stop`, `heartbeat`. `JobHooks` is the
 RQ-backed one (progress into `job.meta`, which only the worker writes; the cancel request is the Redis key
-`app.contracts.cancel_key(job_id)`); `NullHooks` serves `v2v generate`, which has no queue.
+`app.contracts.cancel_key(job_id)`, or the job's deletion tombstone `app.tombstones.deleted_key(job_id)`);
+`NullHooks` serves `v2v generate`, which has no queue.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import redis
 from rq.job import Job
 
 from app.contracts import cancel_key
+from app.tombstones import deleted_key
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class JobHooks:
 
     def should_stop(self) -> bool:
         try:
-            return bool(self.redis.exists(cancel_key(self.job.id)))
+            return bool(self.redis.exists(cancel_key(self.job.id), deleted_key(self.job.id)))
         except REDIS_DOWN:
             return False  # best effort: keep generating; the frames on disk are the durable record
 

@@ -3,8 +3,10 @@
 One safetensors file holds the generator state (`state.to_tensors()`), the torch RNG state(s) and, in its
 metadata, the number of frames completed, so the three can never disagree. It is written to a temp file and
 renamed into place after each frame; a worker killed at any moment leaves either the previous or the new file.
-A pipeline that adapts itself to a job (e.g. fine-tuning on the job's inputs) keeps what it made there too, as named
-tensor files (`save_named_tensors`), so a resumed job reuses them instead of adapting again.
+The bytes are serialised in memory and written with Python's own file I/O (`_write_atomic`), so a full disk is an
+`OSError(ENOSPC)` like every other write of the job (safetensors' own writer raises its own error type, which the
+job would report as `internal` and retry).
+A few-shot job that fine-tunes on its references also keeps the fine-tuned parameters there (`save_finetuned`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open
+from safetensors.torch import save as serialize
 
 STATE_FILE = "state.safetensors"
+FINETUNED_FILE = "finetuned.safetensors"
+"""Few-shot jobs with `finetune_steps`: the fine-tuned parameters (see `save_finetuned`)."""
 _RNG_CPU = "__job__.rng_cpu"
 _RNG_CUDA = "__job__.rng_cuda"
 
@@ -35,12 +40,17 @@ def save_job_state(state_dir: Path, next_frame: int, tensors: dict[str, torch.Te
     payload[_RNG_CPU] = torch.get_rng_state()
     if device.type == "cuda":
         payload[_RNG_CUDA] = torch.cuda.get_rng_state(device)
+    _write_atomic(state_dir, STATE_FILE, serialize(payload, metadata={"next_frame": str(next_frame)}))
+
+
+def _write_atomic(state_dir: Path, name: str, data: bytes) -> None:
+    """Write `data` to `state_dir/name` through a temp file renamed into place; errors are plain OSErrors."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    target = state_dir / STATE_FILE
-    tmp = state_dir / f".{STATE_FILE}.tmp"
+    tmp = state_dir / f".{name}.tmp"
     try:
-        save_file(payload, str(tmp), metadata={"next_frame": str(next_frame)})
-        os.replace(tmp, target)
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, state_dir / name)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -66,31 +76,16 @@ def load_job_state(state_dir: Path, device: torch.device) -> SavedState | None:
     return SavedState(next_frame=next_frame, tensors={k: v.to(device) for k, v in tensors.items()})
 
 
-def _named_file(name: str) -> str:
-    if not name.isidentifier():
-        raise ValueError(f"tensor file names are identifiers, got {name!r}")
-    return f"{name}.safetensors"
+def save_finetuned(state_dir: Path, tensors: dict[str, torch.Tensor], settings: dict[str, str]) -> None:
+    """Atomically store a job's fine-tuned generator parameters (few-shot `finetune_steps`), tagged with the settings
+    that produced them, so a resumed job serves with exactly these weights instead of fine-tuning again."""
+    payload = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    _write_atomic(state_dir, FINETUNED_FILE, serialize(payload, metadata=settings))
 
 
-def save_named_tensors(state_dir: Path, name: str, tensors: dict[str, torch.Tensor], settings: dict[str, str]
-                       ) -> None:
-    """Atomically store tensors a pipeline made for this job (e.g. fine-tuned parameters), tagged with the settings
-    that produced them, so a resumed job uses exactly these instead of making them again."""
-    payload = {key: t.detach().to("cpu").contiguous() for key, t in tensors.items()}
-    state_dir.mkdir(parents=True, exist_ok=True)
-    target = state_dir / _named_file(name)
-    tmp = state_dir / f".{target.name}.tmp"
-    try:
-        save_file(payload, str(tmp), metadata=settings)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def load_named_tensors(state_dir: Path, name: str, settings: dict[str, str]) -> dict[str, torch.Tensor] | None:
-    """The tensors saved under `name` with the same settings (CPU), or None (absent, unreadable, other settings)."""
-    path = state_dir / _named_file(name)
+def load_finetuned(state_dir: Path, settings: dict[str, str]) -> dict[str, torch.Tensor] | None:
+    """The fine-tuned parameters saved with the same settings (CPU), or None (absent, unreadable, other settings)."""
+    path = state_dir / FINETUNED_FILE
     if not path.is_file():
         return None
     try:
@@ -103,7 +98,5 @@ def load_named_tensors(state_dir: Path, name: str, settings: dict[str, str]) -> 
 
 
 def clear_job_state(state_dir: Path) -> None:
-    """Remove the state and every named tensor file (the frames and videos are the record once a job is done)."""
-    if state_dir.is_dir():
-        for path in state_dir.glob("*.safetensors"):
-            path.unlink(missing_ok=True)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    (state_dir / FINETUNED_FILE).unlink(missing_ok=True)

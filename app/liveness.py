@@ -1,0 +1,57 @@
+"""Which workers are alive now: a heartbeat each worker process writes, read by `/readyz` and the submit path.
+
+Every worker process writes its name into the sorted set `WORKERS_ALIVE_KEY` with the Redis server's clock as the
+score, every `BEAT_EVERY_S` seconds, from a thread that runs whatever the worker is doing (idle or mid-job). A
+worker that died, hangs in its start-up or cannot reach Redis stops beating and drops out after `max_age_s`.
+RQ's own worker set is not used: only a live worker removes itself from it, so it still counts the dead.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from app.contracts import KEY_PREFIX
+
+WORKERS_ALIVE_KEY = f"{KEY_PREFIX}workers:alive"
+"""Sorted set: worker name -> time of its last heartbeat (Redis server time, seconds)."""
+
+BEAT_EVERY_S = 1.0
+"""How often a worker beats."""
+
+DEFAULT_MAX_AGE_S = 5.0
+"""A worker whose last beat is older than this is not alive (several missed beats)."""
+
+FORGET_AFTER_S = 24 * 3600.0
+"""Beats older than this are removed by the workers (bookkeeping only)."""
+
+
+def redis_now(client: redis.Redis) -> float:
+    """The Redis server's clock, so workers on other machines and the API agree on ages."""
+    seconds, micros = client.time()
+    return float(seconds) + micros / 1e6
+
+
+def beat(client: redis.Redis, worker_name: str) -> None:
+    """Record that `worker_name` is alive now (called by the worker every BEAT_EVERY_S)."""
+    now = redis_now(client)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.zadd(WORKERS_ALIVE_KEY, {worker_name: now})
+        pipe.zremrangebyscore(WORKERS_ALIVE_KEY, "-inf", now - FORGET_AFTER_S)
+        pipe.execute()
+
+
+def forget(client: redis.Redis, worker_name: str) -> None:
+    """A worker that stops cleanly says so at once."""
+    client.zrem(WORKERS_ALIVE_KEY, worker_name)
+
+
+def is_alive(client: redis.Redis, worker_name: str, max_age_s: float = DEFAULT_MAX_AGE_S) -> bool:
+    """True if `worker_name` beat within the last `max_age_s` seconds."""
+    score = client.zscore(WORKERS_ALIVE_KEY, worker_name)
+    return score is not None and float(score) >= redis_now(client) - max_age_s
+
+
+def live_workers(client: redis.Redis, max_age_s: float = DEFAULT_MAX_AGE_S) -> int:
+    """How many worker processes beat within the last `max_age_s` seconds. Raises redis.RedisError when Redis
+    does not answer (callers turn that into 503 "redis_unavailable")."""
+    return int(client.zcount(WORKERS_ALIVE_KEY, redis_now(client) - max_age_s, "+inf"))
