@@ -20,10 +20,11 @@ run: setup
 	$(BIN)/v2v serve
 
 test: setup
+	$(BIN)/python -m ruff check app workers models corpora training evaluation cli tests benchmarks
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/python -m ruff check app workers models cli tests
+	$(BIN)/python -m ruff check app workers models corpora training evaluation cli tests benchmarks
 
 clean:
 	rm -rf $(VENV) var

@@ -5,7 +5,7 @@ frame, state checkpoint per frame, H.264 mux) against the pure generator time fo
     python -m benchmarks.bench_jobs --model people       # few-shot people model, K references (--k)
     python -m benchmarks.bench_jobs --quick              # vid2vid-tiny card at 32x48, seconds
 
-The job runs `workers.runners.make_runner(card, ...).run(spec, NullHooks())` — the code path of the RQ worker and
+The job runs `workers.runner.make_runner(card, ...).run(spec, NullHooks())` — the code path of the RQ worker and
 of `v2v generate`, without Redis, after one untimed warm-up job — on a synthetic colour-coded label video written
 with the worker's own H.264 writer. The runner's collaborators are wrapped (in this process only) with timers, so
 the job's wall time splits into decode, label encoding, generator steps, frame conversion, PNG writes, state
@@ -34,14 +34,16 @@ QUICK_CARD = {
     "family": "vid2vid",
     "preset": "vid2vid-tiny",
     "description": "benchmark: 4-colour segmentation, untrained",
-    "labels": {
-        "type": "segmentation",
-        "num_classes": 4,
-        "palette": [[0, 0, 0], [128, 64, 128], [70, 130, 180], [220, 20, 60]],
-        "channels": 4,
+    "inputs": {
+        "kind": "translate",
+        "labels": {
+            "type": "segmentation",
+            "num_classes": 4,
+            "palette": [[0, 0, 0], [128, 64, 128], [70, 130, 180], [220, 20, 60]],
+            "channels": 4,
+        },
     },
-    "height": 32,
-    "width": 48,
+    "output": {"height": 32, "width": 48, "size_multiple": 4},
 }
 
 
@@ -87,20 +89,22 @@ class Timers:
 
 @contextmanager
 def instrumented(runner: Any, timers: Timers, sync: Callable[[], None]) -> Iterator[None]:
-    """Wrap the runner module's collaborators with timers for the duration of the block (restored afterwards)."""
-    import workers.runners as runners
+    """Wrap the job loop's collaborators with timers for the duration of the block (restored afterwards)."""
+    import workers.inputs as inputs
+    import workers.loop as loop
 
     names = {
-        "read_label_frames": ("decode", "iter"),
-        "write_png_atomic": ("png_write", "call"),
-        "save_job_state": ("state_save", "call"),
-        "encode_frames_to_mp4": ("mp4_mux", "call"),
-        "tensor_to_rgb": ("to_rgb", "call"),
-        "_resize_rgb": ("resize_out", "call"),
+        (inputs, "read_label_frames"): ("decode", "iter"),
+        (loop, "write_png_atomic"): ("png_write", "call"),
+        (loop, "save_job_state"): ("state_save", "call"),
+        (loop, "encode_frames_to_mp4"): ("mp4_mux", "call"),
+        (loop, "tensor_to_rgb"): ("to_rgb", "call"),
+        (loop, "resize_rgb"): ("resize_out", "call"),
     }
-    saved = {name: getattr(runners, name) for name in names}
-    saved_encoder = runners.LabelEncoder
-    step = runner.step
+    saved = {key: getattr(*key) for key in names}
+    saved_encoder = inputs.LabelEncoder
+    pipeline = runner.pipeline
+    step = pipeline.step
 
     class TimedEncoder(saved_encoder):  # type: ignore[misc, valid-type]
         def __call__(self, frame: np.ndarray) -> Any:
@@ -111,17 +115,17 @@ def instrumented(runner: Any, timers: Timers, sync: Callable[[], None]) -> Itera
                 timers.add("label_encode", time.perf_counter() - start)
 
     try:
-        for name, (label, kind) in names.items():
-            fn = saved[name]
-            setattr(runners, name, timers.wrap_iter(label, fn) if kind == "iter" else timers.wrap(label, fn))
-        runners.LabelEncoder = TimedEncoder
-        runner.step = timers.wrap("generator_step", step, sync)
+        for (module, name), (label, kind) in names.items():
+            fn = saved[(module, name)]
+            setattr(module, name, timers.wrap_iter(label, fn) if kind == "iter" else timers.wrap(label, fn))
+        inputs.LabelEncoder = TimedEncoder
+        pipeline.step = timers.wrap("generator_step", step, sync)
         yield
     finally:
-        for name, fn in saved.items():
-            setattr(runners, name, fn)
-        runners.LabelEncoder = saved_encoder
-        del runner.step  # back to the class's method
+        for (module, name), fn in saved.items():
+            setattr(module, name, fn)
+        inputs.LabelEncoder = saved_encoder
+        del pipeline.step  # back to the class's method
 
 
 # ------------------------------------------------------------------------------------------------- inputs
@@ -161,8 +165,8 @@ def write_inputs(card: Any, folder: Path, frames: int, height: int, width: int, 
 
     from workers.video_io import H264Writer
 
-    label_type = card.labels.type.value
-    palette = np.asarray(card.labels.palette or [[0, 0, 0]], dtype=np.uint8)
+    label_type = card.inputs.labels.type.value
+    palette = np.asarray(card.inputs.labels.palette or [[0, 0, 0]], dtype=np.uint8)
 
     def frame(t: int) -> np.ndarray:
         if label_type == "segmentation":
@@ -191,12 +195,20 @@ def write_inputs(card: Any, folder: Path, frames: int, height: int, width: int, 
 # ------------------------------------------------------------------------------------------------- run
 
 
+def clear_reference_cache(runner: Any) -> None:
+    """Pipelines that cache per reference set (few-shot) start cold, as for a new reference set."""
+    cache = getattr(runner.pipeline, "_cache", None)
+    if cache is not None:
+        cache.clear()
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from app.contracts import JobSpec, ModelCard, OutputOptions, load_manifest
+    from app.contracts import JobSpec, ModelCard, OutputOptions, TranslateJob, load_manifest
+    from models.core.family import TranslateStart
     from workers.hooks import NullHooks
-    from workers.runners import make_runner
+    from workers.runner import make_runner
     from workers.video_io import read_label_frames
 
     setup_threads(args.threads)
@@ -206,9 +218,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         card = ModelCard.model_validate(QUICK_CARD)
     else:
         card = load_manifest().models[args.model]
-    few_shot = card.family.value == "fs_vid2vid"
-    k = args.k if few_shot else 0
-    upload_h, upload_w = args.upload_size or (card.height, card.width)
+    with_references = card.inputs.references is not None
+    k = args.k if with_references else 0
+    upload_h, upload_w = args.upload_size or (card.output.height, card.output.width)
     frames = args.frames or (6 if args.quick else 24)
 
     with tempfile.TemporaryDirectory(prefix="bench_jobs_") as tmp:
@@ -223,14 +235,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for rep in range(-1, args.reps):  # rep -1: an untimed warm-up job (a serving worker is warm)
             job_dir = root / "jobs" / f"job{rep + 1}"
             job_dir.mkdir(parents=True)
-            spec = JobSpec(
-                job_id=f"job{rep + 1}", owner="bench", model=card.name, labels_path=str(inputs["video"]),
-                labels_kind="video", reference_paths=[str(p) for p in inputs["refs"]],
-                reference_label_paths=[str(p) for p in inputs["ref_labels"]], job_dir=str(job_dir),
-                frames_total=frames, fps=15.0, options=OutputOptions(),
-            )
-            if few_shot:
-                runner._cache.clear()  # every rep pays the reference encoding, like a new reference set
+            job_inputs = TranslateJob(labels_path=str(inputs["video"]), labels_kind="video",
+                                      reference_paths=[str(p) for p in inputs["refs"]],
+                                      reference_label_paths=[str(p) for p in inputs["ref_labels"]])
+            spec = JobSpec(job_id=f"job{rep + 1}", owner="bench", model=card.name, job_dir=str(job_dir),
+                           frames_total=frames, fps=15.0, options=OutputOptions(), inputs=job_inputs)
+            clear_reference_cache(runner)  # every rep pays the reference encoding, like a new reference set
             timers = Timers()
             with instrumented(runner, timers, sync):
                 start = time.perf_counter()
@@ -240,24 +250,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 jobs.append({"job_s": job_s, "timers": timers, "result": result})
 
         # Pure generator time for the same frames: labels pre-encoded, only start + step timed.
+        from workers.inputs import TranslateSource
         from workers.labels_input import LabelEncoder
 
-        height, width = card.height, card.width
-        encoder = LabelEncoder(card.labels, height, width)
+        height, width = card.output.height, card.output.width
+        encoder = LabelEncoder(card.inputs.labels, height, width)
         labels = [encoder(f).to(device) for f in read_label_frames(inputs["video"], "video")]
-        gen = runner.generator
-        assert gen is not None
+        pipeline = runner.pipeline
+        assert pipeline is not None
+        start_inputs: TranslateStart = TranslateSource(spec, spec.inputs, card.inputs, height, width, device).start
         pure = []
         for _ in range(args.reps):
             with torch.inference_mode(), runner._autocast():
-                if few_shot:
-                    runner._cache.clear()
+                clear_reference_cache(runner)
+                rng = torch.Generator().manual_seed(0)
                 start = time.perf_counter()
-                state = runner.start_state(spec, height, width)
+                state = pipeline.start(start_inputs, rng)
                 step_s = 0.0
                 for lab in labels:
                     s0 = time.perf_counter()
-                    out, state = runner.step(lab, state)
+                    out, state = pipeline.step(state, lab, rng)
                     sync()
                     step_s += time.perf_counter() - s0
                 pure.append({"total_s": time.perf_counter() - start, "steps_s": step_s})
@@ -276,10 +288,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "jobs",
         "env": environment(device),
-        "settings": {"quick": args.quick, "model": card.name, "preset": card.preset, "family": card.family.value,
-                     "run_size": [card.height, card.width], "upload_size": [upload_h, upload_w], "frames": frames,
+        "settings": {"quick": args.quick, "model": card.name, "preset": card.preset, "family": card.family,
+                     "run_size": [card.output.height, card.output.width], "upload_size": [upload_h, upload_w],
+                     "frames": frames,
                      "k": k or None, "reps": args.reps,
-                     "code_path": "workers.runners.make_runner(...).run(spec, NullHooks())"},
+                     "code_path": "workers.runner.make_runner(...).run(spec, NullHooks())"},
         "setup_s": round(setup_s, 4),
         "job_s": summary([t * 1e3 for t in job_times]) | {"unit": "ms"},
         "pure_generator_steps_s": summary([t * 1e3 for t in pure_steps]) | {"unit": "ms"},

@@ -35,10 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--key", default=None, help="API key (default: $V2V_API_KEY, then ./var/api-key)")
     if command == "submit":
         parser.add_argument("--model", required=True)
-        parser.add_argument("--video", required=True, type=Path, help="label video or zip of PNG frames")
+        parser.add_argument("--video", type=Path, default=None,
+                            help="translate: label video or zip of PNG frames; predict: context video, zip or image; "
+                                 "generate: omit")
+        parser.add_argument("--truth", type=Path, default=None, help="predict: the true future frames (optional)")
         parser.add_argument("--references", nargs="*", type=Path, default=[])
         parser.add_argument("--reference-labels", nargs="*", type=Path, default=[])
-        parser.add_argument("--options", default=None, help="JSON, e.g. '{\"max_frames\": 30}'")
+        parser.add_argument("--options", default=None,
+                            help="JSON, e.g. '{\"max_frames\": 30}' or '{\"num_samples\": 4}' (GET /v1/models lists "
+                                 "each model's options)")
     else:
         parser.add_argument("job_id")
     if command == "wait":
@@ -68,17 +73,17 @@ def _check(response: httpx.Response) -> httpx.Response:
 def submit(
     http: httpx.Client,
     model: str,
-    video: Path,
+    video: Path | None = None,
     references: list[Path] | None = None,
     reference_labels: list[Path] | None = None,
     options: str | None = None,
+    truth: Path | None = None,
 ) -> dict[str, Any]:
     """Upload a job (files are streamed from disk); returns the job JSON."""
     with ExitStack() as stack:
-        files: list[tuple[str, tuple[str, Any, str]]] = [
-            ("video", (video.name, stack.enter_context(open(video, "rb")), "application/octet-stream"))
-        ]
-        for field, paths in (("references", references or []), ("reference_labels", reference_labels or [])):
+        files: list[tuple[str, tuple[str, Any, str]]] = []
+        singles = (("video", [video] if video else []), ("truth", [truth] if truth else []))
+        for field, paths in (*singles, ("references", references or []), ("reference_labels", reference_labels or [])):
             files += [
                 (field, (p.name, stack.enter_context(open(p, "rb")), "application/octet-stream"))
                 for p in paths
@@ -91,10 +96,10 @@ def status(http: httpx.Client, job_id: str) -> dict[str, Any]:
     return dict(_check(http.get(f"/v1/jobs/{job_id}")).json())
 
 
-def download(http: httpx.Client, job_id: str, output: Path) -> Path:
-    """Stream the result video to `output` (via a .partial file renamed into place)."""
+def download(http: httpx.Client, job_id: str, output: Path, sample: int = 0) -> Path:
+    """Stream sample `sample`'s result video to `output` (via a .partial file renamed into place)."""
     partial = output.with_name(output.name + ".partial")
-    with http.stream("GET", f"/v1/jobs/{job_id}/result") as response:
+    with http.stream("GET", f"/v1/jobs/{job_id}/result", params={"sample": sample}) as response:
         if not response.is_success:
             response.read()
             _check(response)
@@ -127,9 +132,8 @@ def run(args: argparse.Namespace) -> int:
     with httpx.Client(base_url=args.server, headers=headers, timeout=httpx.Timeout(30.0, read=300.0)) as http:
         try:
             if args.command == "submit":
-                job = submit(
-                    http, args.model, args.video, args.references, args.reference_labels, args.options
-                )
+                job = submit(http, args.model, args.video, args.references, args.reference_labels, args.options,
+                             args.truth)
                 sys.stdout.write(job["id"] + "\n")
                 return 0
             if args.command == "status":
@@ -141,7 +145,10 @@ def run(args: argparse.Namespace) -> int:
                 sys.stderr.write(f"job {job['status']}: {error.get('code', '')} {error.get('message', '')}\n")
                 return 1
             if args.output:
-                sys.stdout.write(f"{download(http, args.job_id, args.output)}\n")
+                for sample in range(int(job.get("samples", 1))):
+                    out = args.output if sample == 0 else args.output.with_name(
+                        f"{args.output.stem}_{sample:02d}{args.output.suffix}")
+                    sys.stdout.write(f"{download(http, args.job_id, out, sample)}\n")
             return 0
         except ClientError as exc:
             sys.stderr.write(f"v2v {args.command}: {exc}\n")

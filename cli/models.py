@@ -1,4 +1,4 @@
-"""`v2v models`: the served models of the manifest (with their label input) and the registry's presets."""
+"""`v2v models`: the served models of the manifest (kind, inputs, size, weights) and the registry's families."""
 
 from __future__ import annotations
 
@@ -8,32 +8,41 @@ import os
 import sys
 from pathlib import Path
 
-from app.contracts import DEFAULT_MANIFEST, load_manifest
+from app.contracts import DEFAULT_MANIFEST, ModelCard, TranslateInputs, load_manifest
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--manifest", type=Path, default=Path(os.environ.get("V2V_MANIFEST", DEFAULT_MANIFEST)))
+    parser.add_argument("--manifest", type=Path, default=Path(os.environ.get("V2V_MANIFEST", DEFAULT_MANIFEST)),
+                        help="model catalogue (env V2V_MANIFEST; default: checkpoints/manifest.json)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _inputs(card: ModelCard) -> str:
+    if isinstance(card.inputs, TranslateInputs):
+        refs = card.inputs.references
+        return card.inputs.labels.type.value + (f" + {refs.min}..{refs.max} references" if refs else "")
+    if card.inputs.kind == "predict":
+        return f"{card.inputs.context_frames.max} context frames -> {card.inputs.horizon.max} frames"
+    return f"{card.inputs.num_frames.min}..{card.inputs.num_frames.max} frames"
+
+
 def run(args: argparse.Namespace) -> int:
-    from models import list_presets
+    from models import get_family, list_families
 
     manifest = load_manifest(args.manifest)
-    presets = list_presets()
+    families = {name: get_family(name) for name in list_families()}
     if args.json:
         served = {name: card.model_dump(mode="json") for name, card in manifest.models.items()}
-        sys.stdout.write(json.dumps({"models": served, "presets": presets}, indent=1) + "\n")
+        presets = {name: sorted(f.presets) for name, f in families.items()}
+        sys.stdout.write(json.dumps({"models": served, "families": presets}, indent=1) + "\n")
         return 0
-    lines = ["served models:"]
+    lines = ["served models (the API's GET /v1/models):"]
     for name, card in manifest.models.items():
-        refs = f", K {card.references.min}..{card.references.max}" if card.references else ""
-        state = "trained" if card.trained else "untrained"
-        lines.append(
-            f"  {name:<10} {card.family.value:<11} {card.labels.type.value:<13} {card.height}x{card.width}"
-            f"{refs}  preset {card.preset} ({state})"
-        )
-    lines.append("registry presets:")
-    lines += [f"  {preset}" for preset in presets]
+        state = "trained weights" if card.trained else "UNTRAINED (no weights shipped)"
+        size = f"{card.output.height}x{card.output.width}"
+        lines.append(f"  {name:<10} {card.kind:<9} {card.family:<11} {_inputs(card):<34} {size:<8} {state}")
+    lines.append("families and their presets (train with `v2v train FAMILY --preset PRESET`):")
+    for name, family in families.items():
+        lines.append(f"  {name} ({family.kind}): {', '.join(sorted(family.presets))}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 import torch
 
-from models.core.labels import colorize, tensor_to_rgb
 from corpora.layout import write_png
+from models.core.labels import colorize, tensor_to_rgb
 
 MAX_WIDTH = 900
 MAX_HEIGHT = 900

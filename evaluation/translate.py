@@ -13,10 +13,10 @@ Variants:
   no previous frame is warped or fed back: vid2vid outputs the raw hallucination h_t, exactly what a stream's first
   frame gets; few-shot keeps only the reference path.
 - Sequences: up to `max_sequences`, one per appearance first (`spread_over_appearances`).
-- Models with references (few-shot) also compare references: "right" = K frames of the same held-out sequence
-  (same appearance, frames outside the evaluated window where the sequence is long enough), "wrong" = K frames of
-  another appearance's sequence, for each K in `references` (default 1, 2, 4). References are drawn, not
-  hand-placed: each of `reference_draws` seeded random orders of a sequence's candidate frames gives the K references as its first K
+- Models with references (few-shot) also compare references: "right" = K frames of the same held-out sequence (same
+  appearance, frames outside the evaluated window where the sequence is long enough), "wrong" = K frames of another
+  appearance's sequence, for each K in `references` (default 1, 2, 4). References are drawn, not hand-placed: each
+  of `reference_draws` seeded random orders of a sequence's candidate frames gives the K references as its first K
   (so the sets are nested, K=1 within K=2 within K=4) and the scores are averaged over the draws. A fixed choice
   would favour one K (the frame right after the window is the closest pose, and only K=1 would get it alone).
 

@@ -47,3 +47,12 @@ def square_data(tmp_path: Path) -> Path:
     from tests.moving_square import make_moving_square
 
     return make_moving_square(tmp_path / "data")
+
+
+@pytest.fixture()
+def live_worker(redis_client: redis.Redis) -> str:
+    """A heartbeat that counts as a live worker for the next hour, for API tests that queue jobs no worker runs."""
+    from app.liveness import WORKERS_ALIVE_KEY, redis_now
+
+    redis_client.zadd(WORKERS_ALIVE_KEY, {"test-worker": redis_now(redis_client) + 3600})
+    return "test-worker"

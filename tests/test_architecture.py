@@ -87,3 +87,16 @@ def test_modules_stay_small(folder: str) -> None:
     large = [f"{p.relative_to(REPO)}: {n} lines" for p in _python_files(folder)
              if (n := len(p.read_text().splitlines())) > 420]
     assert large == []
+
+
+def test_the_worker_loads_no_data_set_training_or_evaluation_code() -> None:
+    """The worker image ships app/, cli/, models/, workers/ only: serving must not import the rest."""
+    import subprocess
+    import sys
+
+    code = ("import sys, workers.worker, workers.runner, workers.loop; from models import get_family, list_families; "
+            "[get_family(n).config(sorted(get_family(n).presets)[0]) for n in list_families()]; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'corpora', 'training', 'evaluation'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
+                            cwd=REPO)
+    assert result.stdout.strip() == "[]"

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from app.auth import create_api_key
 from app.config import Settings
 from app.main import create_app
-from tests.workers.helpers import pose_frame, write_label_video, write_manifest, write_pose_video
+from tests.workers.helpers import pose_frame, wait_ready, write_label_video, write_manifest, write_pose_video
 from workers.video_io import write_png_atomic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,6 +82,7 @@ def _decoded(data: bytes, path: Path) -> tuple[int, int, int]:
 def test_upload_poll_download(
     client: TestClient, auth: dict[str, str], worker: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
+    wait_ready(client)
     # A vid2vid job: colour-coded segmentation video in, same frame count and size out.
     labels = write_label_video(tmp_path / "labels.mp4", frames=8, height=40, width=60)
     response = client.post(

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from app.contracts import GenerateJob, JobSpec, ModelCard, PredictJob, TranslateJob, TranslateInputs
+from app.contracts import GenerateJob, JobSpec, ModelCard, PredictJob, TranslateInputs, TranslateJob
 from models.core.family import GenerateStart, PredictStart, StartInputs, TranslateStart
 from models.core.labels import rgb_to_tensor
 from workers.errors import JobError

@@ -3,10 +3,11 @@
 One safetensors file holds the generator state (`state.to_tensors()`), the torch RNG state(s) and, in its
 metadata, the number of frames completed, so the three can never disagree. It is written to a temp file and
 renamed into place after each frame; a worker killed at any moment leaves either the previous or the new file.
+A pipeline that adapts itself to a job (e.g. fine-tuning on the job's inputs) keeps what it made there too, as named
+tensor files (`save_named_tensors`), so a resumed job reuses them instead of adapting again.
 The bytes are serialised in memory and written with Python's own file I/O (`_write_atomic`), so a full disk is an
 `OSError(ENOSPC)` like every other write of the job (safetensors' own writer raises its own error type, which the
 job would report as `internal` and retry).
-A few-shot job that fine-tunes on its references also keeps the fine-tuned parameters there (`save_finetuned`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from safetensors.torch import load_file, safe_open
 from safetensors.torch import save as serialize
 
 STATE_FILE = "state.safetensors"
-FINETUNED_FILE = "finetuned.safetensors"
-"""Few-shot jobs with `finetune_steps`: the fine-tuned parameters (see `save_finetuned`)."""
 _RNG_CPU = "__job__.rng_cpu"
 _RNG_CUDA = "__job__.rng_cuda"
 
@@ -76,16 +75,23 @@ def load_job_state(state_dir: Path, device: torch.device) -> SavedState | None:
     return SavedState(next_frame=next_frame, tensors={k: v.to(device) for k, v in tensors.items()})
 
 
-def save_finetuned(state_dir: Path, tensors: dict[str, torch.Tensor], settings: dict[str, str]) -> None:
-    """Atomically store a job's fine-tuned generator parameters (few-shot `finetune_steps`), tagged with the settings
-    that produced them, so a resumed job serves with exactly these weights instead of fine-tuning again."""
-    payload = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
-    _write_atomic(state_dir, FINETUNED_FILE, serialize(payload, metadata=settings))
+def _named_file(name: str) -> str:
+    if not name.isidentifier():
+        raise ValueError(f"tensor file names are identifiers, got {name!r}")
+    return f"{name}.safetensors"
 
 
-def load_finetuned(state_dir: Path, settings: dict[str, str]) -> dict[str, torch.Tensor] | None:
-    """The fine-tuned parameters saved with the same settings (CPU), or None (absent, unreadable, other settings)."""
-    path = state_dir / FINETUNED_FILE
+def save_named_tensors(state_dir: Path, name: str, tensors: dict[str, torch.Tensor], settings: dict[str, str]
+                       ) -> None:
+    """Atomically store tensors a pipeline made for this job (e.g. fine-tuned parameters), tagged with the settings
+    that produced them, so a resumed job uses exactly these instead of making them again."""
+    payload = {key: t.detach().to("cpu").contiguous() for key, t in tensors.items()}
+    _write_atomic(state_dir, _named_file(name), serialize(payload, metadata=settings))
+
+
+def load_named_tensors(state_dir: Path, name: str, settings: dict[str, str]) -> dict[str, torch.Tensor] | None:
+    """The tensors saved under `name` with the same settings (CPU), or None (absent, unreadable, other settings)."""
+    path = state_dir / _named_file(name)
     if not path.is_file():
         return None
     try:
@@ -98,5 +104,7 @@ def load_finetuned(state_dir: Path, settings: dict[str, str]) -> dict[str, torch
 
 
 def clear_job_state(state_dir: Path) -> None:
-    (state_dir / STATE_FILE).unlink(missing_ok=True)
-    (state_dir / FINETUNED_FILE).unlink(missing_ok=True)
+    """Remove the state and every named tensor file (the frames and videos are the record once a job is done)."""
+    if state_dir.is_dir():
+        for path in state_dir.glob("*.safetensors"):
+            path.unlink(missing_ok=True)

@@ -81,7 +81,8 @@ def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks
         # 1. The job's pipeline (a family may adapt a copy to this job, with gradients), then the state: fresh
         #    (seeded) or restored from the last completed step of an earlier attempt.
         if isinstance(pipeline, Adaptable):
-            pipeline = pipeline.adapt(source.start, spec.family_options, spec.options.seed, _JobAdaptHooks(hooks, state_dir))
+            hooks_for_adapt = _JobAdaptHooks(hooks, state_dir)
+            pipeline = pipeline.adapt(source.start, spec.family_options, spec.options.seed, hooks_for_adapt)
         rng = torch.Generator().manual_seed(spec.options.seed)
         saved = load_job_state(state_dir, device)
         if saved is not None:

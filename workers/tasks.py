@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -98,7 +99,8 @@ def run_job(spec: dict) -> dict:
         if exc.errno == errno.ENOSPC:
             _record_error(job, "disk_full", "the media volume is full; the job was stopped", retryable=False)
         else:
-            _record_error(job, "internal", f"I/O error: {exc}", retryable=True)
+            reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+            _record_error(job, "internal", f"I/O error: {reason}", retryable=True)  # no server paths in messages
         raise
     except Exception as exc:
         log.exception("job %s failed", job.id)

@@ -19,6 +19,7 @@ from app.errors import ApiError
 from app.intake.options import ParsedOptions, parse_options
 from app.jobs import enqueue_job
 from app.limits import release, reserve
+from app.liveness import live_workers
 from app.probe import Limits, image_extension, probe_image
 from app.storage import MediaStorage, new_job_id
 
@@ -133,6 +134,10 @@ def submit_job(form: SubmitForm, owner: str, settings: Settings, manifest: Manif
     intake = _intakes()[card.kind]
     check_run_size(card, options, settings)
     intake.check(form, card, options, settings)
+    if live_workers(client) == 0:
+        raise ApiError(503, "no_workers", "no worker is alive to run the job (no heartbeat in the last seconds); "
+                                          "start `v2v worker` and try again")
+    storage.ensure_writable()
     declared = sum(u.size or 0 for u in form.uploads())
     job_id = new_job_id()
     reservation = reserve(client, owner, job_id, declared, settings)

@@ -54,7 +54,8 @@ class PredictIntake:
             raw_truth = ctx.storage.save_upload(form.truth.file, ctx.job_id, "truth.upload", settings.MAX_UPLOAD_BYTES)
             truth = probe_labels(raw_truth, limits_of(settings))
             truth_kind = truth.kind
-            truth_path = raw_truth.with_name("truth.zip" if truth.kind == "zip" else "truth" + _EXTENSIONS[truth.format])
+            truth_name = "truth.zip" if truth.kind == "zip" else "truth" + _EXTENSIONS[truth.format]
+            truth_path = raw_truth.with_name(truth_name)
             raw_truth.rename(truth_path)
         horizon, samples = kind.horizon or spec.horizon.max, kind.num_samples or 1
         attributes = {name: spec.attributes[name].index(value) for name, value in kind.attributes.items()}

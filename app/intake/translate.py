@@ -50,5 +50,6 @@ class TranslateIntake:
         refs = [save_image(ctx, u, f"reference_{i:02d}") for i, u in enumerate(form.references)]
         ref_labels = [save_image(ctx, u, f"reference_label_{i:02d}") for i, u in enumerate(form.reference_labels)]
         inputs = TranslateJob(labels_path=str(labels_path), labels_kind=probe.kind,
-                              reference_paths=[str(p) for p in refs], reference_label_paths=[str(p) for p in ref_labels])
+                              reference_paths=[str(p) for p in refs],
+                              reference_label_paths=[str(p) for p in ref_labels])
         return Accepted(inputs=inputs, frames_total=probe.frames, samples=1, fps=probe.fps)

@@ -15,10 +15,10 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from app.deps import CurrentKey, ManifestDep, QueueDep, RedisDep, SettingsDep, StorageDep
 from app.errors import ApiError
+from app.intake import SubmitForm, Upload, submit_job
 from app.jobs import delete_job, fetch_owned, list_jobs, request_cancel, to_public
 from app.ranges import check_range
 from app.schemas import ErrorBody, JobList, JobPublic, JobStatus
-from app.intake import SubmitForm, Upload, submit_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -18,9 +18,9 @@ import av
 import cv2
 import numpy as np
 
-from models.core.labels import CITYSCAPES_NUM_CLASSES, CITYSCAPES_PALETTE, decode_palette
-from corpora.synthetic.edges import fit_frame, frame_chunks, read_frames, video_fps
 from corpora.layout import SequenceEntry, SequenceWriter, write_dataset_json
+from corpora.synthetic.edges import fit_frame, frame_chunks, read_frames, video_fps
+from models.core.labels import CITYSCAPES_NUM_CLASSES, CITYSCAPES_PALETTE, decode_palette
 
 LabelType = Literal["segmentation", "pose", "edges"]
 

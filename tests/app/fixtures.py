@@ -16,7 +16,8 @@ from tests.app.media import seg_video, write_manifest
 
 
 @pytest.fixture()
-def settings(redis_url: str, media_root: Path, tmp_path: Path) -> Settings:
+def settings(redis_url: str, media_root: Path, tmp_path: Path, live_worker: str) -> Settings:
+    """API settings on the real Redis, with a worker heartbeat so that jobs are accepted (none runs them)."""
     return Settings(
         REDIS_URL=redis_url,
         MEDIA_ROOT=media_root,

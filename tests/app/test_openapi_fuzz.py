@@ -7,9 +7,6 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
-from rq import Worker
-
-from app.jobs import make_queue
 
 EXAMPLES_PER_OPERATION = 8
 
@@ -17,8 +14,7 @@ EXAMPLES_PER_OPERATION = 8
 def test_no_generated_request_is_a_server_error(
     client: TestClient, auth: dict[str, str], redis_client: redis.Redis
 ):
-    worker = Worker([make_queue(redis_client)], connection=redis_client)
-    worker.register_birth()  # /readyz 200; its 503 is tested in routes/test_health.py
+    # `client` comes with a live worker heartbeat: /readyz 200; its 503 is tested in routes/test_health.py.
     # `client` ran the lifespan (Redis pool); schemathesis calls the same app object in process.
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
     failures: list[str] = []

@@ -248,3 +248,48 @@ def test_daily_upload_allowance_is_enforced_and_refunded_on_refusal(
         assert post(client, auth, ("v.mp4", seg_mp4.read_bytes())).status_code == 202
         response = post(client, auth, ("v.mp4", seg_mp4.read_bytes()))
     assert response.status_code == 429 and response.json()["error"]["code"] == "upload_quota_exceeded"
+
+
+def test_no_live_worker_refuses_new_jobs_with_503(client, auth, seg_mp4: Path, redis_client: redis.Redis,
+                                                  media_root: Path, live_worker: str) -> None:
+    from app.liveness import WORKERS_ALIVE_KEY
+
+    redis_client.zrem(WORKERS_ALIVE_KEY, live_worker)
+    response = post(client, auth, ("v.mp4", seg_mp4.read_bytes()))
+    assert response.status_code == 503 and response.json()["error"]["code"] == "no_workers"
+    assert job_dirs(media_root) == []
+    redis_client.zadd(WORKERS_ALIVE_KEY, {"back": float(redis_client.time()[0])})  # a worker beats again
+    assert post(client, auth, ("v.mp4", seg_mp4.read_bytes())).status_code == 202
+
+
+def test_generate_and_predict_jobs_are_validated_per_kind(client, auth, redis_client: redis.Redis,
+                                                          tmp_path: Path) -> None:
+    ok = client.post("/v1/jobs", data={"model": "noise", "options": json.dumps(
+        {"num_samples": 3, "num_frames": 10, "class": "down", "seeds": {"content": 5}, "seed": 2})}, headers=auth)
+    assert ok.status_code == 202, ok.text
+    assert ok.json()["kind"] == "generate" and ok.json()["samples"] == 3
+    spec = Job.fetch(ok.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
+    assert spec["inputs"] == {"kind": "generate", "num_samples": 3, "num_frames": 10, "class_id": 1,
+                              "seeds": {"content": 5}}
+    assert spec["frames_total"] == 10 and spec["fps"] == 15.0
+    for options, code in [({"num_samples": 5}, "bad_options"), ({"num_frames": 25}, "bad_options"),
+                          ({"class": "left"}, "bad_options"), ({"seeds": {"motion": 1}}, "bad_options"),
+                          ({"horizon": 3}, "bad_options"), ({"width": 36}, "bad_size")]:
+        response = client.post("/v1/jobs", data={"model": "noise", "options": json.dumps(options)}, headers=auth)
+        assert (response.status_code, response.json()["error"]["code"]) == (400, code), options
+
+    frames = [np.full((32, 32, 3), 40 * i, np.uint8) for i in range(3)]
+    context = write_video(tmp_path / "context.mp4", frames).read_bytes()
+    files = {"video": ("c.mp4", context, "video/mp4")}
+    ok = client.post("/v1/jobs", data={"model": "future", "options": json.dumps(
+        {"horizon": 6, "num_samples": 2, "attributes": {"action": "wave"}})}, files=files, headers=auth)
+    assert ok.status_code == 202, ok.text
+    spec = Job.fetch(ok.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
+    assert spec["inputs"]["kind"] == "predict" and spec["inputs"]["context_kind"] == "video"
+    assert (spec["inputs"]["horizon"], spec["inputs"]["num_samples"], spec["inputs"]["context_frames"]) == (6, 2, 3)
+    assert spec["inputs"]["attributes"] == {"action": 1} and spec["frames_total"] == 6
+    image = {"video": ("still.png", png_bytes(frames[1]), "image/png")}
+    response = client.post("/v1/jobs", data={"model": "future"}, files=image, headers=auth)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "too_few_frames")  # needs 2
+    response = client.post("/v1/jobs", data={"model": "future"}, headers=auth)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "missing_video")

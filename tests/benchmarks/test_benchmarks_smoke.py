@@ -86,12 +86,13 @@ def test_bench_memory_quick(tmp_path: Path) -> None:
 
 
 def test_bench_jobs_quick(tmp_path: Path) -> None:
-    import workers.runners as runners
+    import workers.inputs as inputs
+    import workers.loop as loop
     from benchmarks.bench_jobs import main
 
-    originals = (runners.write_png_atomic, runners.read_label_frames, runners.LabelEncoder)
+    originals = (loop.write_png_atomic, inputs.read_label_frames, inputs.LabelEncoder)
     p = _run(main, tmp_path)
-    assert (runners.write_png_atomic, runners.read_label_frames, runners.LabelEncoder) == originals  # restored
+    assert (loop.write_png_atomic, inputs.read_label_frames, inputs.LabelEncoder) == originals  # restored
     assert p["benchmark"] == "jobs" and p["settings"]["preset"] == "vid2vid-tiny"
     assert p["frames"] == p["settings"]["frames"] == 6
     assert _is_pos(p["job_s"]["median"]) and _is_pos(p["pure_generator_steps_s"]["median"])

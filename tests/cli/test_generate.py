@@ -34,11 +34,29 @@ def test_generate_refuses_undecodable_labels(tmp_path: Path, capsys: pytest.Capt
     assert not (tmp_path / "o.mp4").exists()
 
 
-def test_generate_refuses_finetune_steps_on_vid2vid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_generate_refuses_options_the_model_does_not_have(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     manifest = write_manifest(tmp_path / "checkpoints")
     labels = write_label_video(tmp_path / "labels.mp4", frames=2)
     argv = ["generate", "--manifest", str(manifest), "--model", "tiny", "--labels", str(labels)]
     argv += ["-o", str(tmp_path / "o.mp4"), "--device", "cpu", "--finetune-steps", "5"]
-    assert main(argv) == 1
-    assert "few-shot models only" in capsys.readouterr().err
-    assert main([*argv[:-1], "300"]) == 2  # out of range
+    assert main(argv) == 2  # one line, no traceback
+    assert "model tiny has no option 'finetune_steps'" in capsys.readouterr().err
+
+
+def test_user_mistakes_get_one_line_errors_not_tracebacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = write_manifest(tmp_path / "checkpoints")
+    cases = [
+        (["generate", "--manifest", str(manifest), "--model", "tiny", "--labels", str(tmp_path / "none.mp4"),
+          "-o", str(tmp_path / "o.mp4")], "does not exist"),
+        (["generate", "--manifest", str(manifest), "--model", "nope", "--labels", str(tmp_path / "x.mp4"),
+          "-o", str(tmp_path / "o.mp4")], "unknown model 'nope'; served models: tiny"),
+        (["train", "vid2vid", "--data", str(tmp_path / "no-data"), "--preset", "vid2vid-tiny", "--out",
+          str(tmp_path / "run")], "no such data set folder"),
+        (["train", "nope", "--data", str(tmp_path), "--preset", "p", "--out", str(tmp_path / "run")],
+         "unknown family or recipe 'nope'"),
+        (["export", str(tmp_path / "no-run"), "--name", "x"], "no checkpoint under"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err

@@ -26,6 +26,7 @@ from app.auth import create_api_key
 from app.config import Settings
 from app.main import create_app
 from tests.families.noise_family import CARD
+from tests.workers.helpers import wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 FAST_LEASE = ["--heartbeat-ttl", "3", "--heartbeat-every", "0.5", "--janitor-every", "1"]
@@ -116,6 +117,7 @@ def test_a_generate_family_from_the_test_folder_runs_crashes_and_resumes_identic
 ) -> None:
     assert client.get("/v1/models").json()["models"][0]["kind"] == "generate"
     slow = _start_worker(workers, redis_url, manifest, tmp_path, delay=0.4)
+    wait_ready(client)
     crashed = _submit(client, auth)
     _wait(client, auth, crashed, lambda b: b["progress"]["frames_done"] >= 4)
     slow.send_signal(signal.SIGKILL)  # mid-job: its lease runs out and another worker takes the job

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from models.core.checkpoints import load_state, save_state
-from models.families.vid2vid.layers import count_parameters
 from models.families.vid2vid.generator import PRESETS, Vid2VidConfig, Vid2VidGenerator, Vid2VidState
+from models.families.vid2vid.layers import count_parameters
 from models.families.vid2vid.single import SingleImageConfig, SingleImageGenerator, first_frames_from_single_image
 
 H, W = 32, 32

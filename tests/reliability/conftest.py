@@ -15,8 +15,9 @@ StartApi = Callable[..., ApiProcess]
 
 
 @pytest.fixture()
-def start_api(tmp_path: Path, media_root: Path) -> Iterator[StartApi]:
-    """start_api(redis_url, manifest=None, **V2V settings) -> a running uvicorn API; all stopped after the test."""
+def start_api(tmp_path: Path, media_root: Path, live_worker: str) -> Iterator[StartApi]:
+    """start_api(redis_url, manifest=None, **V2V settings) -> a running uvicorn API; all stopped after the test.
+    A worker heartbeat (`live_worker`) lets it accept jobs whether or not a test runs a real worker."""
     started: list[ApiProcess] = []
 
     def start(redis_url: str, manifest: Path | None = None, **overrides: object) -> ApiProcess:

@@ -14,6 +14,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from app.auth import create_api_key
+from app.liveness import WORKERS_ALIVE_KEY, redis_now
 from cli.redis_server import RedisServer
 
 DOWN_ANSWER_S = 5.0  # an answer while Redis is down must come faster than this
@@ -36,6 +37,7 @@ def test_queued_jobs_survive_a_redis_restart_and_the_api_recovers(
 ):
     direct = redis.Redis.from_url(own_redis.url)
     _, token = create_api_key(direct, "restart")
+    direct.zadd(WORKERS_ALIVE_KEY, {"test-worker": redis_now(direct) + 3600})  # a live worker, so jobs are accepted
     direct.close()
     auth = {"Authorization": f"Bearer {token}"}
     api = start_api(own_redis.url, MAX_JOBS_IN_FLIGHT=10)

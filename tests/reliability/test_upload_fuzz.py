@@ -140,6 +140,7 @@ def test_reference_image_bombs_are_refused_before_decoding(
         files=[
             ("video", ("v.mp4", encode([pose] * 3), "video/mp4")),
             ("references", ("r.png", reference, "image/png")),
+            ("reference_labels", ("l.png", reference, "image/png")),
         ],
         headers=auth,
     )

@@ -12,10 +12,10 @@ from corpora.clips import collate_clips
 from models.families.fs_vid2vid.recipe import FewShotRecipe
 from models.families.vid2vid.schedule import l1_weight
 from tests.moving_square import make_moving_square
-from training import loop_for
+from training import TrainingLoop, loop_for
 
 
-def _psnr(trainer: Trainer, batch: object) -> float:
+def _psnr(trainer: TrainingLoop, batch: object) -> float:
     """Mean PSNR (dB) of the generated frames of `batch` in eval mode, as served."""
     clip = trainer.recipe.to_device(batch, 2)  # type: ignore[arg-type]
     trainer.recipe.gen.eval()

@@ -15,7 +15,7 @@ from models.families.vid2vid import schedule
 from models.families.vid2vid.recipe import SingleImageRecipe, VideoRecipe
 from models.families.vid2vid.schedule import TrainConfig
 from tests.moving_square import make_moving_square
-from training import loop_for
+from training import TrainingLoop, loop_for
 
 VID2VID_SMALL_D = {"num_D": 1, "n_layers_D": 2, "ndf": 16, "n_scales_temporal": 1}
 
@@ -27,7 +27,7 @@ def _config(data: Path, out: Path, **values: object) -> TrainConfig:
     return VideoRecipe.train_config(**base)
 
 
-def _psnr(trainer: Trainer) -> float:
+def _psnr(trainer: TrainingLoop) -> float:
     clip = trainer.recipe.to_device(collate_clips([trainer.recipe.dataset()[0]]), 4)
     trainer.recipe.gen.eval()
     with torch.no_grad():

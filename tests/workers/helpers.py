@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,3 +99,14 @@ def write_pose_video(path: Path, frames: int, height: int = 48, width: int = 40)
         for t in range(frames):
             writer.write(pose_frame(t, height, width))
     return path
+
+
+def wait_ready(client: Any, timeout: float = 120.0) -> None:
+    """Poll the API's /readyz until a worker is alive (it beats once its models are loaded)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while client.get("/readyz").status_code != 200:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no worker became ready within {timeout} s")
+        time.sleep(0.2)

@@ -297,3 +297,12 @@ def test_first_frame_weights_are_sha256_checked(first_frames: Runner, tmp_path: 
     bad = make_runner(card, torch.device("cpu"), first_frames.checkpoints_dir)
     with pytest.raises(ChecksumError):
         bad.setup()
+
+
+def test_an_input_the_model_refuses_fails_at_once_without_retries(runner: Runner, tmp_path: Path) -> None:
+    labels = write_label_video(tmp_path / "labels.mp4", frames=2)
+    spec = make_spec(tmp_path, "odd", 2, labels, height=30, width=48)  # 30 is not a multiple of the model's 4
+    with pytest.raises(JobError) as caught:
+        runner.run(spec, NullHooks())
+    assert caught.value.code == "bad_input" and not caught.value.retryable
+    assert "multiples of 4" in caught.value.message

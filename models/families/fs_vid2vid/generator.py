@@ -2,9 +2,9 @@
 
 A SPADE image network H starts from the encoding of K reference (image, label) pairs; the SPADE modulation of its
 `n_adaptive_layers` finest layers and the decoder of its label embedding are *generated per sample* from the
-references (`models.families.fs_vid2vid.weights`). A flow network warps the chosen reference and the previous generated frame
-onto the current label map; the warped images are blended by soft masks or, with `spade_combine`, embedded and fed
-to the finest layers as extra SPADE maps. Streaming (docs/conventions.md):
+references (`models.families.fs_vid2vid.weights`). A flow network warps the chosen reference and the previous
+generated frame onto the current label map; the warped images are blended by soft masks or, with `spade_combine`,
+embedded and fed to the finest layers as extra SPADE maps. Streaming (docs/conventions.md):
 
     state = gen.start(references, reference_labels)   # (B, K, 3, H, W), (B, K, C, H, W): encodes once
     out, state = gen.step(labels_t, state)            # (B, C, H, W) -> FewShotOutput, new state
@@ -25,11 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.core.family import InputError
-
-from models.families.fs_vid2vid.flow_net import FlowNetwork
-from models.families.fs_vid2vid.blocks import LRELU_SLOPE, LabelEmbedder, SpadeNorm, SPADEResBlock, sn_conv
-from models.families.fs_vid2vid.weights import GeneratedWeights, ReferenceEncoder, ReferenceHead, WeightGenerator
 from models.core.warp import warp
+from models.families.fs_vid2vid.blocks import LRELU_SLOPE, LabelEmbedder, SpadeNorm, SPADEResBlock, sn_conv
+from models.families.fs_vid2vid.flow_net import FlowNetwork
+from models.families.fs_vid2vid.weights import GeneratedWeights, ReferenceEncoder, ReferenceHead, WeightGenerator
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,10 @@ import torch
 from torch import nn
 
 from models.core.family import InputError
-
-from models.families.vid2vid.layers import NormKind, count_parameters, init_weights
-from models.families.vid2vid.blocks import CompositeGenerator, CompositeLocalGenerator, ScaleHeads
-from models.families.vid2vid.single import SingleImageConfig
 from models.core.warp import image_pyramid, warp
+from models.families.vid2vid.blocks import CompositeGenerator, CompositeLocalGenerator, ScaleHeads
+from models.families.vid2vid.layers import NormKind, count_parameters, init_weights
+from models.families.vid2vid.single import SingleImageConfig
 
 FirstFrameMode = Literal["zeros", "real", "single_image"]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.families.vid2vid.layers import NormKind, init_weights
 from models.families.vid2vid.blocks import GlobalBranch
+from models.families.vid2vid.layers import NormKind, init_weights
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ def test_healthz(client):
     assert client.get("/healthz").json() == {"status": "ok", "workers": None}
 
 
-def test_readyz_needs_a_fresh_heartbeat_not_rq_worker_set_membership(client, redis_client: redis.Redis):
+def test_readyz_needs_a_fresh_heartbeat_not_rq_worker_set_membership(client, redis_client: redis.Redis,
+                                                                     live_worker: str):
+    redis_client.zrem(WORKERS_ALIVE_KEY, live_worker)  # the API tests' stand-in worker: gone
     response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["error"]["code"] == "no_workers"
 

