@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 from rq import Queue, Retry
@@ -116,6 +117,12 @@ def _failure(job: Job, meta: dict[str, object]) -> ErrorDetail:
     return ErrorDetail(code="job_failed", message="the job failed on the worker")
 
 
+def _outcome(job: Job) -> dict[str, Any]:
+    """The worker's `JobResult` JSON of a succeeded job ({} when RQ no longer has it)."""
+    value = job.return_value(refresh=False)
+    return value if isinstance(value, dict) else {}
+
+
 def to_public(job: Job, client: redis.Redis) -> JobPublic:
     """The public view of an rq job (see the module docstring for the status mapping)."""
     spec = job_spec(job)
@@ -131,6 +138,7 @@ def to_public(job: Job, client: redis.Redis) -> JobPublic:
         done = spec.frames_total if status == JobStatus.SUCCEEDED else 0
         progress = Progress(frames_done=done, frames_total=spec.frames_total)
     base = f"/v1/jobs/{job.id}"
+    outcome = _outcome(job) if status == JobStatus.SUCCEEDED else {}
     return JobPublic(
         id=job.id,
         model=spec.model,
@@ -144,6 +152,8 @@ def to_public(job: Job, client: redis.Redis) -> JobPublic:
         ended_at=_utc(job.ended_at),
         cancel_requested=status not in TERMINAL and bool(client.exists(cancel_key(job.id))),
         error=_failure(job, meta) if status == JobStatus.FAILED else None,
+        seeds=outcome.get("seeds"),
+        report=outcome.get("report"),
         links=JobLinks(self=base, result=f"{base}/result", frames=f"{base}/frames", cancel=f"{base}/cancel",
                        results=[f"{base}/result?sample={i}" for i in range(spec.samples)]),
     )

@@ -56,6 +56,10 @@ class JobPublic(BaseModel):
     ended_at: datetime | None
     cancel_requested: bool = False
     error: ErrorDetail | None = None
+    seeds: dict[str, int] | None = Field(default=None, description="Succeeded jobs: the seeds used (re-run with them).")
+    report: dict[str, object] | None = Field(
+        default=None, description="Succeeded jobs: what the kind adds (predict with `truth`: per-sample PSNR/SSIM per "
+        "frame and `best_sample`; generate: the seeds each sample used).")
     links: JobLinks
 
 

@@ -12,7 +12,8 @@ Decoding problems become clear, non-retryable job errors (`decode_failed`, `bad_
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -23,7 +24,7 @@ from models.core.family import GenerateStart, PredictStart, StartInputs, Transla
 from models.core.labels import rgb_to_tensor
 from workers.errors import JobError
 from workers.labels_input import LabelEncoder
-from workers.video_io import DecodeError, read_image_rgb, read_label_frames
+from workers.video_io import DecodeError, read_image_rgb, read_label_frames, read_png_rgb
 
 
 def resize_rgb(frame: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -51,8 +52,26 @@ class InputSource(Protocol):
         """(height, width) of the written frames (known once the first condition was read)."""
         ...
 
+    def video_frames(self, sample: int, frame_paths: list[Path]) -> Iterator[np.ndarray]:
+        """What sample `sample`'s video shows, given its written frames (e.g. predict: the context first)."""
+        ...
 
-class TranslateSource:
+    def report(self, frame_paths: list[list[Path]]) -> dict[str, Any]:
+        """What the kind adds to the job's result (e.g. predict: scores against the true future), JSON-able."""
+        ...
+
+
+class _PlainOutput:
+    """Videos of the written frames as they are; nothing to report."""
+
+    def video_frames(self, sample: int, frame_paths: list[Path]) -> Iterator[np.ndarray]:
+        return (read_png_rgb(p) for p in frame_paths)
+
+    def report(self, frame_paths: list[list[Path]]) -> dict[str, Any]:
+        return {}
+
+
+class TranslateSource(_PlainOutput):
     def __init__(self, spec: JobSpec, inputs: TranslateJob, card_inputs: TranslateInputs, height: int, width: int,
                  device: torch.device) -> None:
         self.spec, self.inputs, self.device = spec, inputs, device
@@ -93,13 +112,36 @@ class TranslateSource:
 
 
 class PredictSource:
+    """Videos show the context (framed green) then the prediction (framed red); with the true future, the report
+    scores every sample frame by frame (PSNR, SSIM) and names the best."""
+
     def __init__(self, spec: JobSpec, inputs: PredictJob, height: int, width: int, device: torch.device) -> None:
+        self.inputs = inputs
         self.limit = min(inputs.horizon, spec.options.max_frames or inputs.horizon)
         self.samples, self.seeds = inputs.num_samples, {}
         self._size = (height, width)
-        frames = _context_frames(inputs, height, width)[-inputs.context_frames:]
-        context = torch.stack([rgb_to_tensor(f) for f in frames]).unsqueeze(0).to(device)  # (1, T, 3, H, W)
-        self.start = PredictStart(context, inputs.num_samples, inputs.horizon, dict(inputs.attributes))
+        self.context_frames = _context_frames(inputs, height, width)[-inputs.context_frames:]
+        context = torch.stack([rgb_to_tensor(f) for f in self.context_frames]).unsqueeze(0)  # (1, T, 3, H, W)
+        self.start = PredictStart(context.to(device), inputs.num_samples, inputs.horizon, dict(inputs.attributes))
+
+    def video_frames(self, sample: int, frame_paths: list[Path]) -> Iterator[np.ndarray]:
+        for frame in self.context_frames:
+            yield framed(frame, CONTEXT_COLOUR)
+        for path in frame_paths:
+            yield framed(read_png_rgb(path), PREDICTED_COLOUR)
+
+    def report(self, frame_paths: list[list[Path]]) -> dict[str, Any]:
+        if self.inputs.truth_path is None or self.inputs.truth_kind is None:
+            return {}
+        from workers.scores import score_samples
+
+        height, width = self._size
+        try:
+            truth = [resize_rgb(f if f.ndim == 3 else np.repeat(f[:, :, None], 3, axis=2), height, width)
+                     for f in read_label_frames(self.inputs.truth_path, self.inputs.truth_kind)]
+        except DecodeError as exc:
+            raise JobError("decode_failed", f"the true future: {exc}") from exc
+        return score_samples(frame_paths, truth)
 
     def conditions(self, first: int) -> Iterator[torch.Tensor | None]:
         while True:
@@ -109,7 +151,7 @@ class PredictSource:
         return self._size
 
 
-class GenerateSource:
+class GenerateSource(_PlainOutput):
     def __init__(self, spec: JobSpec, inputs: GenerateJob, height: int, width: int) -> None:
         self.limit = min(inputs.num_frames, spec.options.max_frames or inputs.num_frames)
         self.samples, self.seeds = inputs.num_samples, dict(inputs.seeds)
@@ -123,6 +165,17 @@ class GenerateSource:
 
     def output_size(self) -> tuple[int, int]:
         return self._size
+
+
+CONTEXT_COLOUR = (0, 200, 0)
+PREDICTED_COLOUR = (220, 0, 0)
+
+
+def framed(frame: np.ndarray, colour: tuple[int, int, int], width: int = 2) -> np.ndarray:
+    """A copy of `frame` with a `width`-pixel border in `colour` (marks context vs prediction in videos)."""
+    out = frame.copy()
+    out[:width], out[-width:], out[:, :width], out[:, -width:] = colour, colour, colour, colour
+    return out
 
 
 def _context_frames(inputs: PredictJob, height: int, width: int) -> list[np.ndarray]:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from app.contracts import JobResult, JobSpec
-from models.core.family import Adaptable, InputError, Pipeline
+from models.core.family import Adaptable, Describable, InputError, Pipeline
 from models.core.labels import tensor_to_rgb
 from workers.errors import JobCanceled, JobError
 from workers.hooks import Hooks
@@ -32,7 +32,7 @@ from workers.job_state import (
     save_job_state,
     save_named_tensors,
 )
-from workers.video_io import encode_frames_to_mp4, write_png_atomic
+from workers.video_io import encode_rgb_frames_to_mp4, write_png_atomic
 
 RESULT_NAME = "result.mp4"
 _RNG_KEY = "__job__.generator"
@@ -132,19 +132,25 @@ def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks
 
     # 5. Mux every frame (including those of earlier attempts) into one browser-playable mp4 per sample.
     hooks.heartbeat()
-    videos = []
+    videos, all_paths = [], []
     for b in range(samples):
         paths = [frame_path(frames_dir, samples, b, i) for i in range(done)]
         missing = [p.name for p in paths if not p.is_file()]
         if missing:
             raise JobError("internal", f"frames missing on disk: {', '.join(missing[:5])}", retryable=True)
-        encode_frames_to_mp4(paths, job_dir / video_name(b), fps=spec.fps)
+        encode_rgb_frames_to_mp4(source.video_frames(b, paths), job_dir / video_name(b), fps=spec.fps)
         videos.append(video_name(b))
+        all_paths.append(paths)
         hooks.heartbeat()
+
+    # 6. What the kind and the family add to the result (scores against a true future, seeds per sample...).
+    report = source.report(all_paths)
+    if isinstance(pipeline, Describable):
+        report = {**report, **pipeline.describe(state)}
     clear_job_state(state_dir)  # the frames and the videos are the record now
     hooks.report_progress(done, done)
 
-    # 6. The result RQ stores.
+    # 7. The result RQ stores.
     return JobResult(frames=done, fps=spec.fps, width=width, height=height, video_path=str(job_dir / RESULT_NAME),
                      videos=videos, seconds=round(time.monotonic() - started, 3), resumed_from_frame=first,
-                     seeds={"seed": spec.options.seed, **source.seeds})
+                     seeds={"seed": spec.options.seed, **source.seeds}, report=report)

@@ -230,12 +230,17 @@ class H264Writer:
 
 def encode_frames_to_mp4(frame_paths: Iterable[Path], path: Path, fps: float) -> int:
     """Mux PNG frames (all the same size) into `path` as H.264, one frame in memory at a time. Returns the count."""
-    paths = list(frame_paths)  # paths only; frames are read one by one
-    if not paths:
+    return encode_rgb_frames_to_mp4((read_png_rgb(p) for p in frame_paths), path, fps)
+
+
+def encode_rgb_frames_to_mp4(frames: Iterable[np.ndarray], path: Path, fps: float) -> int:
+    """Mux (H, W, 3) uint8 RGB frames (all the same size) into `path` as H.264, streaming. Returns the count."""
+    stream = iter(frames)
+    first = next(stream, None)
+    if first is None:
         raise ValueError("no frames to encode")
-    first = read_png_rgb(paths[0])
     with H264Writer(path, fps=fps, width=first.shape[1], height=first.shape[0]) as writer:
         writer.write(first)
-        for frame_path in paths[1:]:
-            writer.write(read_png_rgb(frame_path))
+        for frame in stream:
+            writer.write(frame)
     return writer.frames

@@ -103,3 +103,6 @@ class JobResult(BaseModel):
     seconds: float
     resumed_from_frame: int = 0
     seeds: dict[str, int] = Field(default_factory=dict)
+    report: dict[str, object] = Field(default_factory=dict)
+    """What the kind and the family add: predict with a true future, per-sample PSNR/SSIM and the best sample;
+    generate, the seeds each sample used."""

@@ -127,6 +127,14 @@ class Adaptable(Protocol):
     def adapt(self, inputs: Any, options: Mapping[str, int], seed: int, hooks: AdaptHooks) -> Pipeline: ...
 
 
+@runtime_checkable
+class Describable(Protocol):
+    """Optional pipeline capability: what a finished stream used (e.g. seeds per sample), added to the job's
+    result so a user can reproduce or vary it. JSON-able."""
+
+    def describe(self, state: Any) -> dict[str, Any]: ...
+
+
 # ------------------------------------------------------------------------------------------------ weights
 
 

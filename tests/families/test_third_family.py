@@ -128,7 +128,7 @@ def test_a_generate_family_from_the_test_folder_runs_crashes_and_resumes_identic
     _start_worker(workers, redis_url, manifest, tmp_path, delay=0.0)
     body = _wait(client, auth, crashed, lambda b: b["status"] in ("succeeded", "failed", "canceled"))
     assert body["status"] == "succeeded", body
-    assert body["kind"] == "generate" and body["samples"] == 2
+    assert body["kind"] == "generate" and body["samples"] == 2 and body["seeds"] == {"seed": 7}
     assert body["progress"] == {"frames_done": 12, "frames_total": 12}
 
     uninterrupted = _submit(client, auth)
