@@ -65,28 +65,53 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--sample-every", type=int, default=None)
     parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="any other field of the recipe's run config (JSON value), e.g. --set beta=0.0001")
 
 
-def config_from_args(args: argparse.Namespace, recipe: type | None = None):  # -> the recipe's TrainConfig
-    """The run's config from the flags, with the recipe's defaults where a flag is unset."""
+_RENAMES = {"config": "overrides", "no_flip": "flip", "num_d": "num_D", "temporal_scales": "n_scales_temporal",
+            "quiet": "progress"}
+_NOT_CONFIG = {"family", "size", "resume", "set", "command"}
+
+
+def _values(args: argparse.Namespace) -> dict[str, object]:
+    """The flags that were given, named as config fields (unset flags keep the recipe's defaults)."""
+    values: dict[str, object] = {}
+    for name, value in vars(args).items():
+        if name in _NOT_CONFIG or value is None or value is False:
+            continue
+        if name == "config":
+            value = json.loads(value)
+        elif name in ("no_flip", "quiet"):
+            value = False
+        values[_RENAMES.get(name, name)] = value
+    if args.size is not None:
+        values["height"], values["width"] = args.size
+    for item in args.set:
+        key, _, raw = item.partition("=")
+        try:
+            values[key.replace("-", "_")] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key.replace("-", "_")] = raw
+    return values
+
+
+def config_from_args(args: argparse.Namespace, recipe: type | None = None):  # -> the recipe's run config
+    """The run's config from the flags, with the recipe's defaults where a flag is unset. A flag the recipe's config
+    does not have is refused with its name (e.g. few-shot flags for a generate family)."""
     if recipe is None:
         from models.registry import find_recipe
 
         family, name = find_recipe(args.family)
         recipe = family.recipe(name)
-    height, width = args.size if args.size is not None else (None, None)
-    return recipe.train_config(  # type: ignore[attr-defined]
-        preset=args.preset, data=args.data, out=args.out,
-        overrides=json.loads(args.config) if args.config else None,
-        steps=args.steps, height=height, width=width, clip_frames=args.clip_frames,
-        max_clip_frames=args.max_clip_frames, clip_double_every=args.clip_double_every, max_t_step=args.max_t_step,
-        flip=False if args.no_flip else None, batch=args.batch, lr=args.lr, ttur=args.ttur,
-        decay_start=args.decay_start, fix_global_steps=args.fix_global_steps,
-        single_frame_steps=args.single_frame_steps, gan_mode=args.gan_mode, lambda_l1=args.lambda_l1, num_D=args.num_d,
-        n_scales_temporal=args.temporal_scales, vgg_weights=args.vgg_weights, references=args.references,
-        min_references=args.min_references, device=args.device, workers=args.workers, seed=args.seed,
-        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, progress=False if args.quiet else None,
-    )
+    values = _values(args)
+    try:
+        return recipe.train_config(**values)  # type: ignore[attr-defined]
+    except TypeError as exc:
+        fields = getattr(recipe, "config_fields", None)
+        unknown = sorted(set(values) - set(fields())) if fields else []
+        what = ", ".join(unknown) if unknown else str(exc)
+        raise ValueError(f"{args.family} does not take {what}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,8 +121,6 @@ def run(args: argparse.Namespace) -> int:
     family, name = find_recipe(args.family)
     recipe = family.recipe(name)
     config = config_from_args(args, recipe)
-    if config.clip_frames > config.max_clip_frames:
-        config = config.replace(max_clip_frames=config.clip_frames)
     if not Path(config.data).is_dir():
         raise FileNotFoundError(f"--data {config.data}: no such data set folder (make one with `v2v data`)")
     loop = TrainingLoop(recipe(config))

@@ -54,6 +54,8 @@ def test_user_mistakes_get_one_line_errors_not_tracebacks(tmp_path: Path, capsys
           str(tmp_path / "run")], "no such data set folder"),
         (["train", "nope", "--data", str(tmp_path), "--preset", "p", "--out", str(tmp_path / "run")],
          "unknown family or recipe 'nope'"),
+        (["train", "vid2vid", "--data", str(tmp_path), "--preset", "vid2vid-tiny", "--out", str(tmp_path / "run"),
+          "--set", "nonsense=1"], "vid2vid does not take nonsense"),
         (["export", str(tmp_path / "no-run"), "--name", "x"], "no checkpoint under"),
     ]
     for argv, message in cases:

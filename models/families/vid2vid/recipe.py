@@ -57,8 +57,16 @@ class VideoRecipe:
 
     @classmethod
     def train_config(cls, **values: Any) -> TrainConfig:
-        """This recipe's `TrainConfig`: its defaults under `values` (None keeps a default)."""
-        return TrainConfig.create(cls.family, defaults=cls.defaults, forced=cls.forced, **values)
+        """This recipe's `TrainConfig`: its defaults under `values` (None keeps a default); a clip longer than the
+        clip-length cap raises the cap."""
+        config = TrainConfig.create(cls.family, defaults=cls.defaults, forced=cls.forced, **values)
+        if config.clip_frames > config.max_clip_frames:
+            config = config.replace(max_clip_frames=config.clip_frames)
+        return config
+
+    @classmethod
+    def config_fields(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(TrainConfig)]
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = c = config
