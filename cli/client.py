@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from app.samples import DEFAULT_SAMPLES_DIR, sample_files
+
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 TERMINAL = {"succeeded", "failed", "canceled"}
 
@@ -34,7 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--server", default=os.environ.get("V2V_SERVER", DEFAULT_SERVER))
     parser.add_argument("--key", default=None, help="API key (default: $V2V_API_KEY, then ./var/api-key)")
     if command == "submit":
-        parser.add_argument("--model", required=True)
+        parser.add_argument("--model", required=True, help="served model (GET /v1/models, `v2v models`)")
+        parser.add_argument("--sample", action="store_true",
+                            help="upload the model's shipped sample input (samples/manifest.json); files given "
+                                 "with --video/--references/--reference-labels replace its own")
         parser.add_argument("--video", type=Path, default=None,
                             help="translate: label video or zip of PNG frames; predict: context video, zip or image; "
                                  "generate: omit")
@@ -92,6 +97,18 @@ def submit(
         return dict(_check(http.post("/v1/jobs", data=data, files=files)).json())
 
 
+def with_sample(model: str, video: Path | None, references: list[Path], reference_labels: list[Path],
+                truth: Path | None = None, folder: Path = DEFAULT_SAMPLES_DIR) -> dict[str, Any]:
+    """submit()'s file arguments for `model`'s shipped sample, where the caller gave none of its own."""
+    files = sample_files(model, folder)
+    return {
+        "video": video or (files["video"][0] if "video" in files else None),
+        "references": references or files.get("references", []),
+        "reference_labels": reference_labels or files.get("reference_labels", []),
+        "truth": truth or (files["truth"][0] if "truth" in files else None),
+    }
+
+
 def status(http: httpx.Client, job_id: str) -> dict[str, Any]:
     return dict(_check(http.get(f"/v1/jobs/{job_id}")).json())
 
@@ -132,8 +149,11 @@ def run(args: argparse.Namespace) -> int:
     with httpx.Client(base_url=args.server, headers=headers, timeout=httpx.Timeout(30.0, read=300.0)) as http:
         try:
             if args.command == "submit":
-                job = submit(http, args.model, args.video, args.references, args.reference_labels, args.options,
-                             args.truth)
+                files = {"video": args.video, "references": args.references,
+                         "reference_labels": args.reference_labels, "truth": args.truth}
+                if args.sample:
+                    files = with_sample(args.model, **files)
+                job = submit(http, args.model, options=args.options, **files)
                 sys.stdout.write(job["id"] + "\n")
                 return 0
             if args.command == "status":

