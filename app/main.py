@@ -22,7 +22,7 @@ from app.config import Settings, get_settings
 from app.contracts import load_manifest
 from app.errors import ApiError, error_response, install_error_handlers
 from app.retention import sweep_expired
-from app.routes import health, jobs, models
+from app.routes import events, health, jobs, models
 from app.storage import MediaStorage
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     max_request = settings.MAX_UPLOAD_BYTES + settings.MAX_REFERENCES * 2 * settings.MAX_REFERENCE_BYTES
     app.add_middleware(BodySizeLimit, max_bytes=max_request + FORM_OVERHEAD_BYTES)
-    for module in (jobs, models, health):
+    for module in (jobs, events, models, health):
         app.include_router(module.router)
     return app

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("job_id")
     if command == "wait":
         parser.add_argument("-o", "--output", type=Path, default=None, help="where to save the result mp4")
-        parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+        parser.add_argument("--interval", type=float, default=1.0,
+                            help="seconds before reconnecting when the event stream drops (default 1)")
 
 
 def resolve_key(explicit: str | None) -> str | None:
@@ -127,20 +129,57 @@ def download(http: httpx.Client, job_id: str, output: Path, sample: int = 0) -> 
     return output
 
 
+def events(http: httpx.Client, job_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The job's server-sent events (`GET /v1/jobs/{id}/events`) as (event, data) pairs, until the server ends it."""
+    with http.stream("GET", f"/v1/jobs/{job_id}/events", headers={"Accept": "text/event-stream"}) as response:
+        if not response.is_success:
+            response.read()
+            _check(response)
+        event, data = "message", []
+        for line in response.iter_lines():
+            if line == "":
+                if data:
+                    yield event, json.loads("\n".join(data))
+                event, data = "message", []
+            elif line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+
+
 def wait(
-    http: httpx.Client, job_id: str, interval: float = 1.0, show_progress: bool = True
+    http: httpx.Client, job_id: str, interval: float = 1.0, show_progress: bool = True, reconnects: int = 10
 ) -> dict[str, Any]:
-    """Poll until the job ends, with a progress bar of frames; returns the final job JSON."""
+    """Follow the job's live events (reconnecting after `interval` s when the stream drops) with a progress bar of
+    frames and the ETA, until it ends; returns the final job JSON."""
     job = status(http, job_id)
     with tqdm(total=job["progress"]["frames_total"], unit="frame", disable=not show_progress) as bar:
-        while True:
+
+        def show(job: dict[str, Any]) -> None:
             bar.total = job["progress"]["frames_total"]
             bar.update(job["progress"]["frames_done"] - bar.n)
-            bar.set_postfix_str(job["status"])
-            if job["status"] in TERMINAL:
-                return job
-            time.sleep(interval)
-            job = status(http, job_id)
+            eta = job.get("eta_s")
+            bar.set_postfix_str(job["status"] + (f", ~{eta:.0f}s left" if eta else ""))
+
+        show(job)
+        failures = 0
+        while job["status"] not in TERMINAL:
+            try:
+                for event, data in events(http, job_id):
+                    if event == "error":
+                        error = data.get("error", {})
+                        raise ClientError(404, str(error.get("code", "not_found")), str(error.get("message", "")))
+                    job = data
+                    show(job)
+            except httpx.TransportError:
+                failures += 1
+                if failures > reconnects:
+                    raise
+                time.sleep(interval)
+            if job["status"] not in TERMINAL:
+                job = status(http, job_id)
+                show(job)
+        return job
 
 
 def run(args: argparse.Namespace) -> int:
