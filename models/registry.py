@@ -20,6 +20,8 @@ from models.core.family import Family
 FAMILY_PACKAGES: tuple[str, ...] = (
     "models.families.vid2vid",
     "models.families.fs_vid2vid",
+    "models.families.svg_lp",
+    "models.families.mocogan",
 )
 """The families the service ships, by package (imported on first use, so `models.core.labels` loads without them)."""
 

@@ -82,8 +82,9 @@ class GaussianLstm(nn.Module):
 
 
 def sample_gaussian(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """mean + σ·ε with ε drawn from `generator` (which must live on mean's device)."""
-    noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    """mean + σ·ε with ε drawn from `generator` on the generator's own device (a CPU generator serves a CUDA model:
+    the draw is moved after drawing, so samples do not depend on the device)."""
+    noise = torch.randn(mean.shape, generator=generator, device=generator.device).to(mean.device, mean.dtype)
     return mean + torch.exp(0.5 * logvar) * noise  # (B, z)
 
 
@@ -210,7 +211,8 @@ class SvgLp(nn.Module):
             step = self.prior(code, prior_states)
             z, prior_states = sample_gaussian(step.mean, step.logvar, generator), step.states
         elif self.config.variant == "fixed_prior":
-            z = torch.randn(code.shape[0], self.config.latent_dim, generator=generator, device=code.device)
+            z = torch.randn(code.shape[0], self.config.latent_dim, generator=generator, device=generator.device)
+            z = z.to(code.device, code.dtype)  # (B, z)
         else:
             z = code.new_zeros(code.shape[0], 0)
         predicted_code, predictor_states = self.predictor(torch.cat([code, z], 1), state.predictor)
