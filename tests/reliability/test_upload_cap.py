@@ -15,7 +15,7 @@ import redis
 from app.auth import create_api_key
 
 MAX_UPLOAD = 200_000
-CAP = MAX_UPLOAD + 2 * 10_000 + 1024 * 1024  # app.main: upload + references + form overhead
+CAP = 2 * MAX_UPLOAD + 2 * 10_000 + 1024 * 1024  # app.main: upload + truth + references + form overhead
 CHUNK = 64 * 1024
 WOULD_SEND = 64 * 1024 * 1024  # what the client would send if nobody stopped it
 BOUNDARY = "reliabilityboundary"
@@ -25,7 +25,7 @@ def _chunk(data: bytes) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
-def stream_upload(port: int, token: str, deadline_s: float = 20.0) -> tuple[int, bytes]:
+def stream_upload(port: int, token: str, deadline_s: float = 20.0, field: str = "video") -> tuple[int, bytes]:
     """Send a chunked multipart upload of WOULD_SEND bytes until the server answers or drops the connection.
 
     Returns (bytes of file content sent, raw response). Reading is checked before every write, so the answer
@@ -39,7 +39,7 @@ def stream_upload(port: int, token: str, deadline_s: float = 20.0) -> tuple[int,
     ).encode()
     preamble = (
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="model"\r\n\r\nstreet\r\n'
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="video"; filename="big.mp4"\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; filename="big.mp4"\r\n'
         "Content-Type: video/mp4\r\n\r\n"
     ).encode()
     payload = bytes(range(256)) * (CHUNK // 256)
@@ -133,3 +133,17 @@ def test_lying_content_length_and_bodies_on_other_routes(start_api, redis_url: s
         assert json.loads(raw.partition(b"\r\n\r\n")[2])["error"]["code"] == "upload_too_large"
     bad = _raw_exchange(api.port, b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n")
     assert bad.startswith(b"HTTP/1.1 400"), bad[:200]  # refused by the HTTP parser or by the middleware
+
+
+def test_each_file_part_has_its_own_cap_while_streaming(start_api, redis_url: str, redis_client: redis.Redis,
+                                                        media_root):
+    """A reference image is capped at MAX_REFERENCE_BYTES as it streams in, far below the whole request's cap."""
+    _, token = create_api_key(redis_client, "part")
+    api = start_api(redis_url, MAX_UPLOAD_BYTES=MAX_UPLOAD, MAX_REFERENCES=1, MAX_REFERENCE_BYTES=10_000)
+    sent, raw = stream_upload(api.port, token, field="references")
+    assert raw.startswith(b"HTTP/1.1 413"), raw[:300]
+    error = json.loads(raw.partition(b"\r\n\r\n")[2])["error"]
+    assert error["code"] == "upload_too_large" and "`references` part is larger than 10000 bytes" in error["message"]
+    assert sent < WOULD_SEND // 4, sent  # (socket buffers hold megabytes: the message says which cap stopped it)
+    assert not (media_root / "jobs").exists() or list((media_root / "jobs").iterdir()) == []
+    assert list(Path(api.env["TMPDIR"]).iterdir()) == []
