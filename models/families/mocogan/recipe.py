@@ -1,0 +1,261 @@
+"""MoCoGAN's training recipe (reference §3.4), driven by the generic loop (`training.loop`).
+
+Data: a clip folder of `v2v data actions` (`corpora.clip_folder`), held in memory as uint8. Item i (any i >= 0, a pure
+function of i and the seed) is a real video of `num_frames` frames taken every `frame_stride`-th frame from a random
+start of a clip (stride 1 when the clip is too short), resized to the model's size, with its action label, and one
+real image drawn uniformly from all frames of the corpus. Per iteration: D_I, then D_V (with the category head on
+the real labels), then G (image + video adversarial terms and the "InfoGAN" category term on the requested labels),
+each on fresh fakes. Adam lr 2e-4, betas (0.5, 0.999), weight decay 1e-5, separately for G, D_I and D_V. Every
+random draw of a step uses the global torch generator, which the loop's checkpoints restore (exact resume).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from corpora.clip_folder import ClipFolderDataset
+from corpora.layout import write_png
+from models.core.checkpoints import config_overrides_from_json
+from models.core.labels import tensor_to_rgb
+from models.families.mocogan.config import PRESETS, MoCoGANConfig
+from models.families.mocogan.losses import (
+    generator_loss,
+    image_discriminator_loss,
+    random_frame_per_clip,
+    video_discriminator_loss,
+)
+from models.families.mocogan.networks import ImageDiscriminator, MoCoGANGenerator, VideoDiscriminator
+from training.loop import pick_device
+from training.recipe import RunSettings, StepLog
+
+MAX_SERVED_FRAMES = 64
+"""The longest video a served card offers (MoCoGAN unrolls its GRU for any length)."""
+
+
+@dataclass(frozen=True)
+class MoCoGANRunConfig:
+    """One MoCoGAN training run (`v2v train mocogan`); flags map onto fields by name."""
+
+    data: str
+    out: str
+    preset: str = "mocogan-small"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    steps: int = 5000
+    batch: int = 16
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 1e-5
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    checkpoint_every: int = 250
+    sample_every: int = 250
+    progress: bool = True
+    split: str = "train"
+    frame_stride: int = 2
+    """Real clips take every frame_stride-th frame (reference: 2); stride 1 when a clip is too short."""
+    fps: float = 15.0
+    """Frame rate of served videos."""
+
+
+class ActionClips(torch.utils.data.Dataset):
+    """A clip folder in memory; item i: {"video": (T, 3, S, S) in [-1, 1], "action": (), "image": (3, S, S)}."""
+
+    def __init__(self, root: str, split: str, size: int, frames: int, stride: int, seed: int) -> None:
+        folder = ClipFolderDataset(Path(root), split, signed=False)
+        if len(folder) == 0:
+            raise ValueError(f"{root} has no {split} clips")
+        clips = []
+        for i in range(len(folder)):
+            x = folder[i]["frames"]  # (T0, C, H, W) in [0, 1]
+            if x.shape[1] == 1:
+                x = x.expand(-1, 3, -1, -1)
+            if x.shape[-2:] != (size, size):
+                x = F.interpolate(x, size=(size, size), mode="area")
+            clips.append((x * 255).round().to(torch.uint8))
+        if len({c.shape[0] for c in clips}) != 1:
+            raise ValueError(f"{root}: clips of different lengths")
+        self.clips = torch.stack(clips)  # (N, T0, 3, S, S) uint8
+        self.actions = torch.tensor([int(folder.labels[n]["action"]) for n in folder.names])  # (N,)
+        self.names: list[str] = list(folder.generator.get("actions", []))
+        self.frames, self.seed = frames, seed
+        t0 = self.clips.shape[1]
+        self.stride = stride if (frames - 1) * stride + 1 <= t0 else 1
+        if (frames - 1) * self.stride + 1 > t0:
+            raise ValueError(f"{root}: clips have {t0} frames, the model needs {frames}")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, index])
+        n, t0 = self.clips.shape[:2]
+        epoch, pos = divmod(index, n)
+        clip = int(np.random.default_rng([self.seed, epoch, 7]).permutation(n)[pos])
+        span = (self.frames - 1) * self.stride + 1
+        start = int(rng.integers(0, t0 - span + 1))
+        video = self.clips[clip, start:start + span:self.stride]  # (T, 3, S, S)
+        image = self.clips[int(rng.integers(n)), int(rng.integers(t0))]  # (3, S, S)
+        return {"video": video.float() / 127.5 - 1, "action": self.actions[clip], "image": image.float() / 127.5 - 1}
+
+
+def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
+
+
+class MoCoGANRecipe:
+    """G (GRU + G_I), D_I and D_V on people-action clips."""
+
+    family = "mocogan"
+    checkpoint_exclude: tuple[str, ...] = ()
+
+    @classmethod
+    def train_config(cls, **values: Any) -> MoCoGANRunConfig:
+        return MoCoGANRunConfig(**{k: v for k, v in values.items() if v is not None})
+
+    @classmethod
+    def config_fields(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(MoCoGANRunConfig)]
+
+    def __init__(self, config: MoCoGANRunConfig) -> None:
+        self.config = c = config
+        if c.preset not in PRESETS:
+            raise KeyError(f"unknown MoCoGAN preset {c.preset!r}; valid presets: {', '.join(sorted(PRESETS))}")
+        self.model_config: MoCoGANConfig = dataclasses.replace(
+            PRESETS[c.preset], **config_overrides_from_json(MoCoGANConfig, dict(c.overrides)))
+        m = self.model_config
+        self.run = RunSettings(out=c.out, steps=c.steps, batch=c.batch, seed=c.seed, workers=c.workers,
+                               checkpoint_every=c.checkpoint_every, sample_every=c.sample_every, progress=c.progress)
+        self.device = pick_device(c.device)
+        torch.manual_seed(c.seed)
+        self._dataset = ActionClips(c.data, c.split, m.image_size, m.num_frames, c.frame_stride, c.seed)
+        classes = int(self._dataset.actions.max()) + 1
+        if m.num_categories and classes > m.num_categories:
+            raise ValueError(f"{c.data} has {classes} actions, the preset models {m.num_categories}")
+        self.gen = MoCoGANGenerator(m).to(self.device)
+        self.d_image = ImageDiscriminator(m).to(self.device)
+        self.d_video = VideoDiscriminator(m).to(self.device)
+        adam = {"lr": c.lr, "betas": (c.beta1, c.beta2), "weight_decay": c.weight_decay}
+        self.opt_g = torch.optim.Adam(self.gen.parameters(), **adam)
+        self.opt_di = torch.optim.Adam(self.d_image.parameters(), **adam)
+        self.opt_dv = torch.optim.Adam(self.d_video.parameters(), **adam)
+
+    # -- the loop's interface --------------------------------------------------------------------------------
+    def dataset(self) -> ActionClips:
+        return self._dataset
+
+    def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        return _collate(items)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.gen, "D_I": self.d_image, "D_V": self.d_video}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D_I": self.opt_di, "D_V": self.opt_dv}
+
+    def scalers(self) -> dict[str, torch.amp.GradScaler]:
+        return {}
+
+    def fakes(self, batch: int, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Fresh fake clips (B, C, T, H, W) and the class labels z_A encoded (None without categories)."""
+        m, rng = self.model_config, torch.default_generator
+        labels = torch.randint(m.num_categories, (batch,), generator=rng) if m.num_categories else None
+        with torch.set_grad_enabled(grad):
+            latents = self.gen.sample_latents(batch, m.num_frames, rng, labels)
+            latents = dataclasses.replace(latents, **{k: getattr(latents, k).to(self.device) for k in
+                                                      ("content", "category", "initial_motion", "motion_noise")})
+            video = self.gen(latents)  # (B, C, T, H, W)
+        return video, None if labels is None else labels.to(self.device)
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
+        rng = torch.default_generator
+        real_video = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
+        real_image = batch["image"].to(self.device)  # (B, C, H, W)
+        labels = batch["action"].to(self.device) if self.model_config.num_categories else None
+        b = real_video.shape[0]
+        for module in self.modules().values():
+            module.train()
+
+        # 1. D_I on real frames and one frame of each fresh fake clip.
+        fake, _ = self.fakes(b, grad=False)
+        di = image_discriminator_loss(self.d_image(real_image, rng), self.d_image(random_frame_per_clip(fake, rng),
+                                                                                   rng))
+        self.opt_di.zero_grad(set_to_none=True)
+        di.total.backward()
+        self.opt_di.step()
+
+        # 2. D_V on real clips (with their action labels) and fresh fakes.
+        fake, _ = self.fakes(b, grad=False)
+        dv = video_discriminator_loss(self.d_video(real_video, rng), self.d_video(fake, rng), labels)
+        self.opt_dv.zero_grad(set_to_none=True)
+        dv.total.backward()
+        self.opt_dv.step()
+
+        # 3. G on fresh fakes through both discriminators (theirs frozen), with the category term.
+        self.d_image.requires_grad_(False)
+        self.d_video.requires_grad_(False)
+        fake, fake_labels = self.fakes(b, grad=True)
+        g = generator_loss(self.d_image(random_frame_per_clip(fake, rng), rng), self.d_video(fake, rng), fake_labels)
+        self.opt_g.zero_grad(set_to_none=True)
+        g.total.backward()
+        self.opt_g.step()
+        self.d_image.requires_grad_(True)
+        self.d_video.requires_grad_(True)
+        losses = {"G": g.total, "D_I": di.total, "D_V": dv.total, "G_image": g.image_adversarial,
+                  "G_video": g.video_adversarial, "G_category": g.category, "D_V_category": dv.category}
+        return StepLog({k: float(v.detach()) for k, v in losses.items()})
+
+    @torch.no_grad()
+    def sample_clips(self, per_class: int = 2, seed: int = 0) -> torch.Tensor:
+        """Clips from fixed latents, `per_class` per action (or 8 without classes), BN in inference mode:
+        (N, T, 3, H, W) in [-1, 1]. The global generator is not touched."""
+        m = self.model_config
+        rng = torch.Generator().manual_seed(seed)
+        k = m.num_categories
+        labels = torch.arange(k).repeat_interleave(per_class) if k else None
+        n = len(labels) if labels is not None else 8
+        latents = self.gen.sample_latents(n, m.num_frames, rng, labels)
+        latents = dataclasses.replace(latents, **{f: getattr(latents, f).to(self.device) for f in
+                                                  ("content", "category", "initial_motion", "motion_noise")})
+        self.gen.eval()
+        video = self.gen(latents).transpose(1, 2).float().cpu()  # (N, T, C, H, W)
+        self.gen.train()
+        return video
+
+    def write_sample(self, batch: dict[str, torch.Tensor], path: Path) -> Path:
+        """A grid PNG: one generated clip per row (two per action), frames left to right."""
+        return write_grid(path, self.sample_clips())
+
+    def metadata(self) -> dict[str, Any]:
+        c, m = self.config, self.model_config
+        names = self._dataset.names[:m.num_categories] if m.num_categories else []
+        return {"family": self.family, "preset": c.preset, "config": dict(c.overrides), "train_config": asdict(c),
+                "height": m.image_size, "width": m.image_size,
+                "generate": {"num_frames": {"min": 1, "max": MAX_SERVED_FRAMES}, "trained_frames": m.num_frames,
+                             "classes": names, "seeds": ["content", "motion"], "fps": c.fps}}
+
+    def check_resume(self, meta: dict[str, Any]) -> None:
+        c = self.config
+        if meta["family"] != self.family or meta["preset"] != c.preset or meta["config"] != dict(c.overrides):
+            raise ValueError(f"the checkpoint is a {meta['family']} {meta['preset']} run with config "
+                             f"{meta['config']}, not {self.family} {c.preset} with {dict(c.overrides)}")
+
+
+def write_grid(path: Path, clips: torch.Tensor) -> Path:
+    """(N, T, 3, H, W) in [-1, 1] -> a PNG with one clip per row (1-pixel gaps)."""
+    rows = []
+    for clip in clips:
+        tiles = [np.pad(tensor_to_rgb(f), ((1, 1), (1, 1), (0, 0)), constant_values=255) for f in clip]
+        rows.append(np.concatenate(tiles, axis=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(path, np.concatenate(rows, axis=0))
+    return path
