@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     MAX_ATTEMPTS: int = Field(default=3, ge=1, le=10)
     CANCEL_TTL_S: int = Field(default=DAY_S, gt=0)
     RETENTION_SWEEP_INTERVAL_S: int = Field(default=3600, gt=0)
+    METRICS_TOKEN: str | None = None
+    """When set, `GET /metrics` needs `Authorization: Bearer <token>` (Prometheus `authorization` config)."""
     EVENTS_INTERVAL_S: float = Field(default=0.5, gt=0, le=10)
     """How often `GET /v1/jobs/{id}/events` reads the job's record for changes."""
 

@@ -21,8 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.config import Settings, get_settings
 from app.contracts import load_manifest
 from app.errors import ApiError, error_response, install_error_handlers
+from app.metrics import ApiMetrics
+from app.part_limits import PartMeter, PartTooLarge
 from app.retention import sweep_expired
-from app.routes import events, health, jobs, models
+from app.routes import events, health, jobs, metrics, models
 from app.storage import MediaStorage
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ FORM_OVERHEAD_BYTES = 1024 * 1024
 
 SMALL_BODY_BYTES = 64 * 1024
 """Cap on the body of every request other than `POST /v1/jobs` (no other route takes a body)."""
+FORM_FIELD_BYTES = 64 * 1024
+"""Cap on each non-file field of the job form (`model`, `options`)."""
 
 
 class BodySizeLimit:
@@ -42,15 +46,24 @@ class BodySizeLimit:
     `Connection: close`, so the server drops the connection instead of draining the rest of the upload.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, small_bytes: int = SMALL_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, small_bytes: int = SMALL_BODY_BYTES,
+                 part_caps: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.small_bytes = small_bytes
+        self.part_caps = part_caps or {}
+        """Per-field caps of the job form's file parts, enforced while streaming (`app.part_limits`)."""
 
     def cap_for(self, scope: Scope) -> int:
         if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/jobs":
             return self.max_bytes
         return self.small_bytes
+
+    def _meter(self, scope: Scope) -> PartMeter | None:
+        for name, value in scope["headers"]:
+            if name == b"content-type" and value.lower().startswith(b"multipart/form-data") and self.part_caps:
+                return PartMeter(value, self.part_caps, FORM_FIELD_BYTES)
+        return None
 
     def _too_large(self, cap: int) -> ApiError:
         return ApiError(
@@ -73,14 +86,21 @@ class BodySizeLimit:
                 return
         received = 0
         started = False
+        meter = self._meter(scope) if cap == self.max_bytes else None
 
         async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                body = message.get("body", b"")
+                received += len(body)
                 if received > cap:
                     raise self._too_large(cap)
+                if meter is not None:
+                    try:
+                        meter.feed(body)
+                    except PartTooLarge as exc:
+                        raise ApiError(413, "upload_too_large", str(exc), headers={"Connection": "close"}) from exc
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -131,6 +151,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
     pool = redis.ConnectionPool.from_url(settings.REDIS_URL, **redis_pool_options())
     app.state.redis = redis.Redis(connection_pool=pool)
+    app.state.metrics.bind(app.state.redis)
     sweeper = asyncio.create_task(_sweep_forever(app, settings))
     try:
         yield
@@ -156,9 +177,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.manifest = load_manifest(settings.MANIFEST)
     app.state.storage = MediaStorage(settings.MEDIA_ROOT)
+    app.state.metrics = ApiMetrics()
     install_error_handlers(app)
-    max_request = settings.MAX_UPLOAD_BYTES + settings.MAX_REFERENCES * 2 * settings.MAX_REFERENCE_BYTES
-    app.add_middleware(BodySizeLimit, max_bytes=max_request + FORM_OVERHEAD_BYTES)
-    for module in (jobs, events, models, health):
+    max_request = 2 * settings.MAX_UPLOAD_BYTES + settings.MAX_REFERENCES * 2 * settings.MAX_REFERENCE_BYTES  # + truth
+    part_caps = {"video": settings.MAX_UPLOAD_BYTES, "truth": settings.MAX_UPLOAD_BYTES,
+                 "references": settings.MAX_REFERENCE_BYTES, "reference_labels": settings.MAX_REFERENCE_BYTES}
+    app.add_middleware(BodySizeLimit, max_bytes=max_request + FORM_OVERHEAD_BYTES, part_caps=part_caps)
+    for module in (jobs, events, models, health, metrics):
         app.include_router(module.router)
     return app

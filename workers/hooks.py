@@ -60,8 +60,14 @@ class JobHooks:
     """Hooks of one RQ job. `beat` is the worker's liveness signal (keeps the job's StartedJobRegistry entry
     fresh); it is called at most every HEARTBEAT_EVERY_S seconds."""
 
-    def __init__(self, job: Job, redis_client: redis.Redis, beat: Callable[[], None] | None = None) -> None:
+    def __init__(self, job: Job, redis_client: redis.Redis, beat: Callable[[], None] | None = None,
+                 on_frames: Callable[[int, float | None], None] | None = None) -> None:
         self.job = job
+        self.on_frames = on_frames
+        """Metrics: called with (new frames, seconds they took; None when that includes the job's start-up)."""
+        # A re-run resumes after the frames of earlier attempts: its first report is a baseline, not new frames.
+        self._frames_seen: int | None = 0 if int(job.meta.get("attempt", 1)) <= 1 else None
+        self._frames_at: float | None = None
         self.redis = redis_client
         self.beat = beat
         self._saved_done = -1
@@ -70,6 +76,10 @@ class JobHooks:
 
     def report_progress(self, done: int, total: int) -> None:
         now = time.monotonic()
+        if self.on_frames is not None and (self._frames_seen is None or done > self._frames_seen):
+            if self._frames_seen is not None:
+                self.on_frames(done - self._frames_seen, None if self._frames_at is None else now - self._frames_at)
+            self._frames_seen, self._frames_at = done, now
         due = (
             done - self._saved_done >= PROGRESS_EVERY_FRAMES
             or now - self._saved_at >= PROGRESS_EVERY_S

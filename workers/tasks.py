@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from rq.timeouts import JobTimeoutException
 from app.contracts import JobSpec
 from workers.errors import JobCanceled, JobError
 from workers.hooks import JobHooks
+from workers.metrics import WorkerMetrics
 from workers.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class WorkerContext:
     runners: Mapping[str, Runner]
     redis: redis.Redis
     beat: Callable[[], None] | None = None
+    metrics: WorkerMetrics | None = None
 
 
 _context: WorkerContext | None = None
@@ -57,12 +60,39 @@ def _record_error(job: Job, code: str, message: str, retryable: bool) -> None:
         job.retries_left = 0  # read by RQ's failure handling of this very Job object
 
 
+def _queue_wait_s(job: Job) -> float | None:
+    if job.enqueued_at is None or job.started_at is None:
+        return None
+    return (job.started_at - job.enqueued_at).total_seconds()
+
+
 def run_job(spec: dict) -> dict:
     """Run one job in the current RQ worker; returns `JobResult.model_dump(mode="json")`."""
     job = get_current_job()
     if job is None or _context is None:
         raise RuntimeError("run_job must run inside a v2v worker (V2VWorker), which loads the models first")
+    metrics, model, started = _context.metrics, str(spec.get("model", "")), time.monotonic()
+    if metrics is not None:
+        metrics.job_started(model, _queue_wait_s(job))
+    outcome = ("failed", "internal")
+    try:
+        result = _run(job, spec)
+        outcome = ("succeeded", "")
+        return result
+    except JobCanceled:
+        outcome = ("canceled", "")
+        raise
+    except Exception:
+        error = job.meta.get("error")
+        outcome = ("failed", str(error.get("code", "internal")) if isinstance(error, dict) else "internal")
+        raise
+    finally:
+        if metrics is not None:
+            metrics.job_ended(model, *outcome, time.monotonic() - started)
 
+
+def _run(job: Job, spec: dict) -> dict:
+    assert _context is not None
     # 1. Bookkeeping of this attempt.
     job.meta["attempt"] = int(job.meta.get("attempt", 0)) + 1
     job.meta.pop("error", None)
@@ -80,7 +110,10 @@ def run_job(spec: dict) -> dict:
             raise JobError("model_not_served", f"model {job_spec.model!r} is not served here (served: {served})")
 
         # 3. Run.
-        hooks = JobHooks(job, _context.redis, beat=_context.beat)
+        on_frames = None
+        if _context.metrics is not None:
+            on_frames = _context.metrics.frame_counter(job_spec.model)
+        hooks = JobHooks(job, _context.redis, beat=_context.beat, on_frames=on_frames)
         result = runner.run(job_spec, hooks)
         return result.model_dump(mode="json")
 

@@ -45,6 +45,7 @@ from app.contracts import KEY_PREFIX, QUEUE_NAME, load_manifest
 from app.liveness import BEAT_EVERY_S, beat, forget, is_alive
 from app.tombstones import is_deleted
 from workers.hooks import REDIS_DOWN
+from workers.metrics import WorkerMetrics
 from workers.runner import Runner, make_runner
 from workers.tasks import WorkerContext, install_context
 from workers.tombstoned import TombstoneAwareJob, discard_deleted
@@ -170,6 +171,8 @@ class V2VWorker(SimpleWorker):
         )
         self.runners = runners
         self.crash_safety = crash_safety
+        device = str(next(iter(runners.values())).device) if runners else "cpu"
+        self.metrics = WorkerMetrics(self.name, device)
         self.stop_signalled = False
         self._redis_up_since: float | None = None
 
@@ -188,7 +191,8 @@ class V2VWorker(SimpleWorker):
             self.maintain_heartbeats(job, execution)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        install_context(WorkerContext(runners=self.runners, redis=self.connection, beat=lambda: self._beat(job)))
+        install_context(WorkerContext(runners=self.runners, redis=self.connection, beat=lambda: self._beat(job),
+                                      metrics=self.metrics))
         try:
             with _Every("heartbeat", self.crash_safety.heartbeat_every_s, lambda: self._beat(job)):
                 super().execute_job(job, queue)
@@ -201,6 +205,7 @@ class V2VWorker(SimpleWorker):
         """Beat (`app.liveness`); also tracks since when Redis answers us without a break."""
         try:
             beat(self.connection, self.name)
+            self.metrics.push(self.connection)
         except REDIS_DOWN:
             self._redis_up_since = None
             raise

@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
 
 from app.deps import CurrentKey, ManifestDep, QueueDep, RedisDep, SettingsDep, StorageDep
@@ -46,6 +46,7 @@ def _upload(file: UploadFile) -> Upload:
     },
 )
 def create_job(
+    request: Request,
     response: Response,
     key: CurrentKey,
     settings: SettingsDep,
@@ -80,7 +81,15 @@ def create_job(
         truth=_upload(truth) if truth is not None else None,
         options=options,
     )
-    spec = submit_job(form, key.key_id, settings, manifest, client, queue, storage)
+    counters = request.app.state.metrics
+    try:
+        spec = submit_job(form, key.key_id, settings, manifest, client, queue, storage)
+    except ApiError as exc:
+        counters.refused.labels(exc.code).inc()
+        raise
+    counters.submitted.labels(spec.model, spec.inputs.kind).inc()
+    uploads = [video, truth, *(references or []), *(reference_labels or [])]
+    counters.upload_bytes.labels(spec.model).inc(sum(f.size or 0 for f in uploads if f is not None))
     job = fetch_owned(client, spec.job_id, key.key_id)
     response.headers["Location"] = f"/v1/jobs/{spec.job_id}"
     return to_public(job, client)
