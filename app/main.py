@@ -22,6 +22,7 @@ from app.config import Settings, get_settings
 from app.contracts import load_manifest
 from app.errors import ApiError, error_response, install_error_handlers
 from app.metrics import ApiMetrics
+from app.openapi import install_docs
 from app.part_limits import PartMeter, PartTooLarge
 from app.retention import sweep_expired
 from app.routes import events, health, jobs, metrics, models
@@ -173,6 +174,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "generate videos from seeds. "
         'Errors are always `{"error": {"code": "...", "message": "..."}}`.',
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.manifest = load_manifest(settings.MANIFEST)
@@ -185,4 +188,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=max_request + FORM_OVERHEAD_BYTES, part_caps=part_caps)
     for module in (jobs, events, models, health, metrics):
         app.include_router(module.router)
+    install_docs(app)
     return app

@@ -13,12 +13,13 @@ from app.schemas import ErrorBody, Health
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", summary="Liveness: the API process answers", response_model=Health)
 def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"model": ErrorBody}})
+@router.get("/readyz", summary="Readiness: Redis answers and a worker is alive", response_model=Health,
+            responses={503: {"model": ErrorBody}})
 def readyz(client: RedisDep) -> Health:
     """Ready: Redis answers and at least one worker sent a heartbeat in the last few seconds (`app.liveness`)."""
     try:

@@ -34,6 +34,7 @@ def _upload(file: UploadFile) -> Upload:
 
 @router.post(
     "",
+    summary="Submit a job (model + the inputs its kind takes)",
     status_code=202,
     response_model=JobPublic,
     responses={
@@ -95,7 +96,7 @@ def create_job(
     return to_public(job, client)
 
 
-@router.get("", response_model=JobList, responses={401: _ERRORS[401]})
+@router.get("", summary="List your jobs, newest first", response_model=JobList, responses={401: _ERRORS[401]})
 def get_jobs(
     key: CurrentKey,
     client: RedisDep,
@@ -107,7 +108,8 @@ def get_jobs(
     return JobList(jobs=jobs, next_offset=next_offset)
 
 
-@router.get("/{job_id}", response_model=JobPublic, responses=_ERRORS)
+@router.get("/{job_id}", summary="A job's status, progress, error and links", response_model=JobPublic,
+            responses=_ERRORS)
 def get_job(job_id: str, key: CurrentKey, client: RedisDep) -> JobPublic:
     return to_public(fetch_owned(client, job_id, key.key_id), client)
 
@@ -119,6 +121,7 @@ def _require_succeeded(public: JobPublic) -> None:
 
 @router.get(
     "/{job_id}/result",
+    summary="Download a result video (mp4; Range requests)",
     response_class=FileResponse,
     responses={
         **_ERRORS,
@@ -173,6 +176,7 @@ def _zip_stream(files: list[tuple[str, str]]) -> Iterator[bytes]:
 
 @router.get(
     "/{job_id}/frames",
+    summary="Download the generated frames (zip of PNGs)",
     responses={**_ERRORS, 200: {"content": {"application/zip": {}}}, 409: {"model": ErrorBody}},
 )
 def get_frames(job_id: str, key: CurrentKey, client: RedisDep, storage: StorageDep) -> StreamingResponse:
@@ -190,7 +194,7 @@ def get_frames(job_id: str, key: CurrentKey, client: RedisDep, storage: StorageD
     )
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic, responses=_ERRORS)
+@router.post("/{job_id}/cancel", summary="Cancel a job", response_model=JobPublic, responses=_ERRORS)
 def cancel_job(job_id: str, key: CurrentKey, settings: SettingsDep, client: RedisDep) -> JobPublic:
     """Cancel: a queued job stops at once; a running one stops after its current frame. Idempotent."""
     job = fetch_owned(client, job_id, key.key_id)
@@ -198,7 +202,7 @@ def cancel_job(job_id: str, key: CurrentKey, settings: SettingsDep, client: Redi
     return to_public(job, client)
 
 
-@router.delete("/{job_id}", status_code=204, responses=_ERRORS)
+@router.delete("/{job_id}", summary="Delete a job and its files", status_code=204, responses=_ERRORS)
 def remove_job(job_id: str, key: CurrentKey, settings: SettingsDep, client: RedisDep, storage: StorageDep) -> Response:
     """Cancel the job, then delete its record and every file it has."""
     job = fetch_owned(client, job_id, key.key_id)
