@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     MAX_ATTEMPTS: int = Field(default=3, ge=1, le=10)
     CANCEL_TTL_S: int = Field(default=DAY_S, gt=0)
     RETENTION_SWEEP_INTERVAL_S: int = Field(default=3600, gt=0)
+    WEBHOOK_ALLOWED_NETWORKS: list[str] = Field(default_factory=list)
+    """CIDRs webhook receivers may be in although private/loopback (default none), e.g. `["127.0.0.1/32"]`."""
+    WEBHOOK_INTERVAL_S: float = Field(default=0.5, gt=0, le=10)
+    WEBHOOK_BACKOFF_S: float = Field(default=2.0, gt=0)
+    """First retry delay of a failed delivery; doubles per attempt."""
+    WEBHOOK_MAX_ATTEMPTS: int = Field(default=6, ge=1, le=20)
+    WEBHOOK_TIMEOUT_S: float = Field(default=5.0, gt=0, le=60)
+    IDEMPOTENCY_TTL_S: int = Field(default=DAY_S, gt=0)
     METRICS_TOKEN: str | None = None
     """When set, `GET /metrics` needs `Authorization: Bearer <token>` (Prometheus `authorization` config)."""
     EVENTS_INTERVAL_S: float = Field(default=0.5, gt=0, le=10)
@@ -86,6 +94,12 @@ class Settings(BaseSettings):
                 f"V2V_MANIFEST={self.MANIFEST} does not exist: point it at a model catalogue such as "
                 f"{DEFAULT_MANIFEST}."
             )
+        for network in self.WEBHOOK_ALLOWED_NETWORKS:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                message = f"V2V_WEBHOOK_ALLOWED_NETWORKS: {network!r} is not a CIDR such as 127.0.0.1/32"
+                raise ValueError(message) from exc
         if not self.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(
                 f"V2V_REDIS_URL={self.REDIS_URL!r} is not a Redis URL: use redis://host:port/db or unix:///path"

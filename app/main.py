@@ -21,12 +21,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.config import Settings, get_settings
 from app.contracts import load_manifest
 from app.errors import ApiError, error_response, install_error_handlers
+from app.jobs import fetch_owned, to_public
 from app.metrics import ApiMetrics
 from app.openapi import install_docs
 from app.part_limits import PartMeter, PartTooLarge
 from app.retention import sweep_expired
-from app.routes import events, health, jobs, metrics, models
+from app.routes import events, health, jobs, metrics, models, webhooks
+from app.schemas import JobPublic
 from app.storage import MediaStorage
+from app.webhooks import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 FORM_OVERHEAD_BYTES = 1024 * 1024
@@ -146,6 +149,17 @@ def redis_pool_options() -> dict[str, object]:
     }
 
 
+def _webhook_dispatcher(client: redis.Redis, settings: Settings) -> WebhookDispatcher:
+    def read_job(job_id: str, owner: str) -> JobPublic | None:
+        try:
+            return to_public(fetch_owned(client, job_id, owner), client)
+        except ApiError:
+            return None
+
+    return WebhookDispatcher(client, read_job, settings.WEBHOOK_ALLOWED_NETWORKS, settings.WEBHOOK_INTERVAL_S,
+                             settings.WEBHOOK_BACKOFF_S, settings.WEBHOOK_MAX_ATTEMPTS, settings.WEBHOOK_TIMEOUT_S)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -154,9 +168,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = redis.Redis(connection_pool=pool)
     app.state.metrics.bind(app.state.redis)
     sweeper = asyncio.create_task(_sweep_forever(app, settings))
+    dispatcher = _webhook_dispatcher(app.state.redis, settings).start()
     try:
         yield
     finally:
+        await asyncio.to_thread(dispatcher.stop)
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
@@ -186,7 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     part_caps = {"video": settings.MAX_UPLOAD_BYTES, "truth": settings.MAX_UPLOAD_BYTES,
                  "references": settings.MAX_REFERENCE_BYTES, "reference_labels": settings.MAX_REFERENCE_BYTES}
     app.add_middleware(BodySizeLimit, max_bytes=max_request + FORM_OVERHEAD_BYTES, part_caps=part_caps)
-    for module in (jobs, events, models, health, metrics):
+    for module in (jobs, events, webhooks, models, health, metrics):
         app.include_router(module.router)
     install_docs(app)
     return app

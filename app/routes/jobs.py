@@ -15,10 +15,13 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from app.deps import CurrentKey, ManifestDep, QueueDep, RedisDep, SettingsDep, StorageDep
 from app.errors import ApiError
+from app.idempotency import claim, settle
+from app.idempotency import release as release_idempotency
 from app.intake import SubmitForm, Upload, submit_job
 from app.jobs import delete_job, fetch_owned, list_jobs, request_cancel, to_public
 from app.ranges import check_range
 from app.schemas import ErrorBody, JobList, JobPublic, JobStatus
+from app.webhooks import check_address, parse_events, register
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -40,6 +43,7 @@ def _upload(file: UploadFile) -> Upload:
     responses={
         400: {"model": ErrorBody, "description": "bad input (code says which)"},
         401: _ERRORS[401],
+        409: {"model": ErrorBody, "description": "idempotency_in_progress"},
         413: {"model": ErrorBody, "description": "upload_too_large"},
         415: {"model": ErrorBody, "description": "unsupported_container"},
         429: {"model": ErrorBody, "description": "too_many_jobs / upload_quota_exceeded"},
@@ -73,27 +77,64 @@ def create_job(
         "model's size_multiple). predict: num_samples, horizon, attributes {name: value}. generate: num_samples, "
         "num_frames, class, seeds {name: int}. Plus the model's own options (GET /v1/models `options`, e.g. "
         "finetune_steps). Integers must be JSON integers.")] = None,
+    webhook: Annotated[str | None, Form(
+        description="Optional http(s) URL told about the job's events (POST, JSON, signed: `X-V2V-Signature: "
+        "sha256=<HMAC-SHA256 of the body with your key's secret, GET /v1/webhooks/secret>`; retried with backoff). "
+        "Private and loopback addresses are refused unless the service allows them.")] = None,
+    webhook_events: Annotated[str | None, Form(
+        description="Which events reach the webhook: comma-separated or a JSON list of running, progress, "
+        "succeeded, failed, canceled, completed (= the last three; the default).")] = None,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", description="Retry-safe create: a repeat with the same key returns the job the "
+        "first request made (200, `Idempotent-Replayed: true`) instead of making another.")] = None,
 ) -> JobPublic:
-    form = SubmitForm(
-        model=model,
-        video=_upload(video) if video is not None else None,
-        references=[_upload(f) for f in references or []],
-        reference_labels=[_upload(f) for f in reference_labels or []],
-        truth=_upload(truth) if truth is not None else None,
-        options=options,
-    )
     counters = request.app.state.metrics
     try:
+        if idempotency_key is not None:
+            earlier = claim(client, key.key_id, idempotency_key, settings.IDEMPOTENCY_TTL_S)
+            if earlier is not None:
+                replay = _replay(client, earlier, key.key_id)
+                if replay is not None:
+                    response.status_code = 200
+                    response.headers["Idempotent-Replayed"] = "true"
+                    response.headers["Location"] = f"/v1/jobs/{earlier}"
+                    return replay
+                settle(client, key.key_id, idempotency_key, "pending", settings.IDEMPOTENCY_TTL_S)
+        events = parse_events(webhook_events) if webhook else []
+        if webhook:
+            check_address(webhook, settings.WEBHOOK_ALLOWED_NETWORKS)
+        form = SubmitForm(
+            model=model,
+            video=_upload(video) if video is not None else None,
+            references=[_upload(f) for f in references or []],
+            reference_labels=[_upload(f) for f in reference_labels or []],
+            truth=_upload(truth) if truth is not None else None,
+            options=options,
+        )
         spec = submit_job(form, key.key_id, settings, manifest, client, queue, storage)
     except ApiError as exc:
         counters.refused.labels(exc.code).inc()
+        if idempotency_key is not None and exc.code not in ("idempotency_in_progress", "bad_idempotency_key"):
+            release_idempotency(client, key.key_id, idempotency_key)
         raise
+    if webhook:
+        register(client, spec.job_id, key.key_id, webhook, events, settings.RETENTION_S)
+    if idempotency_key is not None:
+        settle(client, key.key_id, idempotency_key, spec.job_id, settings.IDEMPOTENCY_TTL_S)
     counters.submitted.labels(spec.model, spec.inputs.kind).inc()
     uploads = [video, truth, *(references or []), *(reference_labels or [])]
     counters.upload_bytes.labels(spec.model).inc(sum(f.size or 0 for f in uploads if f is not None))
     job = fetch_owned(client, spec.job_id, key.key_id)
     response.headers["Location"] = f"/v1/jobs/{spec.job_id}"
     return to_public(job, client)
+
+
+def _replay(client: RedisDep, job_id: str, owner: str) -> JobPublic | None:
+    """The job an earlier request with the same Idempotency-Key made (None when it is gone)."""
+    try:
+        return to_public(fetch_owned(client, job_id, owner), client)
+    except ApiError:
+        return None
 
 
 @router.get("", summary="List your jobs, newest first", response_model=JobList, responses={401: _ERRORS[401]})
