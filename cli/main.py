@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("cli.generate", "offline: run a served model on local inputs, video(s) out (no server)"),
     "train": ("cli.train", "train a vid2vid or few-shot vid2vid generator, or a vid2vid first-frame generator"),
     "export": ("cli.export", "export a trained run to checkpoints/ (fp16 safetensors + manifest entry)"),
+    "import": ("cli.import_checkpoint", "import an original vid2vid / few-shot vid2vid checkpoint"),
     "data": ("cli.data", "make synthetic or derived training data sets"),
     "eval": ("cli.evaluate", "measure quality of served models on held-out data"),
     "models": ("cli.models", "list served models and registry presets"),

@@ -65,6 +65,14 @@ def save_weights(module: nn.Module, path: Path | str, dtype: torch.dtype | None 
     return sha256_file(path)
 
 
+def save_state_dict(state: dict[str, torch.Tensor], path: Path | str, dtype: torch.dtype | None = None) -> str:
+    """Write a state dict as safetensors (floating tensors cast to `dtype`), atomically; returns the sha256."""
+    tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
+               .clone() for k, v in state.items()}
+    _save_tensors_atomic(tensors, path)
+    return sha256_file(path)
+
+
 def export_generator_fp16(module: nn.Module, path: Path | str) -> str:
     """Shipped-weights format: the generator's state dict in float16 safetensors; returns the sha256."""
     return save_weights(module, path, dtype=torch.float16)

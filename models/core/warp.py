@@ -19,12 +19,15 @@ def base_grid(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
     return torch.stack((grid_x, grid_y), dim=-1).unsqueeze(0)  # (1, H, W, 2)
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def warp(image: torch.Tensor, flow: torch.Tensor, divided: bool = False) -> torch.Tensor:
     """Backward-warp `image` by `flow` (pixels): out(p) = image(p + flow(p)).
 
     Args:
         image: (B, C, H, W).
         flow: (B, 2, H, W) in pixels, channel 0 = x, channel 1 = y.
+        divided: normalise the flow as the original vid2vid / few-shot code does (flow / ((size - 1) / 2), added to
+            the grid in (B, 2, H, W) layout): the same function, rounded bit for bit like the original; the
+            default multiplies by 2 / (size - 1) (what our own models were trained with).
     Returns:
         (B, C, H, W), sampled bilinearly with border padding and align_corners=True.
     """
@@ -32,6 +35,10 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     if flow.shape[0] != b or flow.shape[1] != 2 or flow.shape[2:] != image.shape[2:]:
         raise ValueError(f"flow {tuple(flow.shape)} does not match image {tuple(image.shape)}")
     flow = flow.to(image.dtype)
+    if divided:
+        normalised = torch.cat([flow[:, 0:1] / ((w - 1.0) / 2.0), flow[:, 1:2] / ((h - 1.0) / 2.0)], dim=1)
+        grid = (base_grid(h, w, image).permute(0, 3, 1, 2) + normalised).permute(0, 2, 3, 1)  # (B, H, W, 2)
+        return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
     scale_x = 2.0 / max(w - 1, 1)
     scale_y = 2.0 / max(h - 1, 1)
     offset = torch.stack((flow[:, 0] * scale_x, flow[:, 1] * scale_y), dim=-1)  # (B, H, W, 2)

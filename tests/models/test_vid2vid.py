@@ -202,6 +202,11 @@ def test_cityscapes_2048_parameter_counts_match_the_paper_model() -> None:
     for measured, reference in zip(counts, [411.3e6, 2.88e6, 0.86e6], strict=True):
         assert abs(measured - reference) / reference < 0.01
     assert abs(count_parameters(single) - 182.5e6) / 182.5e6 < 0.01  # the 1024 first-frame generator
+    config = PRESETS["vid2vid-cityscapes-2048"].single_image
+    assert config is not None and config.kind == "local"
+    with torch.device("meta"):
+        local = SingleImageGenerator(config)
+    assert abs(count_parameters(local) - 182.85e6) / 182.85e6 < 0.001  # NVIDIA's 2048 first-frame G: pix2pixHD local
     assert (
         gen.scales[0].label_encoder[0][1].in_channels == 108
         and gen.scales[0].prev_encoder[0][1].in_channels == 6

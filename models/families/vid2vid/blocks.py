@@ -32,7 +32,7 @@ class ScaleHeads:
     fg_features: torch.Tensor | None  # (B, fg_ngf, H, W)
 
 
-def _encoder(in_ch: int, ngf: int, n_downsample: int, n_blocks: int, norm: NormKind) -> nn.Sequential:
+def encoder_stack(in_ch: int, ngf: int, n_downsample: int, n_blocks: int, norm: NormKind) -> nn.Sequential:
     """Conv7 stem, `n_downsample` stride-2 convs doubling channels, then `n_blocks` ResBlocks."""
     layers: list[nn.Module] = [conv7_block(in_ch, ngf, norm)]
     for i in range(n_downsample):
@@ -41,7 +41,7 @@ def _encoder(in_ch: int, ngf: int, n_downsample: int, n_blocks: int, norm: NormK
     return nn.Sequential(*layers)
 
 
-def _decoder(ngf: int, n_downsample: int, n_blocks: int, norm: NormKind) -> nn.Sequential:
+def decoder_stack(ngf: int, n_downsample: int, n_blocks: int, norm: NormKind) -> nn.Sequential:
     """`n_blocks` ResBlocks at the bottleneck, then `n_downsample` up-convs halving channels (→ ngf)."""
     layers: list[nn.Module] = [res_blocks(ngf * 2**n_downsample, n_blocks, norm)]
     for i in range(n_downsample, 0, -1):
@@ -54,8 +54,8 @@ class GlobalBranch(nn.Module):
 
     def __init__(self, in_ch: int, ngf: int, n_downsample: int, n_blocks: int, norm: NormKind) -> None:
         super().__init__()
-        self.encoder = _encoder(in_ch, ngf, n_downsample, 0, norm)
-        self.decoder = _decoder(ngf, n_downsample, n_blocks, norm)
+        self.encoder = encoder_stack(in_ch, ngf, n_downsample, 0, norm)
+        self.decoder = decoder_stack(ngf, n_downsample, n_blocks, norm)
         self.head = conv7_head(ngf, 3)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,11 +84,11 @@ class CompositeGenerator(nn.Module):
         super().__init__()
         n_enc, n_dec = n_blocks - n_blocks // 2, n_blocks // 2
         self.flow_scale = flow_scale
-        self.label_encoder = _encoder(label_ch, ngf, n_downsample, n_enc, norm)
-        self.prev_encoder = _encoder(prev_ch, ngf, n_downsample, n_enc, norm)
-        self.image_decoder = _decoder(ngf, n_downsample, n_dec, norm)
+        self.label_encoder = encoder_stack(label_ch, ngf, n_downsample, n_enc, norm)
+        self.prev_encoder = encoder_stack(prev_ch, ngf, n_downsample, n_enc, norm)
+        self.image_decoder = decoder_stack(ngf, n_downsample, n_dec, norm)
         self.image_head = conv7_head(ngf, 3)
-        self.flow_decoder = _decoder(ngf, n_downsample, n_dec, norm) if use_flow else None
+        self.flow_decoder = decoder_stack(ngf, n_downsample, n_dec, norm) if use_flow else None
         self.flow_head = conv7_head(ngf, 2) if use_flow else None
         self.mask_head = conv7_head(ngf, 1) if use_flow else None
         self.fg = GlobalBranch(label_ch, fg_ngf, n_downsample, n_blocks, norm) if fg_ngf is not None else None
@@ -121,7 +121,7 @@ class _LocalBranch(nn.Module):
         return self.up(x)  # (B, 2·ngf, H/2, W/2) -> (B, ngf, H, W)
 
 
-def _stem(in_ch: int, ngf: int, norm: NormKind) -> nn.Sequential:
+def local_stem(in_ch: int, ngf: int, norm: NormKind) -> nn.Sequential:
     """ReflPad3 Conv7 (→ ngf) and one stride-2 conv (→ 2·ngf): a local enhancer's down stem."""
     return nn.Sequential(conv7_block(in_ch, ngf, norm), down_block(ngf, 2 * ngf, norm))
 
@@ -142,14 +142,14 @@ class CompositeLocalGenerator(nn.Module):
     ) -> None:
         super().__init__()
         self.flow_scale = flow_scale
-        self.label_down = _stem(label_ch, ngf, norm)
-        self.prev_down = _stem(prev_ch, ngf, norm)
+        self.label_down = local_stem(label_ch, ngf, norm)
+        self.prev_down = local_stem(prev_ch, ngf, norm)
         self.image_up = _LocalBranch(ngf, n_blocks, norm)
         self.image_head = conv7_head(ngf, 3)
         self.flow_up = _LocalBranch(ngf, n_blocks, norm) if use_flow else None
         self.flow_head = conv7_head(ngf, 2) if use_flow else None
         self.mask_head = conv7_head(ngf, 1) if use_flow else None
-        self.fg_down = _stem(label_ch, fg_ngf, norm) if fg_ngf is not None else None
+        self.fg_down = local_stem(label_ch, fg_ngf, norm) if fg_ngf is not None else None
         self.fg_up = _LocalBranch(fg_ngf, n_blocks, norm) if fg_ngf is not None else None
         self.fg_head = conv7_head(fg_ngf, 3) if fg_ngf is not None else None
 

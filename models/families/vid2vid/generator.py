@@ -19,7 +19,13 @@ from torch import nn
 from models.core.family import InputError
 from models.core.warp import image_pyramid, warp
 from models.families.vid2vid.blocks import CompositeGenerator, CompositeLocalGenerator, ScaleHeads
-from models.families.vid2vid.layers import NormKind, count_parameters, init_weights
+from models.families.vid2vid.layers import (
+    NormKind,
+    NormStatistics,
+    count_parameters,
+    init_weights,
+    use_per_frame_statistics,
+)
 from models.families.vid2vid.single import SingleImageConfig
 
 FirstFrameMode = Literal["zeros", "real", "single_image"]
@@ -40,12 +46,19 @@ class Vid2VidConfig:
     n_blocks_local: int = 3
     n_scales_spatial: int = 1
     norm: NormKind = "batch"
+    norm_statistics: NormStatistics = "running"
+    """BatchNorm at inference: "running" (eval mode, the stored running statistics) or "per_frame" (the statistics
+    of the current frame, also in eval mode: what the original test script computed, since it never switched to
+    eval; models imported from the original code use it)."""
     use_fg: bool = False
     fg_labels: tuple[int, ...] = (26,)
     """One-hot channels whose union is the foreground mask (Cityscapes 26 = car)."""
     no_flow: bool = False
     flow_multiplier: float = 20.0
     """Raw flow conv output × flow_multiplier · 2^s at scale s (0 = coarsest)."""
+    warp_rounding: Literal["ours", "original"] = "ours"
+    """How the flow is normalised for `grid_sample` (`models.core.warp.warp`): "original" rounds bit for bit like
+    NVIDIA's code (imported models); "ours" is the same function with other rounding (our trained models)."""
     first_frame: FirstFrameMode = "zeros"
     """How streams start: "zeros" (no_first_img: zero history, raw h for the first frame; train the same way),
     "real" (first frames given to `start`), "single_image" (first frames from `SingleImageGenerator`)."""
@@ -70,8 +83,9 @@ class Vid2VidConfig:
 
     @property
     def size_multiple(self) -> int:
-        """Height and width must be multiples of this."""
-        return 2 ** (self.n_downsample + self.n_scales_spatial - 1)
+        """Height and width must be multiples of this (and of the first-frame generator's)."""
+        own = 2 ** (self.n_downsample + self.n_scales_spatial - 1)
+        return max(own, self.single_image.size_multiple) if self.single_image is not None else own
 
 
 PRESETS: dict[str, Vid2VidConfig] = {
@@ -87,12 +101,13 @@ PRESETS: dict[str, Vid2VidConfig] = {
         label_channels=1, ngf=32, n_downsample=3, n_blocks=2, norm="instance"
     ),
     # Paper scale (reference §1.5, §2.5). Cityscapes: 35 classes + instance edges = 36 ch per frame, fg = car.
+    # NVIDIA's 2048 first-frame generator is pix2pixHD's local kind (ngf 32, 182.85 M); the 1024 one is global.
     "vid2vid-cityscapes-2048": Vid2VidConfig(
         label_channels=36,
         n_scales_spatial=3,
         use_fg=True,
         first_frame="single_image",
-        single_image=SingleImageConfig(input_channels=35, ngf=64, n_downsample=4),
+        single_image=SingleImageConfig(input_channels=35, ngf=32, n_downsample=4, kind="local"),
     ),
     "vid2vid-cityscapes-1024": Vid2VidConfig(
         label_channels=36,
@@ -223,6 +238,8 @@ class Vid2VidGenerator(nn.Module):
             )
         self.scales = nn.ModuleList(scales)
         init_weights(self)
+        if c.norm_statistics == "per_frame":
+            use_per_frame_statistics(self)
 
     def parameter_counts(self) -> list[int]:
         """Parameters per scale, coarsest first."""
@@ -312,7 +329,7 @@ class Vid2VidGenerator(nn.Module):
         raw = frame = heads.image  # (B, 3, H, W)
         warped = None
         if heads.flow is not None and heads.mask is not None:
-            warped = warp(prev_frame, heads.flow)  # (B, 3, H, W)
+            warped = warp(prev_frame, heads.flow, self.config.warp_rounding == "original")  # (B, 3, H, W)
             if not raw_only:
                 frame = heads.mask * heads.image + (1 - heads.mask) * warped  # (B, 3, H, W)
         fg_mask = None

@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 NormKind = Literal["batch", "instance", "none"]
+NormStatistics = Literal["running", "per_frame"]
 
 
 def make_norm(kind: NormKind, channels: int) -> nn.Module:
@@ -21,6 +23,27 @@ def make_norm(kind: NormKind, channels: int) -> nn.Module:
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"unknown norm {kind!r}; valid: batch, instance, none")
+
+
+class PerFrameBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm that always normalises with the statistics of the current frame (each sample on its own), also in
+    eval mode: what the original vid2vid test script computed, since it never switched to eval (batch of 1, BN in
+    training mode). Affine γ/β and the running-statistics buffers stay in the state dict (unused, never updated)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] == 1:  # exactly the training-mode BatchNorm computation of a batch of one (updating copies of
+            # the running statistics, as the original did: the kernel then takes the same path)
+            mean = None if self.running_mean is None else self.running_mean.clone()
+            var = None if self.running_var is None else self.running_var.clone()
+            return F.batch_norm(x, mean, var, self.weight, self.bias, True, self.momentum or 0.0, self.eps)
+        return F.instance_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)  # (B, C, H, W)
+
+
+def use_per_frame_statistics(module: nn.Module) -> None:
+    """Make every BatchNorm2d inside `module` a `PerFrameBatchNorm2d` (same parameters and buffers, in place)."""
+    for m in module.modules():
+        if type(m) is nn.BatchNorm2d:
+            m.__class__ = PerFrameBatchNorm2d
 
 
 def conv7_block(in_ch: int, out_ch: int, norm: NormKind) -> nn.Sequential:
