@@ -24,7 +24,19 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--markdown", type=Path, default=None, help="write the Markdown table here")
     parser.add_argument("--previews", type=Path, default=None,
-                        help="write DIR/<model>.png (label | generated | ground truth strip) and DIR/<model>.gif")
+                        help="write DIR/<model>.png (label | generated | ground truth strip) and DIR/<model>.gif; "
+                             "predict: DIR/<model>.png (truth | samples) and DIR/<model>.{ssim,psnr}.png (plots)")
+    parser.add_argument("--samples", type=int, default=20, help="predict: futures drawn per clip (best-of-N)")
+    parser.add_argument("--horizon", type=int, default=20, help="predict: predicted frames scored per clip")
+    parser.add_argument("--baseline-model", default=None,
+                        help="predict: a served model the others are compared with (e.g. the deterministic variant); "
+                             "evaluated too")
+    parser.add_argument("--judges", type=Path, default=None,
+                        help="generate: the judges folder (default checkpoints/judges; `v2v judges train`)")
+    parser.add_argument("--clips-per-class", type=int, default=64, help="generate: clips per requested class")
+    parser.add_argument("--coverage", type=int, default=200, help="generate: random clips for look coverage")
+    parser.add_argument("--swap-contents", type=int, default=50,
+                        help="generate: fixed content seeds regenerated with every class (identity kept)")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -36,22 +48,28 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.contracts import DEFAULT_MANIFEST, load_manifest
-    from evaluation.protocols import evaluate
-    from evaluation.translate import EvalConfig, markdown_table
+    from evaluation.protocols import evaluate, markdown_report
+    from evaluation.translate import EvalConfig
 
     manifest_path = args.manifest or DEFAULT_MANIFEST
     cards = load_manifest(manifest_path).models
     if args.model:
-        unknown = sorted(set(args.model) - set(cards))
+        wanted = [*args.model, *([args.baseline_model] if args.baseline_model else [])]
+        unknown = sorted(set(wanted) - set(cards))
         if unknown:
             raise KeyError(f"unknown model(s) {', '.join(unknown)}; served: {', '.join(sorted(cards))}")
-        cards = {name: cards[name] for name in args.model}
+        cards = {name: cards[name] for name in wanted}
+    elif args.baseline_model and args.baseline_model not in cards:
+        raise KeyError(f"unknown baseline model {args.baseline_model}; served: {', '.join(sorted(cards))}")
     config = EvalConfig(data=tuple(args.data), split=args.split, max_sequences=args.max_sequences,
                         max_frames=args.max_frames, references=tuple(args.k), device=args.device, seed=args.seed,
-                        reference_draws=args.reference_draws, previews=args.previews)
+                        reference_draws=args.reference_draws, previews=args.previews, samples=args.samples,
+                        horizon=args.horizon, baseline_model=args.baseline_model, judges=args.judges,
+                        clips_per_class=args.clips_per_class, coverage=args.coverage,
+                        swap_contents=args.swap_contents)
     report = evaluate(cards, manifest_path.parent, config)
     text = json.dumps(report, indent=1, sort_keys=True)
-    table = markdown_table(report)
+    table = markdown_report(report)
     if args.out:
         _write_atomic(args.out, text)
     if args.markdown:

@@ -1,10 +1,11 @@
 """`v2v export RUN --name NAME`: ship a run's latest generator as fp16 safetensors plus a manifest card.
 
-The card (`app.contracts.ModelCard`) replaces any card of the same name; the rest of the manifest is kept. Its kind,
-size multiple, reference range and family options come from the family in the registry, so the API can refuse what
-the model cannot run. A vid2vid run whose config has first_frame "single_image" needs `--first-frame-run`: a
-`v2v train single` run of the same preset and single-image config; its generator goes to NAME.first_frame.safetensors
-(the card's `extra_weights["first_frame"]`).
+The card (`app.contracts.ModelCard`), written by the card writer of the family's job kind (`translate_card`,
+`predict_card`; `--quality FILE` merges measured figures into it), replaces any card of the same name; the rest of
+the manifest is kept. Its kind, size multiple, reference range and family options come from the family in the
+registry, so the API can refuse what the model cannot run. A vid2vid run whose config has first_frame "single_image"
+needs `--first-frame-run`: a `v2v train single` run of the same preset and single-image config; its generator goes to
+NAME.first_frame.safetensors (the card's `extra_weights["first_frame"]`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help='a `v2v train single` run: the first-frame generator of a first_frame "single_image" run')
     parser.add_argument("--first-frame-checkpoint", default=None,
                         help="a step_*.json of the --first-frame-run (default: the latest)")
+    parser.add_argument("--quality", default=None,
+                        help="a JSON object of measured quality (e.g. from `v2v eval`) merged into the card's quality")
 
 
 def translate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str, Any], description: str) -> Any:
@@ -58,11 +61,65 @@ def translate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[st
     )
 
 
+def predict_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str, Any], description: str) -> Any:
+    """The manifest card of a predict run: up to the run's `n_past` context frames (one image is a context too), a
+    horizon up to three times the trained `n_future` (the papers evaluate past the training length), up to
+    `MAX_SAMPLES` samples, at the run's frame size."""
+    from app.contracts import IntRange, ModelCard, OptionSpec, OutputSpec, PredictInputs
+    from models.registry import get_family
+
+    family = get_family(meta["family"])
+    config = family.config(meta["preset"], meta["config"])
+    n_past, n_future = int(meta["n_past"]), int(meta["n_future"])
+    return ModelCard(
+        name=name, family=family.name, preset=meta["preset"], description=description,
+        inputs=PredictInputs(context_frames=IntRange(min=1, max=n_past), horizon=IntRange(min=1, max=3 * n_future),
+                             num_samples=IntRange(min=1, max=MAX_SAMPLES)),
+        output=OutputSpec(height=int(meta["height"]), width=int(meta["width"]),
+                          size_multiple=family.size_multiple(config)),
+        options={k: OptionSpec(min=o.min, max=o.max, default=o.default, description=o.description,
+                               seconds_per_unit=o.seconds_per_unit) for k, o in family.options.items()},
+        weights=weights, extra_weights=extra, config=meta["config"],
+        quality={"trained_steps": meta["step"], "data": meta["train_config"]["data"]},
+    )
+
+
+def generate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str, Any], description: str) -> Any:
+    """The manifest card of a generate run, from its checkpoint metadata's `generate` block (frame range, class
+    names, named seeds, fps): 1..GENERATE_MAX_SAMPLES videos per job at the run's frame size."""
+    from app.contracts import GenerateInputs, IntRange, ModelCard, OptionSpec, OutputSpec
+    from models.registry import get_family
+
+    family = get_family(meta["family"])
+    config = family.config(meta["preset"], meta["config"])
+    spec = meta["generate"]
+    return ModelCard(
+        name=name, family=family.name, preset=meta["preset"], description=description,
+        inputs=GenerateInputs(num_frames=IntRange(**spec["num_frames"]),
+                              num_samples=IntRange(min=1, max=GENERATE_MAX_SAMPLES),
+                              classes=list(spec["classes"]), seeds=list(spec["seeds"])),
+        output=OutputSpec(height=int(meta["height"]), width=int(meta["width"]),
+                          size_multiple=family.size_multiple(config), fps=float(spec["fps"])),
+        options={k: OptionSpec(min=o.min, max=o.max, default=o.default, description=o.description,
+                               seconds_per_unit=o.seconds_per_unit) for k, o in family.options.items()},
+        weights=weights, extra_weights=extra, config=meta["config"],
+        quality={"trained_steps": meta["step"], "data": meta["train_config"]["data"],
+                 "trained_frames": spec.get("trained_frames")},
+    )
+
+
+GENERATE_MAX_SAMPLES = 16
+
+MAX_SAMPLES = 20
+CARD_WRITERS = {"translate": translate_card, "predict": predict_card, "generate": generate_card}
+"""The card writer of each job kind (the family's kind, from the registry, decides)."""
+
+
 def run(args: argparse.Namespace) -> int:
     from app.contracts import Manifest, WeightsFile
     from models.core.checkpoints import export_generator_fp16
     from models.families.vid2vid.first_frame import load_single_image_generator
-    from models.registry import build_generator
+    from models.registry import build_generator, get_family
     from training.state import generator_weights, latest_checkpoint, read_checkpoint_meta
 
     run_dir = Path(args.run)
@@ -92,7 +149,12 @@ def run(args: argparse.Namespace) -> int:
                                            sha256=export_generator_fp16(single_gen, out_dir / first_name))
 
     # 2. The manifest card.
-    card = translate_card(args.name, meta, weights, extra, args.description)
+    kind = get_family(meta["family"]).kind
+    if kind not in CARD_WRITERS:
+        raise ValueError(f"{run_dir} trained a {kind} model: export writes {', '.join(CARD_WRITERS)} cards only")
+    card = CARD_WRITERS[kind](args.name, meta, weights, extra, args.description)
+    if args.quality:
+        card = card.model_copy(update={"quality": {**card.quality, **json.loads(Path(args.quality).read_text())}})
     if single is not None:
         card = card.model_copy(update={"quality": {**card.quality, "first_frame_trained_steps": single[1]["step"]}})
     manifest_path = Path(args.manifest) if args.manifest else out_dir / "manifest.json"

@@ -2,8 +2,10 @@
 
 A card without its weights file is refused (a random-weight score says nothing about a model). Protocols by kind:
 `translate` (`evaluation.translate`: PSNR/SSIM/warping error on held-out sequences, temporal vs frame by frame,
-right vs wrong references). `predict` and `generate` protocols arrive with their first families; until then such a
-card is refused with a clear message.
+right vs wrong references), `predict` (`evaluation.predict`: best-of-N / mean / worst SSIM and PSNR per predicted
+step on held-out clips, copy-the-last-frame and an optional baseline card, diversity, sharpness), `generate`
+(`evaluation.generate`: motion control, content distance, coverage, FD-own/IS-own by our own judges, against real
+clips and the same model at initialisation).
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ from typing import Any
 
 import torch
 
-from evaluation.translate import EvalConfig
+from evaluation.generate import evaluate as evaluate_generate
+from evaluation.generate import markdown_table as generate_markdown
+from evaluation.predict import evaluate as evaluate_predict
+from evaluation.predict import markdown as predict_markdown
+from evaluation.translate import EvalConfig, markdown_table
 from evaluation.translate import evaluate as evaluate_translate
 
-PROTOCOLS = {"translate": evaluate_translate}
+PROTOCOLS = {"translate": evaluate_translate, "predict": evaluate_predict, "generate": evaluate_generate}
 
 
 class EvalRefused(ValueError):
@@ -56,3 +62,15 @@ def evaluate(cards: dict[str, Any], manifest_dir: Path, config: EvalConfig) -> d
             else:
                 report[key] = value
     return report
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The Markdown tables of every protocol that contributed to `report`."""
+    parts = []
+    if "models" in report:
+        parts.append(markdown_table(report))
+    if "predict" in report:
+        parts.append(predict_markdown(report))
+    if "generate" in report:
+        parts.append(generate_markdown(report))
+    return "\n".join(parts)

@@ -56,6 +56,20 @@ class EvalConfig:
     reference_draws: int = 3
     """Few-shot: random nested reference sets per sequence and K, scores averaged over them (module docstring)."""
     previews: Path | None = None  # write <previews>/<model>.png and .gif (evaluation.previews)
+    judges: Path | None = None
+    """Generate: the judges' folder (default checkpoints/judges; evaluation.judges)."""
+    clips_per_class: int = 64
+    """Generate: clips per requested class (MCS, ACD, FD-own)."""
+    coverage: int = 200
+    """Generate: random clips for look coverage and IS-own."""
+    swap_contents: int = 50
+    """Generate: fixed content seeds, one clip per class each (identity kept)."""
+    samples: int = 20
+    """Predict: futures drawn per held-out clip (best-of-N, mean, worst)."""
+    horizon: int = 20
+    """Predict: predicted frames scored per clip."""
+    baseline_model: str | None = None
+    """Predict: a served card every other predict model is compared with (e.g. its deterministic variant)."""
 
 
 @dataclass(frozen=True)
