@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint clean
+.PHONY: setup setup-browser run test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,19 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Headless Chromium (Debian's `chromium`) for the web page's browser test (tests/web). Installed when missing and
+# apt-get can run (root, or sudo without a password); otherwise the test is skipped and says why.
+setup-browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+	  if [ "$$SUDO" = none ]; then echo "setup-browser: cannot install chromium (not root, no sudo): tests/web skip"; \
+	  else $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium \
+	    || echo "setup-browser: apt-get install chromium failed: tests/web skip"; fi; }
+
 run: setup
 	$(BIN)/v2v serve
 
-test: setup
+test: setup setup-browser
 	$(BIN)/python -m ruff check app workers models corpora training evaluation cli tests benchmarks
 	$(BIN)/python -m pytest -q
 

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.contracts import DEFAULT_MANIFEST
+from app.samples import DEFAULT_SAMPLES_DIR
 
 MB = 1024 * 1024
 DAY_S = 24 * 3600
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
     MEDIA_ROOT: Path = Path("./var/media")
     MANIFEST: Path = DEFAULT_MANIFEST
+    SAMPLES_DIR: Path = DEFAULT_SAMPLES_DIR
+    """Sample inputs the web page offers (`samples/manifest.json`, made by `v2v data samples`)."""
     API_KEY_FILE: Path = Path("./var/api-key")
     """Where `v2v serve` writes the first API key (plaintext, mode 0600); the CLI client reads it."""
 

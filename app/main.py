@@ -27,6 +27,7 @@ from app.openapi import install_docs
 from app.part_limits import PartMeter, PartTooLarge
 from app.retention import sweep_expired
 from app.routes import events, health, jobs, metrics, models, webhooks
+from app.routes.web import install_web
 from app.schemas import JobPublic
 from app.storage import MediaStorage
 from app.webhooks import WebhookDispatcher
@@ -205,4 +206,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (jobs, events, webhooks, models, health, metrics):
         app.include_router(module.router)
     install_docs(app)
+    install_web(app, settings.SAMPLES_DIR)
     return app

@@ -7,13 +7,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     V2V_MANIFEST=/srv/v2v/checkpoints/manifest.json \
-    V2V_MEDIA_ROOT=/data/media
+    V2V_MEDIA_ROOT=/data/media \
+    V2V_SAMPLES_DIR=/srv/v2v/samples
 
 WORKDIR /srv/v2v
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY cli ./cli
 COPY checkpoints/manifest.json ./checkpoints/manifest.json
+COPY samples ./samples
 RUN pip install . \
  && useradd --system --uid 10001 --home-dir /srv/v2v v2v \
  && mkdir -p /data/media && chown v2v /data/media
