@@ -6,7 +6,8 @@ start of a clip (stride 1 when the clip is too short), resized to the model's si
 real image drawn uniformly from all frames of the corpus. Per iteration: D_I, then D_V (with the category head on
 the real labels), then G (image + video adversarial terms and the "InfoGAN" category term on the requested labels),
 each on fresh fakes. Adam lr 2e-4, betas (0.5, 0.999), weight decay 1e-5, separately for G, D_I and D_V. Every
-random draw of a step uses the global torch generator, which the loop's checkpoints restore (exact resume).
+random draw of step s (latents, fake frame picks, instance noise) comes from a generator seeded with (seed, s), so a
+resumed run repeats exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -165,9 +166,9 @@ class MoCoGANRecipe:
     def scalers(self) -> dict[str, torch.amp.GradScaler]:
         return {}
 
-    def fakes(self, batch: int, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def fakes(self, batch: int, grad: bool, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Fresh fake clips (B, C, T, H, W) and the class labels z_A encoded (None without categories)."""
-        m, rng = self.model_config, torch.default_generator
+        m = self.model_config
         labels = torch.randint(m.num_categories, (batch,), generator=rng) if m.num_categories else None
         with torch.set_grad_enabled(grad):
             latents = self.gen.sample_latents(batch, m.num_frames, rng, labels)
@@ -177,7 +178,7 @@ class MoCoGANRecipe:
         return video, None if labels is None else labels.to(self.device)
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
-        rng = torch.default_generator
+        rng = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
         real_video = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
         real_image = batch["image"].to(self.device)  # (B, C, H, W)
         labels = batch["action"].to(self.device) if self.model_config.num_categories else None
@@ -186,7 +187,7 @@ class MoCoGANRecipe:
             module.train()
 
         # 1. D_I on real frames and one frame of each fresh fake clip.
-        fake, _ = self.fakes(b, grad=False)
+        fake, _ = self.fakes(b, grad=False, rng=rng)
         di = image_discriminator_loss(self.d_image(real_image, rng), self.d_image(random_frame_per_clip(fake, rng),
                                                                                    rng))
         self.opt_di.zero_grad(set_to_none=True)
@@ -194,7 +195,7 @@ class MoCoGANRecipe:
         self.opt_di.step()
 
         # 2. D_V on real clips (with their action labels) and fresh fakes.
-        fake, _ = self.fakes(b, grad=False)
+        fake, _ = self.fakes(b, grad=False, rng=rng)
         dv = video_discriminator_loss(self.d_video(real_video, rng), self.d_video(fake, rng), labels)
         self.opt_dv.zero_grad(set_to_none=True)
         dv.total.backward()
@@ -203,7 +204,7 @@ class MoCoGANRecipe:
         # 3. G on fresh fakes through both discriminators (theirs frozen), with the category term.
         self.d_image.requires_grad_(False)
         self.d_video.requires_grad_(False)
-        fake, fake_labels = self.fakes(b, grad=True)
+        fake, fake_labels = self.fakes(b, grad=True, rng=rng)
         g = generator_loss(self.d_image(random_frame_per_clip(fake, rng), rng), self.d_video(fake, rng), fake_labels)
         self.opt_g.zero_grad(set_to_none=True)
         g.total.backward()

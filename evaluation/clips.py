@@ -1,0 +1,67 @@
+"""Labelled clip corpora (`v2v data actions`) in memory, for the judges and the generate protocol.
+
+`load_clips` reads one split of a clip folder (`corpora.clip_folder`) once, as uint8 at a square size, with every
+clip's labels; `windows` cuts fixed-length windows (every `stride`-th frame) out of them, as the models see clips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from corpora.clip_folder import ClipFolderDataset
+
+
+@dataclass(frozen=True)
+class ClipSet:
+    frames: torch.Tensor  # (N, T0, 3, S, S) uint8
+    labels: dict[str, torch.Tensor]  # name -> (N,) int64 (e.g. "action", "look")
+    names: list[str]  # clip names
+    classes: list[str]  # action names of the corpus (may be empty)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def load_clips(root: Path, split: str, size: int, labels: tuple[str, ...] = ("action", "look")) -> ClipSet:
+    """Every clip of `split` at size x size (area-resized), grey expanded to RGB."""
+    folder = ClipFolderDataset(Path(root), split, signed=False)
+    if len(folder) == 0:
+        raise ValueError(f"{root} has no {split} clips")
+    clips = []
+    for i in range(len(folder)):
+        x = folder[i]["frames"]  # (T0, C, H, W) in [0, 1]
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="area")
+        clips.append((x * 255).round().to(torch.uint8))
+    if len({c.shape[0] for c in clips}) != 1:
+        raise ValueError(f"{root}: clips of different lengths")
+    table = {name: torch.tensor([int(folder.labels[n][name]) for n in folder.names]) for name in labels}
+    classes = [str(c) for c in folder.generator.get("actions", [])]  # type: ignore[union-attr]
+    return ClipSet(torch.stack(clips), table, list(folder.names), classes)
+
+
+def usable_stride(total: int, frames: int, stride: int) -> int:
+    """`stride` when a window of `frames` fits in `total` frames at that stride, else 1."""
+    if (frames - 1) * stride + 1 <= total:
+        return stride
+    if frames > total:
+        raise ValueError(f"clips have {total} frames, {frames} are needed")
+    return 1
+
+
+def windows(clips: torch.Tensor, frames: int, stride: int, rng: np.random.Generator | None = None) -> torch.Tensor:
+    """(N, T0, 3, S, S) uint8 -> (N, frames, 3, S, S) float in [-1, 1]: every `stride`-th frame from a random start
+    (`rng`; None: the first frame)."""
+    n, total = clips.shape[:2]
+    stride = usable_stride(total, frames, stride)
+    span = (frames - 1) * stride + 1
+    starts = rng.integers(0, total - span + 1, n) if rng is not None else np.zeros(n, dtype=np.int64)
+    picked = torch.stack([clips[i, int(s):int(s) + span:stride] for i, s in enumerate(starts)])  # (N, T, 3, S, S)
+    return picked.float() / 127.5 - 1

@@ -1,0 +1,144 @@
+"""Train the judges (`v2v judges train`) on a people-actions clip folder (`v2v data actions`).
+
+- action: `ActionJudge` on windows of `frames` frames every `stride`-th frame (random start, random horizontal
+  flip) of the train split; its held-out accuracy is measured on the test split, whose looks it never saw (the gate:
+  >= 95 % before it may judge).
+- appearance: `AppearanceJudge` on single frames of the train split's looks; every `holdout_every`-th clip of each
+  look is kept out of training (other motions and backgrounds) and gives the held-out accuracy.
+
+Deterministic for a seed, one thread is enough (a few minutes each at 32x32).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from evaluation.clips import ClipSet, load_clips, usable_stride, windows
+from evaluation.judges import ActionJudge, AppearanceJudge, JudgeCard, save_judge
+
+log = logging.getLogger("v2v.judges")
+
+
+@dataclass(frozen=True)
+class JudgeTrainConfig:
+    data: Path
+    out: Path
+    size: int = 32
+    frames: int = 8
+    stride: int = 2
+    action_steps: int = 1500
+    appearance_steps: int = 1500
+    batch: int = 32
+    lr: float = 1e-3
+    action_width: int = 16
+    appearance_width: int = 32
+    holdout_every: int = 6
+    seed: int = 0
+    action_gate: float = 0.95
+    appearance_gate: float = 0.8
+
+
+def _flip(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    flip = torch.from_numpy(rng.random(x.shape[0]) < 0.5)  # (B,)
+    return torch.where(flip.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
+
+
+@torch.no_grad()
+def accuracy(net: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch: int = 64) -> float:
+    net.eval()
+    hits = sum(int((net(inputs[i:i + batch]).argmax(1) == labels[i:i + batch]).sum())
+               for i in range(0, len(inputs), batch))
+    net.train()
+    return hits / len(inputs)
+
+
+def train_action(config: JudgeTrainConfig, train: ClipSet, test: ClipSet) -> tuple[ActionJudge, float]:
+    c = config
+    torch.manual_seed(c.seed)
+    rng = np.random.default_rng([c.seed, 1])
+    net = ActionJudge(len(train.classes), c.action_width)
+    opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+    labels = train.labels["action"]
+    held_rng = np.random.default_rng([c.seed, 2])
+    held = torch.cat([windows(test.frames, c.frames, c.stride, held_rng) for _ in range(2)])  # (2N, T, 3, S, S)
+    held_labels = test.labels["action"].repeat(2)
+    for step in range(c.action_steps):
+        idx = torch.from_numpy(rng.integers(0, len(train), c.batch))
+        x = _flip(windows(train.frames[idx], c.frames, c.stride, rng), rng)  # (B, T, 3, S, S)
+        loss = F.cross_entropy(net(x), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if (step + 1) % 250 == 0:
+            log.info("action step %d loss %.4f held-out %.4f", step + 1, loss.item(), accuracy(net, held, held_labels))
+    return net.eval(), accuracy(net, held, held_labels)
+
+
+def train_appearance(config: JudgeTrainConfig, train: ClipSet) -> tuple[AppearanceJudge, float, list[int]]:
+    c = config
+    torch.manual_seed(c.seed + 1)
+    rng = np.random.default_rng([c.seed, 3])
+    looks = sorted(set(train.labels["look"].tolist()))
+    index_of = {look: i for i, look in enumerate(looks)}
+    target = torch.tensor([index_of[v] for v in train.labels["look"].tolist()])  # (N,)
+    seen: dict[int, int] = {}
+    held_mask = []
+    for look in train.labels["look"].tolist():
+        seen[look] = seen.get(look, 0) + 1
+        held_mask.append(seen[look] % c.holdout_every == 0)
+    held = torch.tensor(held_mask)
+    fit_ids, held_ids = torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
+    if len(held_ids) == 0:
+        raise ValueError(f"no train look has {c.holdout_every} clips: nothing to hold out (lower holdout_every)")
+    t0 = train.frames.shape[1]
+    held_frames = train.frames[held_ids][:, ::max(t0 // 4, 1)].flatten(0, 1).float() / 127.5 - 1  # (M, 3, S, S)
+    held_labels = target[held_ids].repeat_interleave(len(range(0, t0, max(t0 // 4, 1))))
+    net = AppearanceJudge(len(looks), c.appearance_width)
+    opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+    for step in range(c.appearance_steps):
+        clip = fit_ids[torch.from_numpy(rng.integers(0, len(fit_ids), c.batch))]
+        frame = torch.from_numpy(rng.integers(0, t0, c.batch))
+        x = _flip(train.frames[clip, frame].float() / 127.5 - 1, rng)  # (B, 3, S, S)
+        loss = F.cross_entropy(net(x), target[clip])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if (step + 1) % 250 == 0:
+            log.info("appearance step %d loss %.4f held-out %.4f", step + 1, loss.item(),
+                     accuracy(net, held_frames, held_labels))
+    return net.eval(), accuracy(net, held_frames, held_labels), looks
+
+
+def train_judges(config: JudgeTrainConfig, which: tuple[str, ...] = ("action", "appearance")) -> dict[str, JudgeCard]:
+    """Train and ship the judges; returns their cards (with the held-out accuracies)."""
+    c = config
+    train = load_clips(c.data, "train", c.size)
+    stride = usable_stride(train.frames.shape[1], c.frames, c.stride)
+    common = {"size": c.size, "data": str(c.data)}
+    cards = {}
+    if "action" in which:
+        started = time.perf_counter()
+        test = load_clips(c.data, "test", c.size)
+        net, acc = train_action(c, train, test)
+        held_looks = sorted(set(test.labels["look"].tolist()))
+        cards["action"] = save_judge(c.out, "action", net, {
+            **common, "kind": "action", "classes": train.classes, "width": c.action_width, "frames": c.frames,
+            "stride": stride, "heldout_accuracy": round(acc, 4), "gate": c.action_gate,
+            "heldout": f"{len(test)} test clips x 2 windows, held-out looks {held_looks}",
+            "extra": {"steps": c.action_steps, "batch": c.batch, "seconds": round(time.perf_counter() - started)}})
+    if "appearance" in which:
+        started = time.perf_counter()
+        net, acc, looks = train_appearance(c, train)
+        cards["appearance"] = save_judge(c.out, "appearance", net, {
+            **common, "kind": "appearance", "classes": [f"look_{k}" for k in looks], "width": c.appearance_width,
+            "frames": 1, "stride": 1, "heldout_accuracy": round(acc, 4), "gate": c.appearance_gate,
+            "heldout": f"every {c.holdout_every}th train clip of each look (unseen motions and backgrounds)",
+            "extra": {"steps": c.appearance_steps, "batch": c.batch, "seconds": round(time.perf_counter() - started)}})
+    return cards
