@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.contracts import DEFAULT_MANIFEST
+from app.redis_url import with_password
 from app.samples import DEFAULT_SAMPLES_DIR
 
 MB = 1024 * 1024
@@ -36,6 +37,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="V2V_", frozen=True, extra="ignore")
 
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    REDIS_PASSWORD: str | None = None
+    """Put into REDIS_URL URL-quoted (`redis_url()`), so any characters are safe (compose passes it this way)."""
     MEDIA_ROOT: Path = Path("./var/media")
     MANIFEST: Path = DEFAULT_MANIFEST
     SAMPLES_DIR: Path = DEFAULT_SAMPLES_DIR
@@ -108,6 +111,10 @@ class Settings(BaseSettings):
                 f"V2V_REDIS_URL={self.REDIS_URL!r} is not a Redis URL: use redis://host:port/db or unix:///path"
             )
         return self
+
+    def redis_url(self) -> str:
+        """REDIS_URL with REDIS_PASSWORD in it (`app.redis_url.with_password`)."""
+        return with_password(self.REDIS_URL, self.REDIS_PASSWORD)
 
     def job_timeout_s(self, frames: int, extra_s: float = 0.0) -> int:
         """RQ job timeout for a job writing `frames` frames in all, plus `extra_s` for work its options add (the

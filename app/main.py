@@ -165,7 +165,7 @@ def _webhook_dispatcher(client: redis.Redis, settings: Settings) -> WebhookDispa
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     settings.MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
-    pool = redis.ConnectionPool.from_url(settings.REDIS_URL, **redis_pool_options())
+    pool = redis.ConnectionPool.from_url(settings.redis_url(), **redis_pool_options())
     app.state.redis = redis.Redis(connection_pool=pool)
     app.state.metrics.bind(app.state.redis)
     sweeper = asyncio.create_task(_sweep_forever(app, settings))

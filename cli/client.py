@@ -34,8 +34,10 @@ class ClientError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--server", default=os.environ.get("V2V_SERVER", DEFAULT_SERVER))
-    parser.add_argument("--key", default=None, help="API key (default: $V2V_API_KEY, then ./var/api-key)")
+    parser.add_argument("--server", default=os.environ.get("V2V_SERVER", DEFAULT_SERVER),
+                        help="the service's URL (env: V2V_SERVER)")
+    parser.add_argument("--key", default=None,
+                        help="API key (default: $V2V_API_KEY, then the file $V2V_API_KEY_FILE, ./var/api-key)")
     if command == "submit":
         parser.add_argument("--model", required=True, help="served model (GET /v1/models, `v2v models`)")
         parser.add_argument("--sample", action="store_true",

@@ -21,13 +21,44 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "import": ("cli.import_checkpoint", "import an original vid2vid / few-shot vid2vid checkpoint"),
     "data": ("cli.data", "make synthetic or derived training data sets"),
     "eval": ("cli.evaluate", "measure quality of served models on held-out data"),
-    "judges": ("cli.judges", "train the classifiers that judge generated video (action, appearance)"),
     "models": ("cli.models", "list served models and registry presets"),
     "keys": ("cli.keys", "create or revoke API keys"),
     "submit": ("cli.client", "upload a label video to a running service"),
     "status": ("cli.client", "show a job's status"),
     "wait": ("cli.client", "wait for a job with a progress bar, then download the result"),
 }
+
+
+ENVIRONMENT = (
+    "environment: V2V_REDIS_URL and V2V_REDIS_PASSWORD (Redis), V2V_MANIFEST (served models), V2V_MEDIA_ROOT, "
+    "V2V_API_KEY / V2V_API_KEY_FILE and V2V_SERVER (client commands), every other V2V_* setting of app/config.py; "
+    "V2V_DEBUG=1 shows tracebacks."
+)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except for flags and options whose default is None."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if not _shows_default(action):
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
+def _shows_default(action: argparse.Action) -> bool:
+    """An option with a default worth printing whose help does not say it already."""
+    unset = action.default is None or action.default is False or action.default == [] or action.nargs == 0
+    return not unset and action.default is not argparse.SUPPRESS and "default" not in (action.help or "").lower()
+
+
+def _use_formatter(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if action.help is None and _shows_default(action):
+            action.help = "(default: %(default)s)"  # argparse prints no default for an option without help
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _use_formatter(child)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv)  # prints help or the usage error and exits
     command = argv[0]
     module = importlib.import_module(SUBCOMMANDS[command][0])
-    command_parser = argparse.ArgumentParser(prog=f"v2v {command}", description=SUBCOMMANDS[command][1])
+    command_parser = argparse.ArgumentParser(prog=f"v2v {command}", description=SUBCOMMANDS[command][1],
+                                             epilog=ENVIRONMENT)
     module.add_arguments(command_parser, command)
+    _use_formatter(command_parser)
     args = command_parser.parse_args(argv[1:])
     args.command = command
     try:

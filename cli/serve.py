@@ -42,8 +42,8 @@ HEALTHY_RUN_S = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1", help="address the API listens on")
+    parser.add_argument("--port", type=int, default=8000, help="port of the API and the web page")
     parser.add_argument("--var", type=Path, default=Path("var"), help="data folder (Redis AOF, media, API key)")
     parser.add_argument("--device", default="auto", help="worker device: auto, cpu, cuda, cuda:N")
     parser.add_argument("--redis-port", type=int, default=None, help="default: a free port")
@@ -169,6 +169,23 @@ def _note_signal(signum: int, frame: object) -> None:
     sys.stderr.write(f"v2v serve: {signal.Signals(signum).name}, stopping\n")
 
 
+def write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def service_urls(host: str, port: int, redis_port: int, var: Path) -> str:
+    """What `v2v serve` prints once it is up: where the page, the docs and its Redis are."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown}:{port}" if ":" not in shown else f"http://[{shown}]:{port}"
+    return (f"  web page  {base}/\n"
+            f"  API docs  {base}/docs  (reference: {base}/redoc)\n"
+            f"  metrics   {base}/metrics\n"
+            f"  Redis     redis://127.0.0.1:{redis_port}/0  (password in {var / 'redis' / 'password'}; "
+            "`v2v keys` finds it)\n")
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -185,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         with RedisServer(var / "redis", port=args.redis_port, appendonly=True) as server:
             assert server.process is not None
             state.record(redis=server.process.pid)
+            write_private(var / "redis" / "port", f"{server.port}\n")  # `v2v keys` finds this Redis (app.redis_url)
             # 1. Environment the API and the worker read (V2V_*), pointing at this stack.
             os.environ.update(
                 V2V_REDIS_URL=server.url,
@@ -204,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.write(f"API key (also saved to {key_file}): {key}\n")
             else:
                 sys.stdout.write(f"API key: see {key_file}\n")
+            sys.stdout.write(service_urls(args.host, args.port, server.port, var))
             sys.stdout.flush()
 
             # 3. One supervised worker, 4. the API until Ctrl-C / SIGTERM. uvicorn re-raises the signal that

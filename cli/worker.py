@@ -7,7 +7,8 @@ With `--devices` and several GPUs, this process becomes a supervisor: one child 
 with CUDA_VISIBLE_DEVICES pinned (an explicit `--device` is passed on to the children instead), restarted (with
 backoff) when it exits, stopped on SIGINT/SIGTERM. With one GPU or none (a CPU machine), it runs a single worker
 in-process, so `v2v worker --devices all` works everywhere.
-Defaults come from V2V_REDIS_URL and V2V_MANIFEST, like the API's.
+Defaults come from V2V_REDIS_URL (+ V2V_REDIS_PASSWORD) and V2V_MANIFEST, like the API's. With
+V2V_WORKER_HEALTH_FILE set, every worker process touches that file with each liveness beat (compose healthcheck).
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ import time
 from pathlib import Path
 
 from app.contracts import DEFAULT_MANIFEST, QUEUE_NAME
+from app.redis_url import DEFAULT_REDIS_URL, resolve_redis_url
 
 log = logging.getLogger("v2v.worker")
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--redis-url", default=os.environ.get("V2V_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    parser.add_argument("--manifest", type=Path, default=Path(os.environ.get("V2V_MANIFEST", DEFAULT_MANIFEST)))
+    parser.add_argument("--redis-url", default=None,
+                        help="default: $V2V_REDIS_URL (with $V2V_REDIS_PASSWORD put in, URL-quoted), else the Redis of "
+                             "a `v2v serve` in ./var, else " + DEFAULT_REDIS_URL)
+    parser.add_argument("--manifest", type=Path, default=Path(os.environ.get("V2V_MANIFEST", DEFAULT_MANIFEST)),
+                        help="served models (env: V2V_MANIFEST)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--devices", default=None, help="'all' or a list like 0,1: one worker process per GPU")
     parser.add_argument("--models", default="", help="comma-separated model names to load (default: all)")
@@ -49,7 +54,9 @@ def _gpu_ids(devices: str) -> list[str]:
 
 def _child_argv(args: argparse.Namespace) -> list[str]:
     device = "cuda" if args.device == "auto" else args.device
-    argv = [sys.executable, "-m", "cli.main", "worker", "--device", device, "--redis-url", args.redis_url]
+    argv = [sys.executable, "-m", "cli.main", "worker", "--device", device]
+    if args.redis_url:  # otherwise the children read the same environment (no password on their command line)
+        argv += ["--redis-url", args.redis_url]
     argv += ["--manifest", str(args.manifest), "--queue", args.queue, "--models", args.models]
     argv += ["--heartbeat-ttl", str(args.heartbeat_ttl), "--heartbeat-every", str(args.heartbeat_every)]
     argv += ["--janitor-every", str(args.janitor_every)]
@@ -114,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from workers.worker import CrashSafety, WorkerSettings, serve_forever
 
     settings = WorkerSettings(
-        redis_url=args.redis_url,
+        redis_url=resolve_redis_url(args.redis_url),
         manifest=args.manifest,
         device=device,
         models=tuple(m.strip() for m in args.models.split(",") if m.strip()),

@@ -23,7 +23,7 @@ from cli.main import SUBCOMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
-ENV = {"V2V_REDIS_PASSWORD": "test-secret"}
+ENV = {"V2V_REDIS_PASSWORD": "te/st@se#cr:et"}  # characters that break a hand-written Redis URL
 
 _VAR = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
 
@@ -67,17 +67,23 @@ def test_required_secrets_fail_fast_when_missing() -> None:
 def test_services_shape(compose: dict[str, Any]) -> None:
     services = compose["services"]
     redis_cmd = " ".join(services["redis"]["command"])
-    assert "--appendonly yes" in redis_cmd and "--requirepass test-secret" in redis_cmd
+    assert "--appendonly yes" in redis_cmd and "--requirepass te/st@se#cr:et" in redis_cmd
     assert "healthcheck" in services["redis"] and "healthcheck" in services["api"]
     assert any(v.endswith(":/data") for v in services["redis"]["volumes"])
     for name in ("api", "worker"):
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
         assert "media:/data/media" in services[name]["volumes"]
-        assert services[name]["environment"]["V2V_REDIS_URL"] == "redis://:test-secret@redis:6379/0"
+        environment = services[name]["environment"]
+        assert environment["V2V_REDIS_URL"] == "redis://redis:6379/0"  # the password travels apart, URL-quoted later
+        assert environment["V2V_REDIS_PASSWORD"] == "te/st@se#cr:et"
         assert services[name]["environment"]["V2V_MEDIA_ROOT"] == "/data/media"
+    # One worker container with every GPU, fanned out to one process per GPU (distinct CUDA_VISIBLE_DEVICES).
     devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
-    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
-    assert "ports" not in services["worker"] and "container_name" not in services["worker"]  # --scale worker=N
+    assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
+    assert services["worker"]["command"] == ["v2v", "worker", "--devices", "all"]
+    health = services["worker"]["healthcheck"]
+    assert services["worker"]["environment"]["V2V_WORKER_HEALTH_FILE"] in " ".join(health["test"])
+    assert "ports" not in services["worker"]
     assert set(compose["volumes"]) == {"redis-data", "media"}
 
 

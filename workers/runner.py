@@ -67,8 +67,14 @@ class Runner:
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast("cuda", dtype=autocast_dtype(torch.cuda.get_device_capability(self.device)))
         return contextlib.nullcontext()
+
+
+def autocast_dtype(capability: tuple[int, int]) -> torch.dtype:
+    """bf16 where the GPU has fast bf16 (compute capability 8.0 and up: Ampere, Hopper...); fp16 before that (Volta,
+    Turing: bf16 is emulated there, or missing, and far slower)."""
+    return torch.bfloat16 if capability >= (8, 0) else torch.float16
 
 
 def make_runner(card: ModelCard, device: torch.device, checkpoints_dir: Path) -> Runner:

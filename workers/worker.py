@@ -24,6 +24,7 @@ A deleted job writes nothing more (`workers.tombstoned`).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -51,6 +52,8 @@ from workers.tasks import WorkerContext, install_context
 from workers.tombstoned import TombstoneAwareJob, discard_deleted
 
 log = logging.getLogger(__name__)
+HEALTH_FILE = os.environ.get("V2V_WORKER_HEALTH_FILE", "")
+"""Touched with every liveness beat when set (the compose worker healthcheck checks its age)."""
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,8 @@ class V2VWorker(SimpleWorker):
         try:
             beat(self.connection, self.name)
             self.metrics.push(self.connection)
+            if HEALTH_FILE:  # compose's healthcheck: fresh while a worker process beats
+                Path(HEALTH_FILE).touch()
         except REDIS_DOWN:
             self._redis_up_since = None
             raise
