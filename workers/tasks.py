@@ -103,7 +103,8 @@ def _run(job: Job, spec: dict) -> dict:
         try:
             job_spec = JobSpec.model_validate(spec)
         except ValidationError as exc:
-            raise JobError("bad_spec", f"invalid job spec: {exc.errors(include_url=False)}") from exc
+            problems = exc.errors(include_url=False, include_input=False)  # no values: they hold server paths
+            raise JobError("bad_spec", f"invalid job spec: {problems}") from exc
         runner = _context.runners.get(job_spec.model)
         if runner is None:
             served = ", ".join(sorted(_context.runners))
