@@ -49,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--truth", type=Path, default=None, help="predict: the true future frames (optional)")
         parser.add_argument("--references", nargs="*", type=Path, default=[])
         parser.add_argument("--reference-labels", nargs="*", type=Path, default=[])
+        parser.add_argument("--webhook", default=None, help="URL told about the job's events (signed POSTs)")
+        parser.add_argument("--webhook-events", default=None,
+                            help="comma-separated: running, progress, succeeded, failed, canceled, completed "
+                                 "(default on the server: completed)")
+        parser.add_argument("--idempotency-key", default=None,
+                            help="retry-safe submit: the same key returns the job made first instead of a new one")
         parser.add_argument("--options", default=None,
                             help="JSON, e.g. '{\"max_frames\": 30}' or '{\"num_samples\": 4}' (GET /v1/models lists "
                                  "each model's options)")
@@ -87,6 +93,9 @@ def submit(
     reference_labels: list[Path] | None = None,
     options: str | None = None,
     truth: Path | None = None,
+    webhook: str | None = None,
+    webhook_events: str | None = None,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Upload a job (files are streamed from disk); returns the job JSON."""
     with ExitStack() as stack:
@@ -98,7 +107,9 @@ def submit(
                 for p in paths
             ]
         data = {"model": model, **({"options": options} if options else {})}
-        return dict(_check(http.post("/v1/jobs", data=data, files=files)).json())
+        data.update({k: v for k, v in (("webhook", webhook), ("webhook_events", webhook_events)) if v})
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return dict(_check(http.post("/v1/jobs", data=data, files=files, headers=headers)).json())
 
 
 def with_sample(model: str, video: Path | None, references: list[Path], reference_labels: list[Path],
@@ -194,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
                          "reference_labels": args.reference_labels, "truth": args.truth}
                 if args.sample:
                     files = with_sample(args.model, **files)
-                job = submit(http, args.model, options=args.options, **files)
+                job = submit(http, args.model, options=args.options, webhook=args.webhook,
+                             webhook_events=args.webhook_events, idempotency_key=args.idempotency_key, **files)
                 sys.stdout.write(job["id"] + "\n")
                 return 0
             if args.command == "status":

@@ -115,3 +115,16 @@ def test_idempotency_key_makes_one_job(client: TestClient, auth, seg_mp4):
                         files={"video": ("v.mp4", seg_mp4.read_bytes(), "video/mp4")})
     assert other.status_code == 202 and other.json()["id"] != first.json()["id"]
     assert len(client.get("/v1/jobs", headers=auth).json()["jobs"]) == 2
+
+
+def test_v2v_submit_passes_webhook_and_idempotency_key(hook_client: TestClient, auth, seg_mp4, receiver):
+    from cli import client as cli_client
+
+    hook_client.headers.update(auth)
+    first = cli_client.submit(hook_client, "street", seg_mp4, webhook=receiver.url, webhook_events="completed",
+                              idempotency_key="cli-1")
+    again = cli_client.submit(hook_client, "street", seg_mp4, idempotency_key="cli-1")
+    assert again["id"] == first["id"]
+    with pytest.raises(cli_client.ClientError) as refused:
+        cli_client.submit(hook_client, "street", seg_mp4, webhook="http://10.0.0.1/x")
+    assert refused.value.code == "bad_webhook"
