@@ -1,5 +1,6 @@
 # The two commands of the README: `make run` and `make test`. Both set everything up first.
 PYTHON ?= python3
+TORCH_INDEX_URL ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -9,8 +10,9 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# CPU wheel, pinned explicitly: an unpinned torch pulls gigabytes of CUDA packages.
-	$(BIN)/python -m pip install -q torch==2.13.0
+	# torch pinned explicitly. On an x86 Linux machine without a GPU, `make setup TORCH_INDEX_URL=
+	# https://download.pytorch.org/whl/cpu` installs the CPU build (PyPI's x86 wheel brings gigabytes of CUDA).
+	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(BIN)/python -m pip install -q -e '.[worker,dev]'
 	touch $(STAMP)
 
