@@ -25,7 +25,8 @@ def test_every_served_model_has_a_small_sample():
     cards = load_manifest(DEFAULT_MANIFEST).models
     served = {name for name, card in cards.items() if card.inputs.kind != "generate"}  # generate: nothing to upload
     samples = load_samples()
-    assert served <= set(samples), f"models without a sample: {served - set(samples)}"
+    assert served <= set(samples), (f"served models without a sample: {sorted(served - set(samples))}; make them "
+                                    "with `v2v data samples --out samples --models NAME` and commit samples/")
     total = sum(p.stat().st_size for p in DEFAULT_SAMPLES_DIR.rglob("*") if p.is_file())
     assert total < MAX_TOTAL_BYTES
     for model in served:
