@@ -38,6 +38,24 @@ def sn_conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, bias: boo
     return sn(nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=bias))
 
 
+PLAIN_INIT_GAIN = 0.02
+"""Xavier-normal gain of convolutions without spectral norm (the reference's init_variance)."""
+
+
+def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, bias: bool = True,
+         spectral: bool = True) -> nn.Module:
+    """`sn_conv`, or (spectral=False) a plain Conv2d with 'same' padding, Xavier-normal gain 0.02 and zero bias:
+    the reference leaves the label embedding, the warped-image embeddings, SPADE's γ/β convs, conv_img and the flow
+    network's heads without spectral norm."""
+    if spectral:
+        return sn_conv(in_ch, out_ch, kernel, stride, bias)
+    layer = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=bias)
+    nn.init.xavier_normal_(layer.weight, gain=PLAIN_INIT_GAIN)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
 def norm_layer(norm: SpadeNorm, channels: int, affine: bool = True) -> nn.Module:
     """BatchNorm2d (the reference, SyncBN over a large batch) or InstanceNorm2d (no running statistics: training
     with batch 1 normalises exactly as serving does; BN in train mode with one sample is this same per-sample norm,
@@ -49,9 +67,11 @@ def norm_layer(norm: SpadeNorm, channels: int, affine: bool = True) -> nn.Module
     raise ValueError(f"unknown norm {norm!r}; valid: batch, instance")
 
 
-def conv_bn_act(in_ch: int, out_ch: int, stride: int = 1, norm: SpadeNorm = "batch") -> nn.Sequential:
-    """SN-Conv3x3 + affine norm + LeakyReLU(0.2): the reference encoder, attention and flow-net block."""
-    return nn.Sequential(sn_conv(in_ch, out_ch, 3, stride), norm_layer(norm, out_ch), nn.LeakyReLU(LRELU_SLOPE))
+def conv_bn_act(in_ch: int, out_ch: int, stride: int = 1, norm: SpadeNorm = "batch", bias: bool = True
+                ) -> nn.Sequential:
+    """SN-Conv3x3 + affine norm + LeakyReLU(0.2): the reference encoder, attention and flow-net block (the flow
+    network's have no conv bias in the reference)."""
+    return nn.Sequential(sn_conv(in_ch, out_ch, 3, stride, bias), norm_layer(norm, out_ch), nn.LeakyReLU(LRELU_SLOPE))
 
 
 def batch_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -83,12 +103,13 @@ class GeneratedConv:
 
 
 class Modulation(nn.Module):
-    """Learned SPADE modulation for one conditioning map: γ and β as SN-Conv1x1 (map channels -> channels)."""
+    """Learned SPADE modulation for one conditioning map: γ and β as Conv1x1 (map channels -> channels), plain as in
+    the reference or (legacy layout) spectral-normed."""
 
-    def __init__(self, map_channels: int, channels: int) -> None:
+    def __init__(self, map_channels: int, channels: int, spectral: bool = False) -> None:
         super().__init__()
-        self.mlp_gamma = sn_conv(map_channels, channels, 1)
-        self.mlp_beta = sn_conv(map_channels, channels, 1)
+        self.mlp_gamma = conv(map_channels, channels, 1, spectral=spectral)
+        self.mlp_beta = conv(map_channels, channels, 1, spectral=spectral)
 
     def forward(self, segmap: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.mlp_gamma(segmap), self.mlp_beta(segmap)], dim=1)  # (B, 2C, H, W)
@@ -101,12 +122,13 @@ class SPADE(nn.Module):
     The `n_extra` following maps (warped reference, warped previous frame: SPADE combine) always use learned convs.
     """
 
-    def __init__(self, channels: int, map_channels: int, generated_first: bool, n_extra: int, norm: SpadeNorm) -> None:
+    def __init__(self, channels: int, map_channels: int, generated_first: bool, n_extra: int, norm: SpadeNorm,
+                 spectral: bool = False) -> None:
         super().__init__()
         self.norm = norm_layer(norm, channels, affine=False)
         self.generated_first = generated_first
-        self.first = None if generated_first else Modulation(map_channels, channels)
-        self.extra = nn.ModuleList([Modulation(map_channels, channels) for _ in range(n_extra)])
+        self.first = None if generated_first else Modulation(map_channels, channels, spectral)
+        self.extra = nn.ModuleList([Modulation(map_channels, channels, spectral) for _ in range(n_extra)])
 
     def forward(self, x: torch.Tensor, segmap: torch.Tensor, extra: Sequence[torch.Tensor | None] = (),
                 generated: GeneratedConv | None = None) -> torch.Tensor:
@@ -152,17 +174,17 @@ class SPADEResBlock(nn.Module):
     """
 
     def __init__(self, fin: int, fout: int, map_channels: int, generated: bool, n_extra: int,
-                 norm: SpadeNorm) -> None:
+                 norm: SpadeNorm, spectral_modulation: bool = False) -> None:
         super().__init__()
         fmid = min(fin, fout)
         self.learned_shortcut = fin != fout
         self.conv_0 = sn_conv(fin, fmid)
         self.conv_1 = sn_conv(fmid, fout)
-        self.norm_0 = SPADE(fin, map_channels, generated, n_extra, norm)
-        self.norm_1 = SPADE(fmid, map_channels, generated, n_extra, norm)
+        self.norm_0 = SPADE(fin, map_channels, generated, n_extra, norm, spectral_modulation)
+        self.norm_1 = SPADE(fmid, map_channels, generated, n_extra, norm, spectral_modulation)
         if self.learned_shortcut:
             self.conv_s = sn_conv(fin, fout, 1, bias=False)
-            self.norm_s = SPADE(fin, map_channels, generated, n_extra, norm)
+            self.norm_s = SPADE(fin, map_channels, generated, n_extra, norm, spectral_modulation)
 
     def forward(self, x: torch.Tensor, segmap: torch.Tensor, extra: Sequence[torch.Tensor | None] = (),
                 weights: BlockWeights | None = None) -> torch.Tensor:
@@ -182,24 +204,25 @@ class LabelEmbedder(nn.Module):
     Encoder: Conv3x3(in -> ch[0]) + LReLU, then stride-2 Conv3x3 + LReLU (ch[i] -> ch[i+1]). Decoder: nearest x2 +
     conv + LReLU (ch[i+1] -> ch[i]); 'unet' concatenates the encoder feature of the same scale before upsampling
     (except at the bottleneck). The `n_generated` finest decoder layers have no weights of their own: they take
-    per-sample 1x1 convs from the weight generator. No norm layers.
+    per-sample 1x1 convs from the weight generator. No norm layers; plain convs as in the reference (`spectral`:
+    the legacy layout's spectral norm).
     Returns one map per scale, finest first: [ch[0] @ H, ch[1] @ H/2, ..., ch[n] @ H/2^n].
     """
 
     def __init__(self, in_channels: int, ch: Sequence[int], arch: Literal["encoderdecoder", "unet"],
-                 n_generated: int = 0) -> None:
+                 n_generated: int = 0, spectral: bool = False) -> None:
         super().__init__()
         if arch == "unet" and n_generated:
             raise ValueError("generated decoder layers are only supported by the encoder-decoder embedder")
         n = len(ch) - 1
         self.arch = arch
         self.n_generated = n_generated
-        self.conv_first = sn_conv(in_channels, ch[0])
-        self.down = nn.ModuleList([sn_conv(ch[i], ch[i + 1], 3, 2) for i in range(n)])
+        self.conv_first = conv(in_channels, ch[0], spectral=spectral)
+        self.down = nn.ModuleList([conv(ch[i], ch[i + 1], 3, 2, spectral=spectral) for i in range(n)])
         self.up = nn.ModuleDict()
         for i in range(n_generated, n):
             skip = arch == "unet" and i < n - 1
-            self.up[str(i)] = sn_conv(ch[i + 1] * (2 if skip else 1), ch[i])
+            self.up[str(i)] = conv(ch[i + 1] * (2 if skip else 1), ch[i], spectral=spectral)
 
     def forward(self, x: torch.Tensor, generated: Sequence[GeneratedConv] = ()) -> list[torch.Tensor]:
         """x (B, Cin, H, W); generated[i] = the decoder conv of scale i < n_generated."""

@@ -26,7 +26,7 @@ from torch import nn
 
 from models.core.family import InputError
 from models.core.warp import warp
-from models.families.fs_vid2vid.blocks import LRELU_SLOPE, LabelEmbedder, SpadeNorm, SPADEResBlock, sn_conv
+from models.families.fs_vid2vid.blocks import LRELU_SLOPE, LabelEmbedder, SpadeNorm, SPADEResBlock, conv
 from models.families.fs_vid2vid.flow_net import FlowNetwork
 from models.families.fs_vid2vid.weights import GeneratedWeights, ReferenceEncoder, ReferenceHead, WeightGenerator
 
@@ -69,6 +69,18 @@ class FewShotConfig:
     flow_n_downsample: int = 3
     flow_n_blocks: int = 6
     flow_multiplier: float = 20.0
+    flow_layout: Literal["original", "legacy"] = "original"
+    """Flow networks as the reference builds them ("original": stem/down/up convs without bias, residual blocks
+    BN -> LReLU -> conv -> BN -> LReLU -> conv plus the input, plain flow/mask heads) or as our first models were
+    trained ("legacy": biased convs, conv -> norm -> activation residual blocks, spectral-normed heads)."""
+    spectral_norm: Literal["original", "everywhere"] = "original"
+    """"original": spectral norm only where the reference has it (not on the label embedding, the warped-image
+    embeddings, SPADE's γ/β convs or conv_img); "everywhere": the legacy layout of our first models."""
+    warp_rounding: Literal["ours", "original"] = "ours"
+    """Flow normalisation for `grid_sample` ("original": bit for bit like the reference, for imported models)."""
+    weight_layout: Literal["rows", "original"] = "rows"
+    """How generated SPADE / embedding weights are cut from the MLP outputs (`weights.LayerWeightMLPs`): "original"
+    is the reference's (imported models), "rows" ours (trained models)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_adaptive_layers <= self.n_downsample:
@@ -171,26 +183,28 @@ class FewShotGenerator(nn.Module):
         ch, n = c.channels, c.n_downsample
         self.reference_encoder = ReferenceEncoder(c.label_channels, ch, c.n_adaptive_layers, c.n_downsample_attention,
                                                   with_attention=c.max_references > 1, norm=c.norm)
-        self.weight_generator = WeightGenerator(ch, c.n_adaptive_layers, c.n_fc_layers)
-        self.label_embedding = LabelEmbedder(c.label_channels, ch, "encoderdecoder", n_generated=c.n_adaptive_layers)
+        self.weight_generator = WeightGenerator(ch, c.n_adaptive_layers, c.n_fc_layers, c.weight_layout)
+        sn_all = c.spectral_norm == "everywhere"
+        self.label_embedding = LabelEmbedder(c.label_channels, ch, "encoderdecoder", n_generated=c.n_adaptive_layers,
+                                             spectral=sn_all)
         n_extra = int(c.warp_reference) + 1 if c.spade_combine else 0
         self.up = nn.ModuleList([
             SPADEResBlock(ch[min(i + 1, n)], ch[i], ch[i], generated=i < c.n_adaptive_layers,
-                          n_extra=n_extra if i < c.n_sc_layers else 0, norm=c.norm)
+                          n_extra=n_extra if i < c.n_sc_layers else 0, norm=c.norm, spectral_modulation=sn_all)
             for i in range(n + 1)
         ])  # up[i] runs at H/2^i
-        self.conv_img = sn_conv(ch[0], 3)
+        self.conv_img = conv(ch[0], 3, spectral=sn_all)
         flow_in = 2 * c.label_channels + 3
 
         def flow_network() -> FlowNetwork:
             return FlowNetwork(flow_in, c.flow_ngf, c.flow_n_downsample, c.flow_n_blocks,
-                               multiplier=c.flow_multiplier, norm=c.norm)
+                               multiplier=c.flow_multiplier, norm=c.norm, layout=c.flow_layout)
 
         self.flow_network_ref = flow_network() if c.warp_reference else None
         self.flow_network_temp = flow_network() if c.separate_temporal_flow or not c.warp_reference else None
         combine_ref = c.spade_combine and c.warp_reference
-        self.img_ref_embedding = LabelEmbedder(4, ch, "unet") if combine_ref else None
-        self.img_prev_embedding = LabelEmbedder(4, ch, "unet") if c.spade_combine else None
+        self.img_ref_embedding = LabelEmbedder(4, ch, "unet", spectral=sn_all) if combine_ref else None
+        self.img_prev_embedding = LabelEmbedder(4, ch, "unet", spectral=sn_all) if c.spade_combine else None
 
     # ---------------------------------------------------------------- streaming API
     def start(self, references: torch.Tensor, reference_labels: torch.Tensor) -> FewShotState:
@@ -238,11 +252,11 @@ class FewShotGenerator(nn.Module):
             ref_label = state.reference_labels[batch, ref_index]  # (B, C, H, W)
             pred = self.flow_network_ref(torch.cat([labels_t, ref_label, ref_image], dim=1))
             flow_ref, mask_ref = pred.flow, pred.mask
-            warped_ref = warp(ref_image, flow_ref)  # (B, 3, H, W)
+            warped_ref = warp(ref_image, flow_ref, self._divided)  # (B, 3, H, W)
         if state.prev_frame is not None and state.prev_label is not None and not single_frame:
             pred = self._temporal_flow()(torch.cat([labels_t, state.prev_label, state.prev_frame], dim=1))
             flow_prev, mask_prev = pred.flow, pred.mask
-            warped_prev = warp(state.prev_frame, flow_prev)  # (B, 3, H, W)
+            warped_prev = warp(state.prev_frame, flow_prev, self._divided)  # (B, 3, H, W)
 
         # 2. label embedding (generated decoder convs), warped-image embeddings (SPADE combine)
         label_maps = self.label_embedding(labels_t, weights.embed)  # [(B, ch[i], H/2^i, W/2^i)]
@@ -319,6 +333,10 @@ class FewShotGenerator(nn.Module):
 
     def _to_image(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.conv_img(F.leaky_relu(x, LRELU_SLOPE)))  # (B, 3, H, W)
+
+    @property
+    def _divided(self) -> bool:
+        return self.config.warp_rounding == "original"
 
     def _temporal_flow(self) -> FlowNetwork:
         net = self.flow_network_temp if self.flow_network_temp is not None else self.flow_network_ref

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
 from models.families.fs_vid2vid.blocks import LRELU_SLOPE, BlockWeights, GeneratedConv, SpadeNorm, conv_bn_act, sn
+
+WeightLayout = Literal["rows", "original"]
+"""How the weight-generation MLP outputs become conv weights: "rows" (ours: one output channel per row, bias last)
+or "original" (the reference's flat cut, see `LayerWeightMLPs._original`)."""
 
 
 class AttentionModule(nn.Module):
@@ -185,10 +190,12 @@ class LayerWeightMLPs(nn.Module):
     input channel (the conv is applied to x + b, i.e. bias = W b).
     """
 
-    def __init__(self, c: int, map_channels: int, fmid: int, shortcut: bool, n_fc_layers: int) -> None:
+    def __init__(self, c: int, map_channels: int, fmid: int, shortcut: bool, n_fc_layers: int,
+                 layout: WeightLayout = "rows") -> None:
         super().__init__()
         self.map_channels = map_channels
         self.fmid = fmid
+        self.layout = layout
         row = map_channels + 1
         self.spade_0 = _mlp(c, 2 * row, n_fc_layers)
         self.spade_1 = _mlp(c, 2 * fmid * row // c, n_fc_layers)
@@ -197,12 +204,36 @@ class LayerWeightMLPs(nn.Module):
 
     def forward(self, appearance: torch.Tensor) -> tuple[BlockWeights, GeneratedConv]:
         """appearance E_{i+1} (B, C, C) -> block weights and embedding-decoder conv for this layer."""
+        if self.layout == "original":
+            return self._original(appearance)
         norm_0 = self._spade(self.spade_0(appearance))
         norm_1 = self._spade(self.spade_1(appearance))
         norm_s = self._spade(self.spade_s(appearance)) if self.spade_s is not None else None
         e = self.spade_e(appearance)  # (B, C, ch[i] + 1)
         weight = e[..., :-1].transpose(1, 2)  # (B, ch[i], C)
         bias = torch.bmm(weight, e[..., -1:]).squeeze(-1)  # (B, ch[i])
+        return BlockWeights(norm_0=norm_0, norm_1=norm_1, norm_s=norm_s), GeneratedConv(weight, bias)
+
+    def _original(self, appearance: torch.Tensor) -> tuple[BlockWeights, GeneratedConv]:
+        """The reference's layout: each MLP's outputs (B, C rows, n) are flattened row-major and cut, not per row:
+        SPADE: first half γ, second half β, each [Cout·m weights (Cout, m), Cout biases] (the biases are not used by
+        the reference's generated SPADE convs); embedding: [m·C weights (m, C) of the 1x1 conv C -> m, then m
+        biases, then C - m entries the reference does not use]."""
+        b, c, _ = appearance.shape
+        m = self.map_channels
+
+        def spade(out: torch.Tensor, channels: int) -> GeneratedConv:
+            flat = out.reshape(b, -1)  # (B, 2·channels·(m+1))
+            half = flat.shape[1] // 2
+            weights = [part[:, : channels * m].view(b, channels, m) for part in (flat[:, :half], flat[:, half:])]
+            return GeneratedConv(weight=torch.cat(weights, dim=1), bias=flat.new_zeros(b, 2 * channels))
+
+        norm_0 = spade(self.spade_0(appearance), c)
+        norm_1 = spade(self.spade_1(appearance), self.fmid)
+        norm_s = spade(self.spade_s(appearance), c) if self.spade_s is not None else None
+        flat = self.spade_e(appearance).reshape(b, -1)  # (B, C·(m+1))
+        weight = flat[:, : c * m].view(b, m, c)  # (B, m, C): conv C -> m
+        bias = flat[:, c * m: c * m + m]  # (B, m)
         return BlockWeights(norm_0=norm_0, norm_1=norm_1, norm_s=norm_s), GeneratedConv(weight, bias)
 
     def _spade(self, out: torch.Tensor) -> GeneratedConv:
@@ -216,10 +247,10 @@ class LayerWeightMLPs(nn.Module):
 class WeightGenerator(nn.Module):
     """`fc[i]` for the n_adaptive finest main-branch layers (the reference's fc_spade_{0,1,s,e}_i)."""
 
-    def __init__(self, ch: Sequence[int], n_adaptive: int, n_fc_layers: int) -> None:
+    def __init__(self, ch: Sequence[int], n_adaptive: int, n_fc_layers: int, layout: WeightLayout = "rows") -> None:
         super().__init__()
         # layer i: fin = ch[i+1], fout = fmid = ch[i], label embedding ch[i]
-        self.fc = nn.ModuleList([LayerWeightMLPs(ch[i + 1], ch[i], ch[i], ch[i + 1] != ch[i], n_fc_layers)
+        self.fc = nn.ModuleList([LayerWeightMLPs(ch[i + 1], ch[i], ch[i], ch[i + 1] != ch[i], n_fc_layers, layout)
                                  for i in range(n_adaptive)])
 
     def forward(self, appearance: Sequence[torch.Tensor]) -> GeneratedWeights:
