@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "import": ("cli.import_checkpoint", "import an original vid2vid / few-shot vid2vid checkpoint"),
     "data": ("cli.data", "make synthetic or derived training data sets"),
     "eval": ("cli.evaluate", "measure quality of served models on held-out data"),
+    "judges": ("cli.judges", "train the classifiers that judge generated video (action, appearance)"),
     "models": ("cli.models", "list served models and registry presets"),
     "keys": ("cli.keys", "create or revoke API keys"),
     "submit": ("cli.client", "upload a label video to a running service"),
