@@ -102,6 +102,8 @@ def _decode_png(data: np.ndarray, name: str) -> np.ndarray:
     if image.dtype != np.uint8:
         if image.dtype == np.uint16 and int(image.max(initial=0)) < 256:
             image = image.astype(np.uint8)  # class ids stored as 16-bit PNG
+        elif image.dtype == np.uint16 and image.ndim == 2:
+            return image  # Cityscapes instance ids (class, or 1000 * class + instance): see models.core.label_codec
         else:
             raise DecodeError(f"{name}: 8-bit PNG frames expected, got {image.dtype}")
     if image.ndim == 2:

@@ -4,7 +4,9 @@ Serving (`workers.labels_input`), training (`corpora.clips`) and evaluation (`ev
 through `LabelCodec`, so the same PNG gives the same tensor on the three paths (tested). Rules:
 - segmentation: class ids (a single-channel PNG) or colours decoded to the nearest palette colour; resized with
   nearest neighbour; one-hot over `num_classes`; when `channels == num_classes + 1` a last channel of instance
-  boundaries, from the instance map when there is one, else from the class ids (the training rule).
+  boundaries, from the instance map when there is one, else from the class ids (the training rule). A 16-bit
+  single-channel frame in Cityscapes' `*_instanceIds.png` format (the class id, or 1000 * class + instance on
+  countable objects) carries both: classes are id // 1000 where id >= 1000, boundaries come from the full ids.
 - pose: the OpenPose-coloured rendering, RGB in [-1, 1]; edges: one channel in [-1, 1]. Both resized with area
   averaging when shrinking and bilinear when growing.
 numpy + torch (+ OpenCV for resizing).
@@ -27,6 +29,14 @@ from models.core.labels import (
     rgb_to_tensor,
     tensor_to_rgb,
 )
+
+INSTANCE_ID_BASE = 1000
+"""Cityscapes instance-id encoding: id = class for stuff, 1000 * class + k for instance k of a countable class."""
+
+
+def _instance_ids(image: np.ndarray) -> bool:
+    """Whether a label frame is a Cityscapes instance-id map (single channel, some id >= 1000)."""
+    return image.ndim == 2 and image.dtype != np.uint8 and int(image.max(initial=0)) >= INSTANCE_ID_BASE
 
 
 def resize_image(image: np.ndarray, height: int, width: int, nearest: bool) -> np.ndarray:
@@ -70,7 +80,8 @@ class LabelCodec:
     def class_ids(self, image: np.ndarray) -> np.ndarray:
         """Segmentation: (H, W) int64 class ids from an id image or a colour-coded one."""
         if image.ndim == 2:
-            return image.astype(np.int64)
+            ids = image.astype(np.int64)
+            return np.where(ids >= INSTANCE_ID_BASE, ids // INSTANCE_ID_BASE, ids)
         palette = np.asarray(self.palette or CITYSCAPES_PALETTE[: self.num_classes], dtype=np.uint8)
         return decode_palette(image[:, :, :3], palette)
 
@@ -85,7 +96,7 @@ class LabelCodec:
             ids = self.class_ids(image)
             x = one_hot(torch.from_numpy(ids)[None], self.num_classes)[0]  # (num_classes, H, W)
             if self.channels == self.num_classes + 1:
-                source = instance if instance is not None else ids
+                source = instance if instance is not None else image if _instance_ids(image) else ids
                 edges = instance_edges(torch.from_numpy(source.astype(np.int64))[None])[0]  # (1, H, W)
                 x = torch.cat([x, edges], dim=0)
         if x.shape[0] < self.channels:
