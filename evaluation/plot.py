@@ -22,11 +22,11 @@ def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def line_plot(path: Path, title: str, xs: Sequence[float], series: dict[str, Sequence[float]], x_label: str,
-              y_label: str, size: tuple[int, int] = (480, 760), dashed: Sequence[str] = ()) -> Path:
+              y_label: str, size: tuple[int, int] = (480, 820), dashed: Sequence[str] = ()) -> Path:
     """Write a plot of each `series` (label -> y per x) against `xs`; NaNs are skipped. Returns `path`."""
     height, width = size
     canvas = np.full((height, width, 3), 255, np.uint8)  # (H, W, 3) RGB
-    left, right, top, bottom = 70, 200, 40, 50
+    left, right, top, bottom = 70, 250, 40, 50
     values = [v for ys in series.values() for v in ys if not math.isnan(v)]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     pad = (hi - lo) * 0.05 or 0.5
@@ -66,7 +66,7 @@ def line_plot(path: Path, title: str, xs: Sequence[float], series: dict[str, Seq
             cv2.circle(canvas, p, 2, colour, -1)
         ly = top + 12 + 18 * i
         cv2.line(canvas, (width - right + 10, ly), (width - right + 30, ly), colour, 2)
-        cv2.putText(canvas, label[:24], (width - right + 35, ly + 4), font, 0.4, black, 1, cv2.LINE_AA)
+        cv2.putText(canvas, label[:34], (width - right + 35, ly + 4), font, 0.4, black, 1, cv2.LINE_AA)
     return write_png(path, canvas)
 
 
