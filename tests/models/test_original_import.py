@@ -7,6 +7,10 @@ criterion). Skipped with the reason when the fixture folder is absent.
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
@@ -60,11 +64,11 @@ def test_fewshot_case_matches_the_original(case: str) -> None:
 
 
 @pytest.mark.parametrize("case", cases("vid2vid")[:1])
-def test_a_missing_or_extra_tensor_is_named(case: str, tmp_path: torch.types.FileLike) -> None:
+def test_a_missing_or_extra_tensor_is_named(case: str, tmp_path: Path) -> None:
     files = find_files(FIXTURES / case / "checkpoints")
     sd = read_state_dict(files.scales[1])
     sd["model_final_img.1.extra"] = torch.zeros(1)
-    bad = tmp_path / "latest_net_G1.pth"  # type: ignore[operator]
+    bad = tmp_path / "latest_net_G1.pth"
     torch.save(sd, bad)
     with pytest.raises(ImportMismatch, match="model_final_img.1.extra"):
         import_original(type(files)([files.scales[0], bad, *files.scales[2:]], files.single))
@@ -72,3 +76,53 @@ def test_a_missing_or_extra_tensor_is_named(case: str, tmp_path: torch.types.Fil
     torch.save(sd, bad)
     with pytest.raises(ImportMismatch, match="does not fit|has no source|left over"):
         import_original(type(files)([files.scales[0], bad, *files.scales[2:]], files.single))
+
+
+@pytest.mark.parametrize("case", [c for c in cases("vid2vid") if load_case(c)[2].get("first_frame") == "single_G"][:1])
+def test_imported_model_through_v2v_generate(case: str, tmp_path: Path) -> None:
+    """`v2v import` then `v2v generate` (the worker's per-job loop): labels as Cityscapes instance-id PNGs; the two
+    first frames come from the single-image G and frame 2 is the original's first generated frame (8-bit output)."""
+    import cv2
+
+    from cli.main import main
+
+    inputs, outputs, _ = load_case(case)
+    _, height, width = inputs["A"].shape
+    assert main(["import", str(FIXTURES / case / "checkpoints"), "--name", "imported", "--dtype", "fp32",
+                 "--checkpoints-dir", str(tmp_path), "--height", str(height), "--width", str(width)]) == 0
+    labels = tmp_path / "labels.zip"
+    with zipfile.ZipFile(labels, "w") as archive:
+        for t in range(3):
+            inst = inputs["inst"][t].long()  # the fixture's ids: 1000 * k + class on instance k, else the class
+            cityscapes = torch.where(inst >= 1000, (inst % 1000) * 1000 + inst // 1000, inst)  # 1000 * class + k
+            ok, png = cv2.imencode(".png", cityscapes.numpy().astype(np.uint16))
+            assert ok
+            archive.writestr(f"{t:05d}.png", png.tobytes())
+    frames = tmp_path / "frames"
+    assert main(["generate", "--model", "imported", "--manifest", str(tmp_path / "manifest.json"), "--labels",
+                 str(labels), "-o", str(tmp_path / "out.mp4"), "--frames-dir", str(frames), "--device", "cpu"]) == 0
+    pngs = sorted(frames.rglob("*.png"))
+    assert len(pngs) == 3
+    expected = [outputs["first_frames"][0], outputs["first_frames"][1], outputs["fake_B"][0]]
+    for png, want in zip(pngs, expected, strict=True):
+        got = torch.from_numpy(cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1).float()
+        assert float((got / 127.5 - 1 - want).abs().max()) <= 1 / 127.5 + VID2VID_NETWORK_TOLERANCE, png.name
+
+
+@pytest.mark.parametrize("family", ["vid2vid", "fewshot"])
+def test_imported_cards_load_in_the_worker_runner(family: str, tmp_path: Path) -> None:
+    """The card `v2v import` writes (fp16 weights, sha256, config overrides) sets up in workers.runner.Runner."""
+    import json
+
+    from app.contracts import Manifest
+    from cli.main import main
+    from workers.runner import Runner
+
+    case = cases(family)[0]
+    assert main(["import", str(FIXTURES / case / "checkpoints"), "--name", "m", "--checkpoints-dir",
+                 str(tmp_path)]) == 0
+    card = Manifest.model_validate(json.loads((tmp_path / "manifest.json").read_text())).models["m"]
+    runner = Runner(card, torch.device("cpu"), tmp_path)
+    runner.setup()
+    assert runner.pipeline is not None
+    assert card.quality["weights_dtype"] == "fp16" and card.weights is not None and len(card.weights.sha256) == 64
