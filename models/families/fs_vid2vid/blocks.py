@@ -38,13 +38,15 @@ def sn_conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, bias: boo
     return sn(nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=bias))
 
 
-PLAIN_INIT_GAIN = 0.02
-"""Xavier-normal gain of convolutions without spectral norm (the reference's init_variance)."""
+PLAIN_INIT_GAIN = 1.0
+"""Xavier-normal gain of convolutions without spectral norm. The reference initialises every layer with gain 0.02;
+without spectral norm that leaves conv_img and the SPADE modulation near zero, and a fresh model fine-tunes or trains
+from an almost constant output (measured: 20 fine-tuning steps lowered the reference error 1 % instead of > 3 %)."""
 
 
 def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, bias: bool = True,
          spectral: bool = True) -> nn.Module:
-    """`sn_conv`, or (spectral=False) a plain Conv2d with 'same' padding, Xavier-normal gain 0.02 and zero bias:
+    """`sn_conv`, or (spectral=False) a plain Conv2d: 'same' padding, Xavier-normal `PLAIN_INIT_GAIN`, zero bias:
     the reference leaves the label embedding, the warped-image embeddings, SPADE's γ/β convs, conv_img and the flow
     network's heads without spectral norm."""
     if spectral:
