@@ -115,7 +115,8 @@ def map_state_dict(source: dict[str, torch.Tensor], module: nn.Module, groups: S
     for d, value in target_sd.items():
         if d.endswith(COUNTER):
             s = f"{module_pairs.get(_module_of(d), '?')}.{COUNTER}"
-            out[d] = source[s].to(value.dtype).reshape(value.shape) if s in source else torch.zeros_like(value)
+            out[d] = (source[s].to(value.dtype).reshape(value.shape) if s in source
+                      else torch.zeros(value.shape, dtype=value.dtype))
     missing = [d for d in target_sd if d not in out]
     if missing:
         raise ImportMismatch(f"{where}: our {missing[0]} {tuple(target_sd[missing[0]].shape)} is not in any "

@@ -126,3 +126,30 @@ def test_imported_cards_load_in_the_worker_runner(family: str, tmp_path: Path) -
     runner.setup()
     assert runner.pipeline is not None
     assert card.quality["weights_dtype"] == "fp16" and card.weights is not None and len(card.weights.sha256) == 64
+
+
+@pytest.mark.parametrize("family", ["vid2vid", "fewshot"])
+def test_torch_04_files_without_batch_counters_import(family: str, tmp_path: Path) -> None:
+    """Files as torch 0.4 wrote them (legacy serialisation, no num_batches_tracked) import to the same weights."""
+    import shutil
+
+    case = cases(family)[0]
+    folder = tmp_path / "checkpoints"
+    shutil.copytree(FIXTURES / case / "checkpoints", folder)
+    for path in folder.rglob("*.pth"):
+        sd = {k: v for k, v in read_state_dict(path).items() if not k.endswith("num_batches_tracked")}
+        path.chmod(0o644)
+        torch.save(sd, path, _use_new_zipfile_serialization=False)
+    import importlib
+
+    from cli.import_checkpoint import FAMILY_MODULES
+
+    module = importlib.import_module(FAMILY_MODULES["vid2vid" if family == "vid2vid" else "fs_vid2vid"])
+    old, new = import_case(case, "vid2vid" if family == "vid2vid" else "fs_vid2vid")[0], \
+        module.import_checkpoint(folder, {})
+    for network, state in old.weights.items():
+        for key, value in state.items():
+            if key.endswith("num_batches_tracked"):
+                assert int(new.weights[network][key]) == 0
+            else:
+                assert torch.equal(value, new.weights[network][key]), key
