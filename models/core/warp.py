@@ -34,6 +34,8 @@ def warp(image: torch.Tensor, flow: torch.Tensor, divided: bool = False) -> torc
     b, _, h, w = image.shape
     if flow.shape[0] != b or flow.shape[1] != 2 or flow.shape[2:] != image.shape[2:]:
         raise ValueError(f"flow {tuple(flow.shape)} does not match image {tuple(image.shape)}")
+    if image.dtype in (torch.float16, torch.bfloat16):  # the sampling grid needs fp32: bf16 spacing near 1 is 2^-7,
+        return warp(image.float(), flow.float(), divided).to(image.dtype)  # 8 pixels at a width of 2048
     flow = flow.to(image.dtype)
     if divided:
         normalised = torch.cat([flow[:, 0:1] / ((w - 1.0) / 2.0), flow[:, 1:2] / ((h - 1.0) / 2.0)], dim=1)
