@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--norm-statistics", choices=["per_frame", "running"], default="per_frame",
                         help="vid2vid BatchNorm at inference: per_frame = what the original test script computed "
                              "(default); running = eval mode with the stored running statistics")
+    parser.add_argument("--remove-face-labels", choices=["auto", "on", "off"], default="auto",
+                        help="few-shot pose: the original --remove_face_labels (auto: on for 6-channel pose labels)")
     parser.add_argument("--dtype", choices=["fp16", "fp32"], default="fp16", help="stored weight precision")
     parser.add_argument("--height", type=int, default=None, help="default output height of the card")
     parser.add_argument("--width", type=int, default=None, help="default output width of the card")
@@ -75,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     family = detect_family(folder) if args.family == "auto" else args.family
     module = importlib.import_module(FAMILY_MODULES[family])
     options = {"epoch": args.epoch, "single_g": args.single_g, "fg_labels": args.fg_labels,
-               "label_nc": args.label_nc, "norm_statistics": args.norm_statistics}
+               "label_nc": args.label_nc, "norm_statistics": args.norm_statistics,
+               "remove_face_labels": {"auto": None, "on": True, "off": False}[args.remove_face_labels]}
     result = module.import_checkpoint(folder, options)
     height, width = default_size(family, result.labels)
     meta = {"family": family, "preset": result.preset, "config": result.config_overrides, "labels": result.labels,

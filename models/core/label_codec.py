@@ -7,8 +7,9 @@ through `LabelCodec`, so the same PNG gives the same tensor on the three paths (
   boundaries, from the instance map when there is one, else from the class ids (the training rule). A 16-bit
   single-channel frame in Cityscapes' `*_instanceIds.png` format (the class id, or 1000 * class + instance on
   countable objects) carries both: classes are id // 1000 where id >= 1000, boundaries come from the full ids.
-- pose: the OpenPose-coloured rendering, RGB in [-1, 1]; edges: one channel in [-1, 1]. Both resized with area
-  averaging when shrinking and bilinear when growing.
+- pose: the OpenPose-coloured rendering, RGB in [-1, 1]; with 6 channels (the few-shot vid2vid pose setting:
+  DensePose IUV + OpenPose) a frame is the two RGB pictures side by side, DensePose left, each of the run width.
+  edges: one channel in [-1, 1]. Resized with area averaging when shrinking and bilinear when growing.
 numpy + torch (+ OpenCV for resizing).
 """
 
@@ -30,6 +31,8 @@ from models.core.labels import (
     tensor_to_rgb,
 )
 
+DENSEPOSE_OPENPOSE = 6
+"""Channels of the few-shot pose setting's label: DensePose IUV (3) then OpenPose rendering (3)."""
 INSTANCE_ID_BASE = 1000
 """Cityscapes instance-id encoding: id = class for stuff, 1000 * class + k for instance k of a countable class."""
 
@@ -89,7 +92,13 @@ class LabelCodec:
         """A label image already at the run size -> (channels, H, W) float32."""
         if self.label_type == "pose":
             rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
-            x = rgb_to_tensor(rgb[:, :, :3])  # (3, H, W)
+            if self.channels == DENSEPOSE_OPENPOSE:
+                if rgb.shape[1] % 2:
+                    raise ValueError("6-channel pose frames are DensePose and OpenPose side by side (even width)")
+                half = rgb.shape[1] // 2
+                x = torch.cat([rgb_to_tensor(rgb[:, :half, :3]), rgb_to_tensor(rgb[:, half:, :3])])  # (6, H, W)
+            else:
+                x = rgb_to_tensor(rgb[:, :, :3])  # (3, H, W)
         elif self.label_type == "edges":
             x = edges_to_tensor(image if image.ndim == 2 else image[:, :, :3])  # (1, H, W)
         else:
@@ -108,7 +117,8 @@ class LabelCodec:
                   ) -> torch.Tensor:
         """Resize (the codec's rule), then encode: (channels, height, width)."""
         fitted = None if instance is None else resize_image(instance, height, width, nearest=True)
-        return self.encode(self.fit(image, height, width), fitted)
+        side_by_side = self.label_type == "pose" and self.channels == DENSEPOSE_OPENPOSE
+        return self.encode(self.fit(image, height, 2 * width if side_by_side else width), fitted)
 
     def draw(self, labels: torch.Tensor) -> np.ndarray:
         """(C, H, W) encoded labels -> (H, W, 3) uint8 picture (previews, sample strips)."""
@@ -117,5 +127,5 @@ class LabelCodec:
             ids = labels[: self.num_classes].argmax(0).cpu().numpy()
             return colorize(ids, palette)
         if self.label_type == "pose":
-            return tensor_to_rgb(labels[:3])
+            return tensor_to_rgb(labels[3:6] if self.channels == DENSEPOSE_OPENPOSE else labels[:3])
         return tensor_to_rgb(labels[:1].expand(3, -1, -1))

@@ -108,13 +108,14 @@ def fewshot_diffs(result: ImportResult, config: Any, inputs: dict[str, torch.Ten
     gen = FewShotGenerator(config)
     gen.load_state_dict(result.weights["generator"])
     gen.eval()
-    labels, ref_labels, refs = inputs["tgt_label_valid"], inputs["ref_label_valid"], inputs["ref_image"]
+    # the raw labels: the imported config masks the face (--remove_face_labels) inside the generator, as the reference
+    labels, ref_labels, refs = inputs["tgt_label"], inputs["ref_label"], inputs["ref_image"]
     out: dict[str, list[float]] = {"teacher_forced": [], "flow_ref": [], "warped_ref": []}
     with torch.no_grad():
         start = gen.start(refs, ref_labels)
         for t in range(labels.shape[0]):
             state = start if t == 0 else dataclasses.replace(start, prev_frame=outputs["fake_image"][t - 1:t],
-                                                             prev_label=labels[t - 1:t])
+                                                             prev_label=inputs["tgt_label_valid"][t - 1:t])
             step, _ = gen.step(labels[t:t + 1], state, with_raw=False)
             out.setdefault("first" if t == 0 else "teacher_forced", []).append(
                 _diff(step.frame[0], outputs["fake_image"][t]))

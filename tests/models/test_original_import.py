@@ -154,3 +154,13 @@ def test_torch_04_files_without_batch_counters_import(family: str, tmp_path: Pat
                 assert int(new.weights[network][key]) == 0
             else:
                 assert torch.equal(value, new.weights[network][key]), key
+
+
+def test_six_channel_pose_frames_are_densepose_and_openpose_side_by_side() -> None:
+    from models.core.label_codec import LabelCodec
+
+    codec = LabelCodec("pose", 6)
+    frame = np.concatenate([np.full((8, 4, 3), 255, np.uint8), np.zeros((8, 4, 3), np.uint8)], axis=1)  # (8, 8, 3)
+    x = codec.encode_at(frame, 8, 4)
+    assert x.shape == (6, 8, 4) and bool(x[:3].eq(1).all()) and bool(x[3:].eq(-1).all())
+    assert codec.draw(x).shape == (8, 4, 3)

@@ -78,6 +78,9 @@ class FewShotConfig:
     embeddings, SPADE's γ/β convs or conv_img); "everywhere": the legacy layout of our first models."""
     warp_rounding: Literal["ours", "original"] = "ours"
     """Flow normalisation for `grid_sample` ("original": bit for bit like the reference, for imported models)."""
+    remove_face_labels: bool = False
+    """The reference pose setting's `--remove_face_labels`: DensePose channels 0..2 set to -1 on face parts 23 and 24
+    (read from channel 2) of the target and reference labels, inside the generator."""
     weight_layout: Literal["rows", "original"] = "rows"
     """How generated SPADE / embedding weights are cut from the MLP outputs (`weights.LayerWeightMLPs`): "original"
     is the reference's (imported models), "rows" ours (trained models)."""
@@ -217,6 +220,8 @@ class FewShotGenerator(nn.Module):
             a state without previous frame; the first `step` uses the reference path only.
         """
         self._check_references(references, reference_labels)
+        if self.config.remove_face_labels:
+            reference_labels = remove_face_labels(reference_labels)
         return FewShotState(references=references, reference_labels=reference_labels,
                             cache=self._encode(references, reference_labels))
 
@@ -240,6 +245,8 @@ class FewShotGenerator(nn.Module):
             raise ValueError(f"labels {tuple(labels_t.shape)} do not match the references "
                              f"{tuple(state.reference_labels.shape)}")
         b = labels_t.shape[0]
+        if c.remove_face_labels:
+            labels_t = remove_face_labels(labels_t)
         bottleneck, weights, attention, ref_index = self._reference_encoding(labels_t, state)
         if c.reference_choice == "nearest_label" and state.num_references > 1:
             ref_index = nearest_label_reference(state.reference_labels, labels_t)
@@ -362,3 +369,13 @@ def nearest_label_reference(reference_labels: torch.Tensor, labels_t: torch.Tens
     """(B, K, C, H, W), (B, C, H, W) -> (B,) index of the reference whose label map is nearest (mean |diff|)."""
     distance = (reference_labels - labels_t[:, None]).abs().flatten(2).mean(dim=2)  # (B, K)
     return distance.argmin(dim=1)
+
+
+def remove_face_labels(labels: torch.Tensor) -> torch.Tensor:
+    """(..., C >= 3, H, W) DensePose-first label maps in [-1, 1] -> the same with channels 0..2 set to -1 where
+    channel 2's body part ((v / 2 + 0.5) * 24) is within 0.1 of 23 or 24 (the face)."""
+    part = (labels[..., 2:3, :, :] / 2 + 0.5) * 24  # (..., 1, H, W)
+    face = ((part - 23).abs() < 0.1) | ((part - 24).abs() < 0.1)
+    masked = labels.clone()
+    masked[..., 0:3, :, :] = torch.where(face, torch.full_like(labels[..., 0:3, :, :], -1.0), labels[..., 0:3, :, :])
+    return masked

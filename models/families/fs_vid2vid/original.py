@@ -103,6 +103,7 @@ def infer_config(sd: dict[str, torch.Tensor], where: str) -> FewShotConfig:
         n_downsample_attention=n_attention or 2, norm="batch", warp_reference=warp_ref, reference_choice="attention",
         spade_combine=n_sc > 0, n_sc_layers=n_sc or 2, flow_ngf=flow_ngf, flow_n_downsample=flow_down,
         flow_n_blocks=flow_blocks, flow_layout="original", spectral_norm="original", warp_rounding="original",
+        remove_face_labels=int(label_ch) == 6,
         weight_layout="original",
     )
 
@@ -148,9 +149,11 @@ def import_checkpoint(folder: Path, options: dict[str, Any]) -> ImportResult:
     config = infer_config(sd, str(files[0]))
     state = map_state_dict(sd, config, str(files[0]))
     preset = "fs_vid2vid-pose-256"
+    labels = {"type": "pose", "num_classes": 0, "channels": config.label_channels}
+    if options.get("remove_face_labels") is not None:
+        config = dataclasses.replace(config, remove_face_labels=bool(options["remove_face_labels"]))
     base, ours = dataclasses.asdict(PRESETS[preset]), dataclasses.asdict(config)
     overrides = {k: (list(v) if isinstance(v, tuple) else v) for k, v in ours.items() if v != base[k]}
-    labels = {"type": "pose", "num_classes": 0, "channels": config.label_channels}
-    notes = ["the reference's --remove_face_labels (DensePose parts 23/24 set to -1) is not applied by the service: "
-             "mask the face in the label frames before submitting"] if config.label_channels == 6 else []
+    notes = [f"label frames: DensePose IUV and OpenPose renderings side by side (6 channels); remove_face_labels "
+             f"{config.remove_face_labels}"] if config.label_channels == 6 else []
     return ImportResult(preset, overrides, {"generator": state}, labels, [str(files[0])], notes)
