@@ -21,6 +21,7 @@ import torch
 
 from app.contracts import GenerateJob, JobSpec, ModelCard, PredictJob, TranslateInputs, TranslateJob
 from models.core.family import GenerateStart, PredictStart, StartInputs, TranslateStart
+from models.core.label_codec import DENSEPOSE_OPENPOSE
 from models.core.labels import rgb_to_tensor
 from workers.errors import JobError
 from workers.labels_input import LabelEncoder
@@ -96,6 +97,9 @@ class TranslateSource(_PlainOutput):
     def output_size(self) -> tuple[int, int]:
         if self._size is None:
             raise JobError("decode_failed", "the label input has no frames")
+        codec = self.encoder.codec
+        if codec.label_type == "pose" and codec.channels == DENSEPOSE_OPENPOSE:  # two pictures side by side
+            return self._size[0], self._size[1] // 2
         return self._size
 
     def _references(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:

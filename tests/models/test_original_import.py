@@ -164,3 +164,41 @@ def test_six_channel_pose_frames_are_densepose_and_openpose_side_by_side() -> No
     x = codec.encode_at(frame, 8, 4)
     assert x.shape == (6, 8, 4) and bool(x[:3].eq(1).all()) and bool(x[3:].eq(-1).all())
     assert codec.draw(x).shape == (8, 4, 3)
+
+
+@pytest.mark.parametrize("case", cases("fewshot")[:1])
+def test_imported_fewshot_pose_model_through_v2v_generate(case: str, tmp_path: Path) -> None:
+    """6-channel pose labels as DensePose | OpenPose side-by-side 8-bit PNGs (the face masked inside the model): the
+    frames are the original's up to the 8-bit rounding of inputs and outputs, at the output width."""
+    import cv2
+
+    from cli.main import main
+
+    inputs, outputs, _ = load_case(case)
+    _, _, height, width = inputs["tgt_label"].shape
+
+    def bgr(x: torch.Tensor) -> np.ndarray:  # (3, H, W) in [-1, 1] -> (H, W, 3) uint8 BGR
+        rgb = x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+    def side_by_side(label: torch.Tensor) -> np.ndarray:
+        return np.concatenate([bgr(label[:3]), bgr(label[3:6])], axis=1)
+
+    assert main(["import", str(FIXTURES / case / "checkpoints"), "--name", "pose", "--dtype", "fp32",
+                 "--checkpoints-dir", str(tmp_path), "--height", str(height), "--width", str(width)]) == 0
+    with zipfile.ZipFile(tmp_path / "labels.zip", "w") as archive:
+        for t, label in enumerate(inputs["tgt_label"]):
+            archive.writestr(f"{t:05d}.png", cv2.imencode(".png", side_by_side(label))[1].tobytes())
+    cv2.imwrite(str(tmp_path / "ref.png"), bgr(inputs["ref_image"][0, 0]))
+    cv2.imwrite(str(tmp_path / "ref_label.png"), side_by_side(inputs["ref_label"][0, 0]))
+    frames = tmp_path / "frames"
+    assert main(["generate", "--model", "pose", "--manifest", str(tmp_path / "manifest.json"), "--labels",
+                 str(tmp_path / "labels.zip"), "--references", str(tmp_path / "ref.png"), "--reference-labels",
+                 str(tmp_path / "ref_label.png"), "-o", str(tmp_path / "out.mp4"), "--frames-dir", str(frames),
+                 "--device", "cpu"]) == 0
+    pngs = sorted(frames.rglob("*.png"))
+    assert len(pngs) == len(outputs["fake_image"])
+    for png, want in zip(pngs, outputs["fake_image"], strict=True):
+        got = torch.from_numpy(cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1).float()
+        assert got.shape == want.shape
+        assert float((got / 127.5 - 1 - want).abs().max()) < 2 / 127.5, png.name
