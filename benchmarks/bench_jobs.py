@@ -97,7 +97,7 @@ def instrumented(runner: Any, timers: Timers, sync: Callable[[], None]) -> Itera
         (inputs, "read_label_frames"): ("decode", "iter"),
         (loop, "write_png_atomic"): ("png_write", "call"),
         (loop, "save_job_state"): ("state_save", "call"),
-        (loop, "encode_frames_to_mp4"): ("mp4_mux", "call"),
+        (loop, "encode_rgb_frames_to_mp4"): ("mp4_mux", "call"),
         (loop, "tensor_to_rgb"): ("to_rgb", "call"),
         (loop, "resize_rgb"): ("resize_out", "call"),
     }
