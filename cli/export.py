@@ -116,7 +116,7 @@ CARD_WRITERS = {"translate": translate_card, "predict": predict_card, "generate"
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.contracts import Manifest, WeightsFile
+    from app.contracts import WeightsFile
     from models.core.checkpoints import export_generator_fp16
     from models.families.vid2vid.first_frame import load_single_image_generator
     from models.registry import build_generator, get_family
@@ -157,19 +157,24 @@ def run(args: argparse.Namespace) -> int:
         card = card.model_copy(update={"quality": {**card.quality, **json.loads(Path(args.quality).read_text())}})
     if single is not None:
         card = card.model_copy(update={"quality": {**card.quality, "first_frame_trained_steps": single[1]["step"]}})
-    manifest_path = Path(args.manifest) if args.manifest else out_dir / "manifest.json"
-    models = {}
-    if manifest_path.exists():
-        models = dict(Manifest.model_validate(json.loads(manifest_path.read_text())).models)
-    models[args.name] = card
-    text = json.dumps(Manifest(models=models).model_dump(mode="json"), indent=1)
-    partial = manifest_path.with_name(manifest_path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, manifest_path)
+    write_card(Path(args.manifest) if args.manifest else out_dir / "manifest.json", card)
     sys.stdout.write(f"exported {args.name}: {out_dir / weights_name} sha256 {weights.sha256}\n")
     for extra_name, file in extra.items():
         sys.stdout.write(f"  {extra_name}: {out_dir / file.file} sha256 {file.sha256}\n")
     return 0
+
+
+def write_card(manifest_path: Path, card: Any) -> None:
+    """Put `card` into the manifest (replacing a card of the same name, keeping the others), atomically."""
+    from app.contracts import Manifest
+
+    models = {}
+    if manifest_path.exists():
+        models = dict(Manifest.model_validate(json.loads(manifest_path.read_text())).models)
+    models[card.name] = card
+    partial = manifest_path.with_name(manifest_path.name + ".partial")
+    partial.write_text(json.dumps(Manifest(models=models).model_dump(mode="json"), indent=1))
+    os.replace(partial, manifest_path)
 
 
 def _first_frame_checkpoint(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Path, dict[str, Any]] | None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,8 +67,8 @@ def default_size(family: str, labels: dict[str, Any]) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from app.contracts import Manifest, WeightsFile
-    from cli.export import translate_card
+    from app.contracts import WeightsFile
+    from cli.export import translate_card, write_card
     from models.core.checkpoints import save_state_dict
 
     folder = Path(args.folder)
@@ -99,14 +97,7 @@ def run(args: argparse.Namespace) -> int:
     card = card.model_copy(update={"quality": {"imported_from": [Path(s).name for s in result.sources],
                                                "weights_dtype": args.dtype}})
     manifest_path = Path(args.manifest) if args.manifest else out_dir / "manifest.json"
-    models = {}
-    if manifest_path.exists():
-        models = dict(Manifest.model_validate(json.loads(manifest_path.read_text())).models)
-    models[args.name] = card
-    text = json.dumps(Manifest(models=models).model_dump(mode="json"), indent=1)
-    partial = manifest_path.with_name(manifest_path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, manifest_path)
+    write_card(manifest_path, card)
     sys.stdout.write(f"imported {family} {folder} as {args.name} ({args.dtype}): {manifest_path}\n")
     for network, file in files.items():
         sys.stdout.write(f"  {network}: {out_dir / file.file} sha256 {file.sha256}\n")

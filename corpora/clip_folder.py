@@ -71,3 +71,25 @@ def frames_to_tensor(frames: np.ndarray, signed: bool = False) -> torch.Tensor:
     array = frames[..., None] if frames.ndim == 3 else frames  # (T, H, W, C)
     x = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / 255.0  # (T, C, H, W)
     return x * 2 - 1 if signed else x
+
+
+def load_rgb_clips(root: Path, split: str, size: int) -> tuple[torch.Tensor, ClipFolderDataset]:
+    """Every clip of a folder's `split` in memory: (N, T, 3, size, size) uint8 (area-resized, grey expanded to RGB),
+    and the folder (for its labels). Clips must all have the same length."""
+    from torch.nn import functional as F
+
+    folder = ClipFolderDataset(Path(root), split, signed=False)
+    if len(folder) == 0:
+        raise ValueError(f"{root} has no {split} clips")
+    clips = []
+    for i in range(len(folder)):
+        x = folder[i]["frames"]  # (T, C, H, W) in [0, 1]
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="area")
+        clips.append((x * 255).round().to(torch.uint8))
+    if len({c.shape[0] for c in clips}) != 1:
+        raise ValueError(f"{root}: clips of different lengths")
+    return torch.stack(clips), folder
+

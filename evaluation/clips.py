@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from corpora.clip_folder import ClipFolderDataset
+from corpora.clip_folder import load_rgb_clips
 
 
 @dataclass(frozen=True)
@@ -29,22 +28,10 @@ class ClipSet:
 
 def load_clips(root: Path, split: str, size: int, labels: tuple[str, ...] = ("action", "look")) -> ClipSet:
     """Every clip of `split` at size x size (area-resized), grey expanded to RGB."""
-    folder = ClipFolderDataset(Path(root), split, signed=False)
-    if len(folder) == 0:
-        raise ValueError(f"{root} has no {split} clips")
-    clips = []
-    for i in range(len(folder)):
-        x = folder[i]["frames"]  # (T0, C, H, W) in [0, 1]
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        if x.shape[-2:] != (size, size):
-            x = F.interpolate(x, size=(size, size), mode="area")
-        clips.append((x * 255).round().to(torch.uint8))
-    if len({c.shape[0] for c in clips}) != 1:
-        raise ValueError(f"{root}: clips of different lengths")
+    clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T, 3, S, S) uint8
     table = {name: torch.tensor([int(folder.labels[n][name]) for n in folder.names]) for name in labels}
     classes = [str(c) for c in folder.generator.get("actions", [])]  # type: ignore[union-attr]
-    return ClipSet(torch.stack(clips), table, list(folder.names), classes)
+    return ClipSet(clips, table, list(folder.names), classes)
 
 
 def usable_stride(total: int, frames: int, stride: int) -> int:

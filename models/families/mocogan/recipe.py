@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from corpora.clip_folder import ClipFolderDataset
+from corpora.clip_folder import load_rgb_clips
 from corpora.layout import write_png
 from models.core.checkpoints import config_overrides_from_json
 from models.core.labels import tensor_to_rgb
@@ -72,20 +71,7 @@ class ActionClips(torch.utils.data.Dataset):
     """A clip folder in memory; item i: {"video": (T, 3, S, S) in [-1, 1], "action": (), "image": (3, S, S)}."""
 
     def __init__(self, root: str, split: str, size: int, frames: int, stride: int, seed: int) -> None:
-        folder = ClipFolderDataset(Path(root), split, signed=False)
-        if len(folder) == 0:
-            raise ValueError(f"{root} has no {split} clips")
-        clips = []
-        for i in range(len(folder)):
-            x = folder[i]["frames"]  # (T0, C, H, W) in [0, 1]
-            if x.shape[1] == 1:
-                x = x.expand(-1, 3, -1, -1)
-            if x.shape[-2:] != (size, size):
-                x = F.interpolate(x, size=(size, size), mode="area")
-            clips.append((x * 255).round().to(torch.uint8))
-        if len({c.shape[0] for c in clips}) != 1:
-            raise ValueError(f"{root}: clips of different lengths")
-        self.clips = torch.stack(clips)  # (N, T0, 3, S, S) uint8
+        self.clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
         self.actions = torch.tensor([int(folder.labels[n]["action"]) for n in folder.names])  # (N,)
         self.names: list[str] = list(folder.generator.get("actions", []))
         self.frames, self.seed = frames, seed
