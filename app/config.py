@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     MAX_ATTEMPTS: int = Field(default=3, ge=1, le=10)
     CANCEL_TTL_S: int = Field(default=DAY_S, gt=0)
     RETENTION_SWEEP_INTERVAL_S: int = Field(default=3600, gt=0)
+    API_DEAD_AFTER_S: float = Field(default=15.0, gt=0)
+    """An API process silent this long is dead: another (or its restart) gives back what its unfinished submits
+    reserved and removes their partial uploads (`app.limits.recover_abandoned`)."""
     WEBHOOK_ALLOWED_NETWORKS: list[str] = Field(default_factory=list)
     """CIDRs webhook receivers may be in although private/loopback (default none), e.g. `["127.0.0.1/32"]`."""
     WEBHOOK_INTERVAL_S: float = Field(default=0.5, gt=0, le=10)

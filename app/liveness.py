@@ -15,6 +15,9 @@ from app.contracts import KEY_PREFIX
 WORKERS_ALIVE_KEY = f"{KEY_PREFIX}workers:alive"
 """Sorted set: worker name -> time of its last heartbeat (Redis server time, seconds)."""
 
+APIS_ALIVE_KEY = f"{KEY_PREFIX}apis:alive"
+"""The same for API processes (each beats while it serves; `app.limits` recovers the submits of dead ones)."""
+
 BEAT_EVERY_S = 1.0
 """How often a worker beats."""
 
@@ -31,23 +34,24 @@ def redis_now(client: redis.Redis) -> float:
     return float(seconds) + micros / 1e6
 
 
-def beat(client: redis.Redis, worker_name: str) -> None:
-    """Record that `worker_name` is alive now (called by the worker every BEAT_EVERY_S)."""
+def beat(client: redis.Redis, worker_name: str, key: str = WORKERS_ALIVE_KEY) -> None:
+    """Record that `worker_name` (in the set `key`) is alive now (called every BEAT_EVERY_S)."""
     now = redis_now(client)
     with client.pipeline(transaction=False) as pipe:
-        pipe.zadd(WORKERS_ALIVE_KEY, {worker_name: now})
-        pipe.zremrangebyscore(WORKERS_ALIVE_KEY, "-inf", now - FORGET_AFTER_S)
+        pipe.zadd(key, {worker_name: now})
+        pipe.zremrangebyscore(key, "-inf", now - FORGET_AFTER_S)
         pipe.execute()
 
 
-def forget(client: redis.Redis, worker_name: str) -> None:
-    """A worker that stops cleanly says so at once."""
-    client.zrem(WORKERS_ALIVE_KEY, worker_name)
+def forget(client: redis.Redis, worker_name: str, key: str = WORKERS_ALIVE_KEY) -> None:
+    """A process that stops cleanly says so at once."""
+    client.zrem(key, worker_name)
 
 
-def is_alive(client: redis.Redis, worker_name: str, max_age_s: float = DEFAULT_MAX_AGE_S) -> bool:
-    """True if `worker_name` beat within the last `max_age_s` seconds."""
-    score = client.zscore(WORKERS_ALIVE_KEY, worker_name)
+def is_alive(client: redis.Redis, worker_name: str, max_age_s: float = DEFAULT_MAX_AGE_S,
+             key: str = WORKERS_ALIVE_KEY) -> bool:
+    """True if `worker_name` beat (in the set `key`) within the last `max_age_s` seconds."""
+    score = client.zscore(key, worker_name)
     return score is not None and float(score) >= redis_now(client) - max_age_s
 
 

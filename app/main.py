@@ -9,6 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +26,8 @@ from app.config import Settings, get_settings
 from app.contracts import load_manifest
 from app.errors import ApiError, error_response, install_error_handlers
 from app.jobs import fetch_owned, to_public
+from app.limits import recover_abandoned
+from app.liveness import APIS_ALIVE_KEY, BEAT_EVERY_S, beat, forget
 from app.metrics import ApiMetrics
 from app.openapi import install_docs
 from app.part_limits import PartMeter, PartTooLarge
@@ -133,6 +139,35 @@ async def _sweep_forever(app: FastAPI, settings: Settings) -> None:
             log.exception("retention sweep failed")
 
 
+RECOVER_EVERY_S = 5.0
+"""How often an API process looks for submits abandoned by a dead API process (`app.limits.recover_abandoned`)."""
+
+
+def _beat_and_recover(app: FastAPI) -> None:
+    """One heartbeat of this API process and, every RECOVER_EVERY_S, one recovery pass (blocking; run in a thread)."""
+    client, name = app.state.redis, app.state.api_name
+    beat(client, name, key=APIS_ALIVE_KEY)
+    now = time.monotonic()
+    if now - app.state.last_recovery < RECOVER_EVERY_S:
+        return
+    app.state.last_recovery = now
+    recovered = recover_abandoned(client, app.state.storage, app.state.settings.API_DEAD_AFTER_S, skip=name)
+    if recovered:
+        log.warning("gave back the reservations of %d submits abandoned by a dead API process: %s",
+                    len(recovered), ", ".join(recovered))
+
+
+async def _beat_forever(app: FastAPI) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(_beat_and_recover, app)
+        except redis.RedisError:  # Redis is down: readiness says so; beat again when it is back
+            pass
+        except Exception:
+            log.exception("API heartbeat / submit recovery failed")
+        await asyncio.sleep(BEAT_EVERY_S)
+
+
 def redis_pool_options() -> dict[str, object]:
     """Connection settings that make a Redis outage a quick 503 and a Redis restart invisible.
 
@@ -169,14 +204,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = redis.Redis(connection_pool=pool)
     app.state.metrics.bind(app.state.redis)
     sweeper = asyncio.create_task(_sweep_forever(app, settings))
+    beater = asyncio.create_task(_beat_forever(app))
     dispatcher = _webhook_dispatcher(app.state.redis, settings).start()
     try:
         yield
     finally:
         await asyncio.to_thread(dispatcher.stop)
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in (sweeper, beater):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(redis.RedisError):
+            forget(app.state.redis, app.state.api_name, key=APIS_ALIVE_KEY)
         app.state.redis.close()
         pool.disconnect()
 
@@ -198,6 +237,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.manifest = load_manifest(settings.MANIFEST)
     app.state.storage = MediaStorage(settings.MEDIA_ROOT)
     app.state.metrics = ApiMetrics()
+    app.state.api_name = f"api-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    app.state.last_recovery = float("-inf")
     install_error_handlers(app)
     max_request = 2 * settings.MAX_UPLOAD_BYTES + settings.MAX_REFERENCES * 2 * settings.MAX_REFERENCE_BYTES  # + truth
     part_caps = {"video": settings.MAX_UPLOAD_BYTES, "truth": settings.MAX_UPLOAD_BYTES,

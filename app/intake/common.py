@@ -18,7 +18,7 @@ from app.contracts import JobInputs, JobSpec, Manifest, ModelCard
 from app.errors import ApiError
 from app.intake.options import ParsedOptions, parse_options
 from app.jobs import enqueue_job
-from app.limits import release, reserve
+from app.limits import release, reserve, settle
 from app.liveness import live_workers
 from app.probe import Limits, image_extension, probe_image
 from app.storage import MediaStorage, new_job_id
@@ -127,8 +127,9 @@ def _intakes() -> dict[str, KindIntake]:
 
 
 def submit_job(form: SubmitForm, owner: str, settings: Settings, manifest: Manifest, client: redis.Redis,
-               queue: Queue, storage: MediaStorage) -> JobSpec:
-    """Validate and queue one job; returns its spec. Raises ApiError (4xx/503/507) on refusal."""
+               queue: Queue, storage: MediaStorage, api_name: str) -> JobSpec:
+    """Validate and queue one job; returns its spec. Raises ApiError (4xx/503/507) on refusal. `api_name` is the
+    calling API process (its reservation is journaled under it, so a crash mid-submit is recovered)."""
     card = find_model(manifest, form.model)
     options = parse_options(form.options, card)
     intake = _intakes()[card.kind]
@@ -140,7 +141,7 @@ def submit_job(form: SubmitForm, owner: str, settings: Settings, manifest: Manif
     storage.ensure_writable()
     declared = sum(u.size or 0 for u in form.uploads())
     job_id = new_job_id()
-    reservation = reserve(client, owner, job_id, declared, settings)
+    reservation = reserve(client, owner, job_id, declared, settings, api_name)
     try:
         accepted = intake.accept(form, IntakeContext(job_id, card, options, settings, storage))
         frames = min(accepted.frames_total, options.output.max_frames or accepted.frames_total)
@@ -153,4 +154,5 @@ def submit_job(form: SubmitForm, owner: str, settings: Settings, manifest: Manif
         storage.remove_job(job_id)
         release(client, reservation)
         raise
+    settle(client, reservation)
     return spec

@@ -111,7 +111,7 @@ def create_job(
             truth=_upload(truth) if truth is not None else None,
             options=options,
         )
-        spec = submit_job(form, key.key_id, settings, manifest, client, queue, storage)
+        spec = submit_job(form, key.key_id, settings, manifest, client, queue, storage, request.app.state.api_name)
     except ApiError as exc:
         counters.refused.labels(exc.code).inc()
         if idempotency_key is not None and exc.code not in ("idempotency_in_progress", "bad_idempotency_key"):

@@ -27,6 +27,7 @@ class ApiProcess:
     env: dict[str, str]
     log_path: Path
     port: int = field(default_factory=free_port)
+    factory: str = "app.main:create_app"
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -35,7 +36,7 @@ class ApiProcess:
 
     def start(self) -> ApiProcess:
         env = dict(os.environ, **self.env)
-        argv = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"]
+        argv = [sys.executable, "-m", "uvicorn", "--factory", self.factory]
         argv += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
         argv += ["--timeout-graceful-shutdown", "3"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process

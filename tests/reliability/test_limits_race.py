@@ -70,7 +70,7 @@ def test_concurrent_byte_reservations_admit_exactly_what_fits(redis_client: redi
         client = redis.Redis.from_url(tight.REDIS_URL)
         barrier.wait(timeout=10)
         try:
-            reserve(client, "owner-b", f"{i:032x}", per_upload, tight)
+            reserve(client, "owner-b", f"{i:032x}", per_upload, tight, "api-test")
             outcomes.append("ok")
         except ApiError as exc:
             outcomes.append(exc.code)
