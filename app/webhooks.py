@@ -13,9 +13,11 @@ plus the set `WATCHED`). A dispatcher in the API process (`WebhookDispatcher`, t
 Workers never talk to webhook receivers: they only write the job record they write anyway.
 
 Addresses: only http(s) URLs whose host resolves to public addresses are accepted (checked at submit and again
-before each delivery); private, loopback, link-local, reserved and multicast ranges are refused unless listed in
-`V2V_WEBHOOK_ALLOWED_NETWORKS` (e.g. `["127.0.0.1/32"]` for a local receiver). The secret of a key is made on
-first use and read with `GET /v1/webhooks/secret`.
+before each delivery, and each delivery connects to the very address it checked: the URL's host is pinned to it,
+with the name kept in `Host` and as the TLS server name, so a DNS answer that changes after the check (DNS
+rebinding) cannot turn a delivery towards a private address); private, loopback, link-local, reserved and
+multicast ranges are refused unless listed in `V2V_WEBHOOK_ALLOWED_NETWORKS` (e.g. `["127.0.0.1/32"]` for a
+local receiver). The secret of a key is made on first use and read with `GET /v1/webhooks/secret`.
 """
 
 from __future__ import annotations
@@ -95,9 +97,9 @@ def parse_events(raw: str | None) -> list[str]:
     return chosen
 
 
-def check_address(url: str, allowed: Sequence[str]) -> None:
+def check_address(url: str, allowed: Sequence[str]) -> str:
     """Refuse (400 bad_webhook) a URL that is not http(s) or whose host resolves to a non-public address that
-    `allowed` (CIDRs) does not list."""
+    `allowed` (CIDRs) does not list; returns the first address it resolved to (all of them were checked)."""
     if len(url) > MAX_URL_LENGTH:
         raise ApiError(400, "bad_webhook", f"the webhook URL is longer than {MAX_URL_LENGTH} characters")
     parts = urlsplit(url)
@@ -116,6 +118,20 @@ def check_address(url: str, allowed: Sequence[str]) -> None:
         if not address.is_global or address.is_multicast:
             raise ApiError(400, "bad_webhook", f"the webhook host resolves to {address}, a private or reserved "
                                                "address; allow such receivers with V2V_WEBHOOK_ALLOWED_NETWORKS")
+    return str(infos[0][4][0]).split("%")[0]
+
+
+def pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(URL with its host replaced by `address`, the `Host` header, httpx request extensions) for a request that
+    connects to `address` while it still names the URL's host to the server (and, for https, in TLS SNI and the
+    certificate check)."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    named = parts.hostname or ""
+    host_header = (f"[{named}]" if ":" in named else named) + (f":{parts.port}" if parts.port else "")
+    extensions = {"sni_hostname": named} if parts.scheme == "https" else {}
+    return parts._replace(netloc=netloc).geturl(), {"Host": host_header}, extensions
 
 
 def register(client: redis.Redis, job_id: str, owner: str, url: str, events: list[str], ttl_s: int) -> None:
@@ -230,8 +246,9 @@ class WebhookDispatcher:
                    "X-V2V-Attempt": str(attempt),
                    "X-V2V-Signature": sign(webhook_secret(self.client, str(record["owner"])), body)}
         try:
-            check_address(str(record["url"]), self.allowed)
-            ok = self.http.post(str(record["url"]), content=body, headers=headers).is_success
+            url = str(record["url"])
+            target, host, extensions = pinned_request(url, check_address(url, self.allowed))
+            ok = self.http.post(target, content=body, headers={**headers, **host}, extensions=extensions).is_success
         except (ApiError, httpx.HTTPError) as exc:
             log.info("webhook %s attempt %d failed: %s", delivery_id, attempt, exc)
             ok = False

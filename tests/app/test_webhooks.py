@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.webhooks import WebhookDispatcher, pinned_request
 from tests.app.routes.test_events import _work
 
 
@@ -128,3 +131,32 @@ def test_v2v_submit_passes_webhook_and_idempotency_key(hook_client: TestClient, 
     with pytest.raises(cli_client.ClientError) as refused:
         cli_client.submit(hook_client, "street", seg_mp4, webhook="http://10.0.0.1/x")
     assert refused.value.code == "bad_webhook"
+
+
+def test_a_delivery_connects_to_the_address_it_checked(redis_client, receiver: Receiver, monkeypatch):
+    """DNS rebinding: the name answers an allowed address to the check and another one afterwards; the delivery
+    still reaches the checked address (pinned), naming the original host in `Host`."""
+    port = receiver.server.server_address[1]
+    real = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, *args, **kwargs)
+        checked = sys._getframe(1).f_code.co_name == "check_address"
+        return real("127.0.0.1" if checked else "127.0.0.2", *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    dispatcher = WebhookDispatcher(redis_client, lambda job_id, owner: None, ["127.0.0.1/32"], 0.05, 0.1, 1, 5.0)
+    record = {"url": f"http://rebind.test:{port}/hook", "body": '{"event": "succeeded"}', "attempt": 0,
+              "event": "succeeded", "owner": "owner"}
+    receiver.fail_first = 0
+    dispatcher._attempt("delivery-1", record)
+    assert [code for _, _, code in receiver.requests] == [204]
+    assert receiver.requests[0][0]["host"] == f"rebind.test:{port}"
+
+
+def test_pinned_request_keeps_the_name_for_host_and_tls():
+    assert pinned_request("https://hooks.example.com/x?a=1", "93.184.216.34") == (
+        "https://93.184.216.34/x?a=1", {"Host": "hooks.example.com"}, {"sni_hostname": "hooks.example.com"})
+    assert pinned_request("http://hooks.example.com:8080/x", "2606:2800::1") == (
+        "http://[2606:2800::1]:8080/x", {"Host": "hooks.example.com:8080"}, {})
