@@ -10,7 +10,12 @@ scored against the true future, **predicted frames only**:
   averaged) and PSNR (peak 255), per time step: best-of-N (the sample with the highest mean over the horizon, chosen
   per metric), mean over samples, worst-of-N, and one random sample (sample 0: samples are drawn i.i.d.);
 - copy-the-last-frame: the last context frame as every prediction;
-- diversity: 1 − mean pairwise SSIM between the samples at each step (pairs (i, i+1 mod N); 0 = samples alike);
+- diversity: 1 − mean pairwise SSIM between the samples at each step (pairs (i, i+1 mod N); 0 = samples alike),
+  per step, its mean over the horizon and its value at the last step;
+- realism: a classifier two-sample test (`evaluation.two_sample.two_sample_tests`, reference §9.2: a small 3-D CNN
+  trained to tell real from generated clips, held-out accuracy, mean of 3 seeds; 0.5 = indistinguishable) between
+  the real clips (context + true future) and the generated ones (the same context + sample 0), with at least 4
+  clips (`two_sample_steps` of the config: its training steps, default 300);
 - sharpness: mean gradient magnitude of the predicted frames over that of the true frames (ratio of sums over the
   clips), for the random and the best sample;
 - with `baseline_model` (another served predict card, e.g. the deterministic variant), each model's best-of-N gain
@@ -111,10 +116,13 @@ def evaluate_model(card: Any, pipeline: Pipeline, clips: list[tuple[str, np.ndar
         return {"error": f"no clip has more than {n_ctx} frames"}, None
     horizon = min(config.horizon, min(len(f) - n_ctx for _, f in usable))
     sums, first = _Sums(horizon), None
+    real_clips, fake_clips = [], []
     for index, (_, raw) in enumerate(usable):
         frames = [resize_rgb(f, h, w) for f in raw[:n_ctx + horizon]]
         pred = _sample(pipeline, frames[:n_ctx], n, horizon, config.seed * 1_000_003 + index, config.device)
         first = pred if first is None else first
+        real_clips.append(np.stack(frames))  # (n_ctx + Hz, h, w, 3)
+        fake_clips.append(np.concatenate([np.stack(frames[:n_ctx]), pred[0]]))
         truth = as_unit(np.stack(frames[n_ctx:]))  # (Hz, 3, h, w)
         p = as_unit(pred.reshape(n * horizon, h, w, 3))  # (N·Hz, 3, h, w)
         t = truth.repeat(n, 1, 1, 1)  # (N·Hz, 3, h, w)
@@ -145,14 +153,35 @@ def evaluate_model(card: Any, pipeline: Pipeline, clips: list[tuple[str, np.ndar
             ys = curves[metric][c]
             summary[f"{metric}_{c}"] = round(float(np.mean(ys)), 4)
             summary[f"{metric}_{c}_first"], summary[f"{metric}_{c}_last"] = ys[0], ys[-1]
+    realism = two_sample(real_clips, fake_clips, config)
     summary.update(pairwise_ssim_last=pairwise[-1], diversity_last=round(1 - pairwise[-1], 5),
-                   sharpness_random_last=sharp["random"][-1], sharpness_best_last=sharp["best"][-1])
+                   diversity_mean=round(1 - float(np.mean(pairwise)), 5),
+                   sharpness_random_last=sharp["random"][-1], sharpness_best_last=sharp["best"][-1],
+                   two_sample_accuracy=realism.get("accuracy", float("nan")))
     beats = [k + 1 for k in range(horizon) if curves["ssim"]["mean"][k] > curves["ssim"]["copy_last"][k]]
     result = {"preset": card.preset, "weights": "trained", "size": [h, w], "context_frames": n_ctx,
               "horizon": horizon, "samples": n, "sequences": sums.clips, "summary": summary,
               "per_step": {**curves, "diversity": [round(1 - v, 5) for v in pairwise], "sharpness": sharp},
-              "mean_sample_beats_copy_last_at_steps": beats}
+              "mean_sample_beats_copy_last_at_steps": beats, "two_sample": realism}
     return result, first
+
+
+def two_sample(real: list[np.ndarray], fake: list[np.ndarray], config: Any) -> dict[str, Any]:
+    """The classifier two-sample test between real and generated clips ((T, H, W, 3) uint8 each), or why not."""
+    if len(real) < 4:
+        return {"skipped": f"needs at least 4 clips, got {len(real)}"}
+    try:
+        from evaluation.two_sample import two_sample_tests
+    except ImportError:
+        return {"skipped": "evaluation.two_sample is not available"}
+
+    def tensor(clips: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack(clips)).permute(0, 1, 4, 2, 3).float() / 127.5 - 1  # (N, T, 3, H, W)
+
+    seed, steps = config.seed, int(getattr(config, "two_sample_steps", 300))
+    result = two_sample_tests(tensor(real), tensor(fake), seeds=(seed, seed + 1, seed + 2), steps=steps)
+    return {**{k: round(float(v), 4) for k, v in result.items()}, "steps": steps,
+            "real": "context + true future", "generated": "context + sample 0"}
 
 
 def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: Any) -> dict[str, Any]:
@@ -213,8 +242,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"Predict protocol: split `{setup['split']}`, {setup['samples']} samples per clip, horizon "
              f"{setup['horizon']}, SSIM {setup['ssim']}. Best/worst = the sample with the highest/lowest mean over "
              "the horizon; random = sample 0. Sharpness = predicted/true mean gradient magnitude at the last step.",
+             "C2ST = held-out accuracy of a real-vs-generated 3-D CNN (mean of 3 seeds; 0.5 = indistinguishable).",
              "", "| model | clips | SSIM best | mean | worst | random | copy-last | PSNR best | mean | worst | "
-             "copy-last | diversity (last) | sharpness random (last) |", "|---|" + "---|" * 12]
+             "copy-last | diversity (mean) | diversity (last) | sharpness random (last) | C2ST acc. |",
+             "|---|" + "---|" * 14]
     for name, m in models.items():
         if "summary" not in m:
             lines.append(f"| {name} | {m.get('error', '')} |")
@@ -223,7 +254,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {m['sequences']} | {s['ssim_best']:.4f} | {s['ssim_mean']:.4f} | "
                      f"{s['ssim_worst']:.4f} | {s['ssim_random']:.4f} | {s['ssim_copy_last']:.4f} | "
                      f"{s['psnr_best']:.2f} | {s['psnr_mean']:.2f} | {s['psnr_worst']:.2f} | "
-                     f"{s['psnr_copy_last']:.2f} | {s['diversity_last']:.4f} | {s['sharpness_random_last']:.3f} |")
+                     f"{s['psnr_copy_last']:.2f} | {s['diversity_mean']:.4f} | {s['diversity_last']:.4f} | "
+                     f"{s['sharpness_random_last']:.3f} | {s['two_sample_accuracy']:.3f} |")
     for name, m in models.items():
         if "per_step" not in m:
             continue

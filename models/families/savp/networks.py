@@ -204,8 +204,8 @@ class SavpGenerator(nn.Module):
         self.apply(init_savp_weights)
 
     def _prior_z(self, batch: int, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        shape = (batch, self.config.latent_dim)
-        return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)  # (B, nz)
+        shape = (batch, self.config.latent_dim)  # drawn on the generator's device (a CPU job rng on any model device)
+        return torch.randn(shape, generator=generator, device=generator.device, dtype=like.dtype).to(like.device)
 
     def _step(self, image: torch.Tensor, z: torch.Tensor, state: SavpState) -> CellOutput:
         return self.cell(image, state.first_frame, z, state.conv_lstm, state.latent_lstm)
