@@ -1,0 +1,240 @@
+"""TGAN's training recipe (reference §2.4, §2.5), driven by the generic loop (`training.loop`).
+
+Data: a clip folder (`v2v data actions|digits`, `corpora.clip_folder`), held in memory as uint8. Item i (any i >= 0,
+a pure function of i and the seed) is a window of T frames, every `frame_stride`-th frame (stride 1 when the clip
+is too short) from a random start of a clip, resized to the model's size, in [-1, 1]; a 1-channel model gets the
+grey value. One iteration (the code's order): draw z0 ~ U(-1, 1), generate; G step first (L_G = -mean D(G(z)) into
+G0 and G1, critic frozen); then the critic step on the detached fake batch and the real batch
+(L_D = mean D(fake) - mean D(real)); one critic step per G step. After every `svc_interval`-th iteration singular
+value clipping of the critic (conv kernels' singular values <= 1, BN γ into [0.01 σ, σ]); `clipping="weight"` is
+the WGAN weight-clipping baseline instead (every critic parameter into ±0.01 after every step). RMSprop lr 5e-5,
+decay 0.99, ε 1e-8 for G and the critic. Every random draw of step s comes from a generator seeded with (seed, s),
+so a resumed run repeats exactly what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from corpora.clip_folder import load_rgb_clips
+from corpora.layout import write_png
+from models.core.checkpoints import config_overrides_from_json
+from models.core.labels import tensor_to_rgb
+from models.families.tgan.config import PRESETS, TGANConfig
+from models.families.tgan.losses import (
+    OPTIMISER,
+    clip_critic_weights,
+    critic_loss,
+    generator_loss,
+    singular_value_clip,
+)
+from models.families.tgan.networks import TGANCritic, TGANGenerator
+from training.loop import pick_device
+from training.recipe import RunSettings, StepLog
+
+Clipping = Literal["svc", "weight"]
+
+
+@dataclass(frozen=True)
+class TGANRunConfig:
+    """One TGAN training run (`v2v train tgan`); flags map onto fields by name."""
+
+    data: str
+    out: str
+    preset: str = "tgan-small"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    steps: int = 5000
+    batch: int = OPTIMISER.batch
+    lr: float = OPTIMISER.lr
+    alpha: float = OPTIMISER.alpha
+    """RMSprop's squared-gradient decay."""
+    eps: float = OPTIMISER.eps
+    svc_interval: int = OPTIMISER.svc_interval
+    clipping: Clipping = "svc"
+    """"svc": singular value clipping every svc_interval-th iteration; "weight": the weight-clipping baseline."""
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    checkpoint_every: int = 250
+    sample_every: int = 250
+    progress: bool = True
+    split: str = "train"
+    frame_stride: int = 1
+    """Real windows take every frame_stride-th frame (stride 1 when a clip is too short)."""
+    fps: float | None = None
+    """Frame rate of served videos (None: the data's fps / the stride used)."""
+
+    def __post_init__(self) -> None:
+        if self.clipping not in ("svc", "weight"):
+            raise ValueError(f"clipping must be 'svc' or 'weight', got {self.clipping!r}")
+        if self.svc_interval < 1 or self.frame_stride < 1:
+            raise ValueError("svc_interval and frame_stride must be >= 1")
+
+
+class ClipWindows(torch.utils.data.Dataset):
+    """A clip folder in memory; item i: {"video": (T, C, S, S) in [-1, 1]} (C = 3, or 1: the grey value)."""
+
+    def __init__(self, root: str, split: str, size: int, frames: int, channels: int, stride: int, seed: int) -> None:
+        self.clips, _ = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
+        if channels == 1:
+            self.clips = self.clips[:, :, :1]  # (N, T0, 1, S, S): grey clips carry the value on every channel
+        self.frames, self.seed = frames, seed
+        t0 = self.clips.shape[1]
+        self.stride = stride if (frames - 1) * stride + 1 <= t0 else 1
+        if (frames - 1) * self.stride + 1 > t0:
+            raise ValueError(f"{root}: clips have {t0} frames, the model needs {frames}")
+        self.fps = float(json.loads((Path(root) / "dataset.json").read_text()).get("fps", 15.0))
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        n, t0 = self.clips.shape[:2]
+        epoch, pos = divmod(index, n)
+        clip = int(np.random.default_rng([self.seed, epoch, 7]).permutation(n)[pos])
+        span = (self.frames - 1) * self.stride + 1
+        start = int(np.random.default_rng([self.seed, index]).integers(0, t0 - span + 1))
+        video = self.clips[clip, start:start + span:self.stride]  # (T, C, S, S)
+        return {"video": video.float() / 127.5 - 1}
+
+
+def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
+
+
+class TGANRecipe:
+    """G0 + G1 and the 3-D critic, WGAN with singular value clipping."""
+
+    family = "tgan"
+    checkpoint_exclude: tuple[str, ...] = ()
+
+    @classmethod
+    def train_config(cls, **values: Any) -> TGANRunConfig:
+        return TGANRunConfig(**{k: v for k, v in values.items() if v is not None})
+
+    @classmethod
+    def config_fields(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(TGANRunConfig)]
+
+    def __init__(self, config: TGANRunConfig) -> None:
+        self.config = c = config
+        if c.preset not in PRESETS:
+            raise KeyError(f"unknown TGAN preset {c.preset!r}; valid presets: {', '.join(sorted(PRESETS))}")
+        self.model_config: TGANConfig = dataclasses.replace(
+            PRESETS[c.preset], **config_overrides_from_json(TGANConfig, dict(c.overrides)))
+        m = self.model_config
+        self.run = RunSettings(out=c.out, steps=c.steps, batch=c.batch, seed=c.seed, workers=c.workers,
+                               checkpoint_every=c.checkpoint_every, sample_every=c.sample_every, progress=c.progress)
+        self.device = pick_device(c.device)
+        torch.manual_seed(c.seed)
+        self._dataset = ClipWindows(c.data, c.split, m.image_size, m.num_frames, m.channels, c.frame_stride, c.seed)
+        init = torch.Generator().manual_seed(c.seed)
+        self.gen = TGANGenerator(m, init).to(self.device)
+        self.critic = TGANCritic(m, init).to(self.device)
+        rmsprop = {"lr": c.lr, "alpha": c.alpha, "eps": c.eps}
+        self.opt_g = torch.optim.RMSprop(self.gen.parameters(), **rmsprop)
+        self.opt_d = torch.optim.RMSprop(self.critic.parameters(), **rmsprop)
+
+    # -- the loop's interface --------------------------------------------------------------------------------
+    def dataset(self) -> ClipWindows:
+        return self._dataset
+
+    def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        return _collate(items)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.gen, "D": self.critic}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+    def scalers(self) -> dict[str, torch.amp.GradScaler]:
+        return {}
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
+        c = self.config
+        rng = torch.Generator().manual_seed(c.seed * 1_000_003 + step)
+        real = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
+        self.gen.train()
+        self.critic.train()
+
+        # 1. G step first: L_G into G0 and G1 (critic frozen).
+        latents = self.gen.sample_latents(real.shape[0], rng)
+        latents = dataclasses.replace(latents, clip_code=latents.clip_code.to(self.device))
+        fake = self.gen(latents)  # (B, C, T, H, W)
+        self.critic.requires_grad_(False)
+        g = generator_loss(self.critic(fake))
+        self.opt_g.zero_grad(set_to_none=True)
+        g.backward()
+        self.opt_g.step()
+        self.critic.requires_grad_(True)
+
+        # 2. Critic step on the detached fakes and the real batch.
+        real_scores, fake_scores = self.critic(real), self.critic(fake.detach())  # (B, T'), (B, T')
+        d = critic_loss(real_scores, fake_scores)
+        self.opt_d.zero_grad(set_to_none=True)
+        d.backward()
+        self.opt_d.step()
+
+        # 3. Keep the critic Lipschitz: SVC every svc_interval-th iteration (or the weight-clipping baseline).
+        clipped = 0
+        if c.clipping == "weight":
+            clip_critic_weights(self.critic)
+            clipped = 1
+        elif (step + 1) % c.svc_interval == 0:
+            singular_value_clip(self.critic)
+            clipped = 1
+        losses = {"G": g, "D": d, "wasserstein": real_scores.mean() - fake_scores.mean()}
+        return StepLog({k: float(v.detach()) for k, v in losses.items()}, {"clipped": clipped})
+
+    @torch.no_grad()
+    def sample_clips(self, n: int = 8, seed: int = 0) -> torch.Tensor:
+        """Clips from fixed latents, BN in inference mode: (N, T, 3, H, W) in [-1, 1]. The global RNG is untouched."""
+        latents = self.gen.sample_latents(n, torch.Generator().manual_seed(seed))
+        latents = dataclasses.replace(latents, clip_code=latents.clip_code.to(self.device))
+        self.gen.eval()
+        video = self.gen(latents).transpose(1, 2).float().cpu()  # (N, T, C, H, W)
+        self.gen.train()
+        return video.expand(-1, -1, 3, -1, -1) if video.shape[2] == 1 else video
+
+    def write_sample(self, batch: dict[str, torch.Tensor] | None, path: Path) -> Path:
+        """A grid PNG: eight generated clips, then two real clips of the batch, one per row, frames left to right."""
+        clips = self.sample_clips()
+        if batch is not None:
+            real = batch["video"][:2].float()  # (2, T, C, H, W)
+            clips = torch.cat([clips, real.expand(-1, -1, 3, -1, -1) if real.shape[2] == 1 else real])
+        return write_grid(path, clips)
+
+    def metadata(self) -> dict[str, Any]:
+        c, m = self.config, self.model_config
+        stride = self._dataset.stride
+        fps = c.fps if c.fps is not None else self._dataset.fps / stride
+        return {"family": self.family, "preset": c.preset, "config": dict(c.overrides), "train_config": asdict(c),
+                "height": m.image_size, "width": m.image_size,
+                "generate": {"num_frames": {"min": m.num_frames, "max": m.num_frames}, "trained_frames": m.num_frames,
+                             "classes": [], "seeds": ["video"], "fps": fps, "frame_stride": stride}}
+
+    def check_resume(self, meta: dict[str, Any]) -> None:
+        c = self.config
+        if meta["family"] != self.family or meta["preset"] != c.preset or meta["config"] != dict(c.overrides):
+            raise ValueError(f"the checkpoint is a {meta['family']} {meta['preset']} run with config "
+                             f"{meta['config']}, not {self.family} {c.preset} with {dict(c.overrides)}")
+
+
+def write_grid(path: Path, clips: torch.Tensor) -> Path:
+    """(N, T, 3, H, W) in [-1, 1] -> a PNG with one clip per row (1-pixel gaps)."""
+    rows = []
+    for clip in clips:
+        tiles = [np.pad(tensor_to_rgb(f), ((1, 1), (1, 1), (0, 0)), constant_values=255) for f in clip]
+        rows.append(np.concatenate(tiles, axis=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(path, np.concatenate(rows, axis=0))
+    return path
