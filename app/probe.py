@@ -1,6 +1,8 @@
-"""Checks a label video, a zip of PNG frames or a reference image before a job is queued (PyAV + numpy only).
+"""Checks a label video, a zip of PNG frames (or of OpenPose keypoint files) or a reference image before a job is
+queued (PyAV + numpy only).
 
-`probe_labels(path, limits)` opens the upload, counts frames, reads fps and size and decodes the first frame;
+`probe_labels(path, limits, keypoint_canvas)` opens the upload, counts frames, reads fps and size and decodes the
+first frame (a keypoint zip, accepted only when the caller gives a default canvas: every file is parsed);
 `check_labels_match(frame, card, ...)` refuses label content that cannot belong to the chosen model;
 `probe_image(path, ...)` checks a reference image. Every refusal is an `ApiError` with a stable code.
 """
@@ -8,6 +10,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,7 @@ import av
 import numpy as np
 
 from app.contracts import LabelSpec, LabelType
+from app.contracts.openpose import CANVAS_ENTRY, MAX_KEYPOINT_FILE_BYTES, keypoint_entries, parse_canvas, parse_openpose
 from app.errors import ApiError
 
 VIDEO_FORMATS = frozenset({"mov", "mp4", "avi", "matroska", "webm"})
@@ -41,14 +45,15 @@ class Limits:
 class LabelProbe:
     """What the API learnt about a label upload."""
 
-    kind: Literal["video", "zip"]
+    kind: Literal["video", "zip", "keypoints"]
     format: str
     """"zip", or the video container: one of VIDEO_FORMATS."""
     frames: int
     fps: float
     width: int
     height: int
-    first_frame: np.ndarray  # (H, W, 3) uint8 RGB
+    """keypoints: the canvas the keypoints are drawn on."""
+    first_frame: np.ndarray | None  # (H, W, 3) uint8 RGB; None for keypoints (rendered by the worker)
 
 
 def _refuse(code: str, message: str, status: int = 400) -> ApiError:
@@ -109,12 +114,17 @@ def jpeg_size(path: Path, max_segments: int = 256) -> tuple[int, int] | None:
     return None
 
 
-def probe_labels(path: Path, limits: Limits) -> LabelProbe:
-    """Probe a label upload (video container or zip of PNG frames) and apply the frame/size/length limits."""
+def probe_labels(path: Path, limits: Limits, keypoint_canvas: tuple[int, int] | None = None) -> LabelProbe:
+    """Probe a label upload (video container, zip of PNG frames, or, when `keypoint_canvas` (width, height) is given,
+    zip of OpenPose JSON keypoint files drawn on that canvas unless the zip's canvas.json says otherwise) and apply
+    the frame/size/length limits."""
     head = _head(path)
     if not head:
         raise _refuse("empty_file", "the label video is empty")
-    probe = _probe_zip(path, limits) if head.startswith(ZIP_SIGNATURE) else _probe_video(path, head, limits)
+    if head.startswith(ZIP_SIGNATURE):
+        probe = _probe_zip(path, limits, keypoint_canvas)
+    else:
+        probe = _probe_video(path, head, limits)
     if probe.width > limits.max_width or probe.height > limits.max_height:
         raise _refuse(
             "resolution_too_large",
@@ -199,7 +209,7 @@ def _check_zip_frame(
     return size
 
 
-def _probe_zip(path: Path, limits: Limits) -> LabelProbe:
+def _probe_zip(path: Path, limits: Limits, keypoint_canvas: tuple[int, int] | None = None) -> LabelProbe:
     try:
         with zipfile.ZipFile(path) as archive:
             members = sorted(
@@ -217,6 +227,11 @@ def _probe_zip(path: Path, limits: Limits) -> LabelProbe:
                     f"the zip unpacks to {total} bytes; at most {limits.max_zip_uncompressed_bytes}",
                     413,
                 )
+            if all(i.filename.lower().endswith(".json") for i in members):
+                if keypoint_canvas is None:
+                    raise _refuse("not_a_video", "this model does not take OpenPose keypoints (only pose models do); "
+                                                 "upload a video or a zip of PNG frames")
+                return _probe_keypoints(archive, members, keypoint_canvas, limits)
             size: tuple[int, int] | None = None
             for info in members:
                 if not _safe_member_name(info.filename):
@@ -229,6 +244,38 @@ def _probe_zip(path: Path, limits: Limits) -> LabelProbe:
         raise _refuse("corrupt_video", "the zip archive is damaged or uses an unsupported feature") from exc
     first = _decode_image(io.BytesIO(first_bytes), what=f"frame {members[0].filename!r}", code="corrupt_video")
     return LabelProbe("zip", "zip", len(members), limits.zip_fps, first.shape[1], first.shape[0], first)
+
+
+def _probe_keypoints(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], canvas: tuple[int, int],
+                     limits: Limits) -> LabelProbe:
+    """Parse every OpenPose file of a keypoint zip (each at most MAX_KEYPOINT_FILE_BYTES) and its canvas.json."""
+    by_name = {i.filename: i for i in members}
+    for info in members:
+        if not _safe_member_name(info.filename):
+            raise _refuse("unsafe_zip_entry", f"zip entry {info.filename[:100]!r} has an unsafe path")
+        if info.file_size > MAX_KEYPOINT_FILE_BYTES:
+            raise _refuse("bad_keypoints", f"{info.filename!r} is larger than {MAX_KEYPOINT_FILE_BYTES} bytes")
+    canvas_entries = [n for n in by_name if n.rsplit("/", 1)[-1] == CANVAS_ENTRY]
+    if len(canvas_entries) > 1:
+        raise _refuse("bad_keypoints", "the zip holds more than one canvas.json")
+    if canvas_entries:
+        try:
+            canvas = parse_canvas(json.loads(archive.read(canvas_entries[0])))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _refuse("bad_keypoints", f"{canvas_entries[0]}: {exc}") from exc
+    _check_size(*canvas, limits, "the keypoint canvas dimensions")
+    frames = keypoint_entries(list(by_name))
+    if not frames:
+        raise _refuse("not_a_video", "the zip holds no keypoint files (one OpenPose *_keypoints.json per frame)")
+    for name in frames:
+        try:
+            payload = json.loads(archive.read(name))
+            if not isinstance(payload, dict):
+                raise ValueError("not a JSON object")
+            parse_openpose(payload)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise _refuse("bad_keypoints", f"{name}: {str(exc)[:200]}") from exc
+    return LabelProbe("keypoints", "zip", len(frames), limits.zip_fps, canvas[0], canvas[1], None)
 
 
 def _decode_image(source: io.BytesIO | str, what: str, code: str) -> np.ndarray:

@@ -122,10 +122,22 @@ def _job_inputs(args: argparse.Namespace, card: ModelCard) -> tuple[TranslateJob
         return job, horizon, fps
     labels = _existing(args.labels, "--labels")
     kind = "zip" if labels.suffix.lower() == ".zip" else "video"
-    total, fps = _probe(labels, kind)
+    canvas, keypoint_frames = None, 0
+    if kind == "zip" and card.inputs.labels.type == "pose":  # type: ignore[union-attr]
+        from app.errors import ApiError
+        from app.probe import Limits, probe_labels
+
+        unlimited = Limits(10**6, 10**5, 10**5, 10.0**9, 2**62, 15.0)
+        try:
+            probe = probe_labels(labels, unlimited, (card.output.width, card.output.height))
+        except ApiError as exc:
+            raise ValueError(f"{labels}: {exc.detail}") from exc
+        if probe.kind == "keypoints":
+            kind, canvas, keypoint_frames = "keypoints", (probe.width, probe.height), probe.frames
+    total, fps = (keypoint_frames, None) if kind == "keypoints" else _probe(labels, kind)
     for path in [*args.references, *args.reference_labels]:
         _existing(path, "")
-    job = TranslateJob(labels_path=str(labels), labels_kind=kind,  # type: ignore[arg-type]
+    job = TranslateJob(labels_path=str(labels), labels_kind=kind, labels_canvas=canvas,  # type: ignore[arg-type]
                        reference_paths=[str(p.resolve()) for p in args.references],
                        reference_label_paths=[str(p.resolve()) for p in args.reference_labels])
     return job, total, fps

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from app.contracts.openpose import OpenPoseFrame, openpose_json
 from corpora.layout import SequenceEntry, SequenceWriter, read_png, write_dataset_json
-from corpora.pose import OpenPoseFrame, openpose_json
 
 Labels = dict[str, int | list[int]]
 

@@ -86,8 +86,10 @@ class TranslateSource(_PlainOutput):
         self.start = TranslateStart(height, width, references, reference_labels)
 
     def conditions(self, first: int) -> Iterator[torch.Tensor | None]:
+        inputs = self.inputs
         try:
-            for index, frame in enumerate(read_label_frames(self.inputs.labels_path, self.inputs.labels_kind)):
+            for index, frame in enumerate(read_label_frames(inputs.labels_path, inputs.labels_kind,
+                                                            inputs.labels_canvas)):
                 self._size = self._size or (frame.shape[0], frame.shape[1])
                 if index >= first:
                     yield self.encoder(frame).to(self.device)  # (1, C, H, W)

@@ -1,8 +1,9 @@
 """Video and frame I/O of the worker: every codec decision lives here.
 
-- `read_label_frames(path, kind)`: stream the frames of an uploaded label video (OpenCV) or of a zip of PNG frames
-  (one entry decoded at a time, sorted by name). Colour frames come out RGB (H, W, 3) uint8; single-channel PNGs
-  (class-id or edge maps) come out (H, W) uint8.
+- `read_label_frames(path, kind, canvas)`: stream the frames of an uploaded label video (OpenCV), of a zip of PNG
+  frames (one entry decoded at a time, sorted by name) or of a zip of OpenPose keypoint files (each rendered in the
+  OpenPose colours on `canvas`). Colour frames come out RGB (H, W, 3) uint8; single-channel PNGs (class-id or edge
+  maps) come out (H, W) uint8.
 - `write_png_atomic(path, frame)`: the durable per-frame record (temp file + `os.replace`).
 - `H264Writer`: browser-playable H.264 mp4 (libx264, yuv420p, faststart) through PyAV, written to
   `<name>.partial.mp4` and renamed into place only when the context exits cleanly.
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -22,6 +24,9 @@ from typing import Literal
 import av
 import cv2
 import numpy as np
+
+from app.contracts.openpose import keypoint_entries, parse_openpose
+from models.core.openpose import render_openpose
 
 MAX_ZIP_ENTRY_BYTES = 256 * 1024 * 1024
 """Largest uncompressed PNG accepted in a frame zip (guards against zip bombs)."""
@@ -37,16 +42,40 @@ class DecodeError(ValueError):
 # ----------------------------------------------------------------------------------------------- reading
 
 
-def read_label_frames(path: Path | str, kind: Literal["video", "zip"]) -> Iterator[np.ndarray]:
+def read_label_frames(path: Path | str, kind: Literal["video", "zip", "keypoints"],
+                      canvas: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
     """Yield label frames one at a time: (H, W, 3) uint8 RGB, or (H, W) uint8 for single-channel PNGs.
 
+    `canvas` (width, height): the size keypoint frames are drawn at (required for kind "keypoints").
     Raises DecodeError when the input cannot be opened or a frame cannot be decoded.
     """
     if kind == "video":
         return _read_video(Path(path))
     if kind == "zip":
         return _read_zip(Path(path))
-    raise ValueError(f"unknown label input kind {kind!r}; expected 'video' or 'zip'")
+    if kind == "keypoints":
+        if canvas is None:
+            raise ValueError("keypoint labels need the canvas size")
+        return _read_keypoints(Path(path), canvas)
+    raise ValueError(f"unknown label input kind {kind!r}; expected 'video', 'zip' or 'keypoints'")
+
+
+def _read_keypoints(path: Path, canvas: tuple[int, int]) -> Iterator[np.ndarray]:
+    width, height = canvas
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DecodeError(f"cannot open {path.name} as a zip of keypoint files: {exc}") from exc
+    with archive:
+        names = keypoint_entries([i.filename for i in archive.infolist()])
+        if not names:
+            raise DecodeError(f"{path.name} contains no keypoint files")
+        for name in names:
+            try:
+                frame = parse_openpose(json.loads(archive.read(name)))
+            except (ValueError, zipfile.BadZipFile, OSError) as exc:
+                raise DecodeError(f"cannot read keypoints {name}: {exc}") from exc
+            yield render_openpose(frame.body, height, width, hands=frame.hands, face=frame.face)  # (H, W, 3)
 
 
 def _read_video(path: Path) -> Iterator[np.ndarray]:

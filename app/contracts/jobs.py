@@ -35,7 +35,9 @@ class TranslateJob(BaseModel):
     kind: Literal["translate"] = "translate"
     labels_path: str
     """The uploaded label video, or a zip of PNG frames."""
-    labels_kind: Literal["video", "zip"]
+    labels_kind: Literal["video", "zip", "keypoints"]
+    labels_canvas: tuple[int, int] | None = None
+    """keypoints: (width, height) of the frames the keypoints were measured on (the rendered label size)."""
     reference_paths: list[str] = Field(default_factory=list)
     reference_label_paths: list[str] = Field(default_factory=list)
 

@@ -1,5 +1,6 @@
 """Translate jobs: a label video (or zip of PNG frames) that must look like the model's labels, and for models with
-references 1..K example images, each with its label image."""
+references 1..K example images, each with its label image. Pose models also take a zip of OpenPose keypoint files
+(`app.contracts.openpose`), rendered by the worker on the zip's canvas (default: the run size)."""
 
 from __future__ import annotations
 
@@ -42,14 +43,19 @@ class TranslateIntake:
         assert form.video is not None and isinstance(ctx.card.inputs, TranslateInputs)
         settings = ctx.settings
         raw = ctx.storage.save_upload(form.video.file, ctx.job_id, "labels.upload", settings.MAX_UPLOAD_BYTES)
-        probe = probe_labels(raw, limits_of(settings))
-        check_labels_match(probe.first_frame, ctx.card.inputs.labels, ctx.card.name,
-                           settings.SEGMENTATION_MAX_PALETTE_DISTANCE)
-        labels_path = raw.with_name("labels.zip" if probe.kind == "zip" else "labels" + _EXTENSIONS[probe.format])
+        card, output = ctx.card, ctx.options.output
+        run_size = (output.width or card.output.width, output.height or card.output.height)
+        keypoint_canvas = run_size if ctx.card.inputs.labels.type == "pose" else None
+        probe = probe_labels(raw, limits_of(settings), keypoint_canvas)
+        if probe.first_frame is not None:
+            check_labels_match(probe.first_frame, ctx.card.inputs.labels, ctx.card.name,
+                               settings.SEGMENTATION_MAX_PALETTE_DISTANCE)
+        labels_path = raw.with_name("labels.zip" if probe.format == "zip" else "labels" + _EXTENSIONS[probe.format])
         raw.rename(labels_path)
         refs = [save_image(ctx, u, f"reference_{i:02d}") for i, u in enumerate(form.references)]
         ref_labels = [save_image(ctx, u, f"reference_label_{i:02d}") for i, u in enumerate(form.reference_labels)]
-        inputs = TranslateJob(labels_path=str(labels_path), labels_kind=probe.kind,
+        canvas = (probe.width, probe.height) if probe.kind == "keypoints" else None
+        inputs = TranslateJob(labels_path=str(labels_path), labels_kind=probe.kind, labels_canvas=canvas,
                               reference_paths=[str(p) for p in refs],
                               reference_label_paths=[str(p) for p in ref_labels])
         return Accepted(inputs=inputs, frames_total=probe.frames, samples=1, fps=probe.fps)

@@ -61,7 +61,9 @@ def create_job(
     storage: StorageDep,
     model: Annotated[str, Form(description="Served model name (GET /v1/models); its `kind` decides the inputs.")],
     video: Annotated[UploadFile | None, File(
-        description="translate: the label video (mp4/mov/avi/webm/mkv) or a zip of PNG frames; predict: the context "
+        description="translate: the label video (mp4/mov/avi/webm/mkv) or a zip of PNG frames (pose models: or a zip "
+        "of OpenPose *_keypoints.json files, one per frame, plus an optional canvas.json {width, height}); predict: "
+        "the context "
         "(a video, a zip of PNG frames, or one PNG/JPEG image); generate: omit.")] = None,
     references: Annotated[list[UploadFile] | None, File(
         description="translate models with references (GET /v1/models `inputs.references`): 1..K example images.")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.contracts.openpose import OpenPoseFrame, openpose_json
 from corpora.layout import SequenceEntry, SequenceWriter, write_dataset_json
-from corpora.pose import OpenPoseFrame, openpose_json, render_openpose
 from corpora.synthetic.people_figure import Motion, Placement, pose_at
 from corpora.synthetic.people_render import (
     Appearance,
@@ -26,6 +26,7 @@ from corpora.synthetic.people_render import (
     sample_appearance,
     sample_background,
 )
+from models.core.openpose import render_openpose
 
 MOTIONS = ("walk", "dance", "wave", "idle")
 

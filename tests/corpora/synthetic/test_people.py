@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from app.contracts.openpose import load_openpose_json
 from corpora.layout import read_png
-from corpora.pose import BODY_EDGES, load_openpose_json, render_openpose
 from corpora.synthetic.people import (
     PeopleDataConfig,
     appearance_of,
@@ -19,6 +19,7 @@ from corpora.synthetic.people import (
 )
 from corpora.synthetic.people_figure import Motion, Placement, pose_at
 from corpora.synthetic.people_render import bake_background, render_figure, sample_background
+from models.core.openpose import BODY_EDGES, render_openpose
 from models.core.warp import warp
 
 CONFIG = {"subjects": 3, "heldout": 1, "frames": 3, "height": 64, "width": 32, "sequences_per_subject": 2, "seed": 5}

@@ -8,14 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpora.pose import (
-    BODY_EDGES,
-    FINGER_COLOURS,
-    OpenPoseFrame,
-    load_openpose_json,
-    openpose_json,
-    render_openpose,
-)
+from app.contracts.openpose import OpenPoseFrame, load_openpose_json, openpose_json
+from models.core.openpose import BODY_EDGES, FINGER_COLOURS, render_openpose
 
 REFERENCE_COLOURS = {
     (17, 15): (153, 0, 153), (15, 0): (153, 0, 102), (0, 16): (102, 0, 153), (16, 18): (51, 0, 153),

@@ -2,17 +2,14 @@
 
 Colours and widths follow reference §5.1 (the vid2vid convention): BODY_25 limbs drawn as width-3 lines with
 endpoint discs in the limb's colour, hand fingers (thumb..pinky colours) width 1, face edges white width 1.
-Confidence thresholds: body 0.01, face 0.1, hands 0.01. Also parses OpenPose JSON keypoint files, so uploaded
-keypoint zips render exactly like our training labels. Body limbs are rasterised with numpy (pixels within 1.5 px
-of the segment: 3 px wide whatever the OpenCV version; OpenCV 5 draws `thickness=3` 5 px wide), thin lines with
-cv2 (1 px); nothing is anti-aliased, so every drawn pixel carries an exact table colour.
+Confidence thresholds: body 0.01, face 0.1, hands 0.01. OpenPose JSON files are parsed by
+`app.contracts.openpose`, so uploaded keypoint zips render exactly like our training labels. Body limbs are
+rasterised with numpy (pixels within 1.5 px of the segment: 3 px wide whatever the OpenCV version; OpenCV 5 draws
+`thickness=3` 5 px wide), thin lines with cv2 (1 px); nothing is anti-aliased, so every drawn pixel carries an
+exact table colour.
 """
 
 from __future__ import annotations
-
-import json
-from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -52,15 +49,6 @@ def _face_edges() -> list[tuple[int, int]]:
 
 
 FACE_EDGES = tuple(_face_edges())
-
-
-@dataclass(frozen=True, eq=False)
-class OpenPoseFrame:
-    """Keypoints of one person in one frame, as OpenPose writes them ([x, y, confidence] rows)."""
-
-    body: np.ndarray  # (25, 3)
-    hands: tuple[np.ndarray, np.ndarray] | None = None  # left, right: (21, 3) each
-    face: np.ndarray | None = None  # (70, 3)
 
 
 def _draw_thick(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, colour: tuple[int, int, int]) -> None:
@@ -122,50 +110,3 @@ def render_openpose(
             if f[a, 2] > FACE_CONF and f[b, 2] > FACE_CONF:
                 cv2.line(canvas, _point(f[a]), _point(f[b]), FACE_COLOUR, 1, lineType=cv2.LINE_8)
     return canvas
-
-
-def render_openpose_frame(frame: OpenPoseFrame, height: int, width: int) -> np.ndarray:
-    """`render_openpose` for a parsed frame (body, hands, face)."""
-    return render_openpose(frame.body, height, width, hands=frame.hands, face=frame.face)
-
-
-def _keypoints(person: dict[str, object], key: str, count: int) -> np.ndarray | None:
-    values = person.get(key)
-    if not isinstance(values, list) or len(values) < count * 3:
-        return None
-    return np.asarray(values[: count * 3], dtype=np.float64).reshape(count, 3)
-
-
-def parse_openpose(payload: dict[str, object]) -> OpenPoseFrame:
-    """An OpenPose JSON document -> the first person's keypoints (all zeros when nobody was detected)."""
-    people = payload.get("people")
-    if not isinstance(people, list):
-        raise ValueError("not an OpenPose keypoint file: no 'people' list")
-    if not people:
-        return OpenPoseFrame(body=np.zeros((25, 3)))
-    person = people[0]
-    if not isinstance(person, dict):
-        raise ValueError("not an OpenPose keypoint file: people[0] is not an object")
-    body = _keypoints(person, "pose_keypoints_2d", 25)
-    if body is None:
-        raise ValueError("people[0].pose_keypoints_2d must hold 25 [x, y, confidence] triples (BODY_25)")
-    left = _keypoints(person, "hand_left_keypoints_2d", 21)
-    right = _keypoints(person, "hand_right_keypoints_2d", 21)
-    hands = (left, right) if left is not None and right is not None else None
-    return OpenPoseFrame(body=body, hands=hands, face=_keypoints(person, "face_keypoints_2d", 70))
-
-
-def load_openpose_json(path: Path | str) -> OpenPoseFrame:
-    """Read one OpenPose `*_keypoints.json` file (people[0]: pose, hands, face keypoints)."""
-    return parse_openpose(json.loads(Path(path).read_text()))
-
-
-def openpose_json(frame: OpenPoseFrame) -> dict[str, object]:
-    """The OpenPose JSON document of one person (inverse of `parse_openpose`)."""
-    person: dict[str, object] = {"pose_keypoints_2d": np.asarray(frame.body).ravel().tolist()}
-    if frame.hands is not None:
-        person["hand_left_keypoints_2d"] = np.asarray(frame.hands[0]).ravel().tolist()
-        person["hand_right_keypoints_2d"] = np.asarray(frame.hands[1]).ravel().tolist()
-    if frame.face is not None:
-        person["face_keypoints_2d"] = np.asarray(frame.face).ravel().tolist()
-    return {"version": 1.3, "people": [person]}
