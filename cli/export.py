@@ -104,7 +104,7 @@ def generate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str
                                seconds_per_unit=o.seconds_per_unit) for k, o in family.options.items()},
         weights=weights, extra_weights=extra, config=meta["config"],
         quality={"trained_steps": meta["step"], "data": meta["train_config"]["data"],
-                 "trained_frames": spec.get("trained_frames")},
+                 "trained_frames": spec.get("trained_frames"), "frame_stride": spec.get("frame_stride")},
     )
 
 

@@ -1,26 +1,39 @@
 """The `generate` protocol of `v2v eval` (reference §3.6, §9.2): served generate models scored by our own judges.
 
 Clips come from the served pipeline (the worker's runner loaded it: the same weights, sha256 checked), streamed
-with `GenerateStart` exactly as a job would, at the action judge's clip length, resized to the judges' size. Rows:
-the trained model, the same model at initialisation (the family's untrained weights: the floor), real held-out clips
+with `GenerateStart` exactly as a job would, resized to the judges' size. Which judges score is decided by the data
+(`evaluation.judges.applicable`: a judge's card names the corpus it knows), never by a model's family; a model's
+classes and named seeds come from its card. Scored clips: the action judge's window (its frames, every stride-th
+data frame) when it applies, else up to `DEFAULT_FRAMES` consecutive frames. A model that recorded its training
+frame stride (card quality `frame_stride`, in data frames) is asked for a longer clip and subsampled so its clips
+cover the same time as the real windows; without it its frames are taken to be one judge stride apart. Rows: the
+trained model, the same model at initialisation (the family's untrained weights: the floor), real held-out clips
 scored by the same code (the reference), and a shuffled-frames control (each frame from another real clip).
 
-- MCS: for `clips_per_class` clips per requested class, how often the action judge names that class.
+- MCS (class-conditional models, action judge): for `clips_per_class` clips per requested class, how often the
+  action judge names that class. Unconditional models: n/a, and `clips_per_class` random clips stand in.
 - ACD-hist: mean over clips of the mean pairwise L1 distance between per-frame 8x8x8 RGB histograms (sum 1).
-- ACD-app: the same with the L2 distance between the appearance judge's features.
-- identity kept: for `swap_contents` fixed content seeds, one clip per class with a fresh motion seed each; the
-  share of clips whose appearance top-1 (majority over frames) is that content's most frequent one.
-- coverage: distinct training looks (appearance top-1 of a clip's middle frame) among `coverage` random clips
-  (real: random train clips).
-- FD-own: Fréchet distance between action-judge features of the MCS clips and of the real held-out clips (real row:
-  train clips vs held-out clips). IS-own: exp(E KL(p(y|x) || p(y))) of the action judge on random-class clips.
+- ACD-app (appearance judge): the same with the L2 distance between the appearance judge's features.
+- identity kept (appearance judge, models with a "content" seed): for `swap_contents` fixed content seeds, one clip
+  per class with a fresh motion seed each; the share of clips whose appearance top-1 (majority over frames) is that
+  content's most frequent one.
+- coverage (appearance judge): distinct training looks (top-1 of a clip's middle frame) among `coverage` random
+  clips (real: random train clips).
+- FD-own / IS-own: Fréchet distance between judge features of the scored clips and of the real held-out clips
+  (real row: train clips vs held-out clips), and exp(E KL(p(y|x) || p(y))) on random clips, in the action judge's
+  clip space when it applies, else the digit judge's frame space.
+- digit confident / digit kept (digit judge): share of frames whose top digit probability is >= `CONFIDENT`, and
+  the mean over clips of the share of a clip's frames that keep the clip's majority digit; digit classes: distinct
+  majority digits among the random clips.
 These are our judges' numbers on our data: never compare them with published IS/FVD/ACD values.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +42,30 @@ import torch
 from scipy import linalg
 from torch.nn import functional as F
 
-from evaluation.clips import load_clips, windows
+from evaluation.clips import ClipSet, load_clips, windows
 from evaluation.generate_previews import write_grid_previews
-from evaluation.judges import Judge, load_judges
+from evaluation.judges import Judge, applicable, load_judges
 from models.core.family import GenerateStart, Pipeline, WeightsRef
 
 DEFAULT_JUDGES = Path(__file__).resolve().parent.parent / "checkpoints" / "judges"
 BATCH = 16
+DEFAULT_FRAMES = 16
+"""Scored clip length when no clip judge (action) applies."""
+DEFAULT_SIZE = 32
+"""Scored frame size when no judge applies."""
+CONFIDENT = 0.9
+"""A frame counts as a confident digit when the digit judge's top probability is at least this."""
+LABELS = ("action", "look", "label")
+"""Integer clip labels the protocol reads when a corpus has them."""
+
+
+@dataclass(frozen=True)
+class ClipWindow:
+    """What a scored clip is: `frames` frames, one every `stride` data frames, at size x size."""
+
+    frames: int
+    stride: int
+    size: int
 
 
 @torch.inference_mode()
@@ -56,6 +86,28 @@ def generate_clips(pipeline: Pipeline, n: int, frames: int, size: int, seed: int
             clip = F.interpolate(clip.flatten(0, 1), size=(size, size), mode="area").view(b, frames, 3, size, size)
         out.append(clip.clamp(-1, 1))
     return torch.cat(out)
+
+
+class ModelClips:
+    """A served model's clips in the scored window: asks for enough frames to cover the window at the model's frame
+    stride (card quality `frame_stride`; absent: one window stride) and keeps every k-th."""
+
+    def __init__(self, pipeline: Pipeline, card: Any, window: ClipWindow) -> None:
+        self.pipeline, self.window = pipeline, window
+        longest = int(card.inputs.num_frames.max)
+        model_stride = int(card.quality.get("frame_stride") or window.stride)
+        self.every = max(window.stride // model_stride, 1) if window.stride % model_stride == 0 else 1
+        if (window.frames - 1) * self.every + 1 > longest:
+            self.every = 1
+        if window.frames > longest:
+            raise ValueError(f"model {card.name} makes at most {longest} frames; the judges score {window.frames}")
+
+    def __call__(self, n: int, seed: int, class_id: int | None = None, seeds: dict[str, int] | None = None
+                 ) -> torch.Tensor:
+        w = self.window
+        frames = (w.frames - 1) * self.every + 1
+        clips = generate_clips(self.pipeline, n, frames, w.size, seed, class_id, seeds)  # (n, frames, 3, S, S)
+        return clips[:, ::self.every]  # (n, T, 3, S, S)
 
 
 # ------------------------------------------------------------------------------------------------ measures
@@ -112,64 +164,128 @@ def inception_score(logits: torch.Tensor) -> float:
     return float(math.exp(float((p * (p.clamp_min(1e-12).log() - marginal.log())).sum(1).mean())))
 
 
-def content_scores(judges: dict[str, Judge], clips: torch.Tensor) -> dict[str, float]:
-    return {"acd_hist": mean_pairwise(histograms(clips), 1.0),
-            "acd_app": mean_pairwise(appearance_features(judges["appearance"], clips), 2.0)}
+def digit_scores(judge: Judge, clips: torch.Tensor) -> dict[str, float]:
+    """The digit judge on every frame of (N, T, 3, S, S): confident share, kept-label share, distinct clip digits."""
+    p = _batched(judge.net, clips.flatten(0, 1)).softmax(1).view(*clips.shape[:2], -1)  # (N, T, 10)
+    confidence, top = p.max(dim=2)  # (N, T), (N, T)
+    majority = torch.mode(top, dim=1).values  # (N,)
+    return {"digit_confident": float((confidence >= CONFIDENT).float().mean()),
+            "digit_kept": float((top == majority[:, None]).float().mean()),
+            "digit_classes": int(majority.unique().numel())}
+
+
+class Scorer:
+    """The applicable judges and the measures they allow, shared by every row (real, trained, initial)."""
+
+    def __init__(self, judges: dict[str, Judge]) -> None:
+        self.action, self.appearance = judges.get("action"), judges.get("appearance")
+        self.digit = judges.get("digit")
+
+    def features(self, clips: torch.Tensor) -> torch.Tensor | None:
+        """FD-own features: the action judge's per clip, else the digit judge's per frame."""
+        if self.action is not None:
+            return _batched(self.action.net, clips, "embed")  # (N, D)
+        if self.digit is not None:
+            return _batched(self.digit.net, clips.flatten(0, 1), "embed")  # (N·T, D)
+        return None
+
+    def inception(self, clips: torch.Tensor) -> float | None:
+        if self.action is not None:
+            return inception_score(_batched(self.action.net, clips))
+        if self.digit is not None:
+            return inception_score(_batched(self.digit.net, clips.flatten(0, 1)))
+        return None
+
+    def content(self, clips: torch.Tensor) -> dict[str, float]:
+        row = {"acd_hist": mean_pairwise(histograms(clips), 1.0)}
+        if self.appearance is not None:
+            row["acd_app"] = mean_pairwise(appearance_features(self.appearance, clips), 2.0)
+        return row
+
+    def random(self, clips: torch.Tensor, reference: torch.Tensor | None, fd_clips: torch.Tensor) -> dict[str, Any]:
+        """Coverage, IS-own, FD-own (of `fd_clips` against the `reference` features) and the digit measures."""
+        row: dict[str, Any] = {}
+        if self.appearance is not None:
+            middle = clips.shape[1] // 2
+            row["coverage"] = int(look_of(self.appearance, clips[:, middle:middle + 1]).unique().numel())
+        row["is_own"] = self.inception(clips)
+        features = self.features(fd_clips)
+        if features is not None and reference is not None:
+            row["fd_own"] = frechet(features, reference)
+        if self.digit is not None:
+            row.update(digit_scores(self.digit, clips))
+        return row
 
 
 # ------------------------------------------------------------------------------------------------ rows
 
 
-def score_model(pipeline: Pipeline, judges: dict[str, Judge], classes: list[str], real_features: torch.Tensor,
-                config: Any) -> dict[str, Any]:
-    action, appearance = judges["action"], judges["appearance"]
-    frames, size, seed = action.card.frames, action.card.size, config.seed
-    n = config.clips_per_class
-    per_class = [generate_clips(pipeline, n, frames, size, seed + 1 + c, class_id=c) for c in range(len(classes))]
-    controlled = torch.cat(per_class) if per_class else generate_clips(pipeline, n, frames, size, seed)
+def score_model(clips: ModelClips, scorer: Scorer, card: Any, reference: torch.Tensor | None, config: Any
+                ) -> dict[str, Any]:
+    classes, seed, n = list(card.inputs.classes), config.seed, config.clips_per_class
+    per_class = [clips(n, seed + 1 + c, class_id=c) for c in range(len(classes))]
+    controlled = torch.cat(per_class) if per_class else clips(n, seed)
     row: dict[str, Any] = {"clips": len(controlled)}
-    if classes:
+    if classes and scorer.action is not None:
         requested = torch.arange(len(classes)).repeat_interleave(n)
-        row["mcs"] = float((_batched(action.net, controlled).argmax(1) == requested).float().mean())
-    row.update(content_scores(judges, controlled))
-    random_clips = generate_clips(pipeline, config.coverage, frames, size, seed + 1000)
-    row["coverage"] = int(look_of(appearance, random_clips[:, frames // 2:frames // 2 + 1]).unique().numel())
-    row["is_own"] = inception_score(_batched(action.net, random_clips))
-    row["fd_own"] = frechet(_batched(action.net, controlled, "embed"), real_features)
-    kept = []
-    for k in range(config.swap_contents):
-        content = {"content": 10_000 + k}
-        looks = [look_of(appearance, generate_clips(pipeline, 1, frames, size, seed + 2000 + k * 31 + c,
-                                                    class_id=c if classes else None, seeds=content))
-                 for c in range(max(len(classes), 2))]
-        stacked = torch.cat(looks)
-        kept.append(float((stacked == torch.mode(stacked).values).float().mean()))
-    row["identity_kept"] = float(np.mean(kept)) if kept else None
+        row["mcs"] = float((_batched(scorer.action.net, controlled).argmax(1) == requested).float().mean())
+    row.update(scorer.content(controlled))
+    random_clips = clips(config.coverage, seed + 1000)
+    row.update(scorer.random(random_clips, reference, controlled if classes else random_clips))
+    if scorer.appearance is not None and "content" in card.inputs.seeds:
+        kept = []
+        for k in range(config.swap_contents):
+            content = {"content": 10_000 + k}
+            looks = [look_of(scorer.appearance, clips(1, seed + 2000 + k * 31 + c, class_id=c if classes else None,
+                                                      seeds=content))
+                     for c in range(max(len(classes), 2))]
+            stacked = torch.cat(looks)
+            kept.append(float((stacked == torch.mode(stacked).values).float().mean()))
+        row["identity_kept"] = float(np.mean(kept)) if kept else None
     return row
 
 
-def score_real(judges: dict[str, Judge], root: Path, split: str, coverage: int, seed: int
-               ) -> tuple[dict[str, Any], dict[str, Any], torch.Tensor]:
-    """The real held-out clips' row, the shuffled-frames control and the held-out action features."""
-    action, appearance = judges["action"], judges["appearance"]
-    frames, stride, size = action.card.frames, action.card.stride, action.card.size
-    test, train = load_clips(root, split, size), load_clips(root, "train", size)
+def _label_names(root: Path) -> tuple[str, ...]:
+    clips = json.loads((Path(root) / "dataset.json").read_text()).get("clips", {})
+    first = next(iter(clips.values()), {})
+    return tuple(k for k in LABELS if isinstance(first.get(k), int))
+
+
+def score_real(scorer: Scorer, window: ClipWindow, root: Path, split: str, coverage: int, seed: int
+               ) -> tuple[dict[str, Any], dict[str, Any], torch.Tensor | None]:
+    """The real held-out clips' row, the shuffled-frames control and the held-out judge features."""
+    labels = _label_names(root)
+    test: ClipSet = load_clips(root, split, window.size, labels)
+    train: ClipSet = load_clips(root, "train", window.size, labels)
     rng = np.random.default_rng([seed, 5])
-    real = windows(test.frames, frames, stride, rng)  # (N, T, 3, S, S)
-    real_features = _batched(action.net, real, "embed")
+    real = windows(test.frames, window.frames, window.stride, rng)  # (N, T, 3, S, S)
+    reference = scorer.features(real)
     row: dict[str, Any] = {"clips": len(real)}
-    if "action" in test.labels:
-        row["mcs"] = float((_batched(action.net, real).argmax(1) == test.labels["action"]).float().mean())
-    row.update(content_scores(judges, real))
+    if "action" in test.labels and scorer.action is not None:
+        row["mcs"] = float((_batched(scorer.action.net, real).argmax(1) == test.labels["action"]).float().mean())
+    row.update(scorer.content(real))
     picked = torch.from_numpy(rng.choice(len(train), min(coverage, len(train)), replace=False))
-    train_clips = windows(train.frames[picked], frames, stride, rng)
-    row["coverage"] = int(look_of(appearance, train_clips[:, frames // 2:frames // 2 + 1]).unique().numel())
-    row["is_own"] = inception_score(_batched(action.net, real))
-    row["fd_own"] = frechet(_batched(action.net, train_clips, "embed"), real_features)
-    perms = [torch.from_numpy(rng.permutation(len(real))) for _ in range(frames)]
-    shuffled = torch.stack([real[perms[t], t] for t in range(frames)], dim=1)  # frame t from another clip
-    control = {"clips": len(real), **content_scores(judges, shuffled)}
-    return row, control, real_features
+    train_clips = windows(train.frames[picked], window.frames, window.stride, rng)
+    row.update(scorer.random(real, reference, train_clips))
+    if scorer.appearance is not None:  # looks of random train clips (the held-out looks are not in the judge)
+        middle = window.frames // 2
+        row["coverage"] = int(look_of(scorer.appearance, train_clips[:, middle:middle + 1]).unique().numel())
+    perms = [torch.from_numpy(rng.permutation(len(real))) for _ in range(window.frames)]
+    shuffled = torch.stack([real[perms[t], t] for t in range(window.frames)], dim=1)  # frame t from another clip
+    control = {"clips": len(real), **scorer.content(shuffled)}
+    return row, control, reference
+
+
+def scored_window(judges: dict[str, Judge], root: Path) -> ClipWindow:
+    """The action judge's clip window when it applies, else `DEFAULT_FRAMES` consecutive frames (fewer when the
+    data's clips are shorter), at the judges' size."""
+    size = next((j.card.size for j in judges.values()), DEFAULT_SIZE)
+    if "action" in judges:
+        return ClipWindow(judges["action"].card.frames, judges["action"].card.stride, size)
+    first = next(iter(json.loads((Path(root) / "dataset.json").read_text())["sequences"]))
+    split = "train" if first.startswith("train") else "test"
+    length = len(list((Path(root) / f"{split}_B" / first).glob("*.png")))
+    return ClipWindow(min(DEFAULT_FRAMES, length), 1, size)
 
 
 def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: Any) -> dict[str, Any]:
@@ -178,21 +294,24 @@ def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: Any)
 
     device = torch.device(config.device)
     judges_dir = Path(config.judges) if config.judges else DEFAULT_JUDGES
-    judges = load_judges(judges_dir, device="cpu")
     root = Path(config.data[0])
-    real, control, real_features = score_real(judges, root, config.split, config.coverage, config.seed)
+    judges = applicable(load_judges(judges_dir, device="cpu"), root)
+    scorer, window = Scorer(judges), scored_window(judges, root)
+    real, control, reference = score_real(scorer, window, root, config.split, config.coverage, config.seed)
     models = {}
     for name, card in cards.items():
         classes = list(card.inputs.classes)
         family = get_family(card.family)
         initial = family.load(family.config(card.preset, card.config), {"generator": WeightsRef()}, device)
-        models[name] = {"trained": score_model(pipelines[name], judges, classes, real_features, config),
-                        "initial": score_model(initial, judges, classes, real_features, config),
+        models[name] = {"trained": score_model(ModelClips(pipelines[name], card, window), scorer, card, reference,
+                                               config),
+                        "initial": score_model(ModelClips(initial, card, window), scorer, card, reference, config),
                         "classes": classes, "trained_steps": card.quality.get("trained_steps")}
         if config.previews is not None:
-            size = card.output.height
-            clips = [generate_clips(pipelines[name], 4, 16, size, config.seed + 7, class_id=c)
-                     for c in range(len(classes))] or [generate_clips(pipelines[name], 4, 16, size, config.seed + 7)]
+            size, frames = card.output.height, min(16, int(card.inputs.num_frames.max))
+            clips = [generate_clips(pipelines[name], 4, frames, size, config.seed + 7, class_id=c)
+                     for c in range(len(classes))] or [generate_clips(pipelines[name], 4, frames, size,
+                                                                      config.seed + 7)]
             models[name]["previews"] = write_grid_previews(Path(config.previews), name, torch.stack(clips),
                                                            classes, fps=card.output.fps)
     judge_cards = {k: {"heldout_accuracy": j.card.heldout_accuracy, "heldout": j.card.heldout,
@@ -200,7 +319,9 @@ def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: Any)
     return {"generate": {"data": str(root), "split": config.split, "judges": judge_cards, "real": real,
                          "shuffled_frames": control, "models": models,
                          "settings": {"clips_per_class": config.clips_per_class, "coverage": config.coverage,
-                                      "swap_contents": config.swap_contents, "seed": config.seed}}}
+                                      "swap_contents": config.swap_contents, "seed": config.seed,
+                                      "frames": window.frames, "stride": window.stride, "size": window.size,
+                                      "confident": CONFIDENT}}}
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -209,26 +330,30 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+COLUMNS = (("mcs", "MCS", 3), ("acd_hist", "ACD-hist", 3), ("acd_app", "ACD-app", 3),
+           ("identity_kept", "identity kept", 3), ("coverage", "coverage", 3), ("fd_own", "FD-own", 2),
+           ("is_own", "IS-own", 2), ("digit_confident", f"digit conf. ≥ {CONFIDENT}", 3),
+           ("digit_kept", "digit kept", 3), ("digit_classes", "digit classes", 3))
+"""Table columns: row key, header, decimals. A column no row has is left out."""
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     """The "generate" section of a report as a Markdown table."""
     g = report["generate"]
     judges = ", ".join(f"{k} {v['heldout_accuracy']:.1%} on {v['heldout']}" for k, v in g["judges"].items())
-    lines = [f"Generate models on `{g['data']}` (real rows: split `{g['split']}`, held-out looks), scored by our own "
-             f"judges ({judges}). MCS and identity kept, coverage (distinct training looks among "
-             f"{g['settings']['coverage']} clips) and IS-own: higher is better; ACD (content distance within a "
-             "clip) and FD-own (action-judge features vs real held-out clips): lower is better. Our judges' "
-             "numbers: not comparable with published IS/FVD.", "",
-             "| model | weights | MCS | ACD-hist | ACD-app | identity kept | coverage | FD-own | IS-own | clips |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-
-    def row(name: str, weights: str, r: dict[str, Any]) -> None:
-        lines.append(f"| {name} | {weights} | {_fmt(r.get('mcs'))} | {_fmt(r.get('acd_hist'))} | "
-                     f"{_fmt(r.get('acd_app'))} | {_fmt(r.get('identity_kept'))} | {_fmt(r.get('coverage'))} | "
-                     f"{_fmt(r.get('fd_own'), 2)} | {_fmt(r.get('is_own'), 2)} | {r.get('clips', '-')} |")
-
+    rows: list[tuple[str, str, dict[str, Any]]] = []
     for name, m in g["models"].items():
-        row(name, f"trained ({m['trained_steps']} steps)", m["trained"])
-        row(name, "initialisation", m["initial"])
-    row("real clips", "-", g["real"])
-    row("shuffled real frames", "-", g["shuffled_frames"])
+        rows += [(name, f"trained ({m['trained_steps']} steps)", m["trained"]), (name, "initialisation", m["initial"])]
+    rows += [("real clips", "-", g["real"]), ("shuffled real frames", "-", g["shuffled_frames"])]
+    columns = [c for c in COLUMNS if any(r.get(c[0]) is not None for _, _, r in rows)]
+    lines = [f"Generate models on `{g['data']}` (real rows: split `{g['split']}`), scored by our own judges "
+             f"({judges or 'none apply'}). MCS, identity kept, coverage (distinct training looks among "
+             f"{g['settings']['coverage']} clips), IS-own and the digit shares: higher is better; ACD (content "
+             "distance within a clip) and FD-own (judge features vs real held-out clips): lower is better. Our "
+             "judges' numbers: not comparable with published IS/FVD.", "",
+             "| model | weights | " + " | ".join(h for _, h, _ in columns) + " | clips |",
+             "|---|---|" + "---|" * len(columns) + "---|"]
+    for name, weights, r in rows:
+        cells = " | ".join(_fmt(r.get(k), d) for k, _, d in columns)
+        lines.append(f"| {name} | {weights} | {cells} | {r.get('clips', '-')} |")
     return "\n".join(lines) + "\n"

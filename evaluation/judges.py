@@ -4,6 +4,11 @@
   (global average of the last conv) are the feature space of FD-own.
 - `AppearanceJudge`: a small 2-D CNN on frames (B, 3, S, S) -> logits over the training looks; its penultimate
   features are the content descriptor of ACD-app.
+- the digit judge: the same 2-D CNN on single frames of one-digit moving MNIST -> logits over the 10 digit classes
+  (its gate: >= 97 % on frames of held-out digit images).
+
+Each card names the corpus it judges (`JudgeCard.corpus`: fields of a clip folder's dataset.json `generator` that
+must match, e.g. {"name": "moving_digits", "digits": 1}); `applicable` picks the judges that fit a data folder.
 
 Shipped as fp16 safetensors with a sha256 each in `<dir>/manifest.json` (`JudgeCard`): the input size, frames and
 stride, the class names and the measured held-out accuracy. `load_judges` checks the hashes; a judge whose held-out
@@ -90,11 +95,16 @@ class JudgeCard:
     params: int
     data: str
     extra: dict[str, Any] = field(default_factory=dict)
+    corpus: dict[str, Any] = field(default_factory=dict)
+    """dataset.json `generator` fields a data folder must have for this judge to judge it (empty: any)."""
+
+
+NETWORKS: dict[str, type[nn.Module]] = {"action": ActionJudge, "appearance": AppearanceJudge, "digit": AppearanceJudge}
+"""The network of each judge kind (clips for "action", single frames for the others)."""
 
 
 def build(card: JudgeCard) -> nn.Module:
-    net = ActionJudge if card.kind == "action" else AppearanceJudge
-    return net(len(card.classes), card.width)
+    return NETWORKS[card.kind](len(card.classes), card.width)
 
 
 def save_judge(out_dir: Path, name: str, module: nn.Module, card: dict[str, Any]) -> JudgeCard:
@@ -133,3 +143,15 @@ def load_judges(judges_dir: Path, device: torch.device | str = "cpu") -> dict[st
         load_weights(net, Path(judges_dir) / card.file, card.sha256)
         judges[name] = Judge(card, net.to(device).eval())
     return judges
+
+
+def data_generator(root: Path) -> dict[str, Any]:
+    """The `generator` block of a clip folder's dataset.json (what made the data: name and settings)."""
+    return dict(json.loads((Path(root) / "dataset.json").read_text()).get("generator", {}))
+
+
+def applicable(judges: dict[str, Judge], root: Path) -> dict[str, Judge]:
+    """The judges whose corpus fields all match the data folder's generator (judges without a corpus: all)."""
+    generator = data_generator(root)
+    return {name: judge for name, judge in judges.items()
+            if all(generator.get(k) == v for k, v in judge.card.corpus.items())}

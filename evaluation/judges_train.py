@@ -1,10 +1,13 @@
-"""Train the judges (`v2v judges train`) on a people-actions clip folder (`v2v data actions`).
+"""Train the judges (`v2v judges train`) on a clip folder: a people-actions one (`v2v data actions`) gets the action
+and appearance judges, a one-digit moving MNIST one (`v2v data digits --variant class`) the digit judge.
 
 - action: `ActionJudge` on windows of `frames` frames every `stride`-th frame (random start, random horizontal
   flip) of the train split; its held-out accuracy is measured on the test split, whose looks it never saw (the gate:
   >= 95 % before it may judge).
 - appearance: `AppearanceJudge` on single frames of the train split's looks; every `holdout_every`-th clip of each
   look is kept out of training (other motions and backgrounds) and gives the held-out accuracy.
+- digit: the same 2-D CNN on single frames of the train split, labelled by the clip's digit class; its held-out
+  accuracy is measured on every frame of the test split, whose digit images it never saw (the gate: >= 97 %).
 
 Deterministic for a seed, one thread is enough (a few minutes each at 32x32).
 """
@@ -21,7 +24,7 @@ import torch
 from torch.nn import functional as F
 
 from evaluation.clips import ClipSet, load_clips, usable_stride, windows
-from evaluation.judges import ActionJudge, AppearanceJudge, JudgeCard, save_judge
+from evaluation.judges import ActionJudge, AppearanceJudge, JudgeCard, data_generator, save_judge
 
 log = logging.getLogger("v2v.judges")
 
@@ -43,6 +46,25 @@ class JudgeTrainConfig:
     seed: int = 0
     action_gate: float = 0.95
     appearance_gate: float = 0.8
+    digit_steps: int = 2000
+    digit_width: int = 16
+    digit_gate: float = 0.97
+
+
+JUDGES_OF_CORPUS: dict[str, tuple[str, ...]] = {"people_actions": ("action", "appearance"), "moving_digits": ("digit",)}
+"""Which judges a clip folder's generator (dataset.json `generator.name`) gets."""
+
+
+def judges_for(root: Path) -> tuple[str, ...]:
+    """The judges a clip folder can train (from its dataset.json generator); ValueError when none fits."""
+    generator = data_generator(root)
+    which = JUDGES_OF_CORPUS.get(str(generator.get("name")), ())
+    if not which:
+        raise ValueError(f"{root}: no judge fits data made by {generator.get('name')!r} "
+                         f"(judged corpora: {', '.join(JUDGES_OF_CORPUS)})")
+    if which == ("digit",) and generator.get("digits") != 1:
+        raise ValueError(f"{root}: the digit judge needs one digit per clip (v2v data digits --variant class)")
+    return which
 
 
 def _flip(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -116,13 +138,51 @@ def train_appearance(config: JudgeTrainConfig, train: ClipSet) -> tuple[Appearan
     return net.eval(), accuracy(net, held_frames, held_labels), looks
 
 
-def train_judges(config: JudgeTrainConfig, which: tuple[str, ...] = ("action", "appearance")) -> dict[str, JudgeCard]:
-    """Train and ship the judges; returns their cards (with the held-out accuracies)."""
+def train_digit(config: JudgeTrainConfig, train: ClipSet, test: ClipSet) -> tuple[AppearanceJudge, float]:
+    """The digit judge on single frames (random clip, random frame) labelled by the clip's digit."""
     c = config
+    torch.manual_seed(c.seed + 2)
+    rng = np.random.default_rng([c.seed, 4])
+    labels, t0 = train.labels["label"], train.frames.shape[1]
+    held = test.frames.flatten(0, 1)  # (M, 3, S, S) uint8: every frame of the held-out digit images
+    held_labels = test.labels["label"].repeat_interleave(test.frames.shape[1])  # (M,)
+    net = AppearanceJudge(10, c.digit_width)
+    opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(c.digit_steps, 1))
+    for step in range(c.digit_steps):
+        clip = torch.from_numpy(rng.integers(0, len(train), c.batch))
+        frame = torch.from_numpy(rng.integers(0, t0, c.batch))
+        x = train.frames[clip, frame].float() / 127.5 - 1  # (B, 3, S, S)
+        loss = F.cross_entropy(net(x), labels[clip])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if (step + 1) % 250 == 0:
+            log.info("digit step %d loss %.4f", step + 1, loss.item())
+    return net.eval(), accuracy(net, held.float() / 127.5 - 1, held_labels)
+
+
+def train_judges(config: JudgeTrainConfig, which: tuple[str, ...] | None = None) -> dict[str, JudgeCard]:
+    """Train and ship the judges (default: those that fit the data, `judges_for`); returns their cards."""
+    c = config
+    which = which or judges_for(c.data)
+    common = {"size": c.size, "data": str(c.data), "corpus": {"name": data_generator(c.data).get("name")}}
+    cards = {}
+    if "digit" in which:
+        started = time.perf_counter()
+        train, test = load_clips(c.data, "train", c.size, ("label",)), load_clips(c.data, "test", c.size, ("label",))
+        net, acc = train_digit(c, train, test)
+        cards["digit"] = save_judge(c.out, "digit", net, {
+            **common, "corpus": {"name": "moving_digits", "digits": 1}, "kind": "digit",
+            "classes": [str(k) for k in range(10)], "width": c.digit_width, "frames": 1, "stride": 1,
+            "heldout_accuracy": round(acc, 4), "gate": c.digit_gate,
+            "heldout": f"every frame of {len(test)} test clips (held-out digit images)",
+            "extra": {"steps": c.digit_steps, "batch": c.batch, "seconds": round(time.perf_counter() - started)}})
+    if not {"action", "appearance"} & set(which):
+        return cards
     train = load_clips(c.data, "train", c.size)
     stride = usable_stride(train.frames.shape[1], c.frames, c.stride)
-    common = {"size": c.size, "data": str(c.data)}
-    cards = {}
     if "action" in which:
         started = time.perf_counter()
         test = load_clips(c.data, "test", c.size)
