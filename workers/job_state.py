@@ -8,14 +8,24 @@ tensor files (`save_named_tensors`), so a resumed job reuses them instead of ada
 The bytes are serialised in memory and written with Python's own file I/O (`_write_atomic`), so a full disk is an
 `OSError(ENOSPC)` like every other write of the job (safetensors' own writer raises its own error type, which the
 job would report as `internal` and retry).
+
+Size: a floating tensor whose values are all exactly 0 or 1 (one-hot label histories, masks) is stored losslessly as
+zlib-compressed bits (`pack_binary`), about 1/100 of its fp32 bytes on real label maps; everything else as it is, so a
+resumed job still continues bit for bit. `StateWriter` takes the write off the critical path: it snapshots the
+tensors and the RNG state at once, then serialises and writes on a background thread while the next frame is made
+(one write in flight; its error, e.g. a full disk, is raised at the next call).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, safe_open
 from safetensors.torch import save as serialize
@@ -23,6 +33,9 @@ from safetensors.torch import save as serialize
 STATE_FILE = "state.safetensors"
 _RNG_CPU = "__job__.rng_cpu"
 _RNG_CUDA = "__job__.rng_cuda"
+_PACKED = "packed:"
+"""Metadata key prefix of a bit-packed tensor: JSON {"shape", "dtype"} of the original."""
+MIN_PACK_ELEMENTS = 4096
 
 
 @dataclass(frozen=True)
@@ -33,13 +46,98 @@ class SavedState:
     """The generator state's tensors (CPU), as given by `state.to_tensors()`."""
 
 
-def save_job_state(state_dir: Path, next_frame: int, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
-    """Atomically record that `next_frame` frames are done, with the generator state and RNG after them."""
-    payload = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+def is_binary(t: torch.Tensor) -> bool:
+    """A floating tensor whose every value is exactly +0.0 or 1.0 (so its bits say everything)."""
+    return bool(t.is_floating_point() and not torch.signbit(t).any() and torch.equal(t, (t != 0).to(t.dtype)))
+
+
+def pack_binary(t: torch.Tensor) -> torch.Tensor:
+    """A 0/1 floating tensor -> its values as zlib-compressed bits (uint8, 1-D); `unpack_binary` inverts it."""
+    bits = np.packbits((t != 0).cpu().numpy().reshape(-1))  # (ceil(N/8),)
+    return torch.frombuffer(bytearray(zlib.compress(bits.tobytes(), 1)), dtype=torch.uint8)
+
+
+def unpack_binary(packed: torch.Tensor, shape: list[int], dtype: torch.dtype) -> torch.Tensor:
+    count = int(np.prod(shape))
+    bits = np.frombuffer(zlib.decompress(packed.numpy().tobytes()), dtype=np.uint8)
+    values = np.unpackbits(bits, count=count).reshape(shape)
+    return torch.from_numpy(values.copy()).to(dtype)
+
+
+def encode_state(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(safetensors payload, metadata): binary floating tensors bit-packed, the others as they are (CPU)."""
+    payload, metadata = {}, {}
+    for name, t in tensors.items():
+        if t.numel() >= MIN_PACK_ELEMENTS and is_binary(t):
+            payload[name] = pack_binary(t)
+            dtype = str(t.dtype).removeprefix("torch.")
+            metadata[_PACKED + name] = json.dumps({"shape": list(t.shape), "dtype": dtype})
+        else:
+            payload[name] = t.contiguous()
+    return payload, metadata
+
+
+def decode_state(payload: dict[str, torch.Tensor], metadata: dict[str, str]) -> dict[str, torch.Tensor]:
+    out = dict(payload)
+    for key, spec in metadata.items():
+        if key.startswith(_PACKED):
+            name, info = key.removeprefix(_PACKED), json.loads(spec)
+            out[name] = unpack_binary(payload[name], info["shape"], getattr(torch, info["dtype"]))
+    return out
+
+
+def _snapshot(tensors: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """CPU copies of the state's tensors plus the RNG states, taken now (before the next frame changes anything)."""
+    payload = {name: t.detach().to("cpu", copy=True) for name, t in tensors.items()}
     payload[_RNG_CPU] = torch.get_rng_state()
     if device.type == "cuda":
         payload[_RNG_CUDA] = torch.cuda.get_rng_state(device)
-    _write_atomic(state_dir, STATE_FILE, serialize(payload, metadata={"next_frame": str(next_frame)}))
+    return payload
+
+
+def _write_state(state_dir: Path, next_frame: int, snapshot: dict[str, torch.Tensor]) -> int:
+    payload, metadata = encode_state(snapshot)
+    data = serialize(payload, metadata={"next_frame": str(next_frame), **metadata})
+    _write_atomic(state_dir, STATE_FILE, data)
+    return len(data)
+
+
+def save_job_state(state_dir: Path, next_frame: int, tensors: dict[str, torch.Tensor], device: torch.device) -> int:
+    """Atomically record that `next_frame` frames are done, with the generator state and RNG after them; returns the
+    bytes written."""
+    return _write_state(state_dir, next_frame, _snapshot(tensors, device))
+
+
+class StateWriter:
+    """`save_job_state` off the critical path: one write in flight on a background thread."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-state")
+        self._pending: Future[int] | None = None
+        self.bytes_written = 0
+        self.writes = 0
+
+    def submit(self, next_frame: int, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+        """Snapshot now, write in the background (after the previous write, whose error is raised here)."""
+        self.flush()
+        self._pending = self._pool.submit(_write_state, self.state_dir, next_frame, _snapshot(tensors, device))
+
+    def flush(self) -> None:
+        """Wait for the write in flight; raises its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.bytes_written += pending.result()
+            self.writes += 1
+
+    def close(self) -> None:
+        """Wait for the write in flight (its error is dropped: the job is ending anyway) and stop the thread."""
+        try:
+            self.flush()
+        except OSError:
+            pass
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _write_atomic(state_dir: Path, name: str, data: bytes) -> None:
@@ -62,9 +160,10 @@ def load_job_state(state_dir: Path, device: torch.device) -> SavedState | None:
         return None
     try:
         with safe_open(str(path), framework="pt") as handle:
-            next_frame = int((handle.metadata() or {})["next_frame"])
-        tensors = load_file(str(path))
-    except (OSError, KeyError, ValueError, RuntimeError):
+            metadata = handle.metadata() or {}
+            next_frame = int(metadata["next_frame"])
+        tensors = decode_state(load_file(str(path)), metadata)
+    except (OSError, KeyError, ValueError, RuntimeError, zlib.error, json.JSONDecodeError, AttributeError):
         return None  # a file we cannot trust: start over (frames are rewritten identically)
     rng_cpu = tensors.pop(_RNG_CPU, None)
     rng_cuda = tensors.pop(_RNG_CUDA, None)

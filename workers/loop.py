@@ -1,9 +1,11 @@
 """THE per-job loop, for every kind and family: inputs -> pipeline steps -> durable frames + state -> mp4 per sample.
 
 Resuming: after each step its frames are written (PNG, atomically), then the pipeline state, the job's RNG and the
-frame count (`workers.job_state`). A re-run of the same job (after its worker died) restores them and continues with
-the next frame; generation is deterministic, so the frames are byte-identical to an uninterrupted run. The videos are
-muxed at the end from all PNGs, so a resumed job still produces whole videos.
+frame count (`workers.job_state`; the state on a background thread while the next frame is made, so a crash may
+leave it one frame behind the PNGs: the resumed run remakes that frame, identically). A re-run of the same job
+(after its worker died) restores them and continues with the next frame; generation is deterministic, so the frames
+are byte-identical to an uninterrupted run. The videos are muxed at the end from all PNGs, so a resumed job still
+produces whole videos.
 
 Frames: `frames/000000.png`... for a single sample; `frames/sample_00/000000.png`... with several. Videos:
 `result.mp4` (sample 0), then `result_01.mp4`, ...
@@ -26,10 +28,10 @@ from workers.errors import JobCanceled, JobError
 from workers.hooks import Hooks
 from workers.inputs import InputSource, resize_rgb
 from workers.job_state import (
+    StateWriter,
     clear_job_state,
     load_job_state,
     load_named_tensors,
-    save_job_state,
     save_named_tensors,
 )
 from workers.video_io import encode_rgb_frames_to_mp4, write_png_atomic
@@ -77,6 +79,7 @@ def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks
     for sample in range(samples):
         frame_path(frames_dir, samples, sample, 0).parent.mkdir(parents=True, exist_ok=True)
 
+    writer = StateWriter(state_dir)
     try:
         # 1. The job's pipeline (a family may adapt a copy to this job, with gradients), then the state: fresh
         #    (seeded) or restored from the last completed step of an earlier attempt.
@@ -114,17 +117,21 @@ def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks
                     write_png_atomic(frame_path(frames_dir, samples, b, done), rgb)
                 done += 1
 
-            # 3. Durable record: the frames, then the state after them (the order resuming relies on).
+            # 3. Durable record: the frames, then the state after them (the order resuming relies on), written
+            #    in the background while the next frame is made.
             tensors = {**pipeline.state_to_tensors(state), _RNG_KEY: rng.get_state()}
-            save_job_state(state_dir, done, tensors, device)
+            writer.submit(done, tensors, device)
 
             # 4. Tell the world; stop if asked.
             hooks.report_progress(done, max(spec.frames_total, done))
             hooks.heartbeat()
             if hooks.should_stop():
                 raise JobCanceled()
+        writer.flush()
     except InputError as exc:
         raise JobError("bad_input", str(exc)) from exc
+    finally:
+        writer.close()
 
     if done == 0:
         raise JobError("decode_failed", "the input has no frames")

@@ -165,8 +165,10 @@ class Vid2VidState:
     """Valid history entries (0..L); with 0 the next step replicates its labels and outputs the raw frame."""
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
-        """Flat name → tensor dict (safetensors-ready; contiguous)."""
-        out = {f"labels.{s}": t.contiguous() for s, t in enumerate(self.labels)}
+        """Flat name → tensor dict (safetensors-ready; contiguous). Only the finest label history is kept: the
+        coarser ones are its image pyramid, recomputed by `from_tensors` (the same op on the same values)."""
+        finest = len(self.labels) - 1
+        out = {f"labels.{finest}": self.labels[finest].contiguous()}
         out.update({f"frames.{s}": t.contiguous() for s, t in enumerate(self.frames)})
         out["frame_index"] = torch.tensor(self.frame_index, dtype=torch.int64)
         out["history"] = torch.tensor(self.history, dtype=torch.int64)
@@ -175,8 +177,11 @@ class Vid2VidState:
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Vid2VidState:
         n = sum(1 for k in tensors if k.startswith("frames."))
+        finest = tensors[f"labels.{n - 1}"]  # (B, L, C, H, W)
+        b, history = finest.shape[:2]
+        levels = image_pyramid(finest.flatten(0, 1), n)[::-1]  # coarsest first, each (B·L, C, H_s, W_s)
         return cls(
-            labels=[tensors[f"labels.{s}"] for s in range(n)],
+            labels=[level.unflatten(0, (b, history)) for level in levels],
             frames=[tensors[f"frames.{s}"] for s in range(n)],
             frame_index=int(tensors["frame_index"]),
             history=int(tensors["history"]),
