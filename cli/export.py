@@ -64,17 +64,19 @@ def translate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[st
 def predict_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str, Any], description: str) -> Any:
     """The manifest card of a predict run: up to the run's `n_past` context frames (one image is a context too), a
     horizon up to three times the trained `n_future` (the papers evaluate past the training length), up to
-    `MAX_SAMPLES` samples, at the run's frame size."""
+    `MAX_SAMPLES` samples, at the run's frame size; the attributes a job may ask for (value names by attribute,
+    e.g. {"action": ["walk", ...]}) from the metadata's `attributes`, when the run recorded any."""
     from app.contracts import IntRange, ModelCard, OptionSpec, OutputSpec, PredictInputs
     from models.registry import get_family
 
     family = get_family(meta["family"])
     config = family.config(meta["preset"], meta["config"])
     n_past, n_future = int(meta["n_past"]), int(meta["n_future"])
+    attributes = {str(k): [str(v) for v in values] for k, values in meta.get("attributes", {}).items()}
     return ModelCard(
         name=name, family=family.name, preset=meta["preset"], description=description,
         inputs=PredictInputs(context_frames=IntRange(min=1, max=n_past), horizon=IntRange(min=1, max=3 * n_future),
-                             num_samples=IntRange(min=1, max=MAX_SAMPLES)),
+                             num_samples=IntRange(min=1, max=MAX_SAMPLES), attributes=attributes),
         output=OutputSpec(height=int(meta["height"]), width=int(meta["width"]),
                           size_multiple=family.size_multiple(config)),
         options={k: OptionSpec(min=o.min, max=o.max, default=o.default, description=o.description,

@@ -208,7 +208,11 @@ def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: Any)
              "seed": config.seed, "baseline_model": config.baseline_model,
              "ssim": "Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, L 255, valid windows, RGB mean",
              "frames": "predicted frames only"}
-    return {"predict": models, "predict_setup": setup}
+    report = {"predict": models, "predict_setup": setup}
+    # Attribute control (evaluation.attribute_control): only cards that list an action and a look (VideoVAE).
+    from evaluation.attribute_control import evaluate as evaluate_attribute_control
+    report.update(evaluate_attribute_control(cards, pipelines, config))
+    return report
 
 
 def _write_previews(folder: Path, name: str, m: dict[str, Any], card: Any, raw: np.ndarray, samples: np.ndarray,

@@ -1,8 +1,9 @@
-"""VideoVAE frame encoder, decoder and attribute classifier (reference §6.1). torch only. Frames are 64×64 in
-[-1, 1].
+"""VideoVAE frame encoder, decoder and attribute classifier (reference §6.1). torch only. Frames are 64×64 (or
+32×32, our CPU scale) in [-1, 1].
 
 Encoder: unpadded bias-free convs 9×9 s1, 7×7 s3, 5×5 s1, 3×3 s3 (64 → 56 → 17 → 13 → 4), each BN + ReLU, 2-D
-dropout, fc + ReLU, fc → x_enc. Decoder: fc + ReLU, fc, reshape, then ConvTs mirroring the encoder, tanh.
+dropout, fc + ReLU, fc → x_enc. Decoder: fc + ReLU, fc, reshape, then ConvTs mirroring the encoder, tanh. At 32×32
+the same four convs use 5×5 s1, 4×4 s2, 4×4 s1, 3×3 s2 (32 → 28 → 13 → 10 → 4: our scaling, not the port's).
 """
 
 from __future__ import annotations
@@ -14,18 +15,29 @@ from torch import nn
 
 from models.families.videovae.config import VideoVaeConfig
 
-_KERNELS_STRIDES = ((9, 1), (7, 3), (5, 1), (3, 3))  # encoder convs; 64 → 56 → 17 → 13 → 4
+CONV_PLANS: dict[int, tuple[tuple[int, int], ...]] = {
+    64: ((9, 1), (7, 3), (5, 1), (3, 3)),  # the port: 64 → 56 → 17 → 13 → 4
+    32: ((5, 1), (4, 2), (4, 1), (3, 2)),  # ours: 32 → 28 → 13 → 10 → 4
+}
+"""(kernel, stride) of the four encoder convs per frame size; the decoder's ConvTs mirror them."""
 _FINAL_SIZE = 4
 
 
-def init_videovae_weights(module: nn.Module) -> None:
-    """Conv and ConvT weights Kaiming normal (fan-out); linear weights N(0, 0.001²), biases 0."""
+def _mirror_output_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """(input size, output padding) of the ConvT that undoes an unpadded conv (kernel, stride) on `size` pixels."""
+    small = (size - kernel) // stride + 1
+    return small, size - ((small - 1) * stride + kernel)
+
+
+def init_videovae_weights(module: nn.Module, linear_std: float | None = 0.001) -> None:
+    """Conv and ConvT weights Kaiming normal (fan-out); linear weights N(0, linear_std²), biases 0 (the port's
+    0.001); `linear_std` None keeps torch's default linear initialisation."""
     if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
         nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Linear):
-        nn.init.normal_(module.weight, 0.0, 0.001)
+    elif isinstance(module, nn.Linear) and linear_std is not None:
+        nn.init.normal_(module.weight, 0.0, linear_std)
         nn.init.zeros_(module.bias)
 
 
@@ -36,7 +48,7 @@ def channel_dropout(x: torch.Tensor, p: float, generator: torch.Generator) -> to
 
 
 class FrameEncoder(nn.Module):
-    """(B, C, 64, 64) → x_enc (B, feature_dim)."""
+    """(B, C, S, S) → x_enc (B, feature_dim), S = config.image_size."""
 
     def __init__(self, config: VideoVaeConfig) -> None:
         super().__init__()
@@ -44,7 +56,7 @@ class FrameEncoder(nn.Module):
         self.convs = nn.Sequential(
             *(
                 nn.Sequential(nn.Conv2d(c_in, c_out, k, s, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
-                for c_in, c_out, (k, s) in zip(channels[:-1], channels[1:], _KERNELS_STRIDES, strict=True)
+                for c_in, c_out, (k, s) in zip(channels[:-1], channels[1:], CONV_PLANS[config.image_size], strict=True)
             )
         )
         self.dropout = config.dropout
@@ -65,7 +77,7 @@ class FrameEncoder(nn.Module):
 
 
 class FrameDecoder(nn.Module):
-    """z (B, latent_dim) → frame (B, C, 64, 64) in [-1, 1]."""
+    """z (B, latent_dim) → frame (B, C, S, S) in [-1, 1]."""
 
     def __init__(self, config: VideoVaeConfig) -> None:
         super().__init__()
@@ -76,16 +88,22 @@ class FrameDecoder(nn.Module):
             nn.ReLU(),
             nn.Linear(config.encoder_hidden, w3 * _FINAL_SIZE**2),
         )
+        plan, paddings, size = CONV_PLANS[config.image_size], [], config.image_size
+        for kernel, stride in plan:  # follow the encoder's sizes; each mirror's output padding restores its input
+            size, padding = _mirror_output_padding(size, kernel, stride)
+            paddings.append(padding)
+        (k0, s0), (k1, s1), (k2, s2), (k3, s3) = plan
+        p0, p1, p2, p3 = paddings
         self.convs = nn.Sequential(
-            nn.ConvTranspose2d(w3, w2, 3, 3, output_padding=1), nn.BatchNorm2d(w2), nn.ReLU(),  # 13²
-            nn.ConvTranspose2d(w2, w1, 5, 1), nn.BatchNorm2d(w1), nn.ReLU(),  # 17²
-            nn.ConvTranspose2d(w1, w0, 7, 3, output_padding=1), nn.BatchNorm2d(w0), nn.ReLU(),  # 56²
-            nn.ConvTranspose2d(w0, config.image_channels, 9, 1, bias=False), nn.Tanh(),  # 64²
+            nn.ConvTranspose2d(w3, w2, k3, s3, output_padding=p3), nn.BatchNorm2d(w2), nn.ReLU(),  # 13² (10²)
+            nn.ConvTranspose2d(w2, w1, k2, s2, output_padding=p2), nn.BatchNorm2d(w1), nn.ReLU(),  # 17² (13²)
+            nn.ConvTranspose2d(w1, w0, k1, s1, output_padding=p1), nn.BatchNorm2d(w0), nn.ReLU(),  # 56² (28²)
+            nn.ConvTranspose2d(w0, config.image_channels, k0, s0, output_padding=p0, bias=False), nn.Tanh(),  # 64²
         )  # fmt: skip
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.fc(z).view(z.shape[0], self.width, _FINAL_SIZE, _FINAL_SIZE)  # (B, w3, 4, 4)
-        return self.convs(x)  # (B, C, 64, 64)
+        return self.convs(x)  # (B, C, S, S)
 
 
 @dataclass

@@ -49,7 +49,7 @@ def gaussian_kl(
 
 
 def videovae_loss(output: VideoVaeTrainingOutput, frames: torch.Tensor, kl_weight: float) -> VideoVaeLosses:
-    """`frames` (B, T, C, 64, 64) in [-1, 1], the clip the output was computed on."""
+    """`frames` (B, T, C, S, S) in [-1, 1], the clip the output was computed on."""
     batch = frames.shape[0]
     reconstruction = (output.reconstructions - frames).abs().sum() / batch
     kl = gaussian_kl(output.posterior_mean, output.posterior_logvar, output.prior_mean, output.prior_logvar).sum()

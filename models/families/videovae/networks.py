@@ -1,5 +1,5 @@
 """VideoVAE structured latent model (reference §6.2, §6.4) with an explicit-state streaming API. torch only.
-Frames are 64×64 in [-1, 1]; attributes a = [one-hot action, one-hot identity] (B, A), constant over a clip.
+Frames are S×S (64 or 32) in [-1, 1]; attributes a = [one-hot action, one-hot identity] (B, A), constant over a clip.
 
 Per frame t, with LSTM state (h, c) from the previous frame:
 
@@ -51,10 +51,14 @@ class GaussianMlp(nn.Module):
         return Gaussian(mean, logvar)
 
 
+def normal_noise(shape: tuple[int, ...], generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+    """N(0, I) drawn on the generator's device (a job's CPU rng gives the same draws on every device), moved to
+    `like`'s device and dtype."""
+    return torch.randn(shape, generator=generator, device=generator.device).to(like.device, like.dtype)
+
+
 def sample_gaussian(gaussian: Gaussian, generator: torch.Generator) -> torch.Tensor:
-    noise = torch.randn(
-        gaussian.mean.shape, generator=generator, device=gaussian.mean.device, dtype=gaussian.mean.dtype
-    )
+    noise = normal_noise(tuple(gaussian.mean.shape), generator, gaussian.mean)
     return gaussian.mean + torch.exp(0.5 * gaussian.logvar) * noise  # (B, Z)
 
 
@@ -82,13 +86,13 @@ class VideoVaeState:
 
 
 class PredictedFrame(NamedTuple):
-    frame: torch.Tensor  # (B, C, 64, 64) in [-1, 1]
+    frame: torch.Tensor  # (B, C, S, S) in [-1, 1]
     state: VideoVaeState
 
 
 @dataclass
 class VideoVaeTrainingOutput:
-    reconstructions: torch.Tensor  # (B, T, C, 64, 64)
+    reconstructions: torch.Tensor  # (B, T, C, S, S)
     posterior_mean: torch.Tensor  # (B, T, Z): q_dy
     posterior_logvar: torch.Tensor  # (B, T, Z)
     prior_mean: torch.Tensor  # (B, T, Z): p([φ(h), a])
@@ -113,10 +117,10 @@ class VideoVae(nn.Module):
         self.lstm = nn.LSTMCell(3 * z, h)
         for module in self.modules():
             if not isinstance(module, nn.LSTMCell):
-                init_videovae_weights(module)
+                init_videovae_weights(module, config.linear_init_std)
 
     def classify(self, frames: torch.Tensor, generator: torch.Generator | None) -> AttributeLogits:
-        """Per-frame attribute logits for frames (N, C, 64, 64); the generator drives dropout in training mode."""
+        """Per-frame attribute logits for frames (N, C, S, S); the generator drives dropout in training mode."""
         return self.classifier(self.encoder(frames, generator))
 
     # ---- one step -----------------------------------------------------------------------------------------------
@@ -140,12 +144,12 @@ class VideoVae(nn.Module):
     def start(self, attributes: torch.Tensor, generator: torch.Generator) -> VideoVaeState:
         """h_0, c_0 ~ N(0, I) for attributes (B, A)."""
         shape = (attributes.shape[0], self.config.lstm_size)
-        h = torch.randn(shape, generator=generator, device=attributes.device, dtype=attributes.dtype)
-        c = torch.randn(shape, generator=generator, device=attributes.device, dtype=attributes.dtype)
+        h = normal_noise(shape, generator, attributes)  # (B, lstm_size)
+        c = normal_noise(shape, generator, attributes)  # (B, lstm_size)
         return VideoVaeState(h, c, attributes)
 
     def observe(self, frame: torch.Tensor, state: VideoVaeState, generator: torch.Generator) -> VideoVaeState:
-        """A given frame (B, C, 64, 64) through the posterior chain: z ~ q_dy, then the LSTM step."""
+        """A given frame (B, C, S, S) through the posterior chain: z ~ q_dy, then the LSTM step."""
         frame_q = self._frame_gaussian(frame, generator)
         z = sample_gaussian(self._posterior(frame_q, state), generator)
         return self._advance(z, frame_q, state)
@@ -153,7 +157,7 @@ class VideoVae(nn.Module):
     def predict(self, state: VideoVaeState, generator: torch.Generator) -> PredictedFrame:
         """z ~ p([φ(h), a]), x̂ = Dec(z), then the LSTM step on [z, q(x_enc(x̂))]."""
         z = sample_gaussian(self._prior(state), generator)
-        frame = self.decoder(z)  # (B, C, 64, 64)
+        frame = self.decoder(z)  # (B, C, S, S)
         return PredictedFrame(frame, self._advance(z, self._frame_gaussian(frame, generator), state))
 
     # ---- training -----------------------------------------------------------------------------------------------
@@ -161,7 +165,7 @@ class VideoVae(nn.Module):
     def forward(
         self, frames: torch.Tensor, attributes: torch.Tensor, generator: torch.Generator
     ) -> VideoVaeTrainingOutput:
-        """Clip (B, T, C, 64, 64) with attributes (B, A): z_t from q_dy at every frame, reconstructions and both
+        """Clip (B, T, C, S, S) with attributes (B, A): z_t from q_dy at every frame, reconstructions and both
         Gaussians per frame."""
         b, t = frames.shape[:2]
         features = self.encoder(frames.flatten(0, 1), generator).view(b, t, -1)  # (B, T, feature_dim)
@@ -175,7 +179,7 @@ class VideoVae(nn.Module):
             state = self._advance(z, frame_q, state)
             latents.append(z)
             posteriors.append(posterior)
-        images = self.decoder(torch.stack(latents, 1).flatten(0, 1))  # (B·T, C, 64, 64)
+        images = self.decoder(torch.stack(latents, 1).flatten(0, 1))  # (B·T, C, S, S)
         return VideoVaeTrainingOutput(
             reconstructions=images.view(b, t, *images.shape[1:]),
             posterior_mean=torch.stack([g.mean for g in posteriors], 1),

@@ -26,7 +26,8 @@ def _model(config: VideoVaeConfig, seed: int = 0) -> VideoVae:
 
 def _clip(config: VideoVaeConfig, batch: int = 2, seed: int = 1) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
-    return torch.rand(batch, config.clip_frames, config.image_channels, 64, 64, generator=generator) * 2 - 1
+    size = config.image_size
+    return torch.rand(batch, config.clip_frames, config.image_channels, size, size, generator=generator) * 2 - 1
 
 
 def _attributes(config: VideoVaeConfig, batch: int = 2) -> torch.Tensor:
@@ -49,6 +50,8 @@ def _stream(model: VideoVae, first: torch.Tensor | None, attributes: torch.Tenso
 
 
 def test_invalid_config_rejected() -> None:
+    with pytest.raises(ValueError, match="image_size"):
+        VideoVaeConfig(image_size=48)
     with pytest.raises(ValueError, match="dropout"):
         VideoVaeConfig(dropout=1.0)
     with pytest.raises(ValueError, match="encoder_widths"):
@@ -61,6 +64,14 @@ def test_paper_parameter_count() -> None:
     total = sum(p.numel() for p in model.parameters())
     assert abs(total - 9_187_165) <= 0.01 * 9_187_165
     assert sum(p.numel() for p in model.lstm.parameters()) == 4_198_400
+
+
+@pytest.mark.parametrize("size", [64, 32])
+def test_decoder_mirrors_the_encoder_at_both_sizes(size: int) -> None:
+    config = VideoVaeConfig(image_size=size, encoder_widths=(2, 4, 4, 8), encoder_hidden=16, feature_dim=8)
+    model = VideoVae(config).eval()
+    assert model.encoder(torch.zeros(1, 3, size, size), None).shape == (1, 8)
+    assert model.decoder(torch.zeros(1, config.latent_dim)).shape == (1, 3, size, size)
 
 
 @pytest.mark.parametrize("name", ["videovae-tiny", "videovae-small"])
@@ -90,7 +101,7 @@ def test_same_seed_same_samples_and_different_seed_differs(with_first_frame: boo
     first = _clip(TINY)[:, 0] if with_first_frame else None
     a = _attributes(TINY)
     video = _stream(model, first, a, 3, seed=5)
-    assert video.shape == (2, 3, 3, 64, 64)
+    assert video.shape == (2, 3, 3, 32, 32)
     assert torch.equal(video, _stream(model, first, a, 3, seed=5))
     assert (video - _stream(model, first, a, 3, seed=6)).abs().max() > 1e-3
 
@@ -132,13 +143,13 @@ def test_attribute_classifier_learns_and_vae_reconstruction_falls() -> None:
     model = VideoVae(TINY).train()
     generator = torch.Generator().manual_seed(0)
     # A clip per sample: a square whose size encodes the identity and whose colour and drift encode the action.
-    clips = torch.full((3, TINY.clip_frames, 3, 64, 64), -1.0)
+    clips = torch.full((3, TINY.clip_frames, 3, 32, 32), -1.0)
     actions, identities = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 0])
     for b in range(3):
-        side = 12 if identities[b] else 8
+        side = 10 if identities[b] else 6
         for t in range(TINY.clip_frames):
-            y = 20 + (t * 3 if actions[b] == 1 else 0)
-            x = 20 + (t * 3 if actions[b] == 2 else 0)
+            y = 8 + (t * 3 if actions[b] == 1 else 0)
+            x = 8 + (t * 3 if actions[b] == 2 else 0)
             clips[b, t, actions[b], y : y + side, x : x + side] = 1.0
 
     # Stage 1: classifier + encoder, per frame.

@@ -1,0 +1,245 @@
+"""VideoVAE's training recipe (reference §6.1, §6.3), driven by the generic loop (`training.loop`).
+
+Data: a clip folder of `v2v data actions` (`corpora.clip_folder`, labels "action" and "look" per clip), held in
+memory as uint8 at the model's size. Item i (a pure function of i and the seed) is a window of `clip_frames`
+consecutive frames (every `frame_stride`-th frame) from a random start of a clip, with the clip's action and look:
+as the port, every window of a training clip is a training clip. The attributes are the true labels, not the
+classifier's predictions (the reference's advice for labelled synthetic data).
+
+Two stages, one step counter (so a resumed run continues in the right stage):
+1. steps < `classifier_steps`: the frame encoder and the attribute classifier learn per-frame action and look with
+   cross-entropy (every frame of the batch);
+2. then the encoder is frozen (eval mode: no dropout, fixed BatchNorm statistics) and the rest learns the ELBO:
+   per clip Σ_frames [Σ_pixels |x̂_t - x_t| + kl_weight · Σ_dims KL(q_dy ‖ p)] (the port's unweighted sum).
+Adam lr 1e-4, betas (0.9, 0.999), batch 32 (the port's setting), one optimiser per stage. Every random draw of step
+s (dropout, z, h_0) comes from a generator seeded with (seed, s), so a resumed run repeats an uninterrupted one.
+
+The checkpoint metadata carries `n_past` / `n_future` (the card's context and horizon) and `attributes`: the value
+names a job may ask for ({"action": [...], "look": [...]}), in the order of the model's one-hot blocks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from corpora.clip_folder import load_rgb_clips
+from corpora.layout import write_png
+from models.core.checkpoints import config_overrides_from_json
+from models.core.labels import tensor_to_rgb
+from models.families.videovae.config import PRESETS, VideoVaeConfig
+from models.families.videovae.losses import VIDEOVAE_ADAM, attribute_classification_loss, videovae_loss
+from models.families.videovae.networks import VideoVae, attribute_vector
+from training.loop import pick_device
+from training.recipe import RunSettings, StepLog
+
+FAMILY = "videovae"
+
+
+@dataclass(frozen=True)
+class VideoVaeRunConfig:
+    """One VideoVAE training run (`v2v train videovae`); flags map onto fields by name."""
+
+    data: str
+    out: str
+    preset: str = "videovae-small"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    steps: int = 5000
+    batch: int = VIDEOVAE_ADAM.batch_size
+    lr: float = VIDEOVAE_ADAM.learning_rate
+    beta1: float = VIDEOVAE_ADAM.betas[0]
+    beta2: float = VIDEOVAE_ADAM.betas[1]
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    checkpoint_every: int = 250
+    sample_every: int = 250
+    progress: bool = True
+    split: str = "train"
+    classifier_steps: int = 500
+    """Stage 1 length: steps that train only the encoder and the attribute classifier."""
+    frame_stride: int = 1
+    """Training windows take every frame_stride-th frame (1: consecutive frames, as the port)."""
+    n_past: int = 4
+    """Most context frames a served job may give (one image is a context too)."""
+    n_future: int | None = None
+    """Trained future after one context frame (the card serves up to 3x); None = clip_frames - 1."""
+
+
+class ActionLookClips(torch.utils.data.Dataset):
+    """A clip folder in memory; item i: {"video": (T, 3, S, S) in [-1, 1], "action": (), "look": ()}."""
+
+    def __init__(self, root: str, split: str, size: int, frames: int, stride: int, seed: int) -> None:
+        self.clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
+        self.actions = torch.tensor([int(folder.labels[n]["action"]) for n in folder.names])  # (N,)
+        self.looks = torch.tensor([int(folder.labels[n]["look"]) for n in folder.names])  # (N,)
+        self.action_names = [str(a) for a in folder.generator.get("actions", [])]  # type: ignore[union-attr]
+        self.frames, self.stride, self.seed = frames, stride, seed
+        if (frames - 1) * stride + 1 > self.clips.shape[1]:
+            raise ValueError(f"{root}: clips have {self.clips.shape[1]} frames, a window needs "
+                             f"{(frames - 1) * stride + 1}")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        n, t0 = self.clips.shape[:2]
+        epoch, pos = divmod(index, n)
+        clip = int(np.random.default_rng([self.seed, epoch, 7]).permutation(n)[pos])
+        span = (self.frames - 1) * self.stride + 1
+        start = int(np.random.default_rng([self.seed, index]).integers(0, t0 - span + 1))
+        video = self.clips[clip, start:start + span:self.stride]  # (T, 3, S, S) uint8
+        return {"video": video.float() / 127.5 - 1, "action": self.actions[clip], "look": self.looks[clip]}
+
+
+def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
+
+
+class VideoVAERecipe:
+    """The attribute classifier, then the structured recurrent VAE, on people-action clips."""
+
+    checkpoint_exclude: tuple[str, ...] = ()
+
+    @classmethod
+    def train_config(cls, **values: Any) -> VideoVaeRunConfig:
+        return VideoVaeRunConfig(**{k: v for k, v in values.items() if v is not None})
+
+    @classmethod
+    def config_fields(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(VideoVaeRunConfig)]
+
+    def __init__(self, config: VideoVaeRunConfig) -> None:
+        self.config = c = config
+        if c.preset not in PRESETS:
+            raise KeyError(f"unknown {FAMILY} preset {c.preset!r}; valid presets: {', '.join(sorted(PRESETS))}")
+        self.model_config: VideoVaeConfig = dataclasses.replace(
+            PRESETS[c.preset], **config_overrides_from_json(VideoVaeConfig, dict(c.overrides)))
+        m = self.model_config
+        self.n_future = m.clip_frames - 1 if c.n_future is None else c.n_future
+        if c.n_past < 1 or self.n_future < 1:
+            raise ValueError(f"n_past and n_future must be >= 1, got {c.n_past} and {self.n_future}")
+        self.run = RunSettings(out=c.out, steps=c.steps, batch=c.batch, seed=c.seed, workers=c.workers,
+                               checkpoint_every=c.checkpoint_every, sample_every=c.sample_every, progress=c.progress)
+        self.device = pick_device(c.device)
+        torch.manual_seed(c.seed)
+        self._dataset = ActionLookClips(c.data, c.split, m.image_size, m.clip_frames, c.frame_stride, c.seed)
+        actions, looks = int(self._dataset.actions.max()) + 1, int(self._dataset.looks.max()) + 1
+        if actions > m.num_actions or looks > m.num_identities:
+            raise ValueError(f"{c.data} ({c.split}) has {actions} actions and {looks} looks; the preset models "
+                             f"{m.num_actions} and {m.num_identities}")
+        self.model = VideoVae(m).to(self.device)
+        adam = {"lr": c.lr, "betas": (c.beta1, c.beta2)}
+        stage1 = [*self.model.encoder.parameters(), *self.model.classifier.parameters()]
+        stage1_ids = {id(p) for p in stage1}
+        self.opt_classifier = torch.optim.Adam(stage1, **adam)
+        self.opt_vae = torch.optim.Adam([p for p in self.model.parameters() if id(p) not in stage1_ids], **adam)
+
+    # -- the loop's interface --------------------------------------------------------------------------------
+    def dataset(self) -> ActionLookClips:
+        return self._dataset
+
+    def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        return _collate(items)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.model}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"classifier": self.opt_classifier, "vae": self.opt_vae}
+
+    def scalers(self) -> dict[str, torch.amp.GradScaler]:
+        return {}
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
+        generator = torch.Generator(device=self.device).manual_seed(self.config.seed * 1_000_003 + step)
+        video = batch["video"].to(self.device)  # (B, T, 3, S, S)
+        actions, looks = batch["action"].to(self.device), batch["look"].to(self.device)  # (B,), (B,)
+        if step < self.config.classifier_steps:
+            return self._classifier_step(video, actions, looks, generator)
+        self.model.train()
+        self.model.encoder.eval().requires_grad_(False)  # frozen after stage 1
+        attributes = attribute_vector(actions, looks, self.model_config)  # (B, A)
+        losses = videovae_loss(self.model(video, attributes, generator), video, self.model_config.kl_weight)
+        self.opt_vae.zero_grad(set_to_none=True)
+        losses.total.backward()
+        self.opt_vae.step()
+        t = video.shape[1]
+        return StepLog({"loss": float(losses.total.detach()) / t, "l1": float(losses.reconstruction.detach()) / t,
+                        "kl": float(losses.kl.detach()) / t}, {"stage": 2})
+
+    def _classifier_step(self, video: torch.Tensor, actions: torch.Tensor, looks: torch.Tensor,
+                         generator: torch.Generator) -> StepLog:
+        self.model.train()
+        self.model.encoder.requires_grad_(True)
+        t = video.shape[1]
+        logits = self.model.classify(video.flatten(0, 1), generator)  # per frame: (B·T, K)
+        losses = attribute_classification_loss(logits, actions.repeat_interleave(t), looks.repeat_interleave(t))
+        self.opt_classifier.zero_grad(set_to_none=True)
+        losses.total.backward()
+        self.opt_classifier.step()
+        accuracy = {name: float((lg.argmax(1) == y.repeat_interleave(t)).float().mean())
+                    for name, lg, y in (("action_acc", logits.action, actions), ("look_acc", logits.identity, looks))}
+        return StepLog({"ce": float(losses.total.detach()), "ce_action": float(losses.action.detach()),
+                        "ce_look": float(losses.identity.detach()), **accuracy}, {"stage": 1})
+
+    @torch.no_grad()
+    def predict_clips(self, first: torch.Tensor, actions: torch.Tensor, looks: torch.Tensor, frames: int,
+                      seed: int) -> torch.Tensor:
+        """From first frames (N, 3, S, S) with attributes (N,), (N,): (N, frames, 3, S, S), the first frame then
+        frames - 1 predicted ones, eval mode (the training mode is restored)."""
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        was_training = self.model.training
+        self.model.eval()
+        state = self.model.start(attribute_vector(actions, looks, self.model_config), generator)
+        state = self.model.observe(first, state, generator)
+        out = [first]
+        for _ in range(frames - 1):
+            frame, state = self.model.predict(state, generator)
+            out.append(frame)
+        self.model.train(was_training)
+        return torch.stack(out, 1)
+
+    def write_sample(self, batch: dict[str, torch.Tensor], path: Path) -> Path:
+        """A PNG, per clip of the first 3: the truth, the prediction from its first frame with its attributes, and
+        with the next action and look (attribute control)."""
+        n = min(3, batch["video"].shape[0])
+        video = batch["video"][:n].to(self.device)  # (n, T, 3, S, S)
+        actions, looks = batch["action"][:n].to(self.device), batch["look"][:n].to(self.device)
+        m, t = self.model_config, video.shape[1]
+        same = self.predict_clips(video[:, 0], actions, looks, t, self.config.seed)
+        other = self.predict_clips(video[:, 0], (actions + 1) % m.num_actions, (looks + 1) % m.num_identities, t,
+                                   self.config.seed)
+        rows = [clip for i in range(n) for clip in (video[i], same[i], other[i])]
+        return write_grid(path, torch.stack(rows).cpu())
+
+    def metadata(self) -> dict[str, Any]:
+        c, m = self.config, self.model_config
+        actions = self._dataset.action_names[:m.num_actions]
+        actions += [f"action_{k}" for k in range(len(actions), m.num_actions)]
+        return {"family": FAMILY, "preset": c.preset, "config": dict(c.overrides), "train_config": asdict(c),
+                "height": m.image_size, "width": m.image_size, "n_past": c.n_past, "n_future": self.n_future,
+                "attributes": {"action": actions, "look": [f"look_{k}" for k in range(m.num_identities)]}}
+
+    def check_resume(self, meta: dict[str, Any]) -> None:
+        c = self.config
+        if meta.get("family") != FAMILY or meta.get("preset") != c.preset or meta.get("config") != dict(c.overrides):
+            raise ValueError(f"the checkpoint is a {meta.get('family')} {meta.get('preset')} run with config "
+                             f"{meta.get('config')}, not {FAMILY} {c.preset} with {dict(c.overrides)}")
+
+
+def write_grid(path: Path, clips: torch.Tensor) -> Path:
+    """(N, T, 3, H, W) in [-1, 1] -> a PNG with one clip per row (1-pixel gaps)."""
+    rows = []
+    for clip in clips:
+        tiles = [np.pad(tensor_to_rgb(f), ((1, 1), (1, 1), (0, 0)), constant_values=255) for f in clip]
+        rows.append(np.concatenate(tiles, axis=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(path, np.concatenate(rows, axis=0))
+    return path

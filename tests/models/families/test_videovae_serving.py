@@ -1,0 +1,234 @@
+"""VideoVAE as a served predict family: the pipeline (one image or a short clip, requested or inferred attributes,
+determinism, exact resume), the training recipe (two stages, exact resume, it learns) and export -> card with
+attributes -> the worker's runner, with the attributes of a job reaching the model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app.contracts import JobSpec, OutputOptions, PredictJob, load_manifest
+from cli import export as export_cli
+from corpora.synthetic.people_actions import ActionsSpec, write_actions_dataset
+from models import get_family
+from models.core.family import InputError, PredictStart
+from models.families.videovae.pipeline import VideoVaePipeline, load
+from models.families.videovae.recipe import VideoVAERecipe, VideoVaeRunConfig
+from training.loop import TrainingLoop
+from workers.hooks import NullHooks
+from workers.runner import make_runner
+from workers.video_io import H264Writer
+
+FAMILY = get_family("videovae")
+TINY = {"num_actions": 4, "num_identities": 6}
+"""videovae-tiny sized for the tiny people folder: 4 actions, looks 0..5 in training (6, 7 held out)."""
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("people")
+    spec = ActionsSpec(height=32, width=32, frames=6, looks=8, heldout=2, supersample=1)
+    write_actions_dataset(root, spec, train_clips=12, test_clips=4, seed=0)
+    return root
+
+
+def _pipeline() -> VideoVaePipeline:
+    """Untrained weights with linear layers re-drawn wide enough that z and the attributes visibly change frames."""
+    pipeline = load(FAMILY.config("videovae-tiny", TINY), {}, torch.device("cpu"))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for module in pipeline.model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.normal_(0.0, 0.5)
+    return pipeline
+
+
+def _context(frames: int = 1, attributes: dict[str, int] | None = None, samples: int = 3) -> PredictStart:
+    generator = torch.Generator().manual_seed(5)
+    context = torch.rand(1, frames, 3, 40, 36, generator=generator) * 2 - 1  # (1, T, 3, H, W): any size
+    return PredictStart(context=context, num_samples=samples, horizon=4, attributes=attributes or {})
+
+
+def _run(pipeline: VideoVaePipeline, inputs: PredictStart, seed: int, steps: int) -> tuple[torch.Tensor, dict]:
+    rng = torch.Generator().manual_seed(seed)
+    with torch.inference_mode():
+        state = pipeline.start(inputs, rng)
+        frames = []
+        for _ in range(steps):
+            out, state = pipeline.step(state, None, rng)
+            frames.append(out.frames)
+    return torch.cat(frames, 1), pipeline.describe(state)  # (B, steps, 3, S, S)
+
+
+def _run_config(data: Path, out: Path, steps: int, **values: object) -> VideoVaeRunConfig:
+    base = {"data": str(data), "out": str(out), "preset": "videovae-tiny", "overrides": dict(TINY), "steps": steps,
+            "batch": 4, "device": "cpu", "progress": False, "checkpoint_every": 0, "sample_every": 0,
+            "classifier_steps": 2}
+    return VideoVAERecipe.train_config(**{**base, **values})
+
+
+# ------------------------------------------------------------------------------------------------ pipeline
+
+
+def test_family_is_a_predict_family_with_its_recipe() -> None:
+    assert FAMILY.kind == "predict" and FAMILY.recipe() is VideoVAERecipe
+    assert {"videovae-paper", "videovae-small", "videovae-tiny"} <= set(FAMILY.presets)
+    assert FAMILY.presets["videovae-small"].image_size == 32
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+def test_one_image_or_a_short_clip_gives_one_frame_per_sample_per_step(frames: int) -> None:
+    video, _ = _run(_pipeline(), _context(frames), seed=0, steps=3)
+    assert video.shape == (3, 3, 3, 32, 32)  # the model's size; the worker resizes to the run size
+    assert video.min() >= -1 and video.max() <= 1
+    for b in range(1, 3):
+        assert (video[0] - video[b]).abs().max() > 1e-3  # every sample its own h_0 and z draws
+
+
+def test_the_context_frames_shape_the_future() -> None:
+    pipeline = _pipeline()
+    one, _ = _run(pipeline, _context(1), seed=0, steps=2)
+    three, _ = _run(pipeline, _context(3), seed=0, steps=2)
+    assert (one - three).abs().max() > 1e-3
+
+
+def test_requested_attributes_are_used_and_missing_ones_are_read_from_the_context() -> None:
+    pipeline = _pipeline()
+    with torch.no_grad():  # rig the classifier: it says look 4, and action 1 with certainty
+        pipeline.model.classifier.identity.bias.copy_(torch.tensor([0, 0, 0, 0, 50.0, 0]))
+        pipeline.model.classifier.action.bias.copy_(torch.tensor([0, 50.0, 0, 0]))
+    asked, described = _run(pipeline, _context(attributes={"action": 2, "look": 5}), seed=0, steps=2)
+    assert described["attributes"]["requested"] == ["action", "look"]
+    assert described["attributes"]["per_sample"] == [{"action": 2, "look": 5}] * 3
+    inferred, described = _run(pipeline, _context(attributes={"action": 3}), seed=0, steps=2)
+    assert described["attributes"] == {"requested": ["action"], "inferred": ["look"],
+                                       "per_sample": [{"action": 3, "look": 4}] * 3}
+    _, described = _run(pipeline, _context(), seed=0, steps=1)
+    assert described["attributes"]["per_sample"] == [{"action": 1, "look": 4}] * 3
+    assert (asked - inferred).abs().max() > 1e-3  # the attributes change the frames
+    other_look, _ = _run(pipeline, _context(attributes={"action": 2, "look": 0}), seed=0, steps=2)
+    assert (asked - other_look).abs().max() > 1e-3
+
+
+def test_unknown_or_out_of_range_attributes_are_input_errors() -> None:
+    pipeline = _pipeline()
+    for attributes in ({"colour": 1}, {"action": 4}, {"look": -1}):
+        with pytest.raises(InputError):
+            _run(pipeline, _context(attributes=attributes), seed=0, steps=1)
+
+
+def test_same_seed_same_samples_other_seed_other_samples() -> None:
+    pipeline, inputs = _pipeline(), _context(2, {"action": 1})
+    first, again, other = (_run(pipeline, inputs, s, 3)[0] for s in (7, 7, 8))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_resume_through_state_tensors_is_exact() -> None:
+    pipeline, inputs = _pipeline(), _context(2)
+    whole, described = _run(pipeline, inputs, 3, 5)
+    rng = torch.Generator().manual_seed(3)
+    with torch.inference_mode():
+        state = pipeline.start(inputs, rng)
+        frames = []
+        for _ in range(2):
+            out, state = pipeline.step(state, None, rng)
+            frames.append(out.frames)
+        saved = {k: v.clone() for k, v in pipeline.state_to_tensors(state).items()}
+        rng_state = rng.get_state()
+        fresh = _pipeline()  # a new process: the same weights, the state and rng restored from tensors
+        resumed_rng = torch.Generator().manual_seed(99)
+        resumed_rng.set_state(rng_state)
+        state = fresh.state_from_tensors(saved)
+        for _ in range(3):
+            out, state = fresh.step(state, None, resumed_rng)
+            frames.append(out.frames)
+    assert torch.equal(torch.cat(frames, 1), whole)
+    assert fresh.describe(state) == described
+
+
+# ------------------------------------------------------------------------------------------------ recipe
+
+
+def test_items_are_labelled_windows_and_a_pure_function_of_the_index(people: Path, tmp_path: Path) -> None:
+    recipe = VideoVAERecipe(_run_config(people, tmp_path / "run", steps=1))
+    item = recipe.dataset()[1000]
+    assert item["video"].shape == (4, 3, 32, 32) and -1 <= float(item["video"].min()) <= float(item["video"].max())
+    assert 0 <= int(item["action"]) < 4 and 0 <= int(item["look"]) < 6
+    assert torch.equal(recipe.dataset()[7]["video"], recipe.dataset()[7]["video"])
+    meta = recipe.metadata()
+    assert meta["attributes"] == {"action": ["walk", "dance", "wave", "idle"],
+                                  "look": [f"look_{k}" for k in range(6)]}
+    assert (meta["n_past"], meta["n_future"], meta["height"]) == (4, 3, 32)
+    with pytest.raises(ValueError, match="looks"):
+        VideoVAERecipe(_run_config(people, tmp_path / "run", steps=1, overrides={"num_identities": 3}))
+
+
+def test_two_stages_and_a_resumed_run_matches_an_uninterrupted_one(people: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    whole = TrainingLoop(VideoVAERecipe(_run_config(people, tmp_path / "whole", steps=4)))
+    results = whole.fit()
+    assert [r.info["stage"] for r in results] == [1, 1, 2, 2]
+    assert {"ce_action", "ce_look"} <= set(results[0].losses) and {"l1", "kl"} <= set(results[-1].losses)
+    first = TrainingLoop(VideoVAERecipe(_run_config(people, tmp_path / "split", steps=3, checkpoint_every=3)))
+    first.fit()
+    resumed = TrainingLoop(VideoVAERecipe(_run_config(people, tmp_path / "split", steps=4)))
+    assert resumed.resume() and resumed.step == 3
+    resumed.fit()
+    expected, got = whole.recipe.modules()["G"].state_dict(), resumed.recipe.modules()["G"].state_dict()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    sample = whole.write_sample(whole.recipe.collate([whole.recipe.dataset()[i] for i in range(4)]))
+    assert sample.is_file() and sample.stat().st_size > 0
+    other = TrainingLoop(VideoVAERecipe(_run_config(people, tmp_path / "split", steps=4, overrides={**TINY,
+                                                                                                   "latent_dim": 4})))
+    with pytest.raises(ValueError):
+        other.resume()
+
+
+def test_the_classifier_learns_then_the_vae_reconstruction_falls(people: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    recipe = VideoVAERecipe(_run_config(people, tmp_path / "learn", steps=1, lr=3e-3, classifier_steps=30))
+    batch = recipe.collate([recipe.dataset()[i] for i in range(8)])  # one fixed batch of 8 clips
+    ce = [recipe.train_step(batch, step).losses["ce"] for step in range(30)]
+    assert sum(ce[-3:]) / 3 < 0.6 * ce[0]
+    l1 = [recipe.train_step(batch, step).losses["l1"] for step in range(30, 70)]
+    assert sum(l1[-3:]) / 3 < 0.7 * l1[0]
+
+
+# ------------------------------------------------------------------------------------------------ served
+
+
+def _parse(module: object, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser, "x")  # type: ignore[attr-defined]
+    return parser.parse_args(argv)
+
+
+def test_export_lists_the_attributes_and_a_job_asks_for_them(people: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    TrainingLoop(VideoVAERecipe(_run_config(people, run, steps=3, checkpoint_every=3))).fit()
+    export_cli.run(_parse(export_cli, [str(run), "--name", "people-future", "--checkpoints-dir",
+                                       str(tmp_path / "checkpoints")]))
+    card = load_manifest(tmp_path / "checkpoints" / "manifest.json").models["people-future"]
+    assert card.kind == "predict" and card.family == "videovae"
+    assert card.inputs.attributes == {"action": ["walk", "dance", "wave", "idle"],
+                                      "look": [f"look_{k}" for k in range(6)]}
+    assert (card.inputs.context_frames.max, card.inputs.horizon.max, card.output.height) == (4, 9, 32)
+    runner = make_runner(card, torch.device("cpu"), tmp_path / "checkpoints")
+    runner.setup()
+    context = tmp_path / "context.png"
+    with H264Writer(tmp_path / "context.mp4", fps=10.0, width=32, height=32, crf=0) as writer:
+        for level in (30, 90):
+            writer.write(np.full((32, 32, 3), level, np.uint8))
+    context = tmp_path / "context.mp4"
+    (tmp_path / "job").mkdir()
+    inputs = PredictJob(context_path=str(context), context_kind="video", context_frames=2, horizon=3, num_samples=2,
+                        attributes={"action": 2, "look": 5})
+    spec = JobSpec(job_id="job", owner="t", model="people-future", job_dir=str(tmp_path / "job"), frames_total=3,
+                   fps=10.0, options=OutputOptions(seed=3), inputs=inputs)
+    result = runner.run(spec, NullHooks())
+    assert result.frames == 3 and len(result.videos) == 2
+    assert result.report["attributes"]["per_sample"] == [{"action": 2, "look": 5}] * 2
