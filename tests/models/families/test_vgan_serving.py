@@ -226,3 +226,24 @@ def test_export_card_and_the_runner(exported: Path, tmp_path: Path) -> None:
     made = sorted((tmp_path / "a" / "frames" / "sample_01").glob("*.png"))
     remade = sorted((tmp_path / "b" / "frames").glob("*.png"))
     assert len(made) == T and [p.read_bytes() for p in made] == [p.read_bytes() for p in remade]
+
+
+# ------------------------------------------------------------------------------------------------ mask checks
+
+
+def test_mask_checks_score_a_mask_on_the_moving_pixels() -> None:
+    from models.families.vgan.mask_checks import mask_checks
+    from models.families.vgan.networks import VGANOutput
+
+    background = torch.full((1, 3, 8, 8), -0.5)  # (B, C, H, W)
+    foreground, mask = torch.full((1, 3, 4, 8, 8), 0.8), torch.zeros(1, 1, 4, 8, 8)
+    for t in range(4):
+        mask[0, 0, t, 2:4, t:t + 2] = 1  # a 2x2 square moving right
+    video = mask * foreground + (1 - mask) * background[:, :, None]  # (B, C, T, H, W)
+    exact = mask_checks(VGANOutput(video, foreground, mask, background))
+    assert exact["mask_mean"] == pytest.approx(4 / 64)
+    # frames 1..3: the square's trailing and leading columns move (4 px each), the mask holds 4 px, 2 of them moving
+    assert exact["motion_iou"] == pytest.approx((3 * 2) / (3 * 6)) and exact["moving_share"] == pytest.approx(4 / 64)
+    everything = mask_checks(VGANOutput(video, foreground, torch.ones_like(mask), background))
+    assert everything["motion_iou"] == pytest.approx(everything["moving_share"])
+    assert mask_checks(VGANOutput(video, foreground, torch.zeros_like(mask), background))["motion_iou"] == 0.0
