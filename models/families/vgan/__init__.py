@@ -4,7 +4,8 @@
 This package owns the family's frozen config and named presets (`config`), its networks: the two-stream generator
 and the 3-D discriminator (`networks`), its objectives (GAN + mask sparsity) and optimiser settings (`losses`), the
 serving pipeline (`pipeline`: the whole clip from one code z, streamed a frame per step; fixed length, unconditional,
-one named seed "z") and the training recipe (`recipe`). Implemented from `reference/video-generation-reference.md` §1.
+one named seed "z"), the training recipe (`recipe`) and the mask checks (`mask_checks`: mask mean, IoU with the
+moving pixels). Implemented from `reference/video-generation-reference.md` §1.
 """
 
 from models.core.family import Family
