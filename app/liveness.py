@@ -8,12 +8,18 @@ RQ's own worker set is not used: only a live worker removes itself from it, so i
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+
 import redis
 
 from app.contracts import KEY_PREFIX
 
 WORKERS_ALIVE_KEY = f"{KEY_PREFIX}workers:alive"
 """Sorted set: worker name -> time of its last heartbeat (Redis server time, seconds)."""
+
+WORKERS_INFO_KEY = f"{KEY_PREFIX}workers:info"
+"""Hash: worker name -> JSON {"device", "precision"} of what it serves on (published with every beat)."""
 
 APIS_ALIVE_KEY = f"{KEY_PREFIX}apis:alive"
 """The same for API processes (each beats while it serves; `app.limits` recovers the submits of dead ones)."""
@@ -46,6 +52,25 @@ def beat(client: redis.Redis, worker_name: str, key: str = WORKERS_ALIVE_KEY) ->
 def forget(client: redis.Redis, worker_name: str, key: str = WORKERS_ALIVE_KEY) -> None:
     """A process that stops cleanly says so at once."""
     client.zrem(key, worker_name)
+    if key == WORKERS_ALIVE_KEY:
+        client.hdel(WORKERS_INFO_KEY, worker_name)
+
+
+def publish_worker_info(client: redis.Redis, worker_name: str, info: dict[str, str]) -> None:
+    """What a worker serves on (device, precision), for `GET /v1/models`."""
+    client.hset(WORKERS_INFO_KEY, worker_name, json.dumps(info, sort_keys=True))
+
+
+def serving_summary(client: redis.Redis, max_age_s: float = DEFAULT_MAX_AGE_S) -> list[dict[str, object]]:
+    """The live workers grouped by what they serve on: [{"device", "precision", "workers"}]; forgets the info of
+    workers that are gone from the heartbeat set."""
+    alive = {m.decode() for m in client.zrangebyscore(WORKERS_ALIVE_KEY, redis_now(client) - max_age_s, "+inf")}
+    known = {k.decode(): v for k, v in client.hgetall(WORKERS_INFO_KEY).items()}
+    gone = [name for name in known if client.zscore(WORKERS_ALIVE_KEY, name) is None]
+    if gone:
+        client.hdel(WORKERS_INFO_KEY, *gone)
+    groups = Counter(known[name] for name in alive if name in known)
+    return [{**json.loads(info), "workers": count} for info, count in sorted(groups.items())]
 
 
 def is_alive(client: redis.Redis, worker_name: str, max_age_s: float = DEFAULT_MAX_AGE_S,

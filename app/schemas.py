@@ -93,8 +93,20 @@ class ModelPublic(BaseModel):
     quality: dict[str, object]
 
 
+class ServingGroup(BaseModel):
+    """Live workers that serve on the same device type in the same precision."""
+
+    device: str
+    """e.g. "cpu", "cuda:0"."""
+    precision: str
+    """"fp32", "bf16" or "fp16" (chosen by each worker at start-up: the fastest that is safe on its device)."""
+    workers: int
+
+
 class ModelList(BaseModel):
     models: list[ModelPublic]
+    serving: list[ServingGroup] | None = None
+    """What the live workers run on; None while Redis does not answer."""
 
 
 class Health(BaseModel):

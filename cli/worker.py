@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="served models (env: V2V_MANIFEST)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--devices", default=None, help="'all' or a list like 0,1: one worker process per GPU")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                        default=os.environ.get("V2V_PRECISION", "auto"),
+                        help="auto: bf16/fp16 autocast on GPUs (by compute capability), bf16 on CPUs with bf16 "
+                             "instructions where a probe shows it faster, else fp32 (env: V2V_PRECISION)")
     parser.add_argument("--models", default="", help="comma-separated model names to load (default: all)")
     parser.add_argument("--queue", default=QUEUE_NAME)
     parser.add_argument("--burst", action="store_true", help="quit when the queue is empty")
@@ -59,7 +63,7 @@ def _child_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--redis-url", args.redis_url]
     argv += ["--manifest", str(args.manifest), "--queue", args.queue, "--models", args.models]
     argv += ["--heartbeat-ttl", str(args.heartbeat_ttl), "--heartbeat-every", str(args.heartbeat_every)]
-    argv += ["--janitor-every", str(args.janitor_every)]
+    argv += ["--janitor-every", str(args.janitor_every), "--precision", args.precision]
     return argv
 
 
@@ -131,5 +135,6 @@ def run(args: argparse.Namespace) -> int:
             heartbeat_every_s=args.heartbeat_every,
             janitor_every_s=args.janitor_every,
         ),
+        precision=args.precision,
     )
     return serve_forever(settings, burst=args.burst)

@@ -7,9 +7,7 @@ checked them against `size_multiple`); the kind's input source decides the size 
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -20,14 +18,19 @@ from workers.errors import JobError
 from workers.hooks import Hooks
 from workers.inputs import input_source
 from workers.loop import run_job
+from workers.precision import Precision, choose_precision
 
 
 class Runner:
     """Loads one served model once and runs its jobs."""
 
-    def __init__(self, card: ModelCard, device: torch.device, checkpoints_dir: Path) -> None:
+    def __init__(self, card: ModelCard, device: torch.device, checkpoints_dir: Path,
+                 precision: Precision | None = None) -> None:
         self.card = card
         self.device = device
+        if precision is None:
+            precision = choose_precision(device) if device.type == "cuda" else Precision("fp32", "default")
+        self.precision = precision
         self.checkpoints_dir = checkpoints_dir
         self.family = get_family(card.family)
         self.pipeline: Pipeline | None = None
@@ -63,20 +66,12 @@ class Runner:
                                        f"{sorted(self.card.options) or 'none'})")
         height, width = self.run_size(spec)
         source = input_source(spec, self.card, height, width, self.device)
-        return run_job(self.pipeline, source, spec, hooks, self.device, self._autocast())
-
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=autocast_dtype(torch.cuda.get_device_capability(self.device)))
-        return contextlib.nullcontext()
+        return run_job(self.pipeline, source, spec, hooks, self.device, self.precision.autocast(self.device))
 
 
-def autocast_dtype(capability: tuple[int, int]) -> torch.dtype:
-    """bf16 where the GPU has fast bf16 (compute capability 8.0 and up: Ampere, Hopper...); fp16 before that (Volta,
-    Turing: bf16 is emulated there, or missing, and far slower)."""
-    return torch.bfloat16 if capability >= (8, 0) else torch.float16
-
-
-def make_runner(card: ModelCard, device: torch.device, checkpoints_dir: Path) -> Runner:
-    """The runner of a model card (not yet set up); KeyError for an unknown family."""
-    return Runner(card, device, checkpoints_dir)
+def make_runner(card: ModelCard, device: torch.device, checkpoints_dir: Path,
+                precision: Precision | None = None) -> Runner:
+    """The runner of a model card (not yet set up); KeyError for an unknown family. `precision`: what the worker
+    chose at start-up (`workers.precision.choose_precision`); default: the device's rule without a CPU probe
+    (fp32 on CPUs)."""
+    return Runner(card, device, checkpoints_dir, precision)

@@ -43,10 +43,11 @@ from rq.serializers import JSONSerializer
 from rq.utils import now
 
 from app.contracts import KEY_PREFIX, QUEUE_NAME, load_manifest
-from app.liveness import BEAT_EVERY_S, beat, forget, is_alive
+from app.liveness import BEAT_EVERY_S, beat, forget, is_alive, publish_worker_info
 from app.tombstones import is_deleted
 from workers.hooks import REDIS_DOWN
 from workers.metrics import WorkerMetrics
+from workers.precision import Precision, choose_precision
 from workers.runner import Runner, make_runner
 from workers.tasks import WorkerContext, install_context
 from workers.tombstoned import TombstoneAwareJob, discard_deleted
@@ -80,6 +81,8 @@ class WorkerSettings:
     queue: str = QUEUE_NAME
     crash_safety: CrashSafety = field(default_factory=CrashSafety)
     max_backoff_s: float = 30.0
+    precision: str = "auto"
+    """"auto" (the fastest safe one: `workers.precision`), "fp32", "bf16" or "fp16"."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -91,8 +94,9 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def load_runners(manifest_path: Path, device: torch.device, only: Sequence[str] = ()) -> dict[str, Runner]:
-    """Build and set up one runner per served model (load once, run many)."""
+def load_runners(manifest_path: Path, device: torch.device, only: Sequence[str] = (),
+                 precision: Precision | None = None) -> dict[str, Runner]:
+    """Build and set up one runner per served model (load once, run many), serving in `precision`."""
     manifest = load_manifest(manifest_path)
     unknown = sorted(set(only) - set(manifest.models))
     if unknown:
@@ -101,10 +105,10 @@ def load_runners(manifest_path: Path, device: torch.device, only: Sequence[str] 
     for name, card in manifest.models.items():
         if only and name not in only:
             continue
-        runner = make_runner(card, device, manifest_path.parent)
+        runner = make_runner(card, device, manifest_path.parent, precision)
         runner.setup()
         runners[name] = runner
-        log.info("loaded model %s (preset %s) on %s", name, card.preset, device)
+        log.info("loaded model %s (preset %s) on %s, %s", name, card.preset, device, runner.precision.name)
     return runners
 
 
@@ -174,7 +178,9 @@ class V2VWorker(SimpleWorker):
         )
         self.runners = runners
         self.crash_safety = crash_safety
-        device = str(next(iter(runners.values())).device) if runners else "cpu"
+        first = next(iter(runners.values()), None)
+        device = str(first.device) if first else "cpu"
+        self.info = {"device": device, "precision": first.precision.name if first else "fp32"}
         self.metrics = WorkerMetrics(self.name, device)
         self.stop_signalled = False
         self._redis_up_since: float | None = None
@@ -208,6 +214,7 @@ class V2VWorker(SimpleWorker):
         """Beat (`app.liveness`); also tracks since when Redis answers us without a break."""
         try:
             beat(self.connection, self.name)
+            publish_worker_info(self.connection, self.name, self.info)
             self.metrics.push(self.connection)
             if HEALTH_FILE:  # compose's healthcheck: fresh while a worker process beats
                 Path(HEALTH_FILE).touch()
@@ -338,7 +345,9 @@ class V2VWorker(SimpleWorker):
 def serve_forever(settings: WorkerSettings, burst: bool = False) -> int:
     """Load the models once, then take jobs; survive Redis restarts (reconnect with backoff). Returns exit code."""
     device = resolve_device(settings.device)
-    runners = load_runners(settings.manifest, device, settings.models)
+    precision = choose_precision(device, settings.precision)
+    log.info("serving on %s in %s: %s", device, precision.name, precision.reason)
+    runners = load_runners(settings.manifest, device, settings.models, precision)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:

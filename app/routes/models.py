@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import redis
 from fastapi import APIRouter
 
 from app.contracts import ModelCard
-from app.deps import ManifestDep
-from app.schemas import ModelList, ModelPublic, OptionPublic
+from app.deps import ManifestDep, RedisDep
+from app.liveness import serving_summary
+from app.schemas import ModelList, ModelPublic, OptionPublic, ServingGroup
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -30,5 +32,9 @@ def model_public(card: ModelCard) -> ModelPublic:
 
 
 @router.get("", response_model=ModelList, summary="The served models, what their jobs take and give")
-def get_models(manifest: ManifestDep) -> ModelList:
-    return ModelList(models=[model_public(card) for card in manifest.models.values()])
+def get_models(manifest: ManifestDep, client: RedisDep) -> ModelList:
+    try:
+        serving = [ServingGroup.model_validate(group) for group in serving_summary(client)]
+    except redis.RedisError:
+        serving = None
+    return ModelList(models=[model_public(card) for card in manifest.models.values()], serving=serving)

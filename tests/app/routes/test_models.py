@@ -25,3 +25,17 @@ def test_untrained_models_say_so(client):
     cards = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
     assert cards["street"]["trained"] is False and "untrained weights" in cards["street"]["note"]
     assert cards["edges"]["trained"] is True and cards["edges"]["note"] is None
+
+
+def test_models_reports_what_live_workers_serve_in(client, redis_client) -> None:
+    from app.liveness import WORKERS_ALIVE_KEY, publish_worker_info, redis_now
+
+    now = redis_now(redis_client)
+    redis_client.zadd(WORKERS_ALIVE_KEY, {"w1": now, "w2": now, "w3": now, "dead": now - 60})
+    publish_worker_info(redis_client, "w1", {"device": "cpu", "precision": "fp32"})
+    publish_worker_info(redis_client, "w2", {"device": "cpu", "precision": "fp32"})
+    publish_worker_info(redis_client, "w3", {"device": "cuda:0", "precision": "bf16"})
+    publish_worker_info(redis_client, "dead", {"device": "cuda:0", "precision": "fp16"})
+    serving = client.get("/v1/models").json()["serving"]
+    assert serving == [{"device": "cpu", "precision": "fp32", "workers": 2},
+                       {"device": "cuda:0", "precision": "bf16", "workers": 1}]
