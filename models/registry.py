@@ -22,6 +22,10 @@ FAMILY_PACKAGES: tuple[str, ...] = (
     "models.families.fs_vid2vid",
     "models.families.svg_lp",
     "models.families.mocogan",
+    "models.families.vgan",
+    "models.families.savp",
+    "models.families.tgan",
+    "models.families.videovae",
 )
 """The families the service ships, by package (imported on first use, so `models.core.labels` loads without them)."""
 
