@@ -37,10 +37,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps({"models": served, "families": presets}, indent=1) + "\n")
         return 0
     lines = ["served models (the API's GET /v1/models):"]
+    width = max((len(name) for name in manifest.models), default=0)
     for name, card in manifest.models.items():
         state = "trained weights" if card.trained else "UNTRAINED (no weights shipped)"
         size = f"{card.output.height}x{card.output.width}"
-        lines.append(f"  {name:<10} {card.kind:<9} {card.family:<11} {_inputs(card):<34} {size:<8} {state}")
+        lines.append(f"  {name:<{width}} {card.kind:<9} {card.family:<11} {_inputs(card):<34} {size:<8} {state}")
     lines.append("families and their presets (train with `v2v train FAMILY --preset PRESET`):")
     for name, family in families.items():
         lines.append(f"  {name} ({family.kind}): {', '.join(sorted(family.presets))}")
