@@ -97,6 +97,7 @@ class VideoVaeTrainingOutput:
     posterior_logvar: torch.Tensor  # (B, T, Z)
     prior_mean: torch.Tensor  # (B, T, Z): p([φ(h), a])
     prior_logvar: torch.Tensor  # (B, T, Z)
+    features: torch.Tensor  # (B, T, feature_dim): x_enc of every frame (for attribute terms on a trained encoder)
 
 
 class VideoVae(nn.Module):
@@ -186,4 +187,5 @@ class VideoVae(nn.Module):
             posterior_logvar=torch.stack([g.logvar for g in posteriors], 1),
             prior_mean=torch.stack([g.mean for g in priors], 1),
             prior_logvar=torch.stack([g.logvar for g in priors], 1),
+            features=features,
         )

@@ -188,6 +188,18 @@ def test_two_stages_and_a_resumed_run_matches_an_uninterrupted_one(people: Path,
         other.resume()
 
 
+@pytest.mark.parametrize("frozen", [True, False])
+def test_stage_two_freezes_the_encoder_or_trains_it_with_the_attribute_terms(people: Path, tmp_path: Path,
+                                                                             frozen: bool) -> None:
+    recipe = VideoVAERecipe(_run_config(people, tmp_path / "run", steps=1, freeze_encoder=frozen))
+    batch = recipe.collate([recipe.dataset()[i] for i in range(4)])
+    before = {k: v.clone() for k, v in recipe.model.encoder.state_dict().items()}
+    logged = recipe.train_step(batch, step=5)  # past classifier_steps: stage 2
+    moved = any(not torch.equal(before[k], v) for k, v in recipe.model.encoder.state_dict().items())
+    assert logged.info["stage"] == 2 and moved is not frozen
+    assert ("ce_look" in logged.losses) is not frozen
+
+
 def test_the_classifier_learns_then_the_vae_reconstruction_falls(people: Path, tmp_path: Path) -> None:
     torch.manual_seed(0)
     recipe = VideoVAERecipe(_run_config(people, tmp_path / "learn", steps=1, lr=3e-3, classifier_steps=30))
