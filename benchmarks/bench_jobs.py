@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start_inputs: TranslateStart = TranslateSource(spec, spec.inputs, card.inputs, height, width, device).start
         pure = []
         for _ in range(args.reps):
-            with torch.inference_mode(), runner._autocast():
+            with torch.inference_mode(), runner.precision.autocast(device):
                 clear_reference_cache(runner)
                 rng = torch.Generator().manual_seed(0)
                 start = time.perf_counter()
