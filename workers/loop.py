@@ -34,6 +34,7 @@ from workers.job_state import (
     load_named_tensors,
     save_named_tensors,
 )
+from workers.prefetch import prefetched
 from workers.video_io import encode_rgb_frames_to_mp4, write_png_atomic
 
 RESULT_NAME = "result.mp4"
@@ -100,7 +101,7 @@ def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks
         first = done
 
         # 2. Step until the inputs end or the job has its frames.
-        for condition in source.conditions(first):
+        for condition in prefetched(source.conditions(first)):  # decoded and encoded while the generator works
             if source.limit is not None and done >= source.limit:
                 break
             with torch.inference_mode(), fast:
