@@ -22,9 +22,9 @@ scored by the same code (the reference), and a shuffled-frames control (each fra
 - FD-own / IS-own: Fréchet distance between judge features of the scored clips and of the real held-out clips
   (real row: train clips vs held-out clips), and exp(E KL(p(y|x) || p(y))) on random clips, in the action judge's
   clip space when it applies, else the digit judge's frame space.
-- digit confident / digit kept (digit judge): share of frames whose top digit probability is >= `CONFIDENT`, and
-  the mean over clips of the share of a clip's frames that keep the clip's majority digit; digit classes: distinct
-  majority digits among the random clips.
+- digit confident / digit kept (digit judge): share of frames whose top class is a digit (not the judge's reject
+  class "none") with probability >= `CONFIDENT`, and the mean over clips of the share of a clip's frames that keep
+  the clip's majority digit; digit classes: distinct majority digits among the random clips.
 These are our judges' numbers on our data: never compare them with published IS/FVD/ACD values.
 """
 
@@ -44,7 +44,7 @@ from torch.nn import functional as F
 
 from evaluation.clips import ClipSet, load_clips, windows
 from evaluation.generate_previews import write_grid_previews
-from evaluation.judges import Judge, applicable, load_judges
+from evaluation.judges import NONE, Judge, applicable, load_judges
 from models.core.family import GenerateStart, Pipeline, WeightsRef
 
 DEFAULT_JUDGES = Path(__file__).resolve().parent.parent / "checkpoints" / "judges"
@@ -165,13 +165,20 @@ def inception_score(logits: torch.Tensor) -> float:
 
 
 def digit_scores(judge: Judge, clips: torch.Tensor) -> dict[str, float]:
-    """The digit judge on every frame of (N, T, 3, S, S): confident share, kept-label share, distinct clip digits."""
-    p = _batched(judge.net, clips.flatten(0, 1)).softmax(1).view(*clips.shape[:2], -1)  # (N, T, 10)
+    """The digit judge on every frame of (N, T, 3, S, S). A frame is a confident digit when its top class is a digit
+    (not the judge's reject class "none") with probability >= `CONFIDENT`; a clip's label is its most frequent digit
+    among frames whose top class is a digit, and kept is the share of its frames with that top class ("none" frames
+    are not kept; a clip without digit frames keeps none). Digit classes: distinct clip labels."""
+    names = list(judge.card.classes)
+    p = _batched(judge.net, clips.flatten(0, 1)).softmax(1).view(*clips.shape[:2], -1)  # (N, T, K)
     confidence, top = p.max(dim=2)  # (N, T), (N, T)
-    majority = torch.mode(top, dim=1).values  # (N,)
-    return {"digit_confident": float((confidence >= CONFIDENT).float().mean()),
-            "digit_kept": float((top == majority[:, None]).float().mean()),
-            "digit_classes": int(majority.unique().numel())}
+    is_digit = top != names.index(NONE) if NONE in names else torch.ones_like(top, dtype=torch.bool)  # (N, T)
+    votes = (F.one_hot(top, p.shape[2]) * is_digit[..., None]).sum(1)  # (N, K)
+    label, voted = votes.argmax(1), votes.sum(1) > 0  # (N,), (N,)
+    kept = (top == label[:, None]) & is_digit  # (N, T)
+    return {"digit_confident": float(((confidence >= CONFIDENT) & is_digit).float().mean()),
+            "digit_kept": float(kept.float().mean()),
+            "digit_classes": int(label[voted].unique().numel())}
 
 
 class Scorer:

@@ -5,7 +5,7 @@
 - `AppearanceJudge`: a small 2-D CNN on frames (B, 3, S, S) -> logits over the training looks; its penultimate
   features are the content descriptor of ACD-app.
 - the digit judge: the same 2-D CNN on single frames of one-digit moving MNIST -> logits over the 10 digit classes
-  (its gate: >= 97 % on frames of held-out digit images).
+  and a reject class `NONE` (its gate: >= 97 % on frames of held-out digit images).
 
 Each card names the corpus it judges (`JudgeCard.corpus`: fields of a clip folder's dataset.json `generator` that
 must match, e.g. {"name": "moving_digits", "digits": 1}); `applicable` picks the judges that fit a data folder.
@@ -28,6 +28,8 @@ from torch import nn
 from models.core.checkpoints import export_generator_fp16, load_weights
 
 MANIFEST = "manifest.json"
+NONE = "none"
+"""The digit judge's reject class: frames that show no single digit."""
 
 
 def _block3d(i: int, o: int, pool: tuple[int, int, int] | None) -> list[nn.Module]:

@@ -6,8 +6,10 @@ and appearance judges, a one-digit moving MNIST one (`v2v data digits --variant 
   >= 95 % before it may judge).
 - appearance: `AppearanceJudge` on single frames of the train split's looks; every `holdout_every`-th clip of each
   look is kept out of training (other motions and backgrounds) and gives the held-out accuracy.
-- digit: the same 2-D CNN on single frames of the train split, labelled by the clip's digit class; its held-out
-  accuracy is measured on every frame of the test split, whose digit images it never saw (the gate: >= 97 %).
+- digit: the same 2-D CNN on single frames of the train split, labelled by the clip's digit class, plus a reject
+  class "none" trained on frames that show no single digit (`non_digits`: flat, noise, blobs, two digits), so a
+  blank or smeared generated frame is not called a confident digit; its held-out accuracy is measured on every
+  frame of the test split, whose digit images it never saw (the gate: >= 97 %).
 
 Deterministic for a seed, one thread is enough (a few minutes each at 32x32).
 """
@@ -24,7 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from evaluation.clips import ClipSet, load_clips, usable_stride, windows
-from evaluation.judges import ActionJudge, AppearanceJudge, JudgeCard, data_generator, save_judge
+from evaluation.judges import NONE, ActionJudge, AppearanceJudge, JudgeCard, data_generator, save_judge
 
 log = logging.getLogger("v2v.judges")
 
@@ -138,29 +140,66 @@ def train_appearance(config: JudgeTrainConfig, train: ClipSet) -> tuple[Appearan
     return net.eval(), accuracy(net, held_frames, held_labels), looks
 
 
-def train_digit(config: JudgeTrainConfig, train: ClipSet, test: ClipSet) -> tuple[AppearanceJudge, float]:
-    """The digit judge on single frames (random clip, random frame) labelled by the clip's digit."""
+def non_digits(frames: torch.Tensor, labels: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
+    """n grey frames (n, 3, S, S) in [-1, 1] that show no single digit, for the digit judge's reject class, in four
+    kinds: a constant level with faint noise, pixel noise, smooth blobs (coarse noise upsampled, through tanh) and
+    two real frames of different digits overlaid. `frames` (N, T, 3, S, S) uint8, `labels` (N,) their digits."""
+    size = frames.shape[-1]
+    kind = rng.integers(0, 4, n)
+    out = torch.empty(n, 1, size, size)
+    for i, k in enumerate(kind.tolist()):
+        if k == 0:
+            x = torch.full((1, size, size), float(rng.uniform(-1, 1)))
+            x += torch.from_numpy(rng.normal(0, 0.05, (1, size, size))).float()
+        elif k == 1:
+            x = torch.from_numpy(rng.uniform(-1, 1, (1, size, size)) * rng.uniform(0.2, 1.0)
+                                 + rng.uniform(-0.5, 0.5)).float()
+        elif k == 2:
+            cells = int(rng.choice([2, 4, 8]))
+            coarse = torch.from_numpy(rng.normal(0, 1, (1, 1, cells, cells))).float()
+            smooth = F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)[0]
+            x = torch.tanh(smooth * float(rng.uniform(0.5, 3.0)) + float(rng.uniform(-1, 1)))
+        else:
+            a = int(rng.integers(len(frames)))
+            others = torch.nonzero(labels != labels[a]).flatten()
+            b = int(others[int(rng.integers(len(others)))]) if len(others) else a
+            t = frames.shape[1]
+            pair = torch.maximum(frames[a, int(rng.integers(t)), :1], frames[b, int(rng.integers(t)), :1])
+            x = pair.float() / 127.5 - 1
+        out[i] = x.clamp(-1, 1)
+    return out.expand(-1, 3, -1, -1)  # (n, 3, S, S)
+
+
+def train_digit(config: JudgeTrainConfig, train: ClipSet, test: ClipSet) -> tuple[AppearanceJudge, float, float]:
+    """The digit judge on single frames (random clip, random frame) labelled by the clip's digit, plus a quarter
+    batch of `non_digits` labelled "none" (class 10). Returns the judge, its accuracy on every frame of the held-out
+    digit images and the share of held-out non-digit frames it rejects."""
     c = config
     torch.manual_seed(c.seed + 2)
     rng = np.random.default_rng([c.seed, 4])
     labels, t0 = train.labels["label"], train.frames.shape[1]
     held = test.frames.flatten(0, 1)  # (M, 3, S, S) uint8: every frame of the held-out digit images
     held_labels = test.labels["label"].repeat_interleave(test.frames.shape[1])  # (M,)
-    net = AppearanceJudge(10, c.digit_width)
+    held_none = non_digits(test.frames, test.labels["label"], 512, np.random.default_rng([c.seed, 6]))
+    net = AppearanceJudge(11, c.digit_width)
     opt = torch.optim.Adam(net.parameters(), lr=c.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(c.digit_steps, 1))
+    none = max(c.batch // 4, 1)
     for step in range(c.digit_steps):
         clip = torch.from_numpy(rng.integers(0, len(train), c.batch))
         frame = torch.from_numpy(rng.integers(0, t0, c.batch))
-        x = train.frames[clip, frame].float() / 127.5 - 1  # (B, 3, S, S)
-        loss = F.cross_entropy(net(x), labels[clip])
+        real = train.frames[clip, frame].float() / 127.5 - 1  # (B, 3, S, S)
+        x = torch.cat([real, non_digits(train.frames, labels, none, rng)])  # (B + B/4, 3, S, S)
+        target = torch.cat([labels[clip], torch.full((none,), 10)])
+        loss = F.cross_entropy(net(x), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         if (step + 1) % 250 == 0:
             log.info("digit step %d loss %.4f", step + 1, loss.item())
-    return net.eval(), accuracy(net, held.float() / 127.5 - 1, held_labels)
+    rejected = accuracy(net, held_none, torch.full((len(held_none),), 10))
+    return net.eval(), accuracy(net, held.float() / 127.5 - 1, held_labels), rejected
 
 
 def train_judges(config: JudgeTrainConfig, which: tuple[str, ...] | None = None) -> dict[str, JudgeCard]:
@@ -172,13 +211,15 @@ def train_judges(config: JudgeTrainConfig, which: tuple[str, ...] | None = None)
     if "digit" in which:
         started = time.perf_counter()
         train, test = load_clips(c.data, "train", c.size, ("label",)), load_clips(c.data, "test", c.size, ("label",))
-        net, acc = train_digit(c, train, test)
+        net, acc, rejected = train_digit(c, train, test)
         cards["digit"] = save_judge(c.out, "digit", net, {
             **common, "corpus": {"name": "moving_digits", "digits": 1}, "kind": "digit",
-            "classes": [str(k) for k in range(10)], "width": c.digit_width, "frames": 1, "stride": 1,
+            "classes": [*(str(k) for k in range(10)), NONE], "width": c.digit_width, "frames": 1, "stride": 1,
             "heldout_accuracy": round(acc, 4), "gate": c.digit_gate,
             "heldout": f"every frame of {len(test)} test clips (held-out digit images)",
-            "extra": {"steps": c.digit_steps, "batch": c.batch, "seconds": round(time.perf_counter() - started)}})
+            "extra": {"steps": c.digit_steps, "batch": c.batch, "seconds": round(time.perf_counter() - started),
+                      "non_digits_rejected": round(rejected, 4),
+                      "non_digits": "512 held-out frames: constant, noise, smooth blobs, two digits overlaid"}})
     if not {"action", "appearance"} & set(which):
         return cards
     train = load_clips(c.data, "train", c.size)

@@ -1,7 +1,7 @@
 """The digit judge and the generate protocol on an unconditional model: which judges score comes from the data (not
-the family), the digit judge ships fp16 with its corpus, digit measures mean what they say, a fixed-length model
-trained at another frame stride is subsampled to the judges' window, and a served unconditional card (a tiny TGAN
-on one-digit moving MNIST) is scored against its initialisation and real clips with MCS n/a."""
+the family), the digit judge ships fp16 with its corpus and a reject class, digit measures mean what they say, a
+fixed-length model trained at another frame stride is subsampled to the judges' window, and a served unconditional
+card (a tiny TGAN on one-digit moving MNIST) is scored against its initialisation and real clips with MCS n/a."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def test_the_data_decides_which_judges_train_and_judge(digits: Path, judges: Pat
         judges_for(two)
     manifest = json.loads((judges / "manifest.json").read_text())
     card = manifest["digit"]
-    assert set(manifest) == {"digit"} and card["classes"] == [str(k) for k in range(10)]
+    assert set(manifest) == {"digit"} and card["classes"] == [*(str(k) for k in range(10)), "none"]
+    assert 0 <= card["extra"]["non_digits_rejected"] <= 1
     assert card["corpus"] == {"name": "moving_digits", "digits": 1} and card["gate"] == 0.0
     assert sha256_file(judges / card["file"]) == card["sha256"] and card["heldout"].startswith("every frame of 10")
     loaded = load_judges(judges)
@@ -74,15 +75,19 @@ class _FixedLogits(nn.Module):
 
 
 def test_digit_measures() -> None:
-    confident, unsure = torch.full((10,), -10.0), torch.zeros(10)
-    confident[3] = 10.0
-    other = confident.roll(1)  # a confident 4
-    # clip 0: four confident 3s; clip 1: 3, 3, a confident 4, an unsure frame (argmax 0)
-    logits = torch.stack([confident] * 4 + [confident, confident, other, unsure])  # (8, 10)
-    judge = Judge(card=SimpleNamespace(), net=_FixedLogits(logits))  # type: ignore[arg-type]
-    scores = digit_scores(judge, torch.zeros(2, 4, 3, 8, 8))
-    assert scores["digit_confident"] == pytest.approx(7 / 8)
-    assert scores["digit_kept"] == pytest.approx((4 + 2) / 8)
+    def logits(k: int) -> torch.Tensor:  # a confident top class k of 0..9 and "none" (10)
+        row = torch.full((11,), -10.0)
+        row[k] = 10.0
+        return row
+
+    unsure = torch.zeros(11)  # top class 0, probability 1/11
+    # clip 0: four confident 3s; clip 1: 3, 3, a confident 4, an unsure frame; clip 2: four "none" frames
+    table = torch.stack([logits(3)] * 4 + [logits(3), logits(3), logits(4), unsure] + [logits(10)] * 4)  # (12, 11)
+    card = SimpleNamespace(classes=[*(str(k) for k in range(10)), "none"])
+    judge = Judge(card=card, net=_FixedLogits(table))  # type: ignore[arg-type]
+    scores = digit_scores(judge, torch.zeros(3, 4, 3, 8, 8))
+    assert scores["digit_confident"] == pytest.approx(7 / 12)  # "none" frames are never confident digits
+    assert scores["digit_kept"] == pytest.approx((4 + 2 + 0) / 12)  # a clip of "none" frames keeps nothing
     assert scores["digit_classes"] == 1
 
 
