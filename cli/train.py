@@ -116,18 +116,22 @@ def config_from_args(args: argparse.Namespace, recipe: type | None = None):  # -
 
 def run(args: argparse.Namespace) -> int:
     from models.registry import find_recipe
-    from training.loop import TrainingLoop
+    from training import distributed, loop_for
 
     family, name = find_recipe(args.family)
     recipe = family.recipe(name)
     config = config_from_args(args, recipe)
     if not Path(config.data).is_dir():
         raise FileNotFoundError(f"--data {config.data}: no such data set folder (make one with `v2v data`)")
-    loop = TrainingLoop(recipe(config))
-    if args.resume and loop.resume():
-        logging.getLogger("v2v.train").info("resumed at step %d", loop.step)
-    loop.fit()
-    if config.checkpoint_every <= 0 or loop.step % config.checkpoint_every:
-        loop.save_checkpoint()  # always leave the final weights behind
-    sys.stdout.write(f"trained {loop.step} steps; next: v2v export {config.out} --name MODEL_NAME\n")
+    loop = loop_for(config, recipe)  # under torchrun: data-parallel, rank 0 writes
+    try:
+        if args.resume and loop.resume():
+            logging.getLogger("v2v.train").info("resumed at step %d", loop.step)
+        loop.fit()
+        if loop.cluster.is_main and (config.checkpoint_every <= 0 or loop.step % config.checkpoint_every):
+            loop.save_checkpoint()  # always leave the final weights behind
+    finally:
+        distributed.stop()
+    if loop.cluster.is_main:
+        sys.stdout.write(f"trained {loop.step} steps; next: v2v export {config.out} --name MODEL_NAME\n")
     return 0

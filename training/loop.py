@@ -3,11 +3,14 @@
 Batches: item i of the recipe's data set is a pure function of i and the loop asks for items
 `step * batch ... steps * batch`, so a resumed run continues with exactly the clips it would have seen. Every step's
 losses go to `RUN/log.jsonl`; sample pictures to `RUN/samples/`; checkpoints to `RUN/checkpoints/` (`training.state`).
+Under torchrun the loop is data-parallel (`training.distributed`): each rank takes its share of every step's items,
+gradients are averaged at every optimiser step, and rank 0 alone writes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from training import distributed
 from training.recipe import Recipe
 
 
@@ -40,18 +44,26 @@ def pick_device(choice: str) -> torch.device:
 class TrainingLoop:
     """`fit()` trains the recipe to `run.steps`; `resume()` first restores the latest checkpoint."""
 
-    def __init__(self, recipe: Recipe) -> None:
+    def __init__(self, recipe: Recipe, cluster: distributed.Cluster | None = None) -> None:
         self.recipe = recipe
         self.run = recipe.run
         self.out = Path(recipe.run.out)
         self.step = 0
+        self.cluster = cluster or distributed.Cluster()
+        if self.cluster.world > 1:
+            distributed.shard(self.cluster, self.run.batch)  # refuse a batch the ranks cannot split
+            distributed.synchronise_batch_norm(recipe.modules(), recipe.device)
+            distributed.average_gradients_on_step(recipe.optimizers(), self.cluster.world)
+            distributed.broadcast_modules(recipe.modules())
 
     def fit(self) -> list[StepResult]:
         """Train from `self.step` to `run.steps`, checkpointing and sampling on schedule."""
-        run, results = self.run, []
+        run, results, main = self.run, [], self.cluster.is_main
         self.out.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(total=run.steps, initial=self.step, disable=not run.progress, desc=f"train {self.out.name}")
-        with bar, open(self.out / "log.jsonl", "a") as log:
+        bar = tqdm(total=run.steps, initial=self.step, disable=not (run.progress and main),
+                   desc=f"train {self.out.name}")
+        log_path = self.out / "log.jsonl" if main else Path(os.devnull)
+        with bar, open(log_path, "a") as log:
             for batch in self._batches():
                 result = self.train_step(batch)
                 results.append(result)
@@ -60,9 +72,10 @@ class TrainingLoop:
                 log.flush()
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in list(result.losses.items())[:2]})
-                if run.checkpoint_every > 0 and (self.step % run.checkpoint_every == 0 or self.step == run.steps):
+                if main and run.checkpoint_every > 0 and (self.step % run.checkpoint_every == 0
+                                                          or self.step == run.steps):
                     self.save_checkpoint()
-                if run.sample_every > 0 and self.step % run.sample_every == 0:
+                if main and run.sample_every > 0 and self.step % run.sample_every == 0:
                     self.write_sample(batch)
         return results
 
@@ -70,7 +83,8 @@ class TrainingLoop:
         started = time.perf_counter()
         logged = self.recipe.train_step(batch, self.step)
         self.step += 1
-        return StepResult(self.step, logged.losses, time.perf_counter() - started, logged.info)
+        losses = distributed.mean_over_ranks(logged.losses) if self.cluster.world > 1 else logged.losses
+        return StepResult(self.step, losses, time.perf_counter() - started, logged.info)
 
     def write_sample(self, batch: Any) -> Path:
         return self.recipe.write_sample(batch, self.out / "samples" / f"step_{self.step:07d}.png")
@@ -88,11 +102,14 @@ class TrainingLoop:
         if path is None:
             return False
         load_checkpoint(self, path)
+        if self.cluster.world > 1:
+            distributed.broadcast_modules(self.recipe.modules())
         return True
 
     def _batches(self) -> Iterator[Any]:
         run = self.run
-        indices = range(self.step * run.batch, run.steps * run.batch)
-        loader = torch.utils.data.DataLoader(self.recipe.dataset(), batch_size=run.batch, sampler=indices,
+        offset, size = distributed.shard(self.cluster, run.batch)
+        indices = [step * run.batch + offset + i for step in range(self.step, run.steps) for i in range(size)]
+        loader = torch.utils.data.DataLoader(self.recipe.dataset(), batch_size=size, sampler=indices,
                                              num_workers=run.workers, collate_fn=self.recipe.collate)
         yield from loader

@@ -33,6 +33,7 @@ from models.families.mocogan.losses import (
     video_discriminator_loss,
 )
 from models.families.mocogan.networks import ImageDiscriminator, MoCoGANGenerator, VideoDiscriminator
+from training.distributed import step_seed
 from training.loop import pick_device
 from training.recipe import RunSettings, StepLog
 
@@ -164,7 +165,7 @@ class MoCoGANRecipe:
         return video, None if labels is None else labels.to(self.device)
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
-        rng = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
+        rng = torch.Generator().manual_seed(step_seed(self.config.seed, step))
         real_video = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
         real_image = batch["image"].to(self.device)  # (B, C, H, W)
         labels = batch["action"].to(self.device) if self.model_config.num_categories else None

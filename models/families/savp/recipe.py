@@ -53,6 +53,7 @@ from models.families.savp.losses import (
     scheduled_sampling_probability,
 )
 from models.families.savp.networks import SavpGenerator, SavpState
+from training.distributed import step_seed
 from training.loop import pick_device
 from training.recipe import RunSettings, StepLog
 
@@ -170,7 +171,7 @@ class SAVPRecipe:
     def train_step(self, batch: torch.Tensor, step: int) -> StepLog:
         m = self.model_config
         frames = batch.to(self.device)  # (B, L, 3, S, S)
-        rng = torch.Generator(device=self.device).manual_seed(self.config.seed * 1_000_003 + step)
+        rng = torch.Generator(device=self.device).manual_seed(step_seed(self.config.seed, step))
         lr = learning_rate_at(step, self.schedule)
         for opt in self._optimizers.values():
             for group in opt.param_groups:

@@ -35,6 +35,7 @@ from models.families.svg_lp.config import PRESETS, SvgLpConfig
 from models.families.svg_lp.losses import SVG_ADAM, svg_lp_loss
 from models.families.svg_lp.networks import SvgLp
 from models.families.svg_lp.pipeline import to_model_frames
+from training.distributed import step_seed
 from training.loop import pick_device
 from training.recipe import RunSettings, StepLog
 
@@ -196,7 +197,7 @@ class Recipe:
     def _noise(self, step: int) -> torch.Generator:
         """The step's z noise: a pure function of (seed, step), so a resumed run draws exactly the same."""
         generator = torch.Generator(device=self.device)
-        return generator.manual_seed(self.config.seed * 1_000_003 + step)
+        return generator.manual_seed(step_seed(self.config.seed, step))
 
 
 def sequence_dataset(root: Path, split: str, frames: int, length: int) -> tuple[torch.utils.data.Dataset,

@@ -37,6 +37,7 @@ from models.families.tgan.losses import (
     singular_value_clip,
 )
 from models.families.tgan.networks import TGANCritic, TGANGenerator
+from training.distributed import step_seed
 from training.loop import pick_device
 from training.recipe import RunSettings, StepLog
 
@@ -161,7 +162,7 @@ class TGANRecipe:
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
         c = self.config
-        rng = torch.Generator().manual_seed(c.seed * 1_000_003 + step)
+        rng = torch.Generator().manual_seed(step_seed(c.seed, step))
         real = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
         self.gen.train()
         self.critic.train()

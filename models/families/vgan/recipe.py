@@ -32,6 +32,7 @@ from models.families.vgan.config import PRESETS, VGANConfig
 from models.families.vgan.losses import MASK_SPARSITY_WEIGHT, OPTIMISER, discriminator_loss, generator_loss
 from models.families.vgan.networks import VGANDiscriminator, VGANGenerator, VGANLatents, VGANOutput
 from models.families.vgan.pipeline import SEED_NAMES
+from training.distributed import step_seed
 from training.loop import pick_device
 from training.recipe import RunSettings, StepLog
 
@@ -141,7 +142,7 @@ class VGANRecipe:
         return VGANLatents(code=latents.code.to(self.device))  # (B, d)
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
-        rng = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
+        rng = torch.Generator().manual_seed(step_seed(self.config.seed, step))
         real = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
         self.gen.train()
         self.disc.train()

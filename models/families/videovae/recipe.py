@@ -41,6 +41,7 @@ from models.core.labels import tensor_to_rgb
 from models.families.videovae.config import PRESETS, VideoVaeConfig
 from models.families.videovae.losses import VIDEOVAE_ADAM, attribute_classification_loss, videovae_loss
 from models.families.videovae.networks import VideoVae, attribute_vector
+from training.distributed import step_seed
 from training.loop import pick_device
 from training.recipe import RunSettings, StepLog
 
@@ -165,7 +166,7 @@ class VideoVAERecipe:
         return {}
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
-        generator = torch.Generator(device=self.device).manual_seed(self.config.seed * 1_000_003 + step)
+        generator = torch.Generator(device=self.device).manual_seed(step_seed(self.config.seed, step))
         video = batch["video"].to(self.device)  # (B, T, 3, S, S)
         actions, looks = batch["action"].to(self.device), batch["look"].to(self.device)  # (B,), (B,)
         if step < self.config.classifier_steps:
