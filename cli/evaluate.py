@@ -21,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--manifest", type=Path, default=None, help="default: checkpoints/manifest.json")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0, help="seed of the reference draws")
+    parser.add_argument("--two-sample-seeds", type=int, default=3,
+                        help="predict, generate: runs of the real-vs-generated classifier two-sample test (0: skip)")
+    parser.add_argument("--two-sample-steps", type=int, default=300,
+                        help="predict, generate: training steps of each two-sample classifier")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--markdown", type=Path, default=None, help="write the Markdown table here")
     parser.add_argument("--previews", type=Path, default=None,
@@ -66,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
                         reference_draws=args.reference_draws, previews=args.previews, samples=args.samples,
                         horizon=args.horizon, baseline_model=args.baseline_model, judges=args.judges,
                         clips_per_class=args.clips_per_class, coverage=args.coverage,
-                        swap_contents=args.swap_contents)
+                        swap_contents=args.swap_contents, two_sample_seeds=args.two_sample_seeds,
+                        two_sample_steps=args.two_sample_steps)
     report = evaluate(cards, manifest_path.parent, config)
     text = json.dumps(report, indent=1, sort_keys=True)
     table = markdown_report(report)

@@ -45,6 +45,7 @@ from torch.nn import functional as F
 from evaluation.clips import ClipSet, load_clips, windows
 from evaluation.generate_previews import write_grid_previews
 from evaluation.judges import NONE, Judge, applicable, load_judges
+from evaluation.two_sample import two_sample_report
 from models.core.family import GenerateStart, Pipeline, WeightsRef
 
 DEFAULT_JUDGES = Path(__file__).resolve().parent.parent / "checkpoints" / "judges"
@@ -227,8 +228,10 @@ class Scorer:
 # ------------------------------------------------------------------------------------------------ rows
 
 
-def score_model(clips: ModelClips, scorer: Scorer, card: Any, reference: torch.Tensor | None, config: Any
-                ) -> dict[str, Any]:
+def score_model(clips: ModelClips, scorer: Scorer, card: Any, reference: torch.Tensor | None, config: Any,
+                real: torch.Tensor | None = None) -> dict[str, Any]:
+    """One model's row; with `real` (held-out clips of the window), also the real-vs-generated two-sample test on
+    as many of its random clips."""
     classes, seed, n = list(card.inputs.classes), config.seed, config.clips_per_class
     per_class = [clips(n, seed + 1 + c, class_id=c) for c in range(len(classes))]
     controlled = torch.cat(per_class) if per_class else clips(n, seed)
@@ -239,6 +242,9 @@ def score_model(clips: ModelClips, scorer: Scorer, card: Any, reference: torch.T
     row.update(scorer.content(controlled))
     random_clips = clips(config.coverage, seed + 1000)
     row.update(scorer.random(random_clips, reference, controlled if classes else random_clips))
+    if real is not None:
+        row["two_sample"] = two_sample_report(real, random_clips[:len(real)], config)
+        row["two_sample_accuracy"] = row["two_sample"].get("accuracy")
     if scorer.appearance is not None and "content" in card.inputs.seeds:
         kept = []
         for k in range(config.swap_contents):
@@ -258,9 +264,10 @@ def _label_names(root: Path) -> tuple[str, ...]:
     return tuple(k for k in LABELS if isinstance(first.get(k), int))
 
 
-def score_real(scorer: Scorer, window: ClipWindow, root: Path, split: str, coverage: int, seed: int
-               ) -> tuple[dict[str, Any], dict[str, Any], torch.Tensor | None]:
-    """The real held-out clips' row, the shuffled-frames control and the held-out judge features."""
+def score_real(scorer: Scorer, window: ClipWindow, root: Path, split: str, coverage: int, seed: int,
+               config: Any = None) -> tuple[dict[str, Any], dict[str, Any], torch.Tensor | None, torch.Tensor]:
+    """The real held-out clips' row (with, given `config`, the two-sample test of train clips against them: the
+    floor a model can reach), the shuffled-frames control, the held-out judge features and the held-out clips."""
     labels = _label_names(root)
     test: ClipSet = load_clips(root, split, window.size, labels)
     train: ClipSet = load_clips(root, "train", window.size, labels)
@@ -280,7 +287,10 @@ def score_real(scorer: Scorer, window: ClipWindow, root: Path, split: str, cover
     perms = [torch.from_numpy(rng.permutation(len(real))) for _ in range(window.frames)]
     shuffled = torch.stack([real[perms[t], t] for t in range(window.frames)], dim=1)  # frame t from another clip
     control = {"clips": len(real), **scorer.content(shuffled)}
-    return row, control, reference
+    if config is not None:
+        row["two_sample"] = two_sample_report(real, train_clips[:len(real)], config)
+        row["two_sample_accuracy"] = row["two_sample"].get("accuracy")
+    return row, control, reference, real
 
 
 def scored_window(judges: dict[str, Judge], root: Path) -> ClipWindow:
@@ -304,14 +314,15 @@ def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: Any)
     root = Path(config.data[0])
     judges = applicable(load_judges(judges_dir, device="cpu"), root)
     scorer, window = Scorer(judges), scored_window(judges, root)
-    real, control, reference = score_real(scorer, window, root, config.split, config.coverage, config.seed)
+    real, control, reference, real_clips = score_real(scorer, window, root, config.split, config.coverage,
+                                                      config.seed, config)
     models = {}
     for name, card in cards.items():
         classes = list(card.inputs.classes)
         family = get_family(card.family)
         initial = family.load(family.config(card.preset, card.config), {"generator": WeightsRef()}, device)
         models[name] = {"trained": score_model(ModelClips(pipelines[name], card, window), scorer, card, reference,
-                                               config),
+                                               config, real_clips),
                         "initial": score_model(ModelClips(initial, card, window), scorer, card, reference, config),
                         "classes": classes, "trained_steps": card.quality.get("trained_steps")}
         if config.previews is not None:
@@ -340,7 +351,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 COLUMNS = (("mcs", "MCS", 3), ("acd_hist", "ACD-hist", 3), ("acd_app", "ACD-app", 3),
            ("identity_kept", "identity kept", 3), ("coverage", "coverage", 3), ("fd_own", "FD-own", 2),
            ("is_own", "IS-own", 2), ("digit_confident", f"digit conf. ≥ {CONFIDENT}", 3),
-           ("digit_kept", "digit kept", 3), ("digit_classes", "digit classes", 3))
+           ("digit_kept", "digit kept", 3), ("digit_classes", "digit classes", 3),
+           ("two_sample_accuracy", "two-sample acc. (0.5: indistinguishable)", 3))
 """Table columns: row key, header, decimals. A column no row has is left out."""
 
 
@@ -356,8 +368,10 @@ def markdown_table(report: dict[str, Any]) -> str:
     lines = [f"Generate models on `{g['data']}` (real rows: split `{g['split']}`), scored by our own judges "
              f"({judges or 'none apply'}). MCS, identity kept, coverage (distinct training looks among "
              f"{g['settings']['coverage']} clips), IS-own and the digit shares: higher is better; ACD (content "
-             "distance within a clip) and FD-own (judge features vs real held-out clips): lower is better. Our "
-             "judges' numbers: not comparable with published IS/FVD.", "",
+             "distance within a clip) and FD-own (judge features vs real held-out clips): lower is better; the "
+             "two-sample accuracy is a 3-D CNN's held-out accuracy telling the row's clips from real held-out ones "
+             "(real row: train clips), 0.5 = indistinguishable. Our judges' numbers: not comparable with published "
+             "IS/FVD.", "",
              "| model | weights | " + " | ".join(h for _, h, _ in columns) + " | clips |",
              "|---|---|" + "---|" * len(columns) + "---|"]
     for name, weights, r in rows:

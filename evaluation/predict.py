@@ -37,6 +37,7 @@ import torch
 
 from evaluation.plot import line_plot, write_png
 from evaluation.predict_metrics import as_unit, gradient_magnitude, pairwise_ssim, psnr_per_image, ssim_per_image
+from evaluation.two_sample import two_sample_report
 from models.core.family import Pipeline, PredictStart
 from models.core.labels import rgb_to_tensor, tensor_to_rgb
 
@@ -168,20 +169,14 @@ def evaluate_model(card: Any, pipeline: Pipeline, clips: list[tuple[str, np.ndar
 
 def two_sample(real: list[np.ndarray], fake: list[np.ndarray], config: Any) -> dict[str, Any]:
     """The classifier two-sample test between real and generated clips ((T, H, W, 3) uint8 each), or why not."""
-    if len(real) < 4:
-        return {"skipped": f"needs at least 4 clips, got {len(real)}"}
-    try:
-        from evaluation.two_sample import two_sample_tests
-    except ImportError:
-        return {"skipped": "evaluation.two_sample is not available"}
 
     def tensor(clips: list[np.ndarray]) -> torch.Tensor:
         return torch.from_numpy(np.stack(clips)).permute(0, 1, 4, 2, 3).float() / 127.5 - 1  # (N, T, 3, H, W)
 
-    seed, steps = config.seed, int(getattr(config, "two_sample_steps", 300))
-    result = two_sample_tests(tensor(real), tensor(fake), seeds=(seed, seed + 1, seed + 2), steps=steps)
-    return {**{k: round(float(v), 4) for k, v in result.items()}, "steps": steps,
-            "real": "context + true future", "generated": "context + sample 0"}
+    if len(real) < 4:
+        return {"skipped": f"needs at least 4 clips, got {len(real)}"}
+    return {**two_sample_report(tensor(real), tensor(fake), config), "real": "context + true future",
+            "generated": "context + sample 0"}
 
 
 def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: Any) -> dict[str, Any]:

@@ -70,6 +70,10 @@ class EvalConfig:
     """Predict: predicted frames scored per clip."""
     baseline_model: str | None = None
     """Predict: a served card every other predict model is compared with (e.g. its deterministic variant)."""
+    two_sample_seeds: int = 3
+    """Predict, generate: runs (seeds) of the real-vs-generated classifier two-sample test (0: skip it)."""
+    two_sample_steps: int = 300
+    """Predict, generate: training steps of each two-sample classifier."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -112,3 +113,16 @@ def two_sample_tests(real: torch.Tensor, fake: torch.Tensor, seeds: Sequence[int
     stderr = math.sqrt(sum(r["stderr"] ** 2 for r in runs)) / len(runs)
     return {"accuracy": mean, "stderr": stderr, "accuracy_min": min(accuracies), "accuracy_max": max(accuracies),
             "runs": float(len(runs))}
+
+
+def two_sample_report(real: torch.Tensor, fake: torch.Tensor, config: Any) -> dict[str, Any]:
+    """`two_sample_tests` over `config.two_sample_seeds` seeds from `config.seed` and `config.two_sample_steps`
+    steps, rounded for a report; or why it was skipped. real, fake: (N, T, 3, H, W) in [-1, 1]."""
+    runs, steps = int(getattr(config, "two_sample_seeds", 3)), int(getattr(config, "two_sample_steps", DEFAULT_STEPS))
+    if runs <= 0:
+        return {"skipped": "--two-sample-seeds 0"}
+    if min(len(real), len(fake)) < 4:
+        return {"skipped": f"needs at least 4 clips on each side, got {len(real)} and {len(fake)}"}
+    seed = int(getattr(config, "seed", 0))
+    result = two_sample_tests(real, fake, seeds=tuple(range(seed, seed + runs)), steps=steps)
+    return {**{k: round(float(v), 4) for k, v in result.items()}, "steps": steps}

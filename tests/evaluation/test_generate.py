@@ -68,13 +68,15 @@ def test_the_generate_protocol_scores_a_served_card(data: Path, judges: Path, tm
     assert main(["export", str(tmp_path / "run"), "--name", "people", "--checkpoints-dir", str(tmp_path / "ck")]) == 0
     cards = load_manifest(tmp_path / "ck" / "manifest.json").models
     config = replace(EvalConfig(data=(data,)), judges=judges, clips_per_class=3, coverage=5, swap_contents=2,
-                     previews=tmp_path / "previews")
+                     previews=tmp_path / "previews", two_sample_seeds=1, two_sample_steps=20)
     report = evaluate(cards, tmp_path / "ck", config)
     g = report["generate"]
     for row in (g["models"]["people"]["trained"], g["models"]["people"]["initial"], g["real"]):
         assert 0 <= row["acd_hist"] <= 2 and row["coverage"] >= 1 and row["fd_own"] >= 0 and row["is_own"] >= 1
     assert g["models"]["people"]["trained"]["clips"] == 12 and 0 <= g["models"]["people"]["trained"]["mcs"] <= 1
     assert g["shuffled_frames"]["acd_hist"] > g["real"]["acd_hist"]  # frames of other clips differ more
+    for row in (g["models"]["people"]["trained"], g["real"]):  # real vs generated (real row: train vs held-out)
+        assert 0 <= row["two_sample"]["accuracy"] <= 1 and row["two_sample"]["runs"] == 1
     assert (tmp_path / "previews" / "people.gif").stat().st_size > 0
     assert (tmp_path / "previews" / "people.png").stat().st_size > 0
     table = markdown_report(report)

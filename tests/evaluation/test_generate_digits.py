@@ -131,7 +131,7 @@ def test_an_unconditional_model_is_scored_with_digit_measures(digits: Path, judg
     cards = load_manifest(tmp_path / "ck" / "manifest.json").models
     assert cards["digits"].quality["frame_stride"] == 1
     settings = replace(EvalConfig(data=(digits,)), judges=judges, clips_per_class=3, coverage=5, swap_contents=2,
-                       previews=tmp_path / "previews")
+                       previews=tmp_path / "previews", two_sample_seeds=1, two_sample_steps=20)
     g = evaluate(cards, tmp_path / "ck", settings)["generate"]
     assert set(g["judges"]) == {"digit"} and g["settings"]["frames"] == 4
     rows = (g["models"]["digits"]["trained"], g["models"]["digits"]["initial"], g["real"])
