@@ -52,6 +52,8 @@ def _stream(model: VideoVae, first: torch.Tensor | None, attributes: torch.Tenso
 def test_invalid_config_rejected() -> None:
     with pytest.raises(ValueError, match="image_size"):
         VideoVaeConfig(image_size=48)
+    with pytest.raises(ValueError, match="conv_plan"):
+        VideoVaeConfig(conv_plan="dcgan")
     with pytest.raises(ValueError, match="dropout"):
         VideoVaeConfig(dropout=1.0)
     with pytest.raises(ValueError, match="encoder_widths"):
@@ -66,9 +68,11 @@ def test_paper_parameter_count() -> None:
     assert sum(p.numel() for p in model.lstm.parameters()) == 4_198_400
 
 
+@pytest.mark.parametrize("plan", ["port", "padded"])
 @pytest.mark.parametrize("size", [64, 32])
-def test_decoder_mirrors_the_encoder_at_both_sizes(size: int) -> None:
-    config = VideoVaeConfig(image_size=size, encoder_widths=(2, 4, 4, 8), encoder_hidden=16, feature_dim=8)
+def test_decoder_mirrors_the_encoder_at_both_sizes(size: int, plan: str) -> None:
+    config = VideoVaeConfig(image_size=size, conv_plan=plan, encoder_widths=(2, 4, 4, 8), encoder_hidden=16,
+                            feature_dim=8)
     model = VideoVae(config).eval()
     assert model.encoder(torch.zeros(1, 3, size, size), None).shape == (1, 8)
     assert model.decoder(torch.zeros(1, config.latent_dim)).shape == (1, 3, size, size)
