@@ -13,9 +13,9 @@ scored against the true future, **predicted frames only**:
 - diversity: 1 − mean pairwise SSIM between the samples at each step (pairs (i, i+1 mod N); 0 = samples alike),
   per step, its mean over the horizon and its value at the last step;
 - realism: a classifier two-sample test (`evaluation.two_sample.two_sample_tests`, reference §9.2: a small 3-D CNN
-  trained to tell real from generated clips, held-out accuracy, mean of 3 seeds; 0.5 = indistinguishable) between
-  the real clips (context + true future) and the generated ones (the same context + sample 0), with at least 4
-  clips (`two_sample_steps` of the config: its training steps, default 300);
+  trained to tell real from generated clips, held-out accuracy, mean over `--two-sample-seeds` seeds; 0.5 =
+  indistinguishable) between the real clips (context + true future) and the generated ones (the same context +
+  sample 0), with at least 4 clips (`two_sample_steps` of the config: its training steps, default 300);
 - sharpness: mean gradient magnitude of the predicted frames over that of the true frames (ratio of sums over the
   clips), for the random and the best sample;
 - with `baseline_model` (another served predict card, e.g. the deterministic variant), each model's best-of-N gain
@@ -235,13 +235,19 @@ def _write_previews(folder: Path, name: str, m: dict[str, Any], card: Any, raw: 
                   "predicted time step", metric.upper())
 
 
+def _c2st_runs(models: dict[str, Any]) -> str:
+    runs = {int(m.get("two_sample", {}).get("runs", 0)) for m in models.values()} - {0}
+    return "/".join(str(r) for r in sorted(runs)) or "no"
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The predict part of a report as Markdown: a summary table, then per-step best/mean/worst tables."""
     setup, models = report["predict_setup"], report["predict"]
     lines = [f"Predict protocol: split `{setup['split']}`, {setup['samples']} samples per clip, horizon "
              f"{setup['horizon']}, SSIM {setup['ssim']}. Best/worst = the sample with the highest/lowest mean over "
              "the horizon; random = sample 0. Sharpness = predicted/true mean gradient magnitude at the last step.",
-             "C2ST = held-out accuracy of a real-vs-generated 3-D CNN (mean of 3 seeds; 0.5 = indistinguishable).",
+             "C2ST = held-out accuracy of a real-vs-generated 3-D CNN (mean over "
+             f"{_c2st_runs(models)} seeds; 0.5 = indistinguishable).",
              "", "| model | clips | SSIM best | mean | worst | random | copy-last | PSNR best | mean | worst | "
              "copy-last | diversity (mean) | diversity (last) | sharpness random (last) | C2ST acc. |",
              "|---|" + "---|" * 14]
