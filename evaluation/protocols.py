@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from evaluation.attribute_control import markdown as attribute_control_markdown
 from evaluation.generate import evaluate as evaluate_generate
 from evaluation.generate import markdown_table as generate_markdown
 from evaluation.predict import evaluate as evaluate_predict
@@ -71,6 +72,8 @@ def markdown_report(report: dict[str, Any]) -> str:
         parts.append(markdown_table(report))
     if "predict" in report:
         parts.append(predict_markdown(report))
+    if "attribute_control" in report:
+        parts.append(attribute_control_markdown(report))
     if "generate" in report:
         parts.append(generate_markdown(report))
     return "\n".join(parts)
