@@ -64,6 +64,7 @@ def test_good_upload_queues_exact_spec(
             "kind": "translate",
             "labels_path": str(job_dir / "input" / "labels.mp4"),
             "labels_kind": "video",
+            "labels_canvas": None,
             "reference_paths": [],
             "reference_label_paths": [],
         },
