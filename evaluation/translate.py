@@ -39,6 +39,7 @@ import torch
 
 from corpora.layout import read_png
 from evaluation.metrics import WarpingErrorMeter, psnr, ssim
+from evaluation.spectrum import grid_excess_db
 from models.core.family import Pipeline, TranslateStart
 from models.core.label_codec import LabelCodec, resize_image
 from models.core.labels import rgb_to_tensor, tensor_to_rgb
@@ -157,6 +158,7 @@ def _score(generated: list[np.ndarray], clip: Clip) -> dict[str, float]:
         "ssim": float(np.mean([ssim(g, r) for g, r in zip(generated, clip.frames, strict=True)])),
         "warping_error": warp_result["generated"],
         "warping_error_ground_truth": warp_result["ground_truth"],
+        "grid_excess_db": grid_excess_db(np.stack(generated), clip.frames),
         "frames": len(generated),
     }
 
@@ -332,16 +334,19 @@ def markdown_table(report: dict[str, Any]) -> str:
     lines = [
         f"Split `{report['split']}`, up to {report['max_frames']} frames per sequence. Warping error: mean "
         "|x_t - warp(x_t-1, flow)| on pixels visible in the ground truth (lower is better; GT = the ground truth's "
-        "own)." + _reference_note(report),
+        "own). Grid: the largest excess, over periods 2/4/8 px, of the output's spectral peak on that period's "
+        "frequency lattice above the ground truth's (dB; ≤ ~1 = no periodic grid; evaluation.spectrum)."
+        + _reference_note(report),
         "",
-        "| model | weights | variant | K | PSNR dB | SSIM | warp err | warp err GT | seqs | frames | flow |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | weights | variant | K | PSNR dB | SSIM | warp err | warp err GT | grid dB | seqs | frames | flow |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def row(name: str, m: dict[str, Any], variant: str, k: str, r: dict[str, Any]) -> None:
         lines.append(
             f"| {name} | {m['weights']} | {variant} | {k} | {_fmt(r['psnr'], 2)} | {_fmt(r['ssim'], 3)} | "
-            f"{_fmt(r['warping_error'], 4)} | {_fmt(r['warping_error_ground_truth'], 4)} | {r['sequences']} | "
+            f"{_fmt(r['warping_error'], 4)} | {_fmt(r['warping_error_ground_truth'], 4)} | "
+            f"{_fmt(r.get('grid_excess_db'), 1)} | {r['sequences']} | "
             f"{r['frames']} | {','.join(m['flow_source'])} |")
 
     for name, m in report["models"].items():

@@ -28,8 +28,9 @@ def _one_hot_labels(b: int, c: int, h: int = H, w: int = W) -> torch.Tensor:
 
 @pytest.mark.parametrize("n_scales", [1, 2, 3])
 @pytest.mark.parametrize("use_fg", [False, True])
-def test_output_shapes_per_scale(n_scales: int, use_fg: bool) -> None:
-    gen = _gen(n_scales_spatial=n_scales, use_fg=use_fg, fg_labels=(2,))
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_output_shapes_per_scale(n_scales: int, use_fg: bool, upsample: str) -> None:
+    gen = _gen(n_scales_spatial=n_scales, use_fg=use_fg, fg_labels=(2,), upsample=upsample)
     state = gen.start(2, H, W)
     out, state = gen.step(_one_hot_labels(2, 4), state)
     assert out.frame.shape == out.raw.shape == (2, 3, H, W)
@@ -41,6 +42,18 @@ def test_output_shapes_per_scale(n_scales: int, use_fg: bool) -> None:
     assert [f.shape for f in state.frames] == [
         (2, 2, 3, o.frame.shape[2], o.frame.shape[3]) for o in out.scales
     ]
+
+
+def test_resize_upsampling_keeps_every_parameter_count_and_drops_transposed_convs() -> None:
+    """The small presets' resize-convolution decoders are a drop-in for the papers' transposed convs: same
+    parameters per scale, no ConvTranspose2d left; loading weights of the other kind fails on the keys."""
+    transpose = _gen(n_scales_spatial=2, use_fg=True, fg_labels=(2,))
+    resize = _gen(n_scales_spatial=2, use_fg=True, fg_labels=(2,), upsample="resize")
+    assert resize.parameter_counts() == transpose.parameter_counts()
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in resize.modules())
+    assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in transpose.modules())
+    with pytest.raises(RuntimeError, match="Missing key"):
+        resize.load_state_dict(transpose.state_dict())
 
 
 @pytest.mark.parametrize("norm", ["batch", "instance", "none"])

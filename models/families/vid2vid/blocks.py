@@ -16,7 +16,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.families.vid2vid.layers import NormKind, conv7_block, conv7_head, down_block, res_blocks, up_block
+from models.families.vid2vid.layers import (
+    NormKind,
+    UpsampleKind,
+    conv7_block,
+    conv7_head,
+    down_block,
+    res_blocks,
+    up_block,
+)
 
 
 @dataclass
@@ -41,21 +49,23 @@ def encoder_stack(in_ch: int, ngf: int, n_downsample: int, n_blocks: int, norm: 
     return nn.Sequential(*layers)
 
 
-def decoder_stack(ngf: int, n_downsample: int, n_blocks: int, norm: NormKind) -> nn.Sequential:
+def decoder_stack(ngf: int, n_downsample: int, n_blocks: int, norm: NormKind,
+                  upsample: UpsampleKind = "transpose") -> nn.Sequential:
     """`n_blocks` ResBlocks at the bottleneck, then `n_downsample` up-convs halving channels (→ ngf)."""
     layers: list[nn.Module] = [res_blocks(ngf * 2**n_downsample, n_blocks, norm)]
     for i in range(n_downsample, 0, -1):
-        layers.append(up_block(ngf * 2**i, ngf * 2 ** (i - 1), norm))
+        layers.append(up_block(ngf * 2**i, ngf * 2 ** (i - 1), norm, upsample))
     return nn.Sequential(*layers)
 
 
 class GlobalBranch(nn.Module):
     """pix2pixHD global generator: Conv7, n_downsample stride-2 convs, ResBlocks, ups, Conv7 tanh."""
 
-    def __init__(self, in_ch: int, ngf: int, n_downsample: int, n_blocks: int, norm: NormKind) -> None:
+    def __init__(self, in_ch: int, ngf: int, n_downsample: int, n_blocks: int, norm: NormKind,
+                 upsample: UpsampleKind = "transpose") -> None:
         super().__init__()
         self.encoder = encoder_stack(in_ch, ngf, n_downsample, 0, norm)
-        self.decoder = decoder_stack(ngf, n_downsample, n_blocks, norm)
+        self.decoder = decoder_stack(ngf, n_downsample, n_blocks, norm, upsample)
         self.head = conv7_head(ngf, 3)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -80,18 +90,20 @@ class CompositeGenerator(nn.Module):
         fg_ngf: int | None,
         use_flow: bool,
         flow_scale: float,
+        upsample: UpsampleKind = "transpose",
     ) -> None:
         super().__init__()
         n_enc, n_dec = n_blocks - n_blocks // 2, n_blocks // 2
         self.flow_scale = flow_scale
         self.label_encoder = encoder_stack(label_ch, ngf, n_downsample, n_enc, norm)
         self.prev_encoder = encoder_stack(prev_ch, ngf, n_downsample, n_enc, norm)
-        self.image_decoder = decoder_stack(ngf, n_downsample, n_dec, norm)
+        self.image_decoder = decoder_stack(ngf, n_downsample, n_dec, norm, upsample)
         self.image_head = conv7_head(ngf, 3)
-        self.flow_decoder = decoder_stack(ngf, n_downsample, n_dec, norm) if use_flow else None
+        self.flow_decoder = decoder_stack(ngf, n_downsample, n_dec, norm, upsample) if use_flow else None
         self.flow_head = conv7_head(ngf, 2) if use_flow else None
         self.mask_head = conv7_head(ngf, 1) if use_flow else None
-        self.fg = GlobalBranch(label_ch, fg_ngf, n_downsample, n_blocks, norm) if fg_ngf is not None else None
+        self.fg = (GlobalBranch(label_ch, fg_ngf, n_downsample, n_blocks, norm, upsample)
+                   if fg_ngf is not None else None)
 
     def forward(self, labels: torch.Tensor, prev_frames: torch.Tensor) -> ScaleHeads:
         """labels (B, n_frames·C, H, W), prev_frames (B, L·3, H, W) -> ScaleHeads at (H, W)."""
@@ -113,9 +125,9 @@ class CompositeGenerator(nn.Module):
 class _LocalBranch(nn.Module):
     """Local enhancer head: ResBlocks(2·ngf) + ConvT(2·ngf → ngf); its input is a down-stem sum."""
 
-    def __init__(self, ngf: int, n_blocks: int, norm: NormKind) -> None:
+    def __init__(self, ngf: int, n_blocks: int, norm: NormKind, upsample: UpsampleKind = "transpose") -> None:
         super().__init__()
-        self.up = nn.Sequential(res_blocks(2 * ngf, n_blocks, norm), up_block(2 * ngf, ngf, norm))
+        self.up = nn.Sequential(res_blocks(2 * ngf, n_blocks, norm), up_block(2 * ngf, ngf, norm, upsample))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.up(x)  # (B, 2·ngf, H/2, W/2) -> (B, ngf, H, W)
@@ -139,18 +151,19 @@ class CompositeLocalGenerator(nn.Module):
         fg_ngf: int | None,
         use_flow: bool,
         flow_scale: float,
+        upsample: UpsampleKind = "transpose",
     ) -> None:
         super().__init__()
         self.flow_scale = flow_scale
         self.label_down = local_stem(label_ch, ngf, norm)
         self.prev_down = local_stem(prev_ch, ngf, norm)
-        self.image_up = _LocalBranch(ngf, n_blocks, norm)
+        self.image_up = _LocalBranch(ngf, n_blocks, norm, upsample)
         self.image_head = conv7_head(ngf, 3)
-        self.flow_up = _LocalBranch(ngf, n_blocks, norm) if use_flow else None
+        self.flow_up = _LocalBranch(ngf, n_blocks, norm, upsample) if use_flow else None
         self.flow_head = conv7_head(ngf, 2) if use_flow else None
         self.mask_head = conv7_head(ngf, 1) if use_flow else None
         self.fg_down = local_stem(label_ch, fg_ngf, norm) if fg_ngf is not None else None
-        self.fg_up = _LocalBranch(fg_ngf, n_blocks, norm) if fg_ngf is not None else None
+        self.fg_up = _LocalBranch(fg_ngf, n_blocks, norm, upsample) if fg_ngf is not None else None
         self.fg_head = conv7_head(fg_ngf, 3) if fg_ngf is not None else None
 
     def forward(self, labels: torch.Tensor, prev_frames: torch.Tensor, coarse: ScaleHeads) -> ScaleHeads:

@@ -22,6 +22,7 @@ from models.families.vid2vid.blocks import CompositeGenerator, CompositeLocalGen
 from models.families.vid2vid.layers import (
     NormKind,
     NormStatistics,
+    UpsampleKind,
     count_parameters,
     init_weights,
     use_per_frame_statistics,
@@ -46,6 +47,9 @@ class Vid2VidConfig:
     n_blocks_local: int = 3
     n_scales_spatial: int = 1
     norm: NormKind = "batch"
+    upsample: UpsampleKind = "transpose"
+    """Decoder up-sampling: the papers' transposed convs, or "resize" (nearest + conv, no checkerboard; our small
+    presets since the street/edges retrain, a documented departure)."""
     norm_statistics: NormStatistics = "running"
     """BatchNorm at inference: "running" (eval mode, the stored running statistics) or "per_frame" (the statistics
     of the current frame, also in eval mode: what the original test script computed, since it never switched to
@@ -94,11 +98,12 @@ PRESETS: dict[str, Vid2VidConfig] = {
         label_channels=4, ngf=8, n_downsample=2, n_blocks=2, n_blocks_local=1, norm="instance"
     ),
     # Shipped, CPU-trainable (128x256 / 192x256), started from labels alone.
+    # Decoders up-sample by resize-convolution (no checkerboard); the papers' transposed convs stay the default.
     "vid2vid-street-small": Vid2VidConfig(
-        label_channels=35, ngf=32, n_downsample=3, n_blocks=2, norm="instance"
+        label_channels=35, ngf=32, n_downsample=3, n_blocks=2, norm="instance", upsample="resize"
     ),
     "vid2vid-edges-small": Vid2VidConfig(
-        label_channels=1, ngf=32, n_downsample=3, n_blocks=2, norm="instance"
+        label_channels=1, ngf=32, n_downsample=3, n_blocks=2, norm="instance", upsample="resize"
     ),
     # Paper scale (reference §1.5, §2.5). Cityscapes: 35 classes + instance edges = 36 ch per frame, fg = car.
     # NVIDIA's 2048 first-frame generator is pix2pixHD's local kind (ngf 32, 182.85 M); the 1024 one is global.
@@ -225,6 +230,7 @@ class Vid2VidGenerator(nn.Module):
                 c.ngf // fg_ratio if c.use_fg else None,
                 not c.no_flow,
                 c.flow_multiplier,
+                c.upsample,
             )
         ]
         for s in range(1, c.n_scales_spatial):
@@ -239,6 +245,7 @@ class Vid2VidGenerator(nn.Module):
                     ngf // fg_ratio if c.use_fg else None,
                     not c.no_flow,
                     c.flow_multiplier * 2**s,
+                    c.upsample,
                 )
             )
         self.scales = nn.ModuleList(scales)

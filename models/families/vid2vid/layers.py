@@ -12,6 +12,10 @@ from torch import nn
 
 NormKind = Literal["batch", "instance", "none"]
 NormStatistics = Literal["running", "per_frame"]
+UpsampleKind = Literal["transpose", "resize"]
+"""How decoders double H and W: "transpose" (the papers' ConvTranspose 3x3 stride 2), or "resize" (nearest 2x
+upsampling, then a reflection-padded Conv 3x3: same parameter count, no uneven kernel overlap, so no checkerboard;
+Odena et al. 2016)."""
 
 
 def make_norm(kind: NormKind, channels: int) -> nn.Module:
@@ -60,13 +64,24 @@ def down_block(in_ch: int, out_ch: int, norm: NormKind) -> nn.Sequential:
     )
 
 
-def up_block(in_ch: int, out_ch: int, norm: NormKind) -> nn.Sequential:
-    """ConvTranspose3x3 stride 2 (padding 1, output_padding 1), Norm, ReLU: doubles H and W."""
-    return nn.Sequential(
-        nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=1),
-        make_norm(norm, out_ch),
-        nn.ReLU(True),
-    )
+def up_block(in_ch: int, out_ch: int, norm: NormKind, upsample: UpsampleKind = "transpose") -> nn.Sequential:
+    """Doubles H and W, then Norm, ReLU. "transpose": ConvTranspose3x3 stride 2 (padding 1, output_padding 1);
+    "resize": nearest 2x, ReflPad1, Conv3x3."""
+    if upsample == "transpose":
+        return nn.Sequential(
+            nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=1),
+            make_norm(norm, out_ch),
+            nn.ReLU(True),
+        )
+    if upsample == "resize":
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(in_ch, out_ch, 3),
+            make_norm(norm, out_ch),
+            nn.ReLU(True),
+        )
+    raise ValueError(f"unknown upsample {upsample!r}; valid: transpose, resize")
 
 
 def conv7_head(in_ch: int, out_ch: int) -> nn.Sequential:
