@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 
@@ -64,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=None)
     parser.add_argument("--sample-every", type=int, default=None)
     parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="time budget: stop after the step in progress once it is spent, checkpoint, exit 0 "
+                             "(SIGTERM/SIGINT do the same; continue with --resume)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="any other field of the recipe's run config (JSON value), e.g. --set beta=0.0001")
@@ -71,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 _RENAMES = {"config": "overrides", "no_flip": "flip", "num_d": "num_D", "temporal_scales": "n_scales_temporal",
             "quiet": "progress"}
-_NOT_CONFIG = {"family", "size", "resume", "set", "command"}
+_NOT_CONFIG = {"family", "size", "resume", "set", "command", "max_minutes"}
 
 
 def _values(args: argparse.Namespace) -> dict[str, object]:
@@ -127,7 +131,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.resume and loop.resume():
             logging.getLogger("v2v.train").info("resumed at step %d", loop.step)
+        if args.max_minutes is not None:
+            loop.deadline = time.monotonic() + 60.0 * args.max_minutes
         loop.fit()
+        if loop.stop_reason is not None:
+            logging.getLogger("v2v.train").warning("stopped at step %d of %d (%s); continue with --resume",
+                                                   loop.step, config.steps, loop.stop_reason)
         if loop.cluster.is_main and (config.checkpoint_every <= 0 or loop.step % config.checkpoint_every):
             loop.save_checkpoint()  # always leave the final weights behind
     finally:

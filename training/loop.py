@@ -3,14 +3,19 @@
 Batches: item i of the recipe's data set is a pure function of i and the loop asks for items
 `step * batch ... steps * batch`, so a resumed run continues with exactly the clips it would have seen. Every step's
 losses go to `RUN/log.jsonl`; sample pictures to `RUN/samples/`; checkpoints to `RUN/checkpoints/` (`training.state`).
+A run stops early, after the step in progress, on SIGTERM / SIGINT (a second one kills) or at its `deadline` (a
+time budget: `v2v train --max-minutes`); the caller then writes the final checkpoint, so `--resume` loses nothing.
 Under torchrun the loop is data-parallel (`training.distributed`): each rank takes its share of every step's items,
 gradients are averaged at every optimiser step, and rank 0 alone writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,6 +55,11 @@ class TrainingLoop:
         self.out = Path(recipe.run.out)
         self.step = 0
         self.cluster = cluster or distributed.Cluster()
+        self.deadline: float | None = None
+        """`time.monotonic()` after which `fit` stops (after the step in progress); None: no time budget."""
+        self.stop_reason: str | None = None
+        """Why the last `fit` ended before `run.steps` ("signal", "time budget"), None when it did not."""
+        self._signalled = False
         if self.cluster.world > 1:
             distributed.shard(self.cluster, self.run.batch)  # refuse a batch the ranks cannot split
             distributed.synchronise_batch_norm(recipe.modules(), recipe.device)
@@ -63,7 +73,8 @@ class TrainingLoop:
         bar = tqdm(total=run.steps, initial=self.step, disable=not (run.progress and main),
                    desc=f"train {self.out.name}")
         log_path = self.out / "log.jsonl" if main else Path(os.devnull)
-        with bar, open(log_path, "a") as log:
+        self.stop_reason, self._signalled = None, False
+        with bar, open(log_path, "a") as log, self._stop_on_signals():
             for batch in self._batches():
                 result = self.train_step(batch)
                 results.append(result)
@@ -77,7 +88,41 @@ class TrainingLoop:
                     self.save_checkpoint()
                 if main and run.sample_every > 0 and self.step % run.sample_every == 0:
                     self.write_sample(batch)
+                if self.step < run.steps and self._should_stop():
+                    break
         return results
+
+    def _should_stop(self) -> bool:
+        """Stop now? (a signal arrived or the deadline passed; under torchrun when any rank says so)."""
+        reason = "signal" if self._signalled else None
+        if reason is None and self.deadline is not None and time.monotonic() >= self.deadline:
+            reason = "time budget"
+        if self.cluster.world > 1:
+            anyone = distributed.mean_over_ranks({"stop": float(reason is not None)})["stop"] > 0
+            reason = reason or ("another rank stopped" if anyone else None)
+        self.stop_reason = reason
+        return reason is not None
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """While training: the first SIGTERM / SIGINT asks for a clean stop; the handlers go back afterwards (a
+        second signal then acts as usual). Only the main thread can install handlers; elsewhere nothing changes."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+        def ask_to_stop(signum: int, _frame: object) -> None:
+            self._signalled = True
+            signal.signal(signum, previous[signum])  # a second signal: the usual behaviour
+
+        for sig in previous:
+            signal.signal(sig, ask_to_stop)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def train_step(self, batch: Any) -> StepResult:
         started = time.perf_counter()

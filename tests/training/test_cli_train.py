@@ -98,3 +98,44 @@ def test_train_the_first_frame_generator_resume_and_export_it_with_its_vid2vid_r
     assert all(torch.equal(v, trained[k].half().float()) for k, v in single.state_dict().items())
     gen = load_generator(card.preset, card.config, ckpt / card.weights.file, card.weights.sha256, "cpu")
     assert gen.config.first_frame == "single_image" and single(torch.zeros(1, 35, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def _tiny_args(data: Path, run: Path, steps: int, *extra: str) -> list[str]:
+    return ["train", "vid2vid", "--data", str(data), "--preset", "vid2vid-tiny", "--out", str(run), "--steps",
+            str(steps), "--size", "32x32", "--clip-frames", "2", "--num-d", "1", "--temporal-scales", "0",
+            "--checkpoint-every", "100", "--sample-every", "0", "--device", "cpu", "--quiet", *extra]
+
+
+def test_a_spent_time_budget_stops_after_one_step_with_a_checkpoint_and_resume_goes_on(tmp_path: Path) -> None:
+    data = make_moving_square(tmp_path / "data", frames=4, size=32)
+    run = tmp_path / "run"
+    assert main(_tiny_args(data, run, 50, "--max-minutes", "0")) == 0
+    assert [p.name for p in (run / "checkpoints").glob("step_*.safetensors")] == ["step_0000001.safetensors"]
+    assert main(_tiny_args(data, run, 3, "--resume")) == 0
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+
+
+def test_sigterm_stops_training_cleanly_with_a_checkpoint(tmp_path: Path) -> None:
+    """A real `v2v train` process gets SIGTERM mid-run: it finishes the step, checkpoints and exits 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = make_moving_square(tmp_path / "data", frames=4, size=32)
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", *_tiny_args(data, run, 100000)],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE, text=True)
+    log = run / "log.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and log.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    stopped_at = len(log.read_text().splitlines())
+    assert 2 <= stopped_at < 100000
+    assert (run / "checkpoints" / f"step_{stopped_at:07d}.safetensors").exists()
+    assert "continue with --resume" in err
