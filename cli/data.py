@@ -1,8 +1,9 @@
-"""`v2v data street|people|edges|pair|digits|actions|samples`: make synthetic and derived training data sets
-(docs/conventions.md), and the sample inputs shipped in `samples/` (`corpora.samples`).
+"""`v2v data street|street-handmade|people|edges|pair|digits|actions|samples`: make synthetic and derived data sets
+(docs/conventions.md), and the sample inputs shipped in `samples/` (`corpora.samples`). `street-handmade` is a
+labels-only test set (hand-drawn style label clips with exact flow, no frames; `corpora.synthetic.handmade_street`).
 
-`--video` (street, people, edges, pair) also writes each sequence's labels as a colour-coded mp4 next to its PNGs
-(`DIR/{split}_A/<seq>.mp4`, `corpora.label_video`): a file the service takes as a translate upload."""
+`--video` (street, street-handmade, people, edges, pair) also writes each sequence's labels as a colour-coded mp4
+next to its PNGs (`DIR/{split}_A/<seq>.mp4`, `corpora.label_video`): a file the service takes as a translate upload."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     street.add_argument("--test-sequences", type=int, default=8, help="sequences held out as test (default 8)")
     street.add_argument("--seed", type=int, default=0)
     street.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
+
+    handmade = kinds.add_parser("street-handmade", help="hand-drawn style street label clips (labels only, exact "
+                                                        "flow): a test set for the street model")
+    handmade.add_argument("--out", type=Path, required=True, help="data set folder to write")
+    handmade.add_argument("--frames", type=int, default=24, help="frames per sequence (default 24)")
+    handmade.add_argument("--size", default="128x256", help="HxW (default 128x256)")
+    handmade.add_argument("--colours-from", type=Path, default=None, metavar="DIR",
+                          help="a street data set: store the mean RGB of each class in its train frames "
+                               "(class_colours, the reference colours of v2v eval)")
 
     people = kinds.add_parser("people", help="articulated figures: OpenPose maps, RGB, flow, held-out looks")
     people.add_argument("--out", type=Path, required=True)
@@ -84,7 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     actions.add_argument("--seed", type=int, default=0)
     actions.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
 
-    for sequence_set in (street, people, edges, pair):
+    for sequence_set in (street, handmade, people, edges, pair):
         flags = ["--label-video"] if sequence_set is edges else ["--video", "--label-video"]  # edges: --video is input
         sequence_set.add_argument(*flags, dest="label_video", action="store_true",
                                   help="also write each sequence's labels as a colour-coded mp4 next to its PNGs "
@@ -151,6 +161,13 @@ def _run_sequence_set(args: argparse.Namespace) -> dict[str, object]:
         )
         with tqdm(total=config.sequences * config.frames, unit="frame", desc="street") as bar:
             stats = generate_street_dataset(config, progress=bar.update)
+    elif args.kind == "street-handmade":
+        from corpora.synthetic.handmade_street import SCENES, HandmadeConfig, generate_handmade_dataset
+
+        handmade = HandmadeConfig(out=args.out, frames=args.frames, height=height, width=width,
+                                  colours_from=args.colours_from)
+        with tqdm(total=len(SCENES) * handmade.frames, unit="frame", desc="street-handmade") as bar:
+            stats = generate_handmade_dataset(handmade, progress=bar.update)
     elif args.kind == "people":
         from corpora.synthetic.people import PeopleDataConfig, generate_people_dataset
 

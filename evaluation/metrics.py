@@ -7,6 +7,7 @@ positions. The warping error is the mean |x_t - warp(x_{t-1}, flow_t)| in [0, 1]
 are visible in both frames: the flow target lies inside the image and the *ground truth* itself is consistent
 there (|gt_t - warp(gt_{t-1})| averaged over channels < 0.05: the occlusion/confidence idea of vid2vid). The same
 mask is used for the generated video and for the ground truth, so the two numbers compare directly.
+`masked_warping_sum` takes an explicit mask instead (labels-only data: visibility from the label maps).
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ def warping_error(prev: np.ndarray | torch.Tensor, cur: np.ndarray | torch.Tenso
     residual = warp_residual(prev, cur, flow)
     valid = inside_mask(_flow_tensor(flow)) if mask is None else mask
     return float(residual[valid].mean()) if bool(valid.any()) else math.nan
+
+
+def masked_warping_sum(prev: np.ndarray | torch.Tensor, cur: np.ndarray | torch.Tensor,
+                       flow: np.ndarray | torch.Tensor, mask: torch.Tensor) -> tuple[float, int]:
+    """Sum of |cur - warp(prev, flow)| (channel mean, [0, 1] units) over an explicit (B, H, W) bool `mask`, and the
+    number of pixels in it: a pixel-weighted warping error over many frame pairs is sum(sums) / sum(counts)."""
+    residual = warp_residual(prev, cur, flow)  # (B, H, W)
+    return float(residual[mask].sum()), int(mask.sum())
 
 
 @dataclass

@@ -2,12 +2,13 @@
 
 The evaluation hands over the frames it already generated for the first evaluated sequence (temporal path on; few-
 shot: the "right" references of the first evaluated K), the ground truth and the label inputs; nothing is run again.
+Labels-only data (`evaluation.labels_only`) has no ground truth: its previews have no ground-truth column.
 
 - `<model>.png`: up to 4 frames spread over the sequence, one row per frame, columns
-  [label | generated | ground truth] (few-shot: + the first reference image), tiles at the model's resolution, scaled
-  down (area) so that the picture fits in MAX_WIDTH x MAX_HEIGHT; a title band names the columns when tiles are wide
-  enough for the text.
-- `<model>.gif`: label | generated | ground truth (| reference) side by side for up to MAX_GIF_FRAMES frames at
+  [label | generated | ground truth] (labels-only: [label | generated]; few-shot: + the first reference image),
+  tiles at the model's resolution, scaled down (area) so that the picture fits in MAX_WIDTH x MAX_HEIGHT; a title
+  band names the columns when tiles are wide enough for the text.
+- `<model>.gif`: the same columns side by side for up to MAX_GIF_FRAMES frames at
   min(data set fps, 10) fps, looping. Written with PyAV's GIF encoder (a core dependency) from 8-bit palette frames:
   one palette for the whole clip, 256 colours found by weighted k-means over the 15-bit colour histogram
   (deterministic). If the file exceeds MAX_GIF_BYTES the tiles are scaled down and it is written again.
@@ -45,17 +46,19 @@ class Preview:
 
     labels: np.ndarray  # label visualisation
     generated: np.ndarray
-    truth: np.ndarray
+    truth: np.ndarray | None  # None: labels-only data (no ground truth)
     reference: np.ndarray | None = None  # (H, W, 3): few-shot, the first reference image
     sequence: str = ""
     k: int | None = None  # few-shot: number of references used
 
     def columns(self) -> list[tuple[str, np.ndarray]]:
         """(title, (T, H, W, 3)) per column; the reference is repeated over time."""
-        cols = [("label", self.labels), ("generated", self.generated), ("ground truth", self.truth)]
+        cols = [("label", self.labels), ("generated", self.generated)]
+        if self.truth is not None:
+            cols.append(("ground truth", self.truth))
         if self.reference is not None:
             cols.append(("reference 1" if self.k in (None, 1) else f"reference 1 of {self.k}",
-                         np.broadcast_to(self.reference, self.truth.shape)))
+                         np.broadcast_to(self.reference, self.generated.shape)))
         return cols
 
 
@@ -107,8 +110,8 @@ def strip_indices(frames: int, rows: int = STRIP_ROWS) -> list[int]:
 def strip(preview: Preview, rows: int = STRIP_ROWS) -> np.ndarray:
     """The PNG picture: one row per chosen frame, one column per `Preview.columns` entry."""
     cols = preview.columns()
-    picks = strip_indices(len(preview.truth), rows)
-    h0, w0 = preview.truth.shape[1:3]
+    picks = strip_indices(len(preview.generated), rows)
+    h0, w0 = preview.generated.shape[1:3]
     th, tw = _tile_size(h0, w0, tile_scale(len(cols), len(picks), h0, w0,
                                            max_height=MAX_HEIGHT - TITLE_HEIGHT))
     grid = np.concatenate([np.concatenate([_fit(c[t], th, tw) for _, c in cols], axis=1) for t in picks], axis=0)
@@ -174,8 +177,8 @@ def _encode_gif(path: Path, frames: np.ndarray, fps: float) -> None:
 def animation(preview: Preview, scale: float) -> np.ndarray:
     """(T, H, W, 3) GIF frames: the columns side by side, tiles scaled by `scale`, T <= MAX_GIF_FRAMES."""
     cols = preview.columns()
-    t_total = min(len(preview.truth), MAX_GIF_FRAMES)
-    th, tw = _tile_size(*preview.truth.shape[1:3], scale)
+    t_total = min(len(preview.generated), MAX_GIF_FRAMES)
+    th, tw = _tile_size(*preview.generated.shape[1:3], scale)
     return np.stack([np.concatenate([_fit(c[t], th, tw) for _, c in cols], axis=1) for t in range(t_total)])
 
 
@@ -191,7 +194,7 @@ def write_previews(out_dir: Path, name: str, preview: Preview, fps: float = 15.0
     png, gif = out_dir / f"{name}.png", out_dir / f"{name}.gif"
     picture = strip(preview)
     _replace_atomic(png, lambda p: write_png(p, picture))
-    h0, w0 = preview.truth.shape[1:3]
+    h0, w0 = preview.generated.shape[1:3]
     scale = tile_scale(len(preview.columns()), 1, h0, w0)
     gif_fps = min(float(fps), MAX_GIF_FPS)
     for _ in range(6):  # shrink until the file fits the budget

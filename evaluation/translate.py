@@ -20,6 +20,9 @@ Variants:
   (so the sets are nested, K=1 within K=2 within K=4) and the scores are averaged over the draws. A fixed choice
   would favour one K (the frame right after the window is the closest pose, and only K=1 would get it alone).
 
+Labels-only data sets (dataset.json `"labels_only": true`: label clips with exact flow, no frames) are scored by
+`evaluation.labels_only` instead (same streams, no ground truth; few-shot models are skipped there).
+
 With `EvalConfig.previews` set, the frames generated for the first evaluated sequence (temporal; few-shot: right
 references of the first evaluated K) are also written as `<previews>/<model>.png` and `.gif` (evaluation.previews).
 """
@@ -31,7 +34,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -43,6 +46,9 @@ from evaluation.spectrum import grid_excess_db
 from models.core.family import Pipeline, TranslateStart
 from models.core.label_codec import LabelCodec, resize_image
 from models.core.labels import rgb_to_tensor, tensor_to_rgb
+
+if TYPE_CHECKING:
+    from evaluation.labels_only import LabelClip
 
 
 @dataclass(frozen=True)
@@ -97,12 +103,14 @@ class Clip:
 
 
 def load_sequences(root: Path, split: str) -> tuple[dict[str, Any], list[Sequence]]:
-    """dataset.json and the sequences of one split (sorted by name)."""
+    """dataset.json and the sequences of one split (sorted by name); frames listed from the ground truth (B), or
+    from the labels (A) in a labels-only data set."""
     meta = json.loads((root / "dataset.json").read_text())
+    listed = "A" if meta.get("labels_only") else "B"
     seqs = []
     for name, info in sorted(meta["sequences"].items()):
         if info.get("split") == split:
-            files = tuple(sorted(p.name for p in (root / f"{split}_B" / name).glob("*.png")))
+            files = tuple(sorted(p.name for p in (root / f"{split}_{listed}" / name).glob("*.png")))
             seqs.append(Sequence(root, split, name, int(info.get("appearance", 0)), files))
     return meta, seqs
 
@@ -119,6 +127,13 @@ def spread_over_appearances(seqs: list[Sequence], n: int) -> list[Sequence]:
 
 def _resize(img: np.ndarray, h: int, w: int, nearest: bool) -> np.ndarray:
     return resize_image(img, h, w, nearest)
+
+
+def read_flow(path: Path, height: int, width: int) -> np.ndarray:
+    """A stored (h0, w0, 2) flow resized to (height, width, 2), its vectors scaled to the new size."""
+    flow = np.load(path).astype(np.float32)  # (h0, w0, 2)
+    sy, sx = height / flow.shape[0], width / flow.shape[1]
+    return cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
 
 
 def load_clip(seq: Sequence, indices: list[int], codec: LabelCodec, height: int, width: int) -> Clip:
@@ -138,10 +153,7 @@ def load_clip(seq: Sequence, indices: list[int], codec: LabelCodec, height: int,
         if k == 0:
             flows.append(np.zeros((height, width, 2), np.float32))
         elif flow_path.exists() and indices[k - 1] == i - 1:
-            flow = np.load(flow_path).astype(np.float32)  # (h0, w0, 2)
-            sy, sx = height / flow.shape[0], width / flow.shape[1]
-            flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
-            flows.append(flow)
+            flows.append(read_flow(flow_path, height, width))
         else:
             source = "dis"
             flows.append(dis_flow(frames[-1], frames[-2]))
@@ -164,7 +176,7 @@ def _score(generated: list[np.ndarray], clip: Clip) -> dict[str, float]:
 
 
 @torch.no_grad()
-def run_stream(pipeline: Pipeline, clip: Clip, temporal: bool, refs: torch.Tensor | None = None,
+def run_stream(pipeline: Pipeline, clip: Clip | LabelClip, temporal: bool, refs: torch.Tensor | None = None,
                ref_labels: torch.Tensor | None = None, device: str = "cpu") -> list[np.ndarray]:
     """The served pipeline over a clip's labels. `temporal` False: every frame starts from the fresh started state
     (no previous frame is warped or fed back: vid2vid's raw hallucination, few-shot's reference path only)."""
@@ -296,19 +308,25 @@ def _frames(clip: Clip) -> torch.Tensor:
 def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: EvalConfig) -> dict[str, Any]:
     """Evaluate every translate card (with its loaded served pipeline) on every data set whose label type it reads.
     Returns the JSON-able report."""
+    from evaluation.labels_only import evaluate_labels_only, is_labels_only
+
     report: dict[str, Any] = {"split": config.split, "max_frames": config.max_frames, "data": {}, "models": {}}
     for root in config.data:
         meta, seqs = load_sequences(root, config.split)
+        labels_only = is_labels_only(meta)
         report["data"][str(root)] = {"label_type": meta["label_type"], "generator": meta.get("generator", {}),
                                      "sequences": len(seqs)}
         for name, card in cards.items():
             if card.inputs.labels.type != meta["label_type"] or not seqs:
                 continue
+            if labels_only and card.inputs.references is not None:
+                continue  # few-shot: no frames to take references from
             entry = {"preset": card.preset, "weights": "trained",
                      "size": [card.output.height, card.output.width], "data": str(root)}
             shown: list[Any] = []
-            entry.update(evaluate_model(card, pipelines[name], seqs, config,
-                                        shown.append if config.previews else None))
+            on_preview = shown.append if config.previews else None
+            entry.update(evaluate_labels_only(card, pipelines[name], seqs, config, meta, on_preview) if labels_only
+                         else evaluate_model(card, pipelines[name], seqs, config, on_preview))
             if config.previews is not None and shown:
                 from evaluation.previews import write_previews
 
@@ -330,7 +348,14 @@ def _reference_note(report: dict[str, Any]) -> str:
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    """The report as one Markdown table (warping errors in [0, 1] intensity units, lower is better)."""
+    """The report as one Markdown table (warping errors in [0, 1] intensity units, lower is better), followed by the
+    labels-only table (`evaluation.labels_only`) when a model was scored on labels-only data."""
+    from evaluation.labels_only import markdown_table as labels_only_table
+
+    labels_only = any(m.get("labels_only") for m in report["models"].values())
+    normal = [name for name, m in report["models"].items() if not m.get("labels_only")]
+    if labels_only and not normal:
+        return labels_only_table(report)
     lines = [
         f"Split `{report['split']}`, up to {report['max_frames']} frames per sequence. Warping error: mean "
         "|x_t - warp(x_t-1, flow)| on pixels visible in the ground truth (lower is better; GT = the ground truth's "
@@ -349,7 +374,8 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"{_fmt(r.get('grid_excess_db'), 1)} | {r['sequences']} | "
             f"{r['frames']} | {','.join(m['flow_source'])} |")
 
-    for name, m in report["models"].items():
+    for name in normal:
+        m = report["models"][name]
         if "temporal" in m:
             row(name, m, "temporal", "-", m["temporal"])
             row(name, m, "frame by frame (temporal off)", "-", m["frame_by_frame"])
@@ -358,4 +384,5 @@ def markdown_table(report: dict[str, Any]) -> str:
                                    ("frame_by_frame", "right refs, temporal off")):
                 if variant in variants:
                     row(name, m, label, k, variants[variant])
-    return "\n".join(lines) + "\n"
+    table = "\n".join(lines) + "\n"
+    return table + "\n" + labels_only_table(report) if labels_only else table
