@@ -3,7 +3,8 @@
 A recipe owns its networks, optimisers, loss scalers, data set and update order (which network steps first, on which
 losses); the loop (`training.loop`) owns everything around it: batches, the progress bar, `RUN/log.jsonl`, sample
 images, checkpoints and exact resume. Checkpoints hold every module of `modules()` (keys prefixed `<name>.`), every
-optimiser and scaler of `optimizers()` / `scalers()` by name, and the RNG states.
+optimiser and scaler of `optimizers()` / `scalers()` by name, and the RNG states. Recipes whose run config is one
+dataclass naming a model preset get the shared plumbing from `training.recipe_parts.PresetRecipe`.
 """
 
 from __future__ import annotations

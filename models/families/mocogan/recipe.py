@@ -13,7 +13,7 @@ resumed run repeats exactly what an uninterrupted one does.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,6 @@ import torch
 from torch import nn
 
 from corpora.clip_folder import load_rgb_clips
-from corpora.layout import write_png
-from models.core.checkpoints import config_overrides_from_json
-from models.core.labels import tensor_to_rgb
 from models.families.mocogan.config import PRESETS, MoCoGANConfig
 from models.families.mocogan.losses import (
     generator_loss,
@@ -34,8 +31,8 @@ from models.families.mocogan.losses import (
 )
 from models.families.mocogan.networks import ImageDiscriminator, MoCoGANGenerator, VideoDiscriminator
 from training.distributed import step_seed
-from training.loop import pick_device
-from training.recipe import RunSettings, StepLog
+from training.recipe import StepLog
+from training.recipe_parts import PresetRecipe, model_config_from_preset, write_clip_grid
 
 MAX_SERVED_FRAMES = 64
 """The longest video a served card offers (MoCoGAN unrolls its GRU for any length)."""
@@ -96,35 +93,16 @@ class ActionClips(torch.utils.data.Dataset):
         return {"video": video.float() / 127.5 - 1, "action": self.actions[clip], "image": image.float() / 127.5 - 1}
 
 
-def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
-
-
-class MoCoGANRecipe:
+class MoCoGANRecipe(PresetRecipe):
     """G (GRU + G_I), D_I and D_V on people-action clips."""
 
     family = "mocogan"
-    checkpoint_exclude: tuple[str, ...] = ()
-
-    @classmethod
-    def train_config(cls, **values: Any) -> MoCoGANRunConfig:
-        return MoCoGANRunConfig(**{k: v for k, v in values.items() if v is not None})
-
-    @classmethod
-    def config_fields(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(MoCoGANRunConfig)]
+    run_config_type = MoCoGANRunConfig
 
     def __init__(self, config: MoCoGANRunConfig) -> None:
         self.config = c = config
-        if c.preset not in PRESETS:
-            raise KeyError(f"unknown MoCoGAN preset {c.preset!r}; valid presets: {', '.join(sorted(PRESETS))}")
-        self.model_config: MoCoGANConfig = dataclasses.replace(
-            PRESETS[c.preset], **config_overrides_from_json(MoCoGANConfig, dict(c.overrides)))
-        m = self.model_config
-        self.run = RunSettings(out=c.out, steps=c.steps, batch=c.batch, seed=c.seed, workers=c.workers,
-                               checkpoint_every=c.checkpoint_every, sample_every=c.sample_every, progress=c.progress)
-        self.device = pick_device(c.device)
-        torch.manual_seed(c.seed)
+        self.model_config = m = model_config_from_preset(PRESETS, c.preset, c.overrides, MoCoGANConfig, self.family)
+        self._setup_run(c)
         self._dataset = ActionClips(c.data, c.split, m.image_size, m.num_frames, c.frame_stride, c.seed)
         classes = int(self._dataset.actions.max()) + 1
         if m.num_categories and classes > m.num_categories:
@@ -138,20 +116,11 @@ class MoCoGANRecipe:
         self.opt_dv = torch.optim.Adam(self.d_video.parameters(), **adam)
 
     # -- the loop's interface --------------------------------------------------------------------------------
-    def dataset(self) -> ActionClips:
-        return self._dataset
-
-    def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        return _collate(items)
-
     def modules(self) -> dict[str, nn.Module]:
         return {"G": self.gen, "D_I": self.d_image, "D_V": self.d_video}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D_I": self.opt_di, "D_V": self.opt_dv}
-
-    def scalers(self) -> dict[str, torch.amp.GradScaler]:
-        return {}
 
     def fakes(self, batch: int, grad: bool, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Fresh fake clips (B, C, T, H, W) and the class labels z_A encoded (None without categories)."""
@@ -221,29 +190,11 @@ class MoCoGANRecipe:
 
     def write_sample(self, batch: dict[str, torch.Tensor], path: Path) -> Path:
         """A grid PNG: one generated clip per row (two per action), frames left to right."""
-        return write_grid(path, self.sample_clips())
+        return write_clip_grid(path, self.sample_clips())
 
     def metadata(self) -> dict[str, Any]:
         c, m = self.config, self.model_config
         names = self._dataset.names[:m.num_categories] if m.num_categories else []
-        return {"family": self.family, "preset": c.preset, "config": dict(c.overrides), "train_config": asdict(c),
-                "height": m.image_size, "width": m.image_size,
-                "generate": {"num_frames": {"min": 1, "max": MAX_SERVED_FRAMES}, "trained_frames": m.num_frames,
-                             "classes": names, "seeds": ["content", "motion"], "fps": c.fps}}
-
-    def check_resume(self, meta: dict[str, Any]) -> None:
-        c = self.config
-        if meta["family"] != self.family or meta["preset"] != c.preset or meta["config"] != dict(c.overrides):
-            raise ValueError(f"the checkpoint is a {meta['family']} {meta['preset']} run with config "
-                             f"{meta['config']}, not {self.family} {c.preset} with {dict(c.overrides)}")
-
-
-def write_grid(path: Path, clips: torch.Tensor) -> Path:
-    """(N, T, 3, H, W) in [-1, 1] -> a PNG with one clip per row (1-pixel gaps)."""
-    rows = []
-    for clip in clips:
-        tiles = [np.pad(tensor_to_rgb(f), ((1, 1), (1, 1), (0, 0)), constant_values=255) for f in clip]
-        rows.append(np.concatenate(tiles, axis=1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_png(path, np.concatenate(rows, axis=0))
-    return path
+        return self.run_metadata(
+            generate={"num_frames": {"min": 1, "max": MAX_SERVED_FRAMES}, "trained_frames": m.num_frames,
+                      "classes": names, "seeds": ["content", "motion"], "fps": c.fps})

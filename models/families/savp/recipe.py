@@ -27,7 +27,6 @@ The checkpoint metadata carries `n_past` (context_frames) and `n_future` (sequen
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,6 @@ from torch import nn
 
 from corpora.clip_folder import load_rgb_clips
 from corpora.layout import write_png
-from models.core.checkpoints import config_overrides_from_json
 from models.core.labels import tensor_to_rgb
 from models.families.savp.config import PRESETS, SavpConfig
 from models.families.savp.discriminator import DiscriminatorOutput, VideoDiscriminator, random_clip_starts, take_clips
@@ -54,10 +52,8 @@ from models.families.savp.losses import (
 )
 from models.families.savp.networks import SavpGenerator, SavpState
 from training.distributed import step_seed
-from training.loop import pick_device
-from training.recipe import RunSettings, StepLog
-
-FAMILY = "savp"
+from training.recipe import StepLog
+from training.recipe_parts import PresetRecipe, check_preset, model_config_from_preset
 
 
 @dataclass(frozen=True)
@@ -107,27 +103,22 @@ class SequenceClips(torch.utils.data.Dataset):
         return self.clips[clip, start:start + self.frames].float() / 255  # (L, 3, S, S)
 
 
-class SAVPRecipe:
+class SAVPRecipe(PresetRecipe):
     """SAVP (VAE + GAN) and its ablations (VAE-only, GAN-only, deterministic) on clips of one split."""
 
-    checkpoint_exclude: tuple[str, ...] = ()
+    family = "savp"
+    run_config_type = SavpRunConfig
 
     @classmethod
     def train_config(cls, **values: Any) -> SavpRunConfig:
-        config = SavpRunConfig(**{k: v for k, v in values.items() if v is not None})
-        if config.preset not in PRESETS:
-            raise KeyError(f"unknown {FAMILY} preset {config.preset!r}; valid: {', '.join(sorted(PRESETS))}")
+        """The run config from flags (None keeps a default); an unknown preset is refused here already."""
+        config = super().train_config(**values)
+        check_preset(PRESETS, config.preset, cls.family)
         return config
-
-    @classmethod
-    def config_fields(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(SavpRunConfig)]
 
     def __init__(self, config: SavpRunConfig) -> None:
         self.config = c = self.train_config(**asdict(config))
-        self.model_config: SavpConfig = dataclasses.replace(
-            PRESETS[c.preset], **config_overrides_from_json(SavpConfig, dict(c.overrides)))
-        m = self.model_config
+        self.model_config = m = model_config_from_preset(PRESETS, c.preset, c.overrides, SavpConfig, self.family)
         paper = optimiser_settings(m)
         decay_end = c.steps if c.decay_end is None else c.decay_end
         decay_start = (2 * decay_end) // 3 if c.decay_start is None else c.decay_start
@@ -136,11 +127,7 @@ class SAVPRecipe:
             betas=(paper.betas[0] if c.beta1 is None else c.beta1, paper.betas[1] if c.beta2 is None else c.beta2),
             batch_size=paper.batch_size if c.batch is None else c.batch,
             decay_start=decay_start, total_steps=max(decay_end, decay_start + 1))
-        self.run = RunSettings(out=c.out, steps=c.steps, batch=self.schedule.batch_size, seed=c.seed,
-                               workers=c.workers, checkpoint_every=c.checkpoint_every, sample_every=c.sample_every,
-                               progress=c.progress)
-        self.device = pick_device(c.device)
-        torch.manual_seed(c.seed)
+        self._setup_run(c, batch=self.schedule.batch_size)
         self._dataset = SequenceClips(c.data, c.split, m.image_size, m.sequence_frames, c.seed)
         self.generator = SavpGenerator(m).to(self.device)
         self.discriminators: dict[str, VideoDiscriminator] = {}
@@ -153,9 +140,6 @@ class SAVPRecipe:
                             for name, module in self.modules().items()}
 
     # -- the loop's interface --------------------------------------------------------------------------------
-    def dataset(self) -> SequenceClips:
-        return self._dataset
-
     def collate(self, items: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack(items)  # (B, L, 3, S, S) in [0, 1]
 
@@ -164,9 +148,6 @@ class SAVPRecipe:
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._optimizers
-
-    def scalers(self) -> dict[str, torch.amp.GradScaler]:
-        return {}
 
     def train_step(self, batch: torch.Tensor, step: int) -> StepLog:
         m = self.model_config
@@ -238,16 +219,8 @@ class SAVPRecipe:
         return path
 
     def metadata(self) -> dict[str, Any]:
-        c, m = self.config, self.model_config
-        return {"family": FAMILY, "preset": c.preset, "config": dict(c.overrides), "train_config": asdict(c),
-                "height": m.image_size, "width": m.image_size, "n_past": m.context_frames,
-                "n_future": m.sequence_frames - m.context_frames}
-
-    def check_resume(self, meta: dict[str, Any]) -> None:
-        c = self.config
-        if meta.get("family") != FAMILY or meta.get("preset") != c.preset or meta.get("config") != dict(c.overrides):
-            raise ValueError(f"the checkpoint is a {meta.get('family')} {meta.get('preset')} run with config "
-                             f"{meta.get('config')}, not {FAMILY} {c.preset} with {dict(c.overrides)}")
+        m = self.model_config
+        return self.run_metadata(n_past=m.context_frames, n_future=m.sequence_frames - m.context_frames)
 
 
 def _critique(disc: VideoDiscriminator, real: torch.Tensor, fake: torch.Tensor) -> Critique:

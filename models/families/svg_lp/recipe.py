@@ -30,16 +30,13 @@ from torch import nn
 
 from corpora.clip_folder import ClipFolderDataset
 from corpora.moving_digits import DigitsSpec, MovingDigitsDataset
-from models.core.checkpoints import config_overrides_from_json
 from models.families.svg_lp.config import PRESETS, SvgLpConfig
 from models.families.svg_lp.losses import SVG_ADAM, svg_lp_loss
 from models.families.svg_lp.networks import SvgLp
 from models.families.svg_lp.pipeline import to_model_frames
 from training.distributed import step_seed
-from training.loop import pick_device
-from training.recipe import RunSettings, StepLog
-
-FAMILY = "svg_lp"
+from training.recipe import StepLog
+from training.recipe_parts import PresetRecipe, model_config_from_preset
 
 
 @dataclass(frozen=True)
@@ -69,19 +66,17 @@ class SvgTrainConfig:
     """β, the KL weight (0 for the deterministic variant)."""
 
 
-class Recipe:
+class Recipe(PresetRecipe):
     """SVG-LP / SVG-FP / deterministic SVG on clips of one split."""
 
-    checkpoint_exclude: tuple[str, ...] = ()
+    family = "svg_lp"
+    run_config_type = SvgTrainConfig
 
     @classmethod
     def train_config(cls, **values: Any) -> SvgTrainConfig:
         """The run config from flags (None keeps a default); n_past/n_future/beta resolved from the preset."""
-        config = SvgTrainConfig(**{k: v for k, v in values.items() if v is not None})
-        if config.preset not in PRESETS:
-            raise KeyError(f"unknown {FAMILY} preset {config.preset!r}; valid: {', '.join(sorted(PRESETS))}")
-        base = dataclasses.replace(PRESETS[config.preset],
-                                   **config_overrides_from_json(SvgLpConfig, dict(config.overrides)))
+        config = super().train_config(**values)
+        base = model_config_from_preset(PRESETS, config.preset, config.overrides, SvgLpConfig, cls.family)
         return dataclasses.replace(
             config,
             n_past=base.context_frames if config.n_past is None else config.n_past,
@@ -89,22 +84,14 @@ class Recipe:
             beta=base.kl_weight if config.beta is None else config.beta,
         )
 
-    @classmethod
-    def config_fields(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(SvgTrainConfig)]
-
     def __init__(self, config: SvgTrainConfig) -> None:
         if config.n_past is None:
             config = self.train_config(**asdict(config))
         self.config = c = config
-        self.run = RunSettings(out=c.out, steps=c.steps, batch=c.batch, seed=c.seed, workers=c.workers,
-                               checkpoint_every=c.checkpoint_every, sample_every=c.sample_every, progress=c.progress)
-        self.device = pick_device(c.device)
-        torch.manual_seed(c.seed)
+        self._setup_run(c)
         self.overrides = {**c.overrides, "context_frames": c.n_past, "future_frames": c.n_future,
                           "kl_weight": c.beta}
-        self.model_config = dataclasses.replace(PRESETS[c.preset],
-                                                **config_overrides_from_json(SvgLpConfig, self.overrides))
+        self.model_config = model_config_from_preset(PRESETS, c.preset, self.overrides, SvgLpConfig, self.family)
         self.model = SvgLp(self.model_config).to(self.device)
         self._dataset, self.data_info = sequence_dataset(Path(c.data), c.split, self.model_config.sequence_frames,
                                                          length=max(c.steps, 1) * c.batch)
@@ -114,9 +101,6 @@ class Recipe:
                             for name, module in parts.items() if module is not None}
 
     # -- the loop's interface --------------------------------------------------------------------------------
-    def dataset(self) -> torch.utils.data.Dataset:
-        return self._dataset
-
     def collate(self, items: list[dict[str, torch.Tensor]]) -> torch.Tensor:
         """(B, T, C, S, S) in [0, 1]: the first n_past + n_future frames at the model's size and channels."""
         cfg, t = self.model_config, self.model_config.sequence_frames
@@ -133,9 +117,6 @@ class Recipe:
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._optimizers
-
-    def scalers(self) -> dict[str, torch.amp.GradScaler]:
-        return {}
 
     def train_step(self, batch: torch.Tensor, step: int) -> StepLog:
         frames = batch.to(self.device)  # (B, T, C, S, S)
@@ -179,19 +160,13 @@ class Recipe:
         partial.replace(path)
         return path
 
-    def metadata(self) -> dict[str, Any]:
-        c, cfg = self.config, self.model_config
-        return {"family": FAMILY, "preset": c.preset, "config": self.overrides, "train_config": asdict(c),
-                "height": cfg.image_size, "width": cfg.image_size, "n_past": cfg.context_frames,
-                "n_future": cfg.future_frames, "data_info": self.data_info}
+    def checkpoint_config(self) -> dict[str, Any]:
+        """The preset overrides with the run's n_past / n_future / beta as model config fields."""
+        return self.overrides
 
-    def check_resume(self, meta: dict[str, Any]) -> None:
-        c = self.config
-        if meta.get("family") != FAMILY or meta.get("preset") != c.preset:
-            raise ValueError(f"the checkpoint is a {meta.get('family')} {meta.get('preset')} run, not {FAMILY} "
-                             f"{c.preset}")
-        if meta.get("config") != self.overrides:
-            raise ValueError(f"the checkpoint's config {meta.get('config')} is not this run's {self.overrides}")
+    def metadata(self) -> dict[str, Any]:
+        cfg = self.model_config
+        return self.run_metadata(n_past=cfg.context_frames, n_future=cfg.future_frames, data_info=self.data_info)
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _noise(self, step: int) -> torch.Generator:

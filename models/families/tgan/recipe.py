@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,9 +25,6 @@ import torch
 from torch import nn
 
 from corpora.clip_folder import load_rgb_clips
-from corpora.layout import write_png
-from models.core.checkpoints import config_overrides_from_json
-from models.core.labels import tensor_to_rgb
 from models.families.tgan.config import PRESETS, TGANConfig
 from models.families.tgan.losses import (
     OPTIMISER,
@@ -38,8 +35,8 @@ from models.families.tgan.losses import (
 )
 from models.families.tgan.networks import TGANCritic, TGANGenerator
 from training.distributed import step_seed
-from training.loop import pick_device
-from training.recipe import RunSettings, StepLog
+from training.recipe import StepLog
+from training.recipe_parts import PresetRecipe, model_config_from_preset, write_clip_grid
 
 Clipping = Literal["svc", "weight"]
 
@@ -107,35 +104,16 @@ class ClipWindows(torch.utils.data.Dataset):
         return {"video": video.float() / 127.5 - 1}
 
 
-def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
-
-
-class TGANRecipe:
+class TGANRecipe(PresetRecipe):
     """G0 + G1 and the 3-D critic, WGAN with singular value clipping."""
 
     family = "tgan"
-    checkpoint_exclude: tuple[str, ...] = ()
-
-    @classmethod
-    def train_config(cls, **values: Any) -> TGANRunConfig:
-        return TGANRunConfig(**{k: v for k, v in values.items() if v is not None})
-
-    @classmethod
-    def config_fields(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(TGANRunConfig)]
+    run_config_type = TGANRunConfig
 
     def __init__(self, config: TGANRunConfig) -> None:
         self.config = c = config
-        if c.preset not in PRESETS:
-            raise KeyError(f"unknown TGAN preset {c.preset!r}; valid presets: {', '.join(sorted(PRESETS))}")
-        self.model_config: TGANConfig = dataclasses.replace(
-            PRESETS[c.preset], **config_overrides_from_json(TGANConfig, dict(c.overrides)))
-        m = self.model_config
-        self.run = RunSettings(out=c.out, steps=c.steps, batch=c.batch, seed=c.seed, workers=c.workers,
-                               checkpoint_every=c.checkpoint_every, sample_every=c.sample_every, progress=c.progress)
-        self.device = pick_device(c.device)
-        torch.manual_seed(c.seed)
+        self.model_config = m = model_config_from_preset(PRESETS, c.preset, c.overrides, TGANConfig, self.family)
+        self._setup_run(c)
         self._dataset = ClipWindows(c.data, c.split, m.image_size, m.num_frames, m.channels, c.frame_stride, c.seed)
         init = torch.Generator().manual_seed(c.seed)
         self.gen = TGANGenerator(m, init).to(self.device)
@@ -145,20 +123,11 @@ class TGANRecipe:
         self.opt_d = torch.optim.RMSprop(self.critic.parameters(), **rmsprop)
 
     # -- the loop's interface --------------------------------------------------------------------------------
-    def dataset(self) -> ClipWindows:
-        return self._dataset
-
-    def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        return _collate(items)
-
     def modules(self) -> dict[str, nn.Module]:
         return {"G": self.gen, "D": self.critic}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
-
-    def scalers(self) -> dict[str, torch.amp.GradScaler]:
-        return {}
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
         c = self.config
@@ -212,30 +181,12 @@ class TGANRecipe:
         if batch is not None:
             real = batch["video"][:2].float()  # (2, T, C, H, W)
             clips = torch.cat([clips, real.expand(-1, -1, 3, -1, -1) if real.shape[2] == 1 else real])
-        return write_grid(path, clips)
+        return write_clip_grid(path, clips)
 
     def metadata(self) -> dict[str, Any]:
         c, m = self.config, self.model_config
         stride = self._dataset.stride
         fps = c.fps if c.fps is not None else self._dataset.fps / stride
-        return {"family": self.family, "preset": c.preset, "config": dict(c.overrides), "train_config": asdict(c),
-                "height": m.image_size, "width": m.image_size,
-                "generate": {"num_frames": {"min": m.num_frames, "max": m.num_frames}, "trained_frames": m.num_frames,
-                             "classes": [], "seeds": ["video"], "fps": fps, "frame_stride": stride}}
-
-    def check_resume(self, meta: dict[str, Any]) -> None:
-        c = self.config
-        if meta["family"] != self.family or meta["preset"] != c.preset or meta["config"] != dict(c.overrides):
-            raise ValueError(f"the checkpoint is a {meta['family']} {meta['preset']} run with config "
-                             f"{meta['config']}, not {self.family} {c.preset} with {dict(c.overrides)}")
-
-
-def write_grid(path: Path, clips: torch.Tensor) -> Path:
-    """(N, T, 3, H, W) in [-1, 1] -> a PNG with one clip per row (1-pixel gaps)."""
-    rows = []
-    for clip in clips:
-        tiles = [np.pad(tensor_to_rgb(f), ((1, 1), (1, 1), (0, 0)), constant_values=255) for f in clip]
-        rows.append(np.concatenate(tiles, axis=1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_png(path, np.concatenate(rows, axis=0))
-    return path
+        return self.run_metadata(
+            generate={"num_frames": {"min": m.num_frames, "max": m.num_frames}, "trained_frames": m.num_frames,
+                      "classes": [], "seeds": ["video"], "fps": fps, "frame_stride": stride})

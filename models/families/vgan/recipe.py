@@ -15,8 +15,7 @@ Adam lr 2e-4, betas (0.5, 0.999) for both, batch 64, no lr decay (the paper's sc
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,13 @@ import torch
 from torch import nn
 
 from corpora.clip_folder import load_rgb_clips
-from corpora.layout import write_png
-from models.core.checkpoints import config_overrides_from_json
-from models.core.labels import tensor_to_rgb
 from models.families.vgan.config import PRESETS, VGANConfig
 from models.families.vgan.losses import MASK_SPARSITY_WEIGHT, OPTIMISER, discriminator_loss, generator_loss
 from models.families.vgan.networks import VGANDiscriminator, VGANGenerator, VGANLatents, VGANOutput
 from models.families.vgan.pipeline import SEED_NAMES
 from training.distributed import step_seed
-from training.loop import pick_device
-from training.recipe import RunSettings, StepLog
+from training.recipe import StepLog
+from training.recipe_parts import PresetRecipe, model_config_from_preset, write_clip_grid
 
 
 @dataclass(frozen=True)
@@ -85,34 +81,16 @@ class FirstFrames(torch.utils.data.Dataset):
         return {"video": video.float() / 127.5 - 1}
 
 
-def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
-
-
-class VGANRecipe:
+class VGANRecipe(PresetRecipe):
     """The two-stream generator G and the 3-D discriminator D on a clip folder."""
 
     family = "vgan"
-    checkpoint_exclude: tuple[str, ...] = ()
-
-    @classmethod
-    def train_config(cls, **values: Any) -> VGANRunConfig:
-        return VGANRunConfig(**{k: v for k, v in values.items() if v is not None})
-
-    @classmethod
-    def config_fields(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(VGANRunConfig)]
+    run_config_type = VGANRunConfig
 
     def __init__(self, config: VGANRunConfig) -> None:
         self.config = c = config
-        if c.preset not in PRESETS:
-            raise KeyError(f"unknown VGAN preset {c.preset!r}; valid presets: {', '.join(sorted(PRESETS))}")
-        self.model_config: VGANConfig = dataclasses.replace(
-            PRESETS[c.preset], **config_overrides_from_json(VGANConfig, dict(c.overrides)))
-        m = self.model_config
-        self.run = RunSettings(out=c.out, steps=c.steps, batch=c.batch, seed=c.seed, workers=c.workers,
-                               checkpoint_every=c.checkpoint_every, sample_every=c.sample_every, progress=c.progress)
-        self.device = pick_device(c.device)
+        self.model_config = m = model_config_from_preset(PRESETS, c.preset, c.overrides, VGANConfig, self.family)
+        self._setup_run(c, seed_global=False)  # every random draw of VGAN comes from its own generators
         self._dataset = FirstFrames(c.data, c.split, m.image_size, m.num_frames, c.frame_stride, c.seed)
         init = torch.Generator().manual_seed(c.seed)
         self.gen = VGANGenerator(m, init).to(self.device)
@@ -122,20 +100,11 @@ class VGANRecipe:
         self.opt_d = torch.optim.Adam(self.disc.parameters(), **adam)
 
     # -- the loop's interface --------------------------------------------------------------------------------
-    def dataset(self) -> FirstFrames:
-        return self._dataset
-
-    def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        return _collate(items)
-
     def modules(self) -> dict[str, nn.Module]:
         return {"G": self.gen, "D": self.disc}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
-
-    def scalers(self) -> dict[str, torch.amp.GradScaler]:
-        return {}
 
     def _latents(self, batch: int, rng: torch.Generator) -> VGANLatents:
         latents = self.gen.sample_latents(batch, rng)  # drawn on the CPU generator
@@ -183,16 +152,8 @@ class VGANRecipe:
     def metadata(self) -> dict[str, Any]:
         c, m = self.config, self.model_config
         frames = {"min": m.num_frames, "max": m.num_frames}
-        return {"family": self.family, "preset": c.preset, "config": dict(c.overrides), "train_config": asdict(c),
-                "height": m.image_size, "width": m.image_size,
-                "generate": {"num_frames": frames, "trained_frames": m.num_frames, "classes": [],
-                             "seeds": list(SEED_NAMES), "fps": c.fps, "frame_stride": c.frame_stride}}
-
-    def check_resume(self, meta: dict[str, Any]) -> None:
-        c = self.config
-        if meta["family"] != self.family or meta["preset"] != c.preset or meta["config"] != dict(c.overrides):
-            raise ValueError(f"the checkpoint is a {meta['family']} {meta['preset']} run with config "
-                             f"{meta['config']}, not {self.family} {c.preset} with {dict(c.overrides)}")
+        return self.run_metadata(generate={"num_frames": frames, "trained_frames": m.num_frames, "classes": [],
+                                           "seeds": list(SEED_NAMES), "fps": c.fps, "frame_stride": c.frame_stride})
 
 
 def write_layers_grid(path: Path, out: VGANOutput) -> Path:
@@ -201,14 +162,5 @@ def write_layers_grid(path: Path, out: VGANOutput) -> Path:
     mask = (out.mask.transpose(1, 2).float().cpu() * 2 - 1).expand(-1, -1, 3, -1, -1)  # (N, T, 3, H, W)
     background = out.background.float().cpu()  # (N, C, H, W)
     blank = torch.ones_like(background)
-
-    def tile(frame: torch.Tensor) -> np.ndarray:
-        return np.pad(tensor_to_rgb(frame), ((1, 1), (1, 1), (0, 0)), constant_values=255)
-
-    rows = []
-    for n in range(len(video)):
-        rows.append(np.concatenate([tile(f) for f in [*video[n], background[n]]], axis=1))
-        rows.append(np.concatenate([tile(f) for f in [*mask[n], blank[n]]], axis=1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_png(path, np.concatenate(rows, axis=0))
-    return path
+    rows = [row for n in range(len(video)) for row in ([*video[n], background[n]], [*mask[n], blank[n]])]
+    return write_clip_grid(path, rows)

@@ -25,8 +25,7 @@ names a job may ask for ({"action": [...], "look": [...]}), in the order of the 
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +34,12 @@ import torch
 from torch import nn
 
 from corpora.clip_folder import load_rgb_clips
-from corpora.layout import write_png
-from models.core.checkpoints import config_overrides_from_json
-from models.core.labels import tensor_to_rgb
 from models.families.videovae.config import PRESETS, VideoVaeConfig
 from models.families.videovae.losses import VIDEOVAE_ADAM, attribute_classification_loss, videovae_loss
 from models.families.videovae.networks import VideoVae, attribute_vector
 from training.distributed import step_seed
-from training.loop import pick_device
-from training.recipe import RunSettings, StepLog
-
-FAMILY = "videovae"
+from training.recipe import StepLog
+from training.recipe_parts import PresetRecipe, model_config_from_preset, write_clip_grid
 
 
 @dataclass(frozen=True)
@@ -106,37 +100,19 @@ class ActionLookClips(torch.utils.data.Dataset):
         return {"video": video.float() / 127.5 - 1, "action": self.actions[clip], "look": self.looks[clip]}
 
 
-def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
-
-
-class VideoVAERecipe:
+class VideoVAERecipe(PresetRecipe):
     """The attribute classifier, then the structured recurrent VAE, on people-action clips."""
 
-    checkpoint_exclude: tuple[str, ...] = ()
-
-    @classmethod
-    def train_config(cls, **values: Any) -> VideoVaeRunConfig:
-        return VideoVaeRunConfig(**{k: v for k, v in values.items() if v is not None})
-
-    @classmethod
-    def config_fields(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(VideoVaeRunConfig)]
+    family = "videovae"
+    run_config_type = VideoVaeRunConfig
 
     def __init__(self, config: VideoVaeRunConfig) -> None:
         self.config = c = config
-        if c.preset not in PRESETS:
-            raise KeyError(f"unknown {FAMILY} preset {c.preset!r}; valid presets: {', '.join(sorted(PRESETS))}")
-        self.model_config: VideoVaeConfig = dataclasses.replace(
-            PRESETS[c.preset], **config_overrides_from_json(VideoVaeConfig, dict(c.overrides)))
-        m = self.model_config
+        self.model_config = m = model_config_from_preset(PRESETS, c.preset, c.overrides, VideoVaeConfig, self.family)
         self.n_future = m.clip_frames - 1 if c.n_future is None else c.n_future
         if c.n_past < 1 or self.n_future < 1:
             raise ValueError(f"n_past and n_future must be >= 1, got {c.n_past} and {self.n_future}")
-        self.run = RunSettings(out=c.out, steps=c.steps, batch=c.batch, seed=c.seed, workers=c.workers,
-                               checkpoint_every=c.checkpoint_every, sample_every=c.sample_every, progress=c.progress)
-        self.device = pick_device(c.device)
-        torch.manual_seed(c.seed)
+        self._setup_run(c)
         self._dataset = ActionLookClips(c.data, c.split, m.image_size, m.clip_frames, c.frame_stride, c.seed)
         actions, looks = int(self._dataset.actions.max()) + 1, int(self._dataset.looks.max()) + 1
         if actions > m.num_actions or looks > m.num_identities:
@@ -150,20 +126,11 @@ class VideoVAERecipe:
         self.opt_vae = torch.optim.Adam([p for p in self.model.parameters() if id(p) not in stage1_ids], **adam)
 
     # -- the loop's interface --------------------------------------------------------------------------------
-    def dataset(self) -> ActionLookClips:
-        return self._dataset
-
-    def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        return _collate(items)
-
     def modules(self) -> dict[str, nn.Module]:
         return {"G": self.model}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"classifier": self.opt_classifier, "vae": self.opt_vae}
-
-    def scalers(self) -> dict[str, torch.amp.GradScaler]:
-        return {}
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
         generator = torch.Generator(device=self.device).manual_seed(step_seed(self.config.seed, step))
@@ -239,29 +206,11 @@ class VideoVAERecipe:
         other = self.predict_clips(video[:, 0], (actions + 1) % m.num_actions, (looks + 1) % m.num_identities, t,
                                    self.config.seed)
         rows = [clip for i in range(n) for clip in (video[i], same[i], other[i])]
-        return write_grid(path, torch.stack(rows).cpu())
+        return write_clip_grid(path, torch.stack(rows).cpu())
 
     def metadata(self) -> dict[str, Any]:
         c, m = self.config, self.model_config
         actions = self._dataset.action_names[:m.num_actions]
         actions += [f"action_{k}" for k in range(len(actions), m.num_actions)]
-        return {"family": FAMILY, "preset": c.preset, "config": dict(c.overrides), "train_config": asdict(c),
-                "height": m.image_size, "width": m.image_size, "n_past": c.n_past, "n_future": self.n_future,
-                "attributes": {"action": actions, "look": [f"look_{k}" for k in range(m.num_identities)]}}
-
-    def check_resume(self, meta: dict[str, Any]) -> None:
-        c = self.config
-        if meta.get("family") != FAMILY or meta.get("preset") != c.preset or meta.get("config") != dict(c.overrides):
-            raise ValueError(f"the checkpoint is a {meta.get('family')} {meta.get('preset')} run with config "
-                             f"{meta.get('config')}, not {FAMILY} {c.preset} with {dict(c.overrides)}")
-
-
-def write_grid(path: Path, clips: torch.Tensor) -> Path:
-    """(N, T, 3, H, W) in [-1, 1] -> a PNG with one clip per row (1-pixel gaps)."""
-    rows = []
-    for clip in clips:
-        tiles = [np.pad(tensor_to_rgb(f), ((1, 1), (1, 1), (0, 0)), constant_values=255) for f in clip]
-        rows.append(np.concatenate(tiles, axis=1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_png(path, np.concatenate(rows, axis=0))
-    return path
+        return self.run_metadata(n_past=c.n_past, n_future=self.n_future, attributes={
+            "action": actions, "look": [f"look_{k}" for k in range(m.num_identities)]})

@@ -1,0 +1,124 @@
+"""Parts shared by the training recipes whose run config is one frozen dataclass naming a model preset (the generate
+and predict families: TGAN, VGAN, MoCoGAN, SAVP, SVG-LP, VideoVAE).
+
+Such a run config has at least the fields `data, out, preset, overrides, steps, batch, seed, device, workers,
+checkpoint_every, sample_every, progress`; `PresetRecipe` turns it into the loop's `RunSettings` and gives the loop's
+plumbing (`training.recipe.Recipe`) once: flags -> run config, the data set, dict batches, no loss scalers, the common
+checkpoint metadata and the resume check. `model_config_from_preset` is the preset lookup with JSON overrides;
+`write_clip_grid` the sample picture of clips, one per row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+
+from corpora.layout import write_png
+from models.core.checkpoints import config_overrides_from_json
+from models.core.labels import tensor_to_rgb
+from training.loop import pick_device
+from training.recipe import RunSettings
+
+ModelConfig = TypeVar("ModelConfig")
+
+
+def check_preset(presets: Mapping[str, Any], preset: str, family: str) -> None:
+    """KeyError naming the family, the preset and the valid ones when `preset` is not in `presets`."""
+    if preset not in presets:
+        raise KeyError(f"unknown {family} preset {preset!r}; valid presets: {', '.join(sorted(presets))}")
+
+
+def model_config_from_preset(presets: Mapping[str, ModelConfig], preset: str, overrides: Mapping[str, Any],
+                             config_type: type[ModelConfig], family: str) -> ModelConfig:
+    """The preset's model config with the JSON `overrides` applied (unknown fields: TypeError; unknown preset:
+    KeyError, `check_preset`)."""
+    check_preset(presets, preset, family)
+    return dataclasses.replace(presets[preset], **config_overrides_from_json(config_type, dict(overrides)))
+
+
+def stack_dicts(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """A batch from data set items that are dicts of tensors: each key's tensors stacked on a new first axis."""
+    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
+
+
+def write_clip_grid(path: Path, clips: Iterable[Iterable[torch.Tensor]]) -> Path:
+    """Clips (N, T, 3, H, W) in [-1, 1] (or any rows of (3, H, W) frames) -> a PNG with one clip per row, frames left
+    to right, 1-pixel white gaps around every frame."""
+    rows = []
+    for clip in clips:
+        tiles = [np.pad(tensor_to_rgb(f), ((1, 1), (1, 1), (0, 0)), constant_values=255) for f in clip]
+        rows.append(np.concatenate(tiles, axis=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(path, np.concatenate(rows, axis=0))
+    return path
+
+
+class PresetRecipe:
+    """The loop's plumbing for a recipe whose run config (`run_config_type`, a frozen dataclass) names a preset.
+
+    A subclass sets `family` and `run_config_type`, and in `__init__` sets `self.config`, `self.model_config` (it has
+    `image_size`) and `self._dataset`, and calls `_setup_run`; it brings `modules`, `optimizers`, `train_step`,
+    `write_sample` and `metadata` (usually `run_metadata(...)` plus its own keys)."""
+
+    family: ClassVar[str]
+    run_config_type: ClassVar[type]
+    checkpoint_exclude: tuple[str, ...] = ()
+    config: Any
+    model_config: Any
+    run: RunSettings
+    device: torch.device
+    _dataset: torch.utils.data.Dataset
+
+    @classmethod
+    def train_config(cls, **values: Any) -> Any:
+        """The run config from flags; None keeps the field's default."""
+        return cls.run_config_type(**{k: v for k, v in values.items() if v is not None})
+
+    @classmethod
+    def config_fields(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls.run_config_type)]
+
+    def _setup_run(self, config: Any, batch: int | None = None, seed_global: bool = True) -> None:
+        """`self.run` from the run config (`batch`: when the recipe resolves its own), `self.device`, and the global
+        torch generator seeded with the run's seed (unless `seed_global` is False)."""
+        c = config
+        self.run = RunSettings(out=c.out, steps=c.steps, batch=c.batch if batch is None else batch, seed=c.seed,
+                               workers=c.workers, checkpoint_every=c.checkpoint_every, sample_every=c.sample_every,
+                               progress=c.progress)
+        self.device = pick_device(c.device)
+        if seed_global:
+            torch.manual_seed(c.seed)
+
+    # -- the loop's interface --------------------------------------------------------------------------------
+    def dataset(self) -> torch.utils.data.Dataset:
+        return self._dataset
+
+    def collate(self, items: list[Any]) -> Any:
+        """Items that are dicts of tensors stacked key by key (`stack_dicts`)."""
+        return stack_dicts(items)
+
+    def scalers(self) -> dict[str, torch.amp.GradScaler]:
+        return {}
+
+    def checkpoint_config(self) -> dict[str, Any]:
+        """The model-config overrides a checkpoint records as its `config` (and a resumed run must match)."""
+        return dict(self.config.overrides)
+
+    def run_metadata(self, **extra: Any) -> dict[str, Any]:
+        """The checkpoint metadata every such recipe writes (family, preset, config, train_config, height, width),
+        then `extra`."""
+        c, m = self.config, self.model_config
+        return {"family": self.family, "preset": c.preset, "config": self.checkpoint_config(),
+                "train_config": dataclasses.asdict(c), "height": m.image_size, "width": m.image_size, **extra}
+
+    def check_resume(self, meta: dict[str, Any]) -> None:
+        """ValueError when the checkpoint's family, preset or config is not this run's."""
+        preset, config = self.config.preset, self.checkpoint_config()
+        if meta.get("family") != self.family or meta.get("preset") != preset or meta.get("config") != config:
+            raise ValueError(f"the checkpoint is a {meta.get('family')} {meta.get('preset')} run with config "
+                             f"{meta.get('config')}, not {self.family} {preset} with {config}")
