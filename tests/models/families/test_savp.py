@@ -19,6 +19,7 @@ from models.families.savp.losses import (
     scheduled_sampling_probability,
 )
 from models.families.savp.networks import SavpGenerator, SavpState
+from tests.models.families.predict_helpers import moving_squares, random_sequences, redraw, stream, stream_resumed
 
 TINY = PRESETS["savp-tiny"]
 
@@ -31,41 +32,8 @@ def _model(config: SavpConfig, seed: int = 0) -> SavpGenerator:
     """Eval-mode generator with weights re-drawn wide enough that z visibly changes the frames."""
     torch.manual_seed(seed)
     model = SavpGenerator(config).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.normal_(0.0, 0.2)
+    redraw(model.parameters(), 0.2)
     return model
-
-
-def _frames(config: SavpConfig, batch: int = 2, seed: int = 1) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    shape = (batch, config.sequence_frames, config.image_channels, config.image_size, config.image_size)
-    return torch.rand(shape, generator=generator)
-
-
-def _moving_squares(config: SavpConfig, batch: int, seed: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    size, t = config.image_size, config.sequence_frames
-    frames = torch.full((batch, t, config.image_channels, size, size), 0.1)
-    start = torch.randint(0, size - 4 - t, (batch, 2), generator=generator)
-    for b in range(batch):
-        for i in range(t):
-            y, x = start[b, 0] + i, start[b, 1] + i
-            frames[b, i, :, y : y + 4, x : x + 4] = 0.9
-    return frames
-
-
-def _stream(model: SavpGenerator, context: torch.Tensor, n_future: int, seed: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        state = model.start(context[:, 0])
-        for i in range(1, context.shape[1]):
-            state = model.observe(context[:, i], state, generator)
-        frames = []
-        for _ in range(n_future):
-            frame, state = model.predict(state, generator)
-            frames.append(frame)
-    return torch.stack(frames, 1)
 
 
 def test_inconsistent_configs_rejected() -> None:
@@ -103,7 +71,7 @@ def test_nz32_generator_count() -> None:
 @pytest.mark.parametrize("name", ["savp-tiny", "savp-tiny-vae", "savp-tiny-gan", "savp-tiny-deterministic"])
 def test_training_forward_shapes_per_variant(name: str) -> None:
     config = PRESETS[name]
-    out = SavpGenerator(config).train()(_frames(config), torch.Generator().manual_seed(0), 0.5)
+    out = SavpGenerator(config).train()(random_sequences(config), torch.Generator().manual_seed(0), 0.5)
     expected = (2, config.sequence_frames - 1, 3, config.image_size, config.image_size)
     assert (out.posterior_branch is not None) == config.uses_posterior
     assert (out.prior_branch is not None) == config.uses_prior_branch
@@ -120,7 +88,7 @@ def test_training_forward_shapes_per_variant(name: str) -> None:
 def test_small_preset_cell_and_discriminator_shapes() -> None:
     config = PRESETS["savp-small"]
     model = SavpGenerator(config).eval()
-    video = _stream(model, _frames(config, batch=1)[:, :2], n_future=2, seed=0)
+    video = stream(model, random_sequences(config, batch=1)[:, :2], n_future=2, seed=0)
     assert video.shape == (1, 2, 3, 32, 32)
     clip = torch.rand(2, 3, config.discriminator_clip_frames, 32, 32)
     judged = VideoDiscriminator(config)(clip)
@@ -129,7 +97,7 @@ def test_small_preset_cell_and_discriminator_shapes() -> None:
 
 def test_masks_sum_to_one_over_candidates_and_output_is_their_blend() -> None:
     model = _model(TINY)
-    frames = _frames(TINY)
+    frames = random_sequences(TINY)
     state = model.start(frames[:, 0])
     z = torch.randn(2, TINY.latent_dim)
     out = model.cell(frames[:, 1], state.first_frame, z, state.conv_lstm, state.latent_lstm)
@@ -152,38 +120,23 @@ def test_cdna_kernels_normalised_and_identity_kernel_copies_the_image() -> None:
 
 def test_same_seed_same_samples_and_different_seed_differs() -> None:
     model = _model(TINY)
-    context = _frames(TINY)[:, : TINY.context_frames]
-    first = _stream(model, context, 3, seed=7)
-    assert torch.equal(first, _stream(model, context, 3, seed=7))
-    assert (first - _stream(model, context, 3, seed=8)).abs().max() > 1e-3
+    context = random_sequences(TINY)[:, : TINY.context_frames]
+    first = stream(model, context, 3, seed=7)
+    assert torch.equal(first, stream(model, context, 3, seed=7))
+    assert (first - stream(model, context, 3, seed=8)).abs().max() > 1e-3
 
 
 def test_state_round_trip_mid_sequence_continues_identically() -> None:
     model = _model(TINY)
-    context = _frames(TINY)[:, : TINY.context_frames]
-    uninterrupted = _stream(model, context, 4, seed=3)
-    generator = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        state = model.start(context[:, 0])
-        for i in range(1, context.shape[1]):
-            state = model.observe(context[:, i], state, generator)
-        first, state = model.predict(state, generator)
-        saved = {key: value.clone() for key, value in state.to_tensors().items()}
-        resumed_generator = torch.Generator()
-        resumed_generator.set_state(generator.get_state())
-        del state, generator
-        state = SavpState.from_tensors(saved)
-        rest = []
-        for _ in range(3):
-            frame, state = model.predict(state, resumed_generator)
-            rest.append(frame)
-    assert torch.equal(torch.stack([first, *rest], 1), uninterrupted)
+    context = random_sequences(TINY)[:, : TINY.context_frames]
+    uninterrupted = stream(model, context, 4, seed=3)
+    assert torch.equal(stream_resumed(model, SavpState, context, 4, seed=3), uninterrupted)
 
 
 def test_deterministic_variant_ignores_generator() -> None:
     model = _model(PRESETS["savp-tiny-deterministic"])
-    context = _frames(TINY)[:, : TINY.context_frames]
-    assert torch.equal(_stream(model, context, 3, seed=0), _stream(model, context, 3, seed=99))
+    context = random_sequences(TINY)[:, : TINY.context_frames]
+    assert torch.equal(stream(model, context, 3, seed=0), stream(model, context, 3, seed=99))
     assert "latent_lstm.h" not in model.start(context[:, 0]).to_tensors()
 
 
@@ -218,7 +171,7 @@ def test_full_savp_training_steps_reduce_l1() -> None:
     critics = {"prior": VideoDiscriminator(config), "posterior": VideoDiscriminator(config)}
     g_opt = torch.optim.Adam(model.parameters(), lr=3e-3, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam([p for d in critics.values() for p in d.parameters()], lr=2e-4, betas=(0.5, 0.999))
-    frames = _moving_squares(config, batch=4, seed=2)
+    frames = moving_squares(config, batch=4, seed=2, background=0.1, square=0.9)
     generator = torch.Generator().manual_seed(0)
     history = []
     for step in range(15):

@@ -6,18 +6,27 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from app.contracts import load_manifest
 from cli import export as export_cli
-from cli.train import add_arguments, config_from_args
 from corpora.synthetic.people_actions import ActionsSpec, write_actions_dataset
 from models import get_family
-from models.core.family import PredictStart, WeightsRef
+from models.core.family import WeightsRef
 from models.families.savp.pipeline import SavpPipeline, load
 from models.families.savp.recipe import SAVPRecipe, SavpRunConfig
+from tests.models.families.predict_helpers import (
+    assert_same_weights,
+    fit_whole_and_resumed,
+    pipeline_frames,
+    pipeline_resumed,
+    predict_start,
+    redraw,
+    train_config_from_flags,
+)
 from training.loop import TrainingLoop
 
 FAMILY = get_family("savp")
@@ -35,31 +44,11 @@ def people(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _pipeline(preset: str = "savp-tiny") -> SavpPipeline:
     """Untrained weights re-drawn wide enough that z visibly changes the frames."""
     pipeline = load(FAMILY.config(preset), {}, torch.device("cpu"))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for parameter in pipeline.model.parameters():
-            parameter.normal_(0.0, 0.2)
+    redraw(pipeline.model.parameters(), 0.2, seed=1)
     return pipeline
 
 
-def _context(frames: int = 2, height: int = 24, width: int = 20, samples: int = 4) -> PredictStart:
-    generator = torch.Generator().manual_seed(5)
-    context = torch.rand(1, frames, 3, height, width, generator=generator) * 2 - 1  # (1, T, 3, H, W)
-    return PredictStart(context=context, num_samples=samples, horizon=5)
-
-
-def _run(pipeline: SavpPipeline, inputs: PredictStart, seed: int, steps: int) -> torch.Tensor:
-    rng = torch.Generator().manual_seed(seed)
-    with torch.inference_mode():
-        state = pipeline.start(inputs, rng)
-        frames = []
-        for _ in range(steps):
-            out, state = pipeline.step(state, None, rng)
-            frames.append(out.frames)
-    return torch.cat(frames, 1)  # (B, steps, 3, S, S)
-
-
-def _config(data: Path, out: Path, **values: object) -> SavpRunConfig:
+def _config(data: Path, out: Path, **values: Any) -> SavpRunConfig:
     base = {"data": str(data), "out": str(out), "preset": "savp-tiny", "batch": 3, "steps": 4, "device": "cpu",
             "progress": False, "checkpoint_every": 0, "sample_every": 0}
     return SAVPRecipe.train_config(**{**base, **values})
@@ -77,46 +66,31 @@ def test_family_is_a_predict_family_with_variants_as_presets() -> None:
 
 
 def test_steps_emit_one_rgb_frame_per_sample_in_range() -> None:
-    frames = _run(_pipeline(), _context(), seed=0, steps=3)
+    frames = pipeline_frames(_pipeline(), predict_start(2), seed=0, steps=3)
     assert frames.shape == (4, 3, 3, 16, 16)  # the preset's size; the worker resizes to the run size
     assert frames.min() >= -1 and frames.max() <= 1
 
 
 def test_same_seed_same_samples_and_samples_differ_across_the_batch() -> None:
-    pipeline, inputs = _pipeline(), _context()
-    first, again, other = _run(pipeline, inputs, 7, 4), _run(pipeline, inputs, 7, 4), _run(pipeline, inputs, 8, 4)
+    pipeline, inputs = _pipeline(), predict_start(2)
+    first, again, other = (pipeline_frames(pipeline, inputs, seed, 4) for seed in (7, 7, 8))
     assert torch.equal(first, again) and not torch.equal(first, other)
     for b in range(1, 4):
         assert (first[0] - first[b]).abs().max() > 1e-3  # every sample its own z draws
 
 
 def test_resume_through_state_tensors_is_exact() -> None:
-    pipeline, inputs = _pipeline(), _context(frames=3)
-    whole = _run(pipeline, inputs, 3, 5)
-    rng = torch.Generator().manual_seed(3)
-    with torch.inference_mode():
-        state = pipeline.start(inputs, rng)
-        frames = []
-        for _ in range(2):
-            out, state = pipeline.step(state, None, rng)
-            frames.append(out.frames)
-        saved = {k: v.clone() for k, v in pipeline.state_to_tensors(state).items()}
-        assert {"first_frame", "current_frame", "conv_lstm.0.h", "latent_lstm.c"} <= set(saved)
-        rng_state = rng.get_state()
-        fresh = _pipeline()  # a new process: the same weights, the state and rng restored
-        resumed_rng = torch.Generator().manual_seed(99)
-        resumed_rng.set_state(rng_state)
-        state = fresh.state_from_tensors(saved)
-        for _ in range(3):
-            out, state = fresh.step(state, None, resumed_rng)
-            frames.append(out.frames)
-    assert torch.equal(torch.cat(frames, 1), whole)
+    pipeline, inputs = _pipeline(), predict_start(3)
+    whole = pipeline_frames(pipeline, inputs, 3, 5)
+    frames, saved, _, _ = pipeline_resumed(pipeline, _pipeline, inputs, 3, before=2, after=3)
+    assert {"first_frame", "current_frame", "conv_lstm.0.h", "latent_lstm.c"} <= set(saved)
+    assert torch.equal(frames, whole)
 
 
 @pytest.mark.parametrize("preset", ["savp-tiny-vae", "savp-tiny-gan", "savp-tiny-deterministic"])
 def test_every_variant_serves_and_only_the_deterministic_one_gives_identical_samples(preset: str) -> None:
     pipeline = _pipeline(preset)
-    frames = _run(pipeline, _context(frames=1), 0, 2)  # one image is a context
+    frames = pipeline_frames(pipeline, predict_start(1), 0, 2)  # one image is a context
     assert frames.shape == (4, 2, 3, 16, 16)
     deterministic = preset.endswith("deterministic")
     assert torch.equal(frames[0], frames[3]) == deterministic
@@ -127,11 +101,8 @@ def test_every_variant_serves_and_only_the_deterministic_one_gives_identical_sam
 
 
 def test_flags_become_run_config_fields_and_items_are_sequences(people: Path, tmp_path: Path) -> None:
-    parser = argparse.ArgumentParser()
-    add_arguments(parser, "train")
-    args = parser.parse_args(["savp", "--data", str(people), "--preset", "savp-tiny", "--out", str(tmp_path),
-                              "--steps", "7", "--batch", "3", "--set", "decay_start=5"])
-    config = config_from_args(args)
+    config = train_config_from_flags(["savp", "--data", str(people), "--preset", "savp-tiny", "--out", str(tmp_path),
+                                      "--steps", "7", "--batch", "3", "--set", "decay_start=5"])
     assert isinstance(config, SavpRunConfig) and (config.steps, config.batch, config.decay_start) == (7, 3, 5)
     recipe = SAVPRecipe(config)
     item = recipe.dataset()[11]
@@ -156,17 +127,8 @@ def test_each_variant_trains_its_own_networks(people: Path, tmp_path: Path, pres
 
 
 def test_resume_from_a_checkpoint_matches_an_uninterrupted_run(people: Path, tmp_path: Path) -> None:
-    whole = TrainingLoop(SAVPRecipe(_config(people, tmp_path / "whole", checkpoint_every=2)))
-    whole.fit()
-    first = TrainingLoop(SAVPRecipe(_config(people, tmp_path / "split", steps=2, checkpoint_every=2)))
-    first.fit()
-    resumed = TrainingLoop(SAVPRecipe(_config(people, tmp_path / "split", checkpoint_every=2)))
-    assert resumed.resume() and resumed.step == 2
-    resumed.fit()
-    for name, module in whole.recipe.modules().items():
-        other = resumed.recipe.modules()[name].state_dict()
-        for key, value in module.state_dict().items():
-            assert torch.equal(value, other[key]), f"{name}.{key}"
+    whole, resumed = fit_whole_and_resumed(lambda out, **values: SAVPRecipe(_config(people, out, **values)), tmp_path)
+    assert_same_weights(whole, resumed)
 
 
 def test_a_tiny_model_fits_a_tiny_clip_set(people: Path, tmp_path: Path) -> None:
@@ -191,5 +153,5 @@ def test_export_gives_a_predict_card_served_through_the_registry(people: Path, t
     assert (card.inputs.context_frames.max, card.inputs.horizon.max, card.output.height) == (2, 12, 16)
     weights = WeightsRef(tmp_path / "checkpoints" / card.weights.file, card.weights.sha256)
     pipeline = FAMILY.load(FAMILY.config(card.preset, card.config), {"generator": weights}, torch.device("cpu"))
-    frames = _run(pipeline, _context(samples=2), 0, 3)
+    frames = pipeline_frames(pipeline, predict_start(2, samples=2), 0, 3)
     assert frames.shape == (2, 3, 3, 16, 16) and torch.isfinite(frames).all()

@@ -10,6 +10,7 @@ import torch
 from models.families.svg_lp.config import PRESETS, SvgLpConfig
 from models.families.svg_lp.losses import gaussian_kl, svg_lp_loss
 from models.families.svg_lp.networks import SvgLp, SvgLpState
+from tests.models.families.predict_helpers import moving_squares, random_sequences, redraw, stream, stream_resumed
 
 TINY = PRESETS["svg_lp-tiny"]
 
@@ -19,42 +20,8 @@ def _model(config: SvgLpConfig, seed: int = 0) -> SvgLp:
     N(0, 0.02²) initialisation its effect is ~1e-7)."""
     torch.manual_seed(seed)
     model = SvgLp(config).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.normal_(0.0, 0.3)
+    redraw(model.parameters(), 0.3)
     return model
-
-
-def _moving_squares(config: SvgLpConfig, batch: int, seed: int) -> torch.Tensor:
-    """(B, T, C, S, S) sequences of a bright 4-pixel square moving one pixel per frame."""
-    generator = torch.Generator().manual_seed(seed)
-    size, t = config.image_size, config.sequence_frames
-    frames = torch.zeros(batch, t, config.image_channels, size, size)
-    start = torch.randint(0, size - 4 - t, (batch, 2), generator=generator)
-    for b in range(batch):
-        for i in range(t):
-            y, x = start[b, 0] + i, start[b, 1] + i
-            frames[b, i, :, y : y + 4, x : x + 4] = 1.0
-    return frames
-
-
-def _frames(config: SvgLpConfig, batch: int = 2, seed: int = 1) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    size = config.image_size
-    return torch.rand(batch, config.sequence_frames, config.image_channels, size, size, generator=generator)
-
-
-def _stream(model: SvgLp, context: torch.Tensor, n_future: int, seed: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        state = model.start(context[:, 0])
-        for i in range(1, context.shape[1]):
-            state = model.observe(context[:, i], state, generator)
-        frames = []
-        for _ in range(n_future):
-            frame, state = model.predict(state, generator)
-            frames.append(frame)
-    return torch.stack(frames, 1)
 
 
 def test_unknown_variant_and_inconsistent_latent_rejected() -> None:
@@ -103,7 +70,7 @@ def test_paper_component_counts() -> None:
 def test_training_forward_shapes(name: str) -> None:
     config = PRESETS[name]
     model = _model(config).train()
-    frames = _frames(config)
+    frames = random_sequences(config)
     out = model(frames, torch.Generator().manual_seed(0))
     t = config.sequence_frames
     assert out.reconstructions.shape == (2, t - 1, config.image_channels, config.image_size, config.image_size)
@@ -118,49 +85,30 @@ def test_vgg_codec_stream_shapes() -> None:
         PRESETS["svg_lp-bair"], codec_widths=(4, 8, 8, 16), frame_dim=8, rnn_size=8, latent_dim=2
     )
     model = _model(config)
-    video = _stream(model, _frames(config, batch=1)[:, :2], n_future=2, seed=0)
+    video = stream(model, random_sequences(config, batch=1)[:, :2], n_future=2, seed=0)
     assert video.shape == (1, 2, 3, 64, 64)
 
 
 def test_same_seed_same_samples_and_different_seed_differs() -> None:
     model = _model(TINY)
-    context = _frames(TINY)[:, : TINY.context_frames]
-    first = _stream(model, context, 4, seed=7)
-    assert torch.equal(first, _stream(model, context, 4, seed=7))
-    assert (first - _stream(model, context, 4, seed=8)).abs().max() > 1e-3
+    context = random_sequences(TINY)[:, : TINY.context_frames]
+    first = stream(model, context, 4, seed=7)
+    assert torch.equal(first, stream(model, context, 4, seed=7))
+    assert (first - stream(model, context, 4, seed=8)).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("name", ["svg_lp-tiny", "svg_lp-tiny-fp"])
 def test_state_round_trip_mid_sequence_continues_identically(name: str) -> None:
     model = _model(PRESETS[name])
-    context = _frames(PRESETS[name])[:, : PRESETS[name].context_frames]
-    uninterrupted = _stream(model, context, 5, seed=3)
-
-    generator = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        state = model.start(context[:, 0])
-        for i in range(1, context.shape[1]):
-            state = model.observe(context[:, i], state, generator)
-        frames = [model.predict(state, generator) for _ in range(1)]
-        state = frames[0].state
-        saved = {key: value.clone() for key, value in state.to_tensors().items()}
-        saved_rng = generator.get_state()
-        del state, generator
-        resumed_generator = torch.Generator()
-        resumed_generator.set_state(saved_rng)
-        state = SvgLpState.from_tensors(saved)
-        rest = []
-        for _ in range(4):
-            frame, state = model.predict(state, resumed_generator)
-            rest.append(frame)
-    resumed = torch.stack([frames[0].frame, *rest], 1)
-    assert torch.equal(resumed, uninterrupted)
+    context = random_sequences(PRESETS[name])[:, : PRESETS[name].context_frames]
+    uninterrupted = stream(model, context, 5, seed=3)
+    assert torch.equal(stream_resumed(model, SvgLpState, context, 5, seed=3), uninterrupted)
 
 
 def test_deterministic_variant_ignores_generator() -> None:
     model = _model(PRESETS["svg_lp-tiny-deterministic"])
-    context = _frames(TINY)[:, : TINY.context_frames]
-    assert torch.equal(_stream(model, context, 3, seed=0), _stream(model, context, 3, seed=123))
+    context = random_sequences(TINY)[:, : TINY.context_frames]
+    assert torch.equal(stream(model, context, 3, seed=0), stream(model, context, 3, seed=123))
     assert model.posterior is None and model.prior is None
     assert "posterior.0.h" not in model.start(context[:, 0]).to_tensors()
 
@@ -178,7 +126,7 @@ def test_kl_is_zero_when_posterior_equals_prior_and_positive_otherwise() -> None
 def test_a_few_dozen_adam_steps_reduce_reconstruction() -> None:
     torch.manual_seed(0)
     model = SvgLp(TINY).train()
-    frames = _moving_squares(TINY, batch=4, seed=5)
+    frames = moving_squares(TINY, batch=4, seed=5)
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3, betas=(0.9, 0.999))
     generator = torch.Generator().manual_seed(0)
     history = []

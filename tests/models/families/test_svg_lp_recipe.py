@@ -3,15 +3,15 @@ from a checkpoint ends with exactly the weights of an uninterrupted one."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from cli.train import add_arguments, config_from_args
 from corpora.moving_digits import DigitsSpec, write_digits_dataset
 from models.families.svg_lp.recipe import Recipe, SvgTrainConfig
+from tests.models.families.predict_helpers import assert_same_weights, fit_whole_and_resumed, train_config_from_flags
 from training.loop import TrainingLoop
 
 
@@ -22,24 +22,19 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _config(digits: Path, out: Path, **values: object) -> SvgTrainConfig:
+def _config(digits: Path, out: Path, **values: Any) -> SvgTrainConfig:
     base = {"data": str(digits), "out": str(out), "preset": "svg_lp-tiny", "batch": 4, "steps": 4, "device": "cpu",
             "progress": False, "checkpoint_every": 0, "sample_every": 0}
     return Recipe.train_config(**{**base, **values})
 
 
 def test_flags_and_set_values_become_run_config_fields(digits: Path, tmp_path: Path) -> None:
-    parser = argparse.ArgumentParser()
-    add_arguments(parser, "train")
-    args = parser.parse_args(["svg_lp", "--data", str(digits), "--preset", "svg_lp-tiny", "--out", str(tmp_path),
-                              "--steps", "7", "--set", "beta=0.001", "--set", "n_future=2"])
-    config = config_from_args(args)
+    flags = ["svg_lp", "--data", str(digits), "--preset", "svg_lp-tiny", "--out", str(tmp_path)]
+    config = train_config_from_flags([*flags, "--steps", "7", "--set", "beta=0.001", "--set", "n_future=2"])
     assert isinstance(config, SvgTrainConfig)
     assert (config.steps, config.beta, config.n_future, config.n_past) == (7, 0.001, 2, 2)  # n_past: the preset's
-    args = parser.parse_args(["svg_lp", "--data", str(digits), "--preset", "svg_lp-tiny", "--out", str(tmp_path),
-                              "--ttur"])
     with pytest.raises(ValueError, match="ttur"):
-        config_from_args(args)
+        train_config_from_flags([*flags, "--ttur"])
 
 
 def test_a_few_dozen_steps_on_a_fixed_batch_lower_the_loss(digits: Path, tmp_path: Path) -> None:
@@ -54,15 +49,9 @@ def test_a_few_dozen_steps_on_a_fixed_batch_lower_the_loss(digits: Path, tmp_pat
 
 
 def test_resume_from_a_checkpoint_matches_an_uninterrupted_run(digits: Path, tmp_path: Path) -> None:
-    whole = TrainingLoop(Recipe(_config(digits, tmp_path / "whole", checkpoint_every=2)))
-    whole.fit()
-    first = TrainingLoop(Recipe(_config(digits, tmp_path / "split", steps=2, checkpoint_every=2)))
-    first.fit()
-    second = TrainingLoop(Recipe(_config(digits, tmp_path / "split", checkpoint_every=2)))
-    assert second.resume() and second.step == 2
-    second.fit()
-    expected, got = whole.recipe.modules()["G"].state_dict(), second.recipe.modules()["G"].state_dict()
-    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    whole, second = fit_whole_and_resumed(lambda out, **values: Recipe(_config(digits, out, **values)), tmp_path)
+    assert set(second.recipe.modules()) == {"G"}
+    assert_same_weights(whole, second)
     meta_path = sorted((tmp_path / "split" / "checkpoints").glob("step_*.json"))[-1]
     assert meta_path.name == "step_0000004.json"
     other = TrainingLoop(Recipe(_config(digits, tmp_path / "split", preset="svg_lp-tiny-deterministic")))

@@ -18,6 +18,7 @@ from models import get_family
 from models.core.family import InputError, PredictStart
 from models.families.videovae.pipeline import VideoVaePipeline, load
 from models.families.videovae.recipe import VideoVAERecipe, VideoVaeRunConfig
+from tests.models.families.predict_helpers import pipeline_resumed, pipeline_stream, predict_start, redraw
 from training.loop import TrainingLoop
 from workers.hooks import NullHooks
 from workers.runner import make_runner
@@ -39,29 +40,18 @@ def people(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _pipeline() -> VideoVaePipeline:
     """Untrained weights with linear layers re-drawn wide enough that z and the attributes visibly change frames."""
     pipeline = load(FAMILY.config("videovae-tiny", TINY), {}, torch.device("cpu"))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for module in pipeline.model.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.normal_(0.0, 0.5)
+    linear = (m.weight for m in pipeline.model.modules() if isinstance(m, torch.nn.Linear))
+    redraw(linear, 0.5, seed=1)
     return pipeline
 
 
 def _context(frames: int = 1, attributes: dict[str, int] | None = None, samples: int = 3) -> PredictStart:
-    generator = torch.Generator().manual_seed(5)
-    context = torch.rand(1, frames, 3, 40, 36, generator=generator) * 2 - 1  # (1, T, 3, H, W): any size
-    return PredictStart(context=context, num_samples=samples, horizon=4, attributes=attributes or {})
+    return predict_start(frames, 40, 36, samples, horizon=4, attributes=attributes)  # any context size
 
 
 def _run(pipeline: VideoVaePipeline, inputs: PredictStart, seed: int, steps: int) -> tuple[torch.Tensor, dict]:
-    rng = torch.Generator().manual_seed(seed)
-    with torch.inference_mode():
-        state = pipeline.start(inputs, rng)
-        frames = []
-        for _ in range(steps):
-            out, state = pipeline.step(state, None, rng)
-            frames.append(out.frames)
-    return torch.cat(frames, 1), pipeline.describe(state)  # (B, steps, 3, S, S)
+    frames, state = pipeline_stream(pipeline, inputs, seed, steps)
+    return frames, pipeline.describe(state)  # (B, steps, 3, S, S)
 
 
 def _run_config(data: Path, out: Path, steps: int, **values: object) -> VideoVaeRunConfig:
@@ -130,23 +120,8 @@ def test_same_seed_same_samples_other_seed_other_samples() -> None:
 def test_resume_through_state_tensors_is_exact() -> None:
     pipeline, inputs = _pipeline(), _context(2)
     whole, described = _run(pipeline, inputs, 3, 5)
-    rng = torch.Generator().manual_seed(3)
-    with torch.inference_mode():
-        state = pipeline.start(inputs, rng)
-        frames = []
-        for _ in range(2):
-            out, state = pipeline.step(state, None, rng)
-            frames.append(out.frames)
-        saved = {k: v.clone() for k, v in pipeline.state_to_tensors(state).items()}
-        rng_state = rng.get_state()
-        fresh = _pipeline()  # a new process: the same weights, the state and rng restored from tensors
-        resumed_rng = torch.Generator().manual_seed(99)
-        resumed_rng.set_state(rng_state)
-        state = fresh.state_from_tensors(saved)
-        for _ in range(3):
-            out, state = fresh.step(state, None, resumed_rng)
-            frames.append(out.frames)
-    assert torch.equal(torch.cat(frames, 1), whole)
+    frames, _, fresh, state = pipeline_resumed(pipeline, _pipeline, inputs, 3, before=2, after=3)
+    assert torch.equal(frames, whole)
     assert fresh.describe(state) == described
 
 
