@@ -118,7 +118,7 @@ class PresetRecipe:
 
     def check_resume(self, meta: dict[str, Any]) -> None:
         """ValueError when the checkpoint's family, preset or config is not this run's."""
-        preset, config = self.config.preset, self.checkpoint_config()
-        if meta.get("family") != self.family or meta.get("preset") != preset or meta.get("config") != config:
+        ours = {"family": self.family, "preset": self.config.preset, "config": self.checkpoint_config()}
+        if any(meta.get(key) != value for key, value in ours.items()):  # the same run setup, key by key
             raise ValueError(f"the checkpoint is a {meta.get('family')} {meta.get('preset')} run with config "
-                             f"{meta.get('config')}, not {self.family} {preset} with {config}")
+                             f"{meta.get('config')}, not {ours['family']} {ours['preset']} with {ours['config']}")
