@@ -257,6 +257,9 @@ def evaluate_model(card: Any, pipeline: Pipeline, seqs: list[Sequence], config: 
             temporal.append(_score(generated, c))
         result["temporal"] = _mean(temporal)
         result["frame_by_frame"] = _mean([_score(run(c, False), c) for c in clips])
+        colours = class_colour_table(chosen[0].root, codec)
+        if colours is not None:  # the no-model baseline: labels painted with the class-mean training colours
+            result["flat_class_colours"] = _mean([_score(list(flat_frames(c, colours)), c) for c in clips])
         return result
     by_k: dict[str, Any] = {}
     max_k = card.inputs.references.max
@@ -298,6 +301,30 @@ def evaluate_model(card: Any, pipeline: Pipeline, seqs: list[Sequence], config: 
         by_k[str(k)] = {name: _mean(r) for name, r in rows.items() if r}
     result["references"] = by_k
     return result
+
+
+def class_colour_table(root: Path, codec: LabelCodec) -> np.ndarray | None:
+    """(num_classes, 3) mean training colour per class of a segmentation data set with a train split (grey for
+    classes never seen), or None when there is nothing to compute it from."""
+    from corpora.class_colours import mean_class_colours
+
+    if codec.label_type != "segmentation" or not (root / "train_B").is_dir():
+        return None
+    try:
+        means = mean_class_colours(root)
+    except ValueError:  # e.g. labels stored as colours, not ids
+        return None
+    table = np.full((codec.num_classes, 3), 128.0)
+    for c, rgb in means.items():
+        if int(c) < codec.num_classes:
+            table[int(c)] = rgb
+    return table
+
+
+def flat_frames(clip: Clip, table: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) uint8: every pixel of the clip's labels painted with its class's colour in `table`."""
+    ids = clip.labels[:, : table.shape[0]].argmax(1).numpy()  # (T, H, W)
+    return table[ids].round().clip(0, 255).astype(np.uint8)
 
 
 def _frames(clip: Clip) -> torch.Tensor:
@@ -379,6 +406,8 @@ def markdown_table(report: dict[str, Any]) -> str:
         if "temporal" in m:
             row(name, m, "temporal", "-", m["temporal"])
             row(name, m, "frame by frame (temporal off)", "-", m["frame_by_frame"])
+            if "flat_class_colours" in m:
+                row(name, m, "baseline: flat class-mean render (no model)", "-", m["flat_class_colours"])
         for k, variants in m.get("references", {}).items():
             for variant, label in (("right", "right refs"), ("wrong", "other appearance's refs"),
                                    ("frame_by_frame", "right refs, temporal off")):

@@ -19,7 +19,6 @@ reference colours of `evaluation.labels_only`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from corpora.layout import SequenceEntry, SequenceWriter, read_png, write_dataset_json
+from corpora.class_colours import mean_class_colours
+from corpora.layout import SequenceEntry, SequenceWriter, write_dataset_json
 from corpora.synthetic.street import STREET_CLASSES
 from corpora.synthetic.street_world import (
     BUILDING,
@@ -44,7 +44,6 @@ from corpora.synthetic.street_world import (
 
 REFERENCE_WIDTH = 256
 """Speeds in the scenes are px per frame at this width."""
-COLOUR_FRAME_STRIDE = 5
 """`colours_from` reads every 5th frame of the source's train sequences."""
 
 
@@ -336,28 +335,6 @@ def render(scene: Scene, t: int) -> HandmadeFrame:
     for k, m in enumerate(scene.movers, start=1):
         flow[layer == k] = (-m.vx, -m.vy)
     return HandmadeFrame(ids, layer, flow)
-
-
-def mean_class_colours(root: Path, split: str = "train", stride: int = COLOUR_FRAME_STRIDE) -> dict[str, list[float]]:
-    """{class id: mean RGB} over every `stride`-th frame of a segmentation data set's `split` (ids in A, RGB in B)."""
-    if not (root / "dataset.json").is_file():
-        raise ValueError(f"{root} is not a data set (no dataset.json)")
-    meta = json.loads((root / "dataset.json").read_text())
-    sums, counts = np.zeros((256, 3)), np.zeros(256)  # per class id
-    for name, info in sorted(meta["sequences"].items()):
-        if info.get("split") != split:
-            continue
-        for path in sorted((root / f"{split}_A" / name).glob("*.png"))[::stride]:
-            ids = read_png(path)  # (H, W)
-            if ids.ndim != 2 or ids.dtype != np.uint8:
-                raise ValueError(f"{path}: expected single-channel uint8 class ids")
-            rgb = read_png(root / f"{split}_B" / name / path.name).reshape(-1, 3)  # (H*W, 3)
-            counts += np.bincount(ids.ravel(), minlength=256)
-            for c in range(3):
-                sums[:, c] += np.bincount(ids.ravel(), weights=rgb[:, c], minlength=256)
-    if not counts.any():
-        raise ValueError(f"no {split} frames in {root}")
-    return {str(c): [round(float(v), 2) for v in sums[c] / counts[c]] for c in np.flatnonzero(counts)}
 
 
 @dataclass(frozen=True)

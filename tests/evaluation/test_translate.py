@@ -41,6 +41,8 @@ def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[st
         assert r["frames"] == 3 and r["sequences"] == 1
         assert 0 < r["psnr"] < 40 and -1 <= r["ssim"] <= 1
         assert r["warping_error"] >= 0 and r["warping_error_ground_truth"] < r["warping_error"] + 1
+    flat = street["flat_class_colours"]  # the no-model baseline: labels painted with the class-mean colours
+    assert flat["frames"] == 3 and 0 < flat["psnr"] < 100 and flat["grid_excess_db"] < 3
     people = report["models"]["people"]
     assert set(people["references"]) == {"1"}  # K = 4 exceeds the card's maximum (2)
     assert set(people["references"]["1"]) == {"right", "wrong", "frame_by_frame"}
@@ -49,6 +51,7 @@ def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[st
     assert list(people["reference_frames"].values()) == [[[3], [3]]]  # 4 frames, 3 evaluated: frame 3 is the one left
     table = md.read_text()
     assert "| street | trained | temporal |" in table and "other appearance's refs" in table
+    assert "flat class-mean render (no model)" in table
     assert table in capsys.readouterr().out
 
 
@@ -85,3 +88,28 @@ def test_reference_orders_are_seeded_nested_and_outside_the_window() -> None:
     assert all(sorted(o) == list(range(12, 30)) for o in orders)  # K references = o[:K]: nested, after the window
     assert len({tuple(o[:4]) for o in orders}) == 3  # the draws differ
     assert sorted(reference_orders(5, 3, 4, 1, (0,))[0]) == [0, 1, 2, 3, 4]  # too few after the window: all frames
+
+
+def test_the_flat_baseline_paints_each_class_with_its_mean_training_colour(data: dict[str, Path]) -> None:
+    import numpy as np
+
+    from app.contracts import load_manifest
+    from corpora.class_colours import mean_class_colours
+    from evaluation.translate import class_colour_table, flat_frames, load_clip, load_sequences
+    from workers.labels_input import codec_for
+
+    card = load_manifest(data["manifest"]).models["street"]
+    codec = codec_for(card.inputs.labels)  # type: ignore[union-attr]
+    table = class_colour_table(data["street"], codec)
+    assert table is not None and table.shape == (35, 3)
+    means = mean_class_colours(data["street"])
+    for c, rgb in means.items():
+        assert np.allclose(table[int(c)], rgb)
+    _, seqs = load_sequences(data["street"], "test")
+    clip = load_clip(seqs[0], [0, 1], codec, 32, 64)
+    painted = flat_frames(clip, table)  # (2, 32, 64, 3)
+    ids = clip.labels[:, :35].argmax(1).numpy()
+    assert painted.shape == (2, 32, 64, 3)
+    assert np.array_equal(painted[ids == int(next(iter(means)))][0], np.round(table[int(next(iter(means)))]))
+    assert class_colour_table(data["people"], codec_for(load_manifest(data["manifest"]).models["people"]
+                                                        .inputs.labels)) is None  # type: ignore[union-attr]
