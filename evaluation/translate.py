@@ -29,6 +29,7 @@ references of the first evaluated K) are also written as `<previews>/<model>.png
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -306,19 +307,28 @@ def evaluate_model(card: Any, pipeline: Pipeline, seqs: list[Sequence], config: 
 def class_colour_table(root: Path, codec: LabelCodec) -> np.ndarray | None:
     """(num_classes, 3) mean training colour per class of a segmentation data set with a train split (grey for
     classes never seen), or None when there is nothing to compute it from."""
-    from corpora.class_colours import mean_class_colours
-
     if codec.label_type != "segmentation" or not (root / "train_B").is_dir():
         return None
-    try:
-        means = mean_class_colours(root)
-    except ValueError:  # e.g. labels stored as colours, not ids
+    means = _class_means(root)
+    if means is None:
         return None
     table = np.full((codec.num_classes, 3), 128.0)
     for c, rgb in means.items():
         if int(c) < codec.num_classes:
             table[int(c)] = rgb
     return table
+
+
+@functools.lru_cache(maxsize=8)
+def _class_means(root: Path) -> dict[str, list[float]] | None:
+    """A data set's class-mean training colours, read once per `v2v eval` however many models use them (None when
+    its labels are not stored as class ids)."""
+    from corpora.class_colours import mean_class_colours
+
+    try:
+        return mean_class_colours(root)
+    except ValueError:
+        return None
 
 
 def flat_frames(clip: Clip, table: np.ndarray) -> np.ndarray:
