@@ -155,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
     if kind not in CARD_WRITERS:
         raise ValueError(f"{run_dir} trained a {kind} model: export writes {', '.join(CARD_WRITERS)} cards only")
     card = CARD_WRITERS[kind](args.name, meta, weights, extra, args.description)
+    if "warm_start" in meta:  # the generator's whole training: the source's steps, then this run's
+        earlier = meta["warm_start"]
+        whole = {"trained_steps": earlier["trained_steps"] + meta["step"], "warm_started_from": earlier["source"]}
+        card = card.model_copy(update={"quality": {**card.quality, **whole}})
     if args.quality:
         card = card.model_copy(update={"quality": {**card.quality, **json.loads(Path(args.quality).read_text())}})
     if single is not None:

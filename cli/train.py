@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=None)
     parser.add_argument("--sample-every", type=int, default=None)
     parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    parser.add_argument("--init-from", default=None, metavar="MODEL|RUN|CHECKPOINT",
+                        help="start the generator from trained weights: a shipped model name, a run folder or a "
+                             "step_*.json (the other networks and the optimisers start fresh; ignored when --resume "
+                             "finds a checkpoint)")
+    parser.add_argument("--manifest", default=None,
+                        help="where --init-from looks up shipped model names (default: the repo's checkpoints/)")
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="time budget: stop after the step in progress once it is spent, checkpoint, exit 0 "
                              "(SIGTERM/SIGINT do the same; continue with --resume)")
@@ -75,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 _RENAMES = {"config": "overrides", "no_flip": "flip", "num_d": "num_D", "temporal_scales": "n_scales_temporal",
             "quiet": "progress"}
-_NOT_CONFIG = {"family", "size", "resume", "set", "command", "max_minutes"}
+_NOT_CONFIG = {"family", "size", "resume", "set", "command", "max_minutes", "init_from", "manifest"}
 
 
 def _values(args: argparse.Namespace) -> dict[str, object]:
@@ -129,14 +135,21 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--data {config.data}: no such data set folder (make one with `v2v data`)")
     loop = loop_for(config, recipe)  # under torchrun: data-parallel, rank 0 writes
     try:
+        log = logging.getLogger("v2v.train")
         if args.resume and loop.resume():
-            logging.getLogger("v2v.train").info("resumed at step %d", loop.step)
+            log.info("resumed at step %d", loop.step)
+        elif args.init_from is not None:
+            from app.contracts import DEFAULT_MANIFEST
+
+            loop.start_from(args.init_from, Path(args.manifest) if args.manifest else DEFAULT_MANIFEST)
+            log.info("generator from %s (%d steps trained before)", args.init_from,
+                     loop.warm_start["trained_steps"] if loop.warm_start else 0)
         if args.max_minutes is not None:
             loop.deadline = time.monotonic() + 60.0 * args.max_minutes
         loop.fit()
         if loop.stop_reason is not None:
-            logging.getLogger("v2v.train").warning("stopped at step %d of %d (%s); continue with --resume",
-                                                   loop.step, config.steps, loop.stop_reason)
+            log.warning("stopped at step %d of %d (%s); continue with --resume", loop.step, config.steps,
+                        loop.stop_reason)
         if loop.cluster.is_main and (config.checkpoint_every <= 0 or loop.step % config.checkpoint_every):
             loop.save_checkpoint()  # always leave the final weights behind
     finally:

@@ -60,6 +60,8 @@ class TrainingLoop:
         self.stop_reason: str | None = None
         """Why the last `fit` ended before `run.steps` ("signal", "time budget"), None when it did not."""
         self._signalled = False
+        self.warm_start: dict[str, Any] | None = None
+        """Where the generator came from when the run began from trained weights (`training.warm_start`)."""
         if self.cluster.world > 1:
             distributed.shard(self.cluster, self.run.batch)  # refuse a batch the ranks cannot split
             distributed.synchronise_batch_norm(recipe.modules(), recipe.device)
@@ -150,6 +152,14 @@ class TrainingLoop:
         if self.cluster.world > 1:
             distributed.broadcast_modules(self.recipe.modules())
         return True
+
+    def start_from(self, source: str, manifest: Path) -> None:
+        """Begin this (fresh) run from the generator of `source`: see `training.warm_start`."""
+        from training.warm_start import warm_start
+
+        self.warm_start = warm_start(self.recipe, source, manifest).to_json()
+        if self.cluster.world > 1:
+            distributed.broadcast_modules(self.recipe.modules())
 
     def _batches(self) -> Iterator[Any]:
         run = self.run

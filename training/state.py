@@ -2,9 +2,10 @@
 
 Writes and restores everything a run needs to continue exactly: every module of `recipe.modules()` (safetensors, keys
 prefixed `<name>.`), every optimiser and loss scaler by name and the RNG states (`torch.save`), and a JSON with the
-recipe's metadata and the step. Every file is written to `.partial` and renamed; the JSON is written last, so a
-checkpoint without its JSON is ignored. Checkpoints of the earlier two-family trainer (optimisers stored as
-`opt_g` / `opt_d` / `opt_dt`) load too: they are converted on the fly.
+recipe's metadata, the step and, for a warm-started run, where its generator came from (`warm_start`). Every file is
+written to `.partial` and renamed; the JSON is written last, so a checkpoint without its JSON is ignored. Checkpoints
+of the earlier two-family trainer (optimisers stored as `opt_g` / `opt_d` / `opt_dt`) load too: they are converted on
+the fly.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def save_checkpoint(loop: TrainingLoop) -> Path:
     _atomic(stem.with_suffix(".optim.pt"), lambda p: torch.save(optim, p))
     meta = {**recipe.metadata(), "step": loop.step, "weights": stem.with_suffix(".safetensors").name,
             "format": FORMAT}
+    if loop.warm_start is not None:
+        meta["warm_start"] = loop.warm_start
     json_path = stem.with_suffix(".json")
     _atomic(json_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
     return json_path
@@ -121,3 +124,4 @@ def load_checkpoint(loop: TrainingLoop, json_path: Path) -> None:
     if rng["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
     loop.step = int(meta["step"])
+    loop.warm_start = meta.get("warm_start")

@@ -1,0 +1,99 @@
+"""`v2v train --init-from`: a run that starts from trained generator weights (training/warm_start.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from app.contracts import load_manifest
+from cli.main import main
+from tests.moving_square import make_moving_square
+from training.state import latest_checkpoint, module_weights, read_checkpoint_meta
+
+
+def _args(data: Path, run: Path, steps: int, *extra: str) -> list[str]:
+    return ["train", "vid2vid", "--data", str(data), "--preset", "vid2vid-tiny", "--out", str(run), "--steps",
+            str(steps), "--size", "32x32", "--clip-frames", "2", "--num-d", "1", "--temporal-scales", "0",
+            "--checkpoint-every", "100", "--sample-every", "0", "--device", "cpu", "--quiet", *extra]
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny data set and a manifest with one exported model ("tiny", trained 2 steps)."""
+    root = tmp_path_factory.mktemp("warm")
+    data = make_moving_square(root / "data", frames=4, size=32)
+    assert main(_args(data, root / "first", 2)) == 0
+    assert main(["export", str(root / "first"), "--name", "tiny", "--checkpoints-dir", str(root / "ckpt")]) == 0
+    return data, root / "ckpt" / "manifest.json"
+
+
+def test_a_run_starts_from_a_shipped_model_and_its_export_counts_both_trainings(
+    shipped: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, manifest = shipped
+    card = load_manifest(manifest).models["tiny"]
+    assert card.weights is not None
+    exported = load_file(str(manifest.parent / card.weights.file))
+
+    run = tmp_path / "run"
+    assert main(_args(data, run, 1, "--init-from", "tiny", "--manifest", str(manifest), "--lr", "0")) == 0
+    checkpoint = latest_checkpoint(run)
+    assert checkpoint is not None
+    meta = read_checkpoint_meta(checkpoint)
+    assert meta["step"] == 1 and meta["warm_start"]["source"] == "tiny"
+    assert meta["warm_start"]["trained_steps"] == 2 and meta["warm_start"]["sha256"] == card.weights.sha256
+    trained = module_weights(checkpoint, "G")  # lr 0: still exactly the shipped generator
+    assert set(trained) == set(exported)
+    for key, value in exported.items():
+        assert torch.equal(trained[key].to(value.dtype), value), key
+
+    assert main(["export", str(run), "--name", "tiny-more", "--checkpoints-dir", str(tmp_path / "ckpt")]) == 0
+    quality = load_manifest(tmp_path / "ckpt" / "manifest.json").models["tiny-more"].quality
+    assert quality["trained_steps"] == 3 and quality["warm_started_from"] == "tiny"
+
+
+def test_a_run_starts_from_another_run_and_resume_keeps_the_origin(shipped: tuple[Path, Path],
+                                                                   tmp_path: Path) -> None:
+    data, manifest = shipped
+    source = tmp_path / "source"
+    assert main(_args(data, source, 2)) == 0
+    run = tmp_path / "run"
+    assert main(_args(data, run, 1, "--init-from", str(source))) == 0
+    assert main(_args(data, run, 2, "--resume", "--init-from", "tiny", "--manifest", str(manifest))) == 0
+    meta = read_checkpoint_meta(latest_checkpoint(run))  # type: ignore[arg-type]
+    assert meta["step"] == 2  # resumed from its own step 1, not restarted from "tiny"
+    assert meta["warm_start"]["trained_steps"] == 2 and meta["warm_start"]["source"].endswith("step_0000002.json")
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
+
+
+def test_sources_that_cannot_start_the_run_are_refused_by_name(
+    shipped: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, manifest = shipped
+    assert main(_args(data, tmp_path / "a", 1, "--init-from", "nope", "--manifest", str(manifest))) == 2
+    assert "nope" in capsys.readouterr().err and not (tmp_path / "a" / "checkpoints").exists()
+
+    wider = _args(data, tmp_path / "b", 1, "--init-from", "tiny", "--manifest", str(manifest),
+                  "--config", json.dumps({"ngf": 16}))
+    assert main(wider) == 2
+    assert "does not fit" in capsys.readouterr().err
+
+    other = tmp_path / "ckpt" / "manifest.json"
+    other.parent.mkdir()
+    cards = json.loads(manifest.read_text())
+    weights = manifest.parent / cards["models"]["tiny"]["weights"]["file"]
+    (other.parent / weights.name).write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)  # same size, other bytes
+    other.write_text(json.dumps(cards))
+    assert main(_args(data, tmp_path / "c", 1, "--init-from", "tiny", "--manifest", str(other))) == 2
+    assert "sha256" in capsys.readouterr().err
+
+    cards["models"]["tiny"]["family"] = "fs_vid2vid"
+    other.write_text(json.dumps(cards))
+    (other.parent / weights.name).write_bytes(weights.read_bytes())
+    assert main(_args(data, tmp_path / "d", 1, "--init-from", "tiny", "--manifest", str(other))) == 2
+    assert "cannot start a vid2vid run" in capsys.readouterr().err

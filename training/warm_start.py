@@ -1,0 +1,88 @@
+"""Warm starts: begin a new run from trained generator weights instead of from initialisation.
+
+`v2v train ... --init-from SOURCE` loads the generator ("G" of `recipe.modules()`) from a shipped model (a name in
+`checkpoints/manifest.json`, sha256 checked), from another run (its folder: the latest checkpoint) or from one of its
+`step_*.json` checkpoints. Everything else starts fresh: the other networks (discriminators, classifiers), the
+optimisers and the step count. The source goes into every checkpoint's metadata as `warm_start`, so an export can
+report the generator's whole training (`trained_steps` of the source plus this run's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from training.recipe import Recipe
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Where a run's starting generator came from."""
+
+    source: str
+    family: str
+    trained_steps: int
+    sha256: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _from_manifest(name: str, manifest: Path) -> tuple[dict[str, torch.Tensor], WarmStart]:
+    from app.contracts import load_manifest
+    from models.core.checkpoints import verify_sha256
+
+    models = load_manifest(manifest).models if manifest.exists() else {}
+    if name not in models:
+        known = ", ".join(sorted(models)) or "none"
+        raise ValueError(f"--init-from {name}: not a run folder, a checkpoint or a shipped model (models: {known})")
+    card = models[name]
+    if card.weights is None:
+        raise ValueError(f"--init-from {name}: the model ships no weights")
+    path = manifest.parent / card.weights.file
+    verify_sha256(path, card.weights.sha256)
+    steps = card.quality.get("trained_steps", 0)
+    return load_file(str(path)), WarmStart(source=name, family=card.family,
+                                           trained_steps=int(steps) if isinstance(steps, int | float) else 0,
+                                           sha256=card.weights.sha256)
+
+
+def _from_run(path: Path) -> tuple[dict[str, torch.Tensor], WarmStart]:
+    from training.state import latest_checkpoint, module_weights, read_checkpoint_meta
+
+    checkpoint = latest_checkpoint(path) if path.is_dir() else path
+    if checkpoint is None:
+        raise ValueError(f"--init-from {path}: the run has no checkpoint yet")
+    meta = read_checkpoint_meta(checkpoint)
+    earlier = int(meta.get("warm_start", {}).get("trained_steps", 0))
+    return module_weights(checkpoint, "G"), WarmStart(source=str(checkpoint), family=str(meta["family"]),
+                                                      trained_steps=earlier + int(meta["step"]))
+
+
+def read_source(source: str, manifest: Path) -> tuple[dict[str, torch.Tensor], WarmStart]:
+    """The generator state dict named by `source` (run folder, step_*.json, or shipped model name) and its origin."""
+    path = Path(source)
+    if path.is_dir() or (path.suffix == ".json" and path.is_file()):
+        return _from_run(path)
+    return _from_manifest(source, manifest)
+
+
+def warm_start(recipe: Recipe, source: str, manifest: Path) -> WarmStart:
+    """Load the generator of `source` into the recipe's "G" (cast to its dtype and device; every tensor must fit)."""
+    state, origin = read_source(source, manifest)
+    family = recipe.metadata()["family"]
+    if origin.family != family:
+        raise ValueError(f"--init-from {source}: a {origin.family} generator cannot start a {family} run")
+    generator = recipe.modules()["G"]
+    own = generator.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise ValueError(f"--init-from {source}: the generator does not fit this run's preset "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]}, other shapes {wrong[:3]})")
+    generator.load_state_dict({k: v.to(dtype=own[k].dtype, device=own[k].device) for k, v in state.items()})
+    return origin
