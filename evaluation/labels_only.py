@@ -31,7 +31,15 @@ import torch
 from corpora.layout import read_png
 from evaluation.metrics import inside_mask, masked_warping_sum
 from evaluation.spectrum import grid_excess_db, grid_scores
-from evaluation.translate import EvalConfig, Sequence, _fmt, _mean, read_flow, run_stream, spread_over_appearances
+from evaluation.translate import (
+    EvalConfig,
+    Sequence,
+    mean_over_sequences,
+    read_flow,
+    run_stream,
+    spread_over_appearances,
+)
+from evaluation.translate_table import fmt
 from models.core.family import Pipeline
 from models.core.label_codec import LabelCodec
 from models.core.labels import CITYSCAPES_PALETTE
@@ -169,7 +177,7 @@ def evaluate_labels_only(card: Any, pipeline: Pipeline, seqs: list[Sequence], co
             rows[variant].append(score(generated, clip, colours, table))
     return {"sequences": [s.name for s in chosen], "labels_only": True, "flow_source": ["ground_truth"],
             "reference_colours": "class_colours" if colours else "palette",
-            **{variant: _mean(r) for variant, r in rows.items()}}
+            **{variant: mean_over_sequences(r) for variant, r in rows.items()}}
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -193,7 +201,7 @@ def markdown_table(report: dict[str, Any]) -> str:
         for variant, label in (("temporal", "temporal"), ("frame_by_frame", "frame by frame (temporal off)")):
             r = m[variant]
             lines.append(
-                f"| {name} | {label} | {_fmt(r['warping_error'], 4)} | {_fmt(r['flicker'], 4)} | "
-                f"{_fmt(r.get('class_colour_error'), 4)} | {_fmt(r['grid_db'], 1)} | {_fmt(r['grid_excess_db'], 1)} "
+                f"| {name} | {label} | {fmt(r['warping_error'], 4)} | {fmt(r['flicker'], 4)} | "
+                f"{fmt(r.get('class_colour_error'), 4)} | {fmt(r['grid_db'], 1)} | {fmt(r['grid_excess_db'], 1)} "
                 f"| {r['sequences']} | {r['frames']} | {m['data']} |")
     return "\n".join(lines) + "\n"

@@ -20,8 +20,9 @@ from evaluation.generate import evaluate as evaluate_generate
 from evaluation.generate import markdown_table as generate_markdown
 from evaluation.predict import evaluate as evaluate_predict
 from evaluation.predict import markdown as predict_markdown
-from evaluation.translate import EvalConfig, markdown_table
+from evaluation.translate import EvalConfig
 from evaluation.translate import evaluate as evaluate_translate
+from evaluation.translate_table import markdown_table
 
 PROTOCOLS = {"translate": evaluate_translate, "predict": evaluate_predict, "generate": evaluate_generate}
 

@@ -25,6 +25,7 @@ Labels-only data sets (dataset.json `"labels_only": true`: label clips with exac
 
 With `EvalConfig.previews` set, the frames generated for the first evaluated sequence (temporal; few-shot: right
 references of the first evaluated K) are also written as `<previews>/<model>.png` and `.gif` (evaluation.previews).
+The Markdown table of a report is `evaluation.translate_table`'s.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def run_stream(pipeline: Pipeline, clip: Clip | LabelClip, temporal: bool, refs:
     return out_frames
 
 
-def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+def mean_over_sequences(rows: list[dict[str, float]]) -> dict[str, float]:
     keys = [k for k in rows[0] if k != "frames"]
     out = {k: float(np.nanmean([r[k] for r in rows])) if rows else math.nan for k in keys}
     out["frames"] = int(sum(r["frames"] for r in rows))
@@ -256,11 +257,12 @@ def evaluate_model(card: Any, pipeline: Pipeline, seqs: list[Sequence], config: 
             generated = run(c, True)
             preview(i, generated)
             temporal.append(_score(generated, c))
-        result["temporal"] = _mean(temporal)
-        result["frame_by_frame"] = _mean([_score(run(c, False), c) for c in clips])
+        result["temporal"] = mean_over_sequences(temporal)
+        result["frame_by_frame"] = mean_over_sequences([_score(run(c, False), c) for c in clips])
         colours = class_colour_table(chosen[0].root, codec)
         if colours is not None:  # the no-model baseline: labels painted with the class-mean training colours
-            result["flat_class_colours"] = _mean([_score(list(flat_frames(c, colours)), c) for c in clips])
+            flat = [_score(list(flat_frames(c, colours)), c) for c in clips]
+            result["flat_class_colours"] = mean_over_sequences(flat)
         return result
     by_k: dict[str, Any] = {}
     max_k = card.inputs.references.max
@@ -299,7 +301,7 @@ def evaluate_model(card: Any, pipeline: Pipeline, seqs: list[Sequence], config: 
             for name, r in per_draw.items():
                 if r:
                     rows[name].append(_mean_over_draws(r))
-        by_k[str(k)] = {name: _mean(r) for name, r in rows.items() if r}
+        by_k[str(k)] = {name: mean_over_sequences(r) for name, r in rows.items() if r}
     result["references"] = by_k
     return result
 
@@ -370,58 +372,3 @@ def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: Eval
                 entry["previews"] = write_previews(config.previews, name, shown[0], float(meta.get("fps", 15)))
             report["models"][name] = entry
     return report
-
-
-def _fmt(v: Any, digits: int) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
-
-
-def _reference_note(report: dict[str, Any]) -> str:
-    draws = sorted({m["reference_draws"] for m in report["models"].values() if "reference_draws" in m})
-    if not draws:
-        return ""
-    return (f" K references: the first K of a seeded random order of the sequence's frames after the "
-            f"evaluated window (nested sets), scores averaged over {'/'.join(map(str, draws))} such orders.")
-
-
-def markdown_table(report: dict[str, Any]) -> str:
-    """The report as one Markdown table (warping errors in [0, 1] intensity units, lower is better), followed by the
-    labels-only table (`evaluation.labels_only`) when a model was scored on labels-only data."""
-    from evaluation.labels_only import markdown_table as labels_only_table
-
-    labels_only = any(m.get("labels_only") for m in report["models"].values())
-    normal = [name for name, m in report["models"].items() if not m.get("labels_only")]
-    if labels_only and not normal:
-        return labels_only_table(report)
-    lines = [
-        f"Split `{report['split']}`, up to {report['max_frames']} frames per sequence. Warping error: mean "
-        "|x_t - warp(x_t-1, flow)| on pixels visible in the ground truth (lower is better; GT = the ground truth's "
-        "own). Grid: the largest excess, over periods 2/4/8 px, of the output's spectral peak on that period's "
-        "frequency lattice above the ground truth's (dB; ≤ ~1 = no periodic grid; evaluation.spectrum)."
-        + _reference_note(report),
-        "",
-        "| model | weights | variant | K | PSNR dB | SSIM | warp err | warp err GT | grid dB | seqs | frames | flow |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-
-    def row(name: str, m: dict[str, Any], variant: str, k: str, r: dict[str, Any]) -> None:
-        lines.append(
-            f"| {name} | {m['weights']} | {variant} | {k} | {_fmt(r['psnr'], 2)} | {_fmt(r['ssim'], 3)} | "
-            f"{_fmt(r['warping_error'], 4)} | {_fmt(r['warping_error_ground_truth'], 4)} | "
-            f"{_fmt(r.get('grid_excess_db'), 1)} | {r['sequences']} | "
-            f"{r['frames']} | {','.join(m['flow_source'])} |")
-
-    for name in normal:
-        m = report["models"][name]
-        if "temporal" in m:
-            row(name, m, "temporal", "-", m["temporal"])
-            row(name, m, "frame by frame (temporal off)", "-", m["frame_by_frame"])
-            if "flat_class_colours" in m:
-                row(name, m, "baseline: flat class-mean render (no model)", "-", m["flat_class_colours"])
-        for k, variants in m.get("references", {}).items():
-            for variant, label in (("right", "right refs"), ("wrong", "other appearance's refs"),
-                                   ("frame_by_frame", "right refs, temporal off")):
-                if variant in variants:
-                    row(name, m, label, k, variants[variant])
-    table = "\n".join(lines) + "\n"
-    return table + "\n" + labels_only_table(report) if labels_only else table

@@ -2,8 +2,8 @@
 
 `v2v train ... --init-from SOURCE` loads the generator ("G" of `recipe.modules()`) from a shipped model (a name in
 `checkpoints/manifest.json`, sha256 checked), from another run (its folder: the latest checkpoint) or from one of its
-`step_*.json` checkpoints. Everything else starts fresh: the other networks (discriminators, classifiers), the
-optimisers and the step count. The source goes into every checkpoint's metadata as `warm_start`, so an export can
+`step_*.json` checkpoints; it must fit the run's generator exactly (same tensor names and shapes). Everything else
+starts fresh: the other networks (discriminators, classifiers), the optimisers and the step count. The source goes into every checkpoint's metadata as `warm_start`, so an export can
 report the generator's whole training (`trained_steps` of the source plus this run's).
 """
 
@@ -72,17 +72,17 @@ def read_source(source: str, manifest: Path) -> tuple[dict[str, torch.Tensor], W
 
 
 def warm_start(recipe: Recipe, source: str, manifest: Path) -> WarmStart:
-    """Load the generator of `source` into the recipe's "G" (cast to its dtype and device; every tensor must fit)."""
+    """Load the generator of `source` into the recipe's "G" (cast to its dtype and device); ValueError, naming both
+    sides, when its tensors are not exactly the run generator's."""
     state, origin = read_source(source, manifest)
-    family = recipe.metadata()["family"]
-    if origin.family != family:
-        raise ValueError(f"--init-from {source}: a {origin.family} generator cannot start a {family} run")
     generator = recipe.modules()["G"]
     own = generator.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
-        raise ValueError(f"--init-from {source}: the generator does not fit this run's preset "
-                         f"(missing {missing[:3]}, unexpected {unexpected[:3]}, other shapes {wrong[:3]})")
+        run = recipe.metadata()
+        raise ValueError(f"--init-from {source}: its {origin.family} generator does not fit this run's "
+                         f"{run['family']} preset {run['preset']} (missing {missing[:3]}, unexpected "
+                         f"{unexpected[:3]}, other shapes {wrong[:3]})")
     generator.load_state_dict({k: v.to(dtype=own[k].dtype, device=own[k].device) for k, v in state.items()})
     return origin

@@ -91,9 +91,3 @@ def test_sources_that_cannot_start_the_run_are_refused_by_name(
     other.write_text(json.dumps(cards))
     assert main(_args(data, tmp_path / "c", 1, "--init-from", "tiny", "--manifest", str(other))) == 2
     assert "sha256" in capsys.readouterr().err
-
-    cards["models"]["tiny"]["family"] = "fs_vid2vid"
-    other.write_text(json.dumps(cards))
-    (other.parent / weights.name).write_bytes(weights.read_bytes())
-    assert main(_args(data, tmp_path / "d", 1, "--init-from", "tiny", "--manifest", str(other))) == 2
-    assert "cannot start a vid2vid run" in capsys.readouterr().err
