@@ -3,8 +3,9 @@
 `v2v train ... --init-from SOURCE` loads the generator ("G" of `recipe.modules()`) from a shipped model (a name in
 `checkpoints/manifest.json`, sha256 checked), from another run (its folder: the latest checkpoint) or from one of its
 `step_*.json` checkpoints; it must fit the run's generator exactly (same tensor names and shapes). Everything else
-starts fresh: the other networks (discriminators, classifiers), the optimisers and the step count. The source goes into every checkpoint's metadata as `warm_start`, so an export can
-report the generator's whole training (`trained_steps` of the source plus this run's).
+starts fresh: the other networks (discriminators, classifiers), the optimisers and the step count. The source goes
+into every checkpoint's metadata as `warm_start`, so an export can report the generator's whole training
+(`trained_steps` of the source plus this run's).
 """
 
 from __future__ import annotations

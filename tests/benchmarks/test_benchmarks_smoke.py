@@ -100,3 +100,14 @@ def test_bench_jobs_quick(tmp_path: Path) -> None:
     parts = p["breakdown_s"]
     for name in ("decode", "label_encode", "generator_step", "to_rgb", "png_write", "state_save", "mp4_mux", "other"):
         assert name in parts and name in p["breakdown_ms_per_frame"]
+
+
+def test_bench_label_gather_quick(tmp_path: Path) -> None:
+    from benchmarks.bench_label_gather import main
+
+    p = _run(main, tmp_path)
+    assert p["benchmark"] == "label_gather" and p["settings"]["steps"] == 2
+    (case,) = p["cases"]
+    assert case["preset"] == "vid2vid-street-small" and 0 < case["label_stem_share"] < 1
+    assert _is_pos(case["ms_gather"]) and _is_pos(case["ms_dense"]) and len(case["speedups"]) == 2
+    assert case["max_abs_difference"] < 1e-3  # the two paths compute the same frame

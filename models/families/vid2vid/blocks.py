@@ -25,6 +25,7 @@ from models.families.vid2vid.layers import (
     res_blocks,
     up_block,
 )
+from models.families.vid2vid.one_hot import OneHotCodes, label_stacks
 
 
 @dataclass
@@ -105,9 +106,13 @@ class CompositeGenerator(nn.Module):
         self.fg = (GlobalBranch(label_ch, fg_ngf, n_downsample, n_blocks, norm, upsample)
                    if fg_ngf is not None else None)
 
-    def forward(self, labels: torch.Tensor, prev_frames: torch.Tensor) -> ScaleHeads:
-        """labels (B, n_frames·C, H, W), prev_frames (B, L·3, H, W) -> ScaleHeads at (H, W)."""
-        code = self.label_encoder(labels) + self.prev_encoder(prev_frames)  # (B, ngf·2^n, H/2^n, W/2^n)
+    def forward(self, labels: torch.Tensor, prev_frames: torch.Tensor,
+                codes: OneHotCodes | None = None) -> ScaleHeads:
+        """labels (B, n_frames·C, H, W), prev_frames (B, L·3, H, W) -> ScaleHeads at (H, W). With `codes` (the labels
+        are one-hot: `one_hot.one_hot_codes`) the label stems gather instead of convolving."""
+        label_stems = [self.label_encoder] + ([self.fg.encoder] if self.fg is not None else [])
+        encoded = label_stacks(label_stems, labels, codes)
+        code = encoded[0] + self.prev_encoder(prev_frames)  # (B, ngf·2^n, H/2^n, W/2^n)
         image_features = self.image_decoder(code)  # (B, ngf, H, W)
         image = torch.tanh(self.image_head(image_features))  # (B, 3, H, W)
         flow = mask = flow_features = None
@@ -117,7 +122,7 @@ class CompositeGenerator(nn.Module):
             mask = torch.sigmoid(self.mask_head(flow_features))  # (B, 1, H, W)
         fg_image = fg_features = None
         if self.fg is not None:
-            fg_features = self.fg.features(labels)  # (B, fg_ngf, H, W)
+            fg_features = self.fg.decoder(encoded[1])  # (B, fg_ngf, H, W)
             fg_image = torch.tanh(self.fg.head(fg_features))  # (B, 3, H, W)
         return ScaleHeads(image, flow, mask, fg_image, image_features, flow_features, fg_features)
 
@@ -166,9 +171,13 @@ class CompositeLocalGenerator(nn.Module):
         self.fg_up = _LocalBranch(fg_ngf, n_blocks, norm, upsample) if fg_ngf is not None else None
         self.fg_head = conv7_head(fg_ngf, 3) if fg_ngf is not None else None
 
-    def forward(self, labels: torch.Tensor, prev_frames: torch.Tensor, coarse: ScaleHeads) -> ScaleHeads:
-        """labels (B, n_frames·C, H, W), prev_frames (B, L·3, H, W), coarse at (H/2, W/2) -> ScaleHeads."""
-        down = self.label_down(labels) + self.prev_down(prev_frames)  # (B, 2·ngf, H/2, W/2)
+    def forward(self, labels: torch.Tensor, prev_frames: torch.Tensor, coarse: ScaleHeads,
+                codes: OneHotCodes | None = None) -> ScaleHeads:
+        """labels (B, n_frames·C, H, W), prev_frames (B, L·3, H, W), coarse at (H/2, W/2) -> ScaleHeads; `codes` as
+        for `CompositeGenerator`."""
+        label_stems = [self.label_down] + ([self.fg_down] if self.fg_down is not None else [])
+        encoded = label_stacks(label_stems, labels, codes)
+        down = encoded[0] + self.prev_down(prev_frames)  # (B, 2·ngf, H/2, W/2)
         image_features = self.image_up(down + coarse.image_features)  # (B, ngf, H, W)
         image = torch.tanh(self.image_head(image_features))  # (B, 3, H, W)
         flow = mask = flow_features = None
@@ -182,6 +191,6 @@ class CompositeLocalGenerator(nn.Module):
         if self.fg_down is not None and self.fg_up is not None and self.fg_head is not None:
             if coarse.fg_features is None:
                 raise ValueError("the coarser scale produced no foreground features")
-            fg_features = self.fg_up(self.fg_down(labels) + coarse.fg_features)  # (B, fg_ngf, H, W)
+            fg_features = self.fg_up(encoded[1] + coarse.fg_features)  # (B, fg_ngf, H, W)
             fg_image = torch.tanh(self.fg_head(fg_features))  # (B, 3, H, W)
         return ScaleHeads(image, flow, mask, fg_image, image_features, flow_features, fg_features)

@@ -27,6 +27,7 @@ from models.families.vid2vid.layers import (
     init_weights,
     use_per_frame_statistics,
 )
+from models.families.vid2vid.one_hot import fast_path_applies, one_hot_codes
 from models.families.vid2vid.single import SingleImageConfig
 
 FirstFrameMode = Literal["zeros", "real", "single_image"]
@@ -313,7 +314,8 @@ class Vid2VidGenerator(nn.Module):
             prev_labels = self._label_history(state, s, labels)  # (B, L, C, H_s, W_s)
             label_in = torch.cat([prev_labels.flatten(1, 2), labels], dim=1)  # (B, n_frames_G·C, H_s, W_s)
             prev_in = state.frames[s].flatten(1, 2)  # (B, L·3, H_s, W_s)
-            heads = net(label_in, prev_in) if heads is None else net(label_in, prev_in, heads)
+            codes = one_hot_codes(label_in, c.n_frames_G) if fast_path_applies(label_in) else None
+            heads = net(label_in, prev_in, codes=codes) if heads is None else net(label_in, prev_in, heads, codes)
             outputs.append(self._compose(heads, state.frames[s][:, -1], labels, raw_only))
         finest = outputs[-1]
         out = Vid2VidOutput(
