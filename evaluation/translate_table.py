@@ -53,6 +53,9 @@ def markdown_table(report: dict[str, Any]) -> str:
             row(name, m, "frame by frame (temporal off)", "-", m["frame_by_frame"])
             if "flat_class_colours" in m:
                 row(name, m, "baseline: flat class-mean render (no model)", "-", m["flat_class_colours"])
+            if "own_class_colours" in m:
+                row(name, m, "bound: flat render in the clip's own class means (reads the ground truth)", "-",
+                    m["own_class_colours"])
         for k, variants in m.get("references", {}).items():
             for variant, label in (("right", "right refs"), ("wrong", "other appearance's refs"),
                                    ("frame_by_frame", "right refs, temporal off")):

@@ -43,6 +43,8 @@ def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[st
         assert r["warping_error"] >= 0 and r["warping_error_ground_truth"] < r["warping_error"] + 1
     flat = street["flat_class_colours"]  # the no-model baseline: labels painted with the class-mean colours
     assert flat["frames"] == 3 and 0 < flat["psnr"] < 100 and flat["grid_excess_db"] < 3
+    own = street["own_class_colours"]  # the clip's own class means: the best flat render, never below the baseline
+    assert own["frames"] == 3 and own["psnr"] >= flat["psnr"]
     people = report["models"]["people"]
     assert set(people["references"]) == {"1"}  # K = 4 exceeds the card's maximum (2)
     assert set(people["references"]["1"]) == {"right", "wrong", "frame_by_frame"}
@@ -51,7 +53,7 @@ def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[st
     assert list(people["reference_frames"].values()) == [[[3], [3]]]  # 4 frames, 3 evaluated: frame 3 is the one left
     table = md.read_text()
     assert "| street | trained | temporal |" in table and "other appearance's refs" in table
-    assert "flat class-mean render (no model)" in table
+    assert "flat class-mean render (no model)" in table and "clip's own class means" in table
     assert table in capsys.readouterr().out
 
 
@@ -95,7 +97,7 @@ def test_the_flat_baseline_paints_each_class_with_its_mean_training_colour(data:
 
     from app.contracts import load_manifest
     from corpora.class_colours import mean_class_colours
-    from evaluation.translate import class_colour_table, flat_frames, load_clip, load_sequences
+    from evaluation.translate import class_colour_table, clip_class_colours, flat_frames, load_clip, load_sequences
     from workers.labels_input import codec_for
 
     card = load_manifest(data["manifest"]).models["street"]
@@ -111,5 +113,11 @@ def test_the_flat_baseline_paints_each_class_with_its_mean_training_colour(data:
     ids = clip.labels[:, :35].argmax(1).numpy()
     assert painted.shape == (2, 32, 64, 3)
     assert np.array_equal(painted[ids == int(next(iter(means)))][0], np.round(table[int(next(iter(means)))]))
+    own = clip_class_colours(clip, table)
+    shown = np.unique(ids)
+    for c in shown:
+        assert np.allclose(own[c], clip.frames[ids == c].astype(np.float64).mean(0))
+    absent = [c for c in range(35) if c not in shown]
+    assert np.array_equal(own[absent], table[absent])
     assert class_colour_table(data["people"], codec_for(load_manifest(data["manifest"]).models["people"]
                                                         .inputs.labels)) is None  # type: ignore[union-attr]
