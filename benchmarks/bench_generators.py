@@ -45,6 +45,7 @@ from benchmarks.common import (
     timed_ms,
 )
 from benchmarks.macs import count_macs
+from models.core.baking import bake_parametrizations
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,12 @@ class Stream:
 
 def build(preset: str) -> nn.Module:
     """The preset's generator on CPU, seeded (building on the meta device is far slower: spectral norm's power
-    iterations run through Python decompositions there). Move it with `.to(...)`."""
+    iterations run through Python decompositions there), its parametrizations baked as served. Move it with
+    `.to(...)`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         gen = models.build_generator(preset)
-    return gen.eval()
+    return bake_parametrizations(gen)
 
 
 def steady_macs(gen_meta: nn.Module, h: int, w: int, k: int) -> dict[str, Any]:

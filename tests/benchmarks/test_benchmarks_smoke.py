@@ -102,12 +102,15 @@ def test_bench_jobs_quick(tmp_path: Path) -> None:
         assert name in parts and name in p["breakdown_ms_per_frame"]
 
 
-def test_bench_label_gather_quick(tmp_path: Path) -> None:
-    from benchmarks.bench_label_gather import main
+def test_bench_savings_quick(tmp_path: Path) -> None:
+    from benchmarks.bench_savings import main
 
     p = _run(main, tmp_path)
-    assert p["benchmark"] == "label_gather" and p["settings"]["steps"] == 2
-    (case,) = p["cases"]
-    assert case["preset"] == "vid2vid-street-small" and 0 < case["label_stem_share"] < 1
-    assert _is_pos(case["ms_gather"]) and _is_pos(case["ms_dense"]) and len(case["speedups"]) == 2
-    assert case["max_abs_difference"] < 1e-3  # the two paths compute the same frame
+    assert p["benchmark"] == "savings" and p["settings"]["steps"] == 2
+    gather, baked = p["cases"]
+    assert gather["preset"] == "vid2vid-street-small" and 0 < gather["label_stem_share"] < 1
+    assert baked["preset"] == "fs_vid2vid-tiny" and baked["saving"] == "spectral norms baked"
+    for case in (gather, baked):
+        assert _is_pos(case["ms_fast"]) and _is_pos(case["ms_slow"]) and len(case["speedups"]) == 2
+    assert gather["max_abs_difference"] < 1e-3  # the two paths compute the same frame
+    assert baked["max_abs_difference"] == 0.0  # baking changes no bit

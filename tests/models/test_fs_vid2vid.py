@@ -254,3 +254,51 @@ def test_people_preset_is_small_and_runs_at_256x128() -> None:
     with torch.inference_mode():
         out, _ = gen.step(torch.zeros(1, 3, 256, 128), gen.start(refs, ref_labels), with_raw=False)
     assert out.frame.shape == (1, 3, 256, 128) and out.raw is None
+
+
+def test_served_pipeline_bakes_spectral_norms_bit_for_bit_and_fine_tunes_under_them() -> None:
+    """`FewShotPipeline`: the served generator computes W / σ once (no parametrizations left) and streams the very
+    frames of the parametrized generator; a job's fine-tuning starts from a fresh parametrized load."""
+    from torch.nn.utils import parametrize
+
+    from models.core.family import TranslateStart
+    from models.families.fs_vid2vid.pipeline import FewShotPipeline
+
+    config = dataclasses.replace(TINY, spectral_norm="everywhere")
+    loads: list[FewShotGenerator] = []
+
+    def load() -> FewShotGenerator:
+        loads.append(_build(config, seed=3).eval())
+        return loads[-1]
+
+    reference = _build(config, seed=3).eval()
+    pipeline = FewShotPipeline(load)
+    assert not any(parametrize.is_parametrized(m) for m in pipeline.generator.modules())
+    assert any(parametrize.is_parametrized(m) for m in reference.modules())
+    refs, ref_labels, labels = _inputs(1, 2, frames=3, seed=4)
+    rng = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        state = pipeline.start(TranslateStart(SIZE, SIZE, refs, ref_labels), rng)
+        expected = reference.start(references=refs, reference_labels=ref_labels)
+        for x in labels:
+            out, state = pipeline.step(state, x, rng)
+            want, expected = reference.step(x, expected, with_raw=False)
+            assert torch.equal(out.frames[:, 0], want.frame)
+
+    class Hooks:
+        saved: dict[str, torch.Tensor] = {}
+
+        def on_step(self, done: int) -> None:
+            tuned_is_parametrized.append(any(parametrize.is_parametrized(m) for m in loads[-1].modules()))
+
+        def load_tensors(self, name: str, settings: object) -> None:
+            return None
+
+        def save_tensors(self, name: str, tensors: dict[str, torch.Tensor], settings: object) -> None:
+            Hooks.saved = dict(tensors)
+
+    tuned_is_parametrized: list[bool] = []
+    tuned = pipeline.adapt(TranslateStart(SIZE, SIZE, refs, ref_labels), {"finetune_steps": 2}, seed=1, hooks=Hooks())
+    assert tuned_is_parametrized == [True, True] and len(loads) == 2  # trained under spectral norm, on a fresh load
+    assert any(".parametrizations.weight.original" in name for name in Hooks.saved)
+    assert tuned is not pipeline and not any(parametrize.is_parametrized(m) for m in tuned.generator.modules())
