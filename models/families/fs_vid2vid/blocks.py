@@ -113,8 +113,8 @@ class Modulation(nn.Module):
         self.mlp_gamma = conv(map_channels, channels, 1, spectral=spectral)
         self.mlp_beta = conv(map_channels, channels, 1, spectral=spectral)
 
-    def forward(self, segmap: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.mlp_gamma(segmap), self.mlp_beta(segmap)], dim=1)  # (B, 2C, H, W)
+    def forward(self, segmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mlp_gamma(segmap), self.mlp_beta(segmap)  # γ, β: (B, C, H, W) each, never concatenated
 
 
 class SPADE(nn.Module):
@@ -137,15 +137,15 @@ class SPADE(nn.Module):
         """x (B, C, H, W); maps at x's resolution (else nearest-resized); `extra[j]` None = map absent."""
         out = self.norm(x)  # (B, C, H, W)
         if self.first is not None:
-            gamma_beta = self.first(_fit(segmap, x))  # (B, 2C, H, W)
+            gamma, beta = self.first(_fit(segmap, x))  # (B, C, H, W) each
         elif generated is not None:
-            gamma_beta = generated(_fit(segmap, x))  # (B, 2C, H, W)
+            gamma, beta = generated(_fit(segmap, x)).chunk(2, dim=1)  # one batched conv: (B, 2C, H, W) -> views
         else:
             raise ValueError("this SPADE layer needs generated weights")
-        out = _modulate(out, gamma_beta)
+        out = _modulate(out, gamma, beta)
         for modulation, segmap_j in zip(self.extra, extra, strict=False):
             if segmap_j is not None:
-                out = _modulate(out, modulation(_fit(segmap_j, x)))
+                out = _modulate(out, *modulation(_fit(segmap_j, x)))
         return out
 
 
@@ -155,9 +155,8 @@ def _fit(segmap: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(segmap, size=x.shape[-2:], mode="nearest")
 
 
-def _modulate(x: torch.Tensor, gamma_beta: torch.Tensor) -> torch.Tensor:
-    gamma, beta = gamma_beta.chunk(2, dim=1)  # (B, C, H, W) each
-    return x * (1 + gamma) + beta
+def _modulate(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    return x * (1 + gamma) + beta  # (B, C, H, W)
 
 
 @dataclass
