@@ -1,11 +1,12 @@
 """Warm starts: begin a new run from trained generator weights instead of from initialisation.
 
 `v2v train ... --init-from SOURCE` loads the generator ("G" of `recipe.modules()`) from a shipped model (a name in
-`checkpoints/manifest.json`, sha256 checked), from another run (its folder: the latest checkpoint) or from one of its
-`step_*.json` checkpoints; it must fit the run's generator exactly (same tensor names and shapes). Everything else
-starts fresh: the other networks (discriminators, classifiers), the optimisers and the step count. The source goes
-into every checkpoint's metadata as `warm_start`, so an export can report the generator's whole training
-(`trained_steps` of the source plus this run's).
+`checkpoints/manifest.json`, sha256 checked), from another run (its folder: the latest checkpoint), from one of its
+`step_*.json` checkpoints, or from a `.safetensors` state dict (e.g. weights converted from another layout; its
+metadata may say `family` and `trained_steps`); it must fit the run's generator exactly (same tensor names and
+shapes). Everything else starts fresh: the other networks (discriminators, classifiers), the optimisers and the step
+count. The source goes into every checkpoint's metadata as `warm_start`, so an export can report the generator's
+whole training (`trained_steps` of the source plus this run's).
 """
 
 from __future__ import annotations
@@ -64,11 +65,23 @@ def _from_run(path: Path) -> tuple[dict[str, torch.Tensor], WarmStart]:
                                                       trained_steps=earlier + int(meta["step"]))
 
 
+def _from_file(path: Path) -> tuple[dict[str, torch.Tensor], WarmStart]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    return load_file(str(path)), WarmStart(source=str(path), family=meta.get("family", "unknown"),
+                                           trained_steps=int(meta.get("trained_steps", 0)))
+
+
 def read_source(source: str, manifest: Path) -> tuple[dict[str, torch.Tensor], WarmStart]:
-    """The generator state dict named by `source` (run folder, step_*.json, or shipped model name) and its origin."""
+    """The generator state dict named by `source` (run folder, step_*.json, .safetensors file or shipped model name)
+    and its origin."""
     path = Path(source)
     if path.is_dir() or (path.suffix == ".json" and path.is_file()):
         return _from_run(path)
+    if path.suffix == ".safetensors" and path.is_file():
+        return _from_file(path)
     return _from_manifest(source, manifest)
 
 

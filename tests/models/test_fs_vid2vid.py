@@ -302,3 +302,32 @@ def test_served_pipeline_bakes_spectral_norms_bit_for_bit_and_fine_tunes_under_t
     assert tuned_is_parametrized == [True, True] and len(loads) == 2  # trained under spectral norm, on a fresh load
     assert any(".parametrizations.weight.original" in name for name in Hooks.saved)
     assert tuned is not pipeline and not any(parametrize.is_parametrized(m) for m in tuned.generator.modules())
+
+
+def test_legacy_weights_carry_onto_the_corrected_layout() -> None:
+    """`layout.legacy_to_original`: every layer computes what it computed in the legacy model, except the flow
+    network's residual blocks, whose convolutions and middle norm move to their new places."""
+    from models.families.fs_vid2vid.layout import legacy_to_original
+
+    legacy = dataclasses.replace(TINY, flow_layout="legacy", spectral_norm="everywhere")
+    parametrized, baked = _build(legacy, seed=5).eval(), _build(legacy, seed=5).eval()
+    target = _build(dataclasses.replace(TINY, flow_layout="original", spectral_norm="original"), seed=6).eval()
+    untouched = {k: v.clone() for k, v in target.state_dict().items()}
+    target.load_state_dict(legacy_to_original(parametrized, baked, target))
+    from torch.nn.utils import parametrize
+
+    assert not parametrize.is_parametrized(target.conv_img) and parametrize.is_parametrized(parametrized.conv_img)
+    image = torch.rand(1, target.img_ref_embedding.conv_first.in_channels, SIZE, SIZE) * 2 - 1
+    with torch.no_grad():  # layers plain in the original: their weights are the legacy layers' W / sigma
+        for got, want in zip(target.img_ref_embedding(image), parametrized.img_ref_embedding(image), strict=True):
+            torch.testing.assert_close(got, want)
+        x = torch.rand(1, target.conv_img.in_channels, SIZE, SIZE)
+        torch.testing.assert_close(target.conv_img(x), parametrized.conv_img(x))
+    state, old = target.state_dict(), parametrized.state_dict()
+    sn = "parametrizations.weight.original"
+    assert torch.equal(state[f"reference_encoder.img_first.0.{sn}"], old[f"reference_encoder.img_first.0.{sn}"])
+    block = "flow_network_ref.blocks.0.body"
+    assert torch.equal(state[f"{block}.2.{sn}"], old[f"{block}.0.{sn}"])  # conv0 moved from 0 to 2
+    assert torch.equal(state[f"{block}.5.{sn}"], old[f"{block}.3.{sn}"])  # conv1 moved from 3 to 5
+    assert torch.equal(state[f"{block}.3.weight"], old[f"{block}.1.weight"])  # the norm after conv0
+    assert torch.equal(state[f"{block}.0.weight"], untouched[f"{block}.0.weight"])  # the new input norm: its own

@@ -91,3 +91,18 @@ def test_sources_that_cannot_start_the_run_are_refused_by_name(
     other.write_text(json.dumps(cards))
     assert main(_args(data, tmp_path / "c", 1, "--init-from", "tiny", "--manifest", str(other))) == 2
     assert "sha256" in capsys.readouterr().err
+
+
+def test_a_run_starts_from_a_safetensors_file_with_its_metadata(shipped: tuple[Path, Path], tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    data, manifest = shipped
+    card = load_manifest(manifest).models["tiny"]
+    assert card.weights is not None
+    weights = tmp_path / "converted.safetensors"
+    save_file(load_file(str(manifest.parent / card.weights.file)), str(weights),
+              metadata={"family": "vid2vid", "trained_steps": "7"})
+    run = tmp_path / "run"
+    assert main(_args(data, run, 1, "--init-from", str(weights))) == 0
+    meta = read_checkpoint_meta(latest_checkpoint(run))  # type: ignore[arg-type]
+    assert meta["warm_start"] == {"source": str(weights), "family": "vid2vid", "trained_steps": 7, "sha256": None}
