@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     card = load_manifest(args.manifest).models[args.model]
     if card.weights is None:
         raise SystemExit(f"{args.model} ships no weights")
+    if card.config.get("flow_layout") != "legacy" and card.config.get("spectral_norm") != "everywhere":
+        raise SystemExit(f"{args.model} already has the corrected layout: start from it with --init-from {args.model}")
     path = args.manifest.parent / card.weights.file
     load = lambda: load_generator(card.preset, card.config, path, card.weights.sha256, "cpu")  # noqa: E731
     parametrized, baked = load(), load()

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
@@ -123,6 +125,50 @@ def fewshot_diffs(result: ImportResult, config: Any, inputs: dict[str, torch.Ten
             out["flow_ref"].append(_diff(step.flow_ref[0], outputs["flow_ref"][t]))
             out["warped_ref"].append(_diff(step.warped_ref[0], outputs["warped_ref"][t]))
     return out
+
+
+def write_cityscapes_label_zip(inputs: dict[str, torch.Tensor], path: Path, frames: int) -> Path:
+    """The case's first `frames` label frames as a user uploads them: a zip of 16-bit Cityscapes instance-id PNGs."""
+    import cv2
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for t in range(frames):
+            inst = inputs["inst"][t].long()  # the fixture's ids: 1000 * k + class on instance k, else the class
+            cityscapes = torch.where(inst >= 1000, (inst % 1000) * 1000 + inst // 1000, inst)  # 1000 * class + k
+            ok, png = cv2.imencode(".png", cityscapes.numpy().astype(np.uint16))
+            assert ok
+            archive.writestr(f"{t:05d}.png", png.tobytes())
+    return path
+
+
+def write_pose_uploads(inputs: dict[str, torch.Tensor], folder: Path) -> tuple[Path, Path, Path]:
+    """(labels zip, reference picture, reference label) of a few-shot pose case as 8-bit PNGs: each 6-channel label
+    frame as its DensePose and OpenPose halves side by side."""
+    import cv2
+
+    def bgr(x: torch.Tensor) -> np.ndarray:  # (3, H, W) in [-1, 1] -> (H, W, 3) uint8 BGR
+        rgb = x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+    def side_by_side(label: torch.Tensor) -> np.ndarray:
+        return np.concatenate([bgr(label[:3]), bgr(label[3:6])], axis=1)
+
+    labels, ref, ref_label = folder / "labels.zip", folder / "ref.png", folder / "ref_label.png"
+    with zipfile.ZipFile(labels, "w") as archive:
+        for t, label in enumerate(inputs["tgt_label"]):
+            archive.writestr(f"{t:05d}.png", cv2.imencode(".png", side_by_side(label))[1].tobytes())
+    cv2.imwrite(str(ref), bgr(inputs["ref_image"][0, 0]))
+    cv2.imwrite(str(ref_label), side_by_side(inputs["ref_label"][0, 0]))
+    return labels, ref, ref_label
+
+
+def png_error(png: Path, want: torch.Tensor) -> float:
+    """Max |frame - want| in [-1, 1] units of an 8-bit RGB PNG against a (3, H, W) fixture frame."""
+    import cv2
+
+    got = torch.from_numpy(cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1).float()
+    assert got.shape == want.shape, (png.name, tuple(got.shape), tuple(want.shape))
+    return float((got / 127.5 - 1 - want).abs().max())
 
 
 def _diff(a: torch.Tensor, b: torch.Tensor) -> float:

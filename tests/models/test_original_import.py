@@ -7,7 +7,6 @@ criterion). Skipped with the reason when the fixture folder is absent.
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,10 @@ from tests.models.original_fixtures import (
     fewshot_diffs,
     import_case,
     load_case,
+    png_error,
     vid2vid_diffs,
+    write_cityscapes_label_zip,
+    write_pose_uploads,
 )
 
 VID2VID_NETWORK_TOLERANCE = 5e-4
@@ -83,22 +85,13 @@ def test_a_missing_or_extra_tensor_is_named(case: str, tmp_path: Path) -> None:
 def test_imported_model_through_v2v_generate(case: str, tmp_path: Path) -> None:
     """`v2v import` then `v2v generate` (the worker's per-job loop): labels as Cityscapes instance-id PNGs; the two
     first frames come from the single-image G and frame 2 is the original's first generated frame (8-bit output)."""
-    import cv2
-
     from cli.main import main
 
     inputs, outputs, _ = load_case(case)
     _, height, width = inputs["A"].shape
     assert main(["import", str(FIXTURES / case / "checkpoints"), "--name", "imported", "--dtype", "fp32",
                  "--checkpoints-dir", str(tmp_path), "--height", str(height), "--width", str(width)]) == 0
-    labels = tmp_path / "labels.zip"
-    with zipfile.ZipFile(labels, "w") as archive:
-        for t in range(3):
-            inst = inputs["inst"][t].long()  # the fixture's ids: 1000 * k + class on instance k, else the class
-            cityscapes = torch.where(inst >= 1000, (inst % 1000) * 1000 + inst // 1000, inst)  # 1000 * class + k
-            ok, png = cv2.imencode(".png", cityscapes.numpy().astype(np.uint16))
-            assert ok
-            archive.writestr(f"{t:05d}.png", png.tobytes())
+    labels = write_cityscapes_label_zip(inputs, tmp_path / "labels.zip", frames=3)
     frames = tmp_path / "frames"
     assert main(["generate", "--model", "imported", "--manifest", str(tmp_path / "manifest.json"), "--labels",
                  str(labels), "-o", str(tmp_path / "out.mp4"), "--frames-dir", str(frames), "--device", "cpu"]) == 0
@@ -106,8 +99,7 @@ def test_imported_model_through_v2v_generate(case: str, tmp_path: Path) -> None:
     assert len(pngs) == 3
     expected = [outputs["first_frames"][0], outputs["first_frames"][1], outputs["fake_B"][0]]
     for png, want in zip(pngs, expected, strict=True):
-        got = torch.from_numpy(cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1).float()
-        assert float((got / 127.5 - 1 - want).abs().max()) <= 1 / 127.5 + VID2VID_NETWORK_TOLERANCE, png.name
+        assert png_error(png, want) <= 1 / 127.5 + VID2VID_NETWORK_TOLERANCE, png.name
 
 
 @pytest.mark.parametrize("family", ["vid2vid", "fewshot"])
@@ -170,35 +162,18 @@ def test_six_channel_pose_frames_are_densepose_and_openpose_side_by_side() -> No
 def test_imported_fewshot_pose_model_through_v2v_generate(case: str, tmp_path: Path) -> None:
     """6-channel pose labels as DensePose | OpenPose side-by-side 8-bit PNGs (the face masked inside the model): the
     frames are the original's up to the 8-bit rounding of inputs and outputs, at the output width."""
-    import cv2
-
     from cli.main import main
 
     inputs, outputs, _ = load_case(case)
     _, _, height, width = inputs["tgt_label"].shape
-
-    def bgr(x: torch.Tensor) -> np.ndarray:  # (3, H, W) in [-1, 1] -> (H, W, 3) uint8 BGR
-        rgb = x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
-        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-
-    def side_by_side(label: torch.Tensor) -> np.ndarray:
-        return np.concatenate([bgr(label[:3]), bgr(label[3:6])], axis=1)
-
     assert main(["import", str(FIXTURES / case / "checkpoints"), "--name", "pose", "--dtype", "fp32",
                  "--checkpoints-dir", str(tmp_path), "--height", str(height), "--width", str(width)]) == 0
-    with zipfile.ZipFile(tmp_path / "labels.zip", "w") as archive:
-        for t, label in enumerate(inputs["tgt_label"]):
-            archive.writestr(f"{t:05d}.png", cv2.imencode(".png", side_by_side(label))[1].tobytes())
-    cv2.imwrite(str(tmp_path / "ref.png"), bgr(inputs["ref_image"][0, 0]))
-    cv2.imwrite(str(tmp_path / "ref_label.png"), side_by_side(inputs["ref_label"][0, 0]))
+    labels, ref, ref_label = write_pose_uploads(inputs, tmp_path)
     frames = tmp_path / "frames"
     assert main(["generate", "--model", "pose", "--manifest", str(tmp_path / "manifest.json"), "--labels",
-                 str(tmp_path / "labels.zip"), "--references", str(tmp_path / "ref.png"), "--reference-labels",
-                 str(tmp_path / "ref_label.png"), "-o", str(tmp_path / "out.mp4"), "--frames-dir", str(frames),
-                 "--device", "cpu"]) == 0
+                 str(labels), "--references", str(ref), "--reference-labels", str(ref_label), "-o",
+                 str(tmp_path / "out.mp4"), "--frames-dir", str(frames), "--device", "cpu"]) == 0
     pngs = sorted(frames.rglob("*.png"))
     assert len(pngs) == len(outputs["fake_image"])
     for png, want in zip(pngs, outputs["fake_image"], strict=True):
-        got = torch.from_numpy(cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1).float()
-        assert got.shape == want.shape
-        assert float((got / 127.5 - 1 - want).abs().max()) < 2 / 127.5, png.name
+        assert png_error(png, want) < 2 / 127.5, png.name
