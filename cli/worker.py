@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         default=os.environ.get("V2V_PRECISION", "auto"),
                         help="auto: bf16/fp16 autocast on GPUs (by compute capability), bf16 on CPUs with bf16 "
                              "instructions where a probe shows it faster, else fp32 (env: V2V_PRECISION)")
+    parser.add_argument("--compile", action="store_true", default=os.environ.get("V2V_COMPILE", "") == "1",
+                        help="torch.compile the networks of families that allow it (vid2vid: each scale's "
+                             "network); the first job of each frame size compiles, later ones run faster "
+                             "(env: V2V_COMPILE=1)")
     parser.add_argument("--models", default="", help="comma-separated model names to load (default: all)")
     parser.add_argument("--queue", default=QUEUE_NAME)
     parser.add_argument("--burst", action="store_true", help="quit when the queue is empty")
@@ -64,6 +68,7 @@ def _child_argv(args: argparse.Namespace) -> list[str]:
     argv += ["--manifest", str(args.manifest), "--queue", args.queue, "--models", args.models]
     argv += ["--heartbeat-ttl", str(args.heartbeat_ttl), "--heartbeat-every", str(args.heartbeat_every)]
     argv += ["--janitor-every", str(args.janitor_every), "--precision", args.precision]
+    argv += ["--compile"] if args.compile else []
     return argv
 
 
@@ -136,5 +141,6 @@ def run(args: argparse.Namespace) -> int:
             janitor_every_s=args.janitor_every,
         ),
         precision=args.precision,
+        compile_networks=args.compile,
     )
     return serve_forever(settings, burst=args.burst)

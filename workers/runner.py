@@ -13,7 +13,7 @@ import torch
 
 from app.contracts import JobResult, JobSpec, ModelCard
 from models import get_family
-from models.core.family import Pipeline, WeightsRef
+from models.core.family import Compilable, Pipeline, WeightsRef
 from workers.errors import JobError
 from workers.hooks import Hooks
 from workers.inputs import input_source
@@ -25,8 +25,11 @@ class Runner:
     """Loads one served model once and runs its jobs."""
 
     def __init__(self, card: ModelCard, device: torch.device, checkpoints_dir: Path,
-                 precision: Precision | None = None) -> None:
+                 precision: Precision | None = None, compile_networks: bool = False) -> None:
         self.card = card
+        self.compile_networks = compile_networks
+        self.compiled: list[str] = []
+        """The networks `setup` compiled (`--compile`, families whose pipeline is `Compilable`)."""
         self.device = device
         if precision is None:
             precision = choose_precision(device) if device.type == "cuda" else Precision("fp32", "default")
@@ -54,6 +57,8 @@ class Runner:
         weights = {name: WeightsRef(self.checkpoints_dir / f.file, f.sha256) if f else WeightsRef()
                    for name, f in files.items()}
         self.pipeline = family.load(config, weights, self.device)
+        if self.compile_networks and isinstance(self.pipeline, Compilable):
+            self.compiled = self.pipeline.compile_networks()  # compiled lazily: the first job of each size pays
 
     def run_size(self, spec: JobSpec) -> tuple[int, int]:
         return spec.options.height or self.card.output.height, spec.options.width or self.card.output.width
@@ -70,8 +75,8 @@ class Runner:
 
 
 def make_runner(card: ModelCard, device: torch.device, checkpoints_dir: Path,
-                precision: Precision | None = None) -> Runner:
+                precision: Precision | None = None, compile_networks: bool = False) -> Runner:
     """The runner of a model card (not yet set up); KeyError for an unknown family. `precision`: what the worker
     chose at start-up (`workers.precision.choose_precision`); default: the device's rule without a CPU probe
-    (fp32 on CPUs)."""
-    return Runner(card, device, checkpoints_dir, precision)
+    (fp32 on CPUs). `compile_networks`: torch.compile what the family's pipeline can compile (`Compilable`)."""
+    return Runner(card, device, checkpoints_dir, precision, compile_networks)

@@ -83,6 +83,9 @@ class WorkerSettings:
     max_backoff_s: float = 30.0
     precision: str = "auto"
     """"auto" (the fastest safe one: `workers.precision`), "fp32", "bf16" or "fp16"."""
+    compile_networks: bool = False
+    """torch.compile the networks of families that allow it (`models.core.family.Compilable`); the first job of
+    each frame size compiles (seconds to minutes), later ones run the compiled code."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -95,8 +98,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_runners(manifest_path: Path, device: torch.device, only: Sequence[str] = (),
-                 precision: Precision | None = None) -> dict[str, Runner]:
-    """Build and set up one runner per served model (load once, run many), serving in `precision`."""
+                 precision: Precision | None = None, compile_networks: bool = False) -> dict[str, Runner]:
+    """Build and set up one runner per served model (load once, run many), serving in `precision` (and with
+    `compile_networks`, torch.compile'd where the family allows)."""
     manifest = load_manifest(manifest_path)
     unknown = sorted(set(only) - set(manifest.models))
     if unknown:
@@ -105,10 +109,11 @@ def load_runners(manifest_path: Path, device: torch.device, only: Sequence[str] 
     for name, card in manifest.models.items():
         if only and name not in only:
             continue
-        runner = make_runner(card, device, manifest_path.parent, precision)
+        runner = make_runner(card, device, manifest_path.parent, precision, compile_networks)
         runner.setup()
         runners[name] = runner
-        log.info("loaded model %s (preset %s) on %s, %s", name, card.preset, device, runner.precision.name)
+        log.info("loaded model %s (preset %s) on %s, %s%s", name, card.preset, device, runner.precision.name,
+                 f", compiled {', '.join(runner.compiled)}" if runner.compiled else "")
     return runners
 
 
@@ -347,7 +352,7 @@ def serve_forever(settings: WorkerSettings, burst: bool = False) -> int:
     device = resolve_device(settings.device)
     precision = choose_precision(device, settings.precision)
     log.info("serving on %s in %s: %s", device, precision.name, precision.reason)
-    runners = load_runners(settings.manifest, device, settings.models, precision)
+    runners = load_runners(settings.manifest, device, settings.models, precision, settings.compile_networks)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:

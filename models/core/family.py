@@ -120,6 +120,15 @@ class AdaptHooks(Protocol):
 
 
 @runtime_checkable
+class Compilable(Protocol):
+    """Optional pipeline capability: `torch.compile` the networks that take only tensors of one shape per frame size
+    (not the stream's step, whose state changes as it advances), so a stream compiles once per size and never again.
+    Returns the compiled networks' names."""
+
+    def compile_networks(self) -> list[str]: ...
+
+
+@runtime_checkable
 class Adaptable(Protocol):
     """Optional pipeline capability: a per-job copy tuned on the job's inputs (`options` are the card's family
     options, validated by the API)."""

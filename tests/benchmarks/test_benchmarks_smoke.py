@@ -114,3 +114,14 @@ def test_bench_savings_quick(tmp_path: Path) -> None:
         assert _is_pos(case["ms_fast"]) and _is_pos(case["ms_slow"]) and len(case["speedups"]) == 2
     assert gather["max_abs_difference"] < 1e-3  # the two paths compute the same frame
     assert baked["max_abs_difference"] == 0.0  # baking changes no bit
+
+
+def test_bench_cpu_bf16_quick(tmp_path: Path) -> None:
+    """The bf16 path runs and stays near fp32 (on a CPU without bf16 units it is emulated: slow, still correct)."""
+    from benchmarks.bench_cpu_bf16 import main
+
+    p = _run(main, tmp_path)
+    assert p["benchmark"] == "cpu_bf16" and [c["preset"] for c in p["cases"]] == ["vid2vid-tiny", "fs_vid2vid-tiny"]
+    for case in p["cases"]:
+        assert _is_pos(case["ms_fp32"]) and _is_pos(case["ms_bf16"]) and len(case["speedups"]) == 2
+        assert 25 < case["psnr_bf16_vs_fp32_db_min"] < 200  # rounded, not equal, not garbage

@@ -333,6 +333,13 @@ class Vid2VidGenerator(nn.Module):
     def forward(self, labels_t: torch.Tensor, state: Vid2VidState) -> tuple[Vid2VidOutput, Vid2VidState]:
         return self.step(labels_t, state)
 
+    def compile_networks(self) -> list[str]:
+        """`torch.compile` each scale's network in place (its inputs are tensors whose shapes depend only on the frame
+        size, so it compiles once per size, not again as the history fills); the names compiled."""
+        for net in self.scales:
+            net.compile(dynamic=False)
+        return [f"scales.{s}" for s in range(len(self.scales))]
+
     # ----------------------------------------------------------------------------------------------------
     # helpers
 

@@ -40,6 +40,9 @@ class Vid2VidPipeline:
         frame = self.first_frame(condition)  # (1, 3, H, W): frame t < L from this frame's labels alone
         return StepOutput(frame[:, None]), self.generator.observe(condition, frame, state)
 
+    def compile_networks(self) -> list[str]:
+        return self.generator.compile_networks()
+
     def state_to_tensors(self, state: Vid2VidState) -> dict[str, torch.Tensor]:
         return state.to_tensors()
 
