@@ -121,9 +121,9 @@ class AdaptHooks(Protocol):
 
 @runtime_checkable
 class Compilable(Protocol):
-    """Optional pipeline capability: `torch.compile` the networks that take only tensors of one shape per frame size
-    (not the stream's step, whose state changes as it advances), so a stream compiles once per size and never again.
-    Returns the compiled networks' names."""
+    """Optional pipeline capability: `torch.compile` what takes only tensors of one shape per frame size (a network,
+    or a whole step whose state is tensors only), so a stream compiles once per size and never again as it advances.
+    Returns the names of what was compiled."""
 
     def compile_networks(self) -> list[str]: ...
 

@@ -1,6 +1,6 @@
-"""`Vid2VidGenerator.compile_networks` (the worker's `--compile`): compiled scales give the eager frames within
-rounding, in fp32 (label stems as a gather) and under bf16 autocast, and compile once per frame size, not again as
-the stream's history fills."""
+"""`compile_networks` (the worker's `--compile`): vid2vid's compiled scales and few-shot's compiled step give the
+eager frames within rounding, in fp32 (vid2vid: label stems as a gather) and under bf16 autocast, and compile once per
+frame size, not again as the stream advances."""
 
 from __future__ import annotations
 
@@ -83,5 +83,40 @@ def test_the_worker_runner_compiles_what_the_family_allows(tmp_path: Path) -> No
     manifest = write_manifest(tmp_path / "checkpoints", people=True)  # "tiny" (vid2vid) and "tiny-people"
     runners = load_runners(manifest, torch.device("cpu"), compile_networks=True)
     assert runners["tiny"].compiled and all(name.startswith("scales.") for name in runners["tiny"].compiled)
-    assert runners["tiny-people"].compiled == []  # few-shot pipelines do not compile (yet): served eager
+    assert runners["tiny-people"].compiled == ["step"]  # few-shot: the whole step
     assert load_runners(manifest, torch.device("cpu"), only=["tiny"])["tiny"].compiled == []  # off by default
+
+
+def test_a_compiled_few_shot_step_gives_the_eager_frames_and_compiles_once() -> None:
+    """Few-shot compiles its whole `step` (the state is tensors only): one graph for the first frame, one for the
+    later ones, none as the stream goes on; frames within fp32 rounding of eager."""
+    from models.core.baking import bake_parametrizations
+    from models.families.fs_vid2vid.generator import PRESETS, FewShotGenerator
+
+    torch.manual_seed(3)
+    gen = bake_parametrizations(FewShotGenerator(PRESETS["fs_vid2vid-tiny"]).eval())
+    g = torch.Generator().manual_seed(0)
+    refs = torch.rand(1, 2, 3, 32, 32, generator=g) * 2 - 1  # (1, K, 3, H, W)
+    ref_labels = torch.rand(1, 2, 3, 32, 32, generator=g) * 2 - 1
+    clip = torch.rand(4, 1, 3, 32, 32, generator=g) * 2 - 1  # (T, 1, C, H, W)
+
+    def stream() -> list[torch.Tensor]:
+        with torch.inference_mode():
+            state, frames = gen.start(references=refs, reference_labels=ref_labels), []
+            for labels in clip:
+                out, state = gen.step(labels, state, with_raw=False)
+                frames.append(out.frame.clone())
+        return frames
+
+    eager = stream()
+    torch._dynamo.reset()
+    counters.clear()
+    assert gen.compile_networks() == ["step"]
+    compiled = stream()
+    graphs = counters["stats"]["unique_graphs"]
+    assert 0 < graphs <= 2
+    again = stream()
+    assert counters["stats"]["unique_graphs"] == graphs
+    for c, a, e in zip(compiled, again, eager, strict=True):
+        assert torch.equal(c, a)  # compiled code is deterministic: a resumed job gets the same frames
+        assert float((c - e).abs().mean()) < 2e-4 and float((c - e).abs().max()) < 1e-2  # fused-kernel rounding

@@ -229,6 +229,12 @@ class FewShotGenerator(nn.Module):
         """Recompute the cached encoding with the current parameters (after an optimizer step); keep the history."""
         return dataclasses.replace(state, cache=self._encode(state.references, state.reference_labels))
 
+    def compile_networks(self) -> list[str]:
+        """`torch.compile` the per-frame `step` in place: its state holds tensors only, so a stream compiles once per
+        frame size, K and first/later frame, and never again as it advances (checked: no new graph per frame)."""
+        self.step = torch.compile(self.step, dynamic=False)  # type: ignore[method-assign]
+        return ["step"]
+
     def step(self, labels_t: torch.Tensor, state: FewShotState, *, single_frame: bool = False,
              with_raw: bool = True) -> tuple[FewShotOutput, FewShotState]:
         """Generate the frame for `labels_t` (B, C, H, W).

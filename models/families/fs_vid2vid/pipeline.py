@@ -72,6 +72,9 @@ class FewShotPipeline:
         out, state = self.generator.step(condition, state, with_raw=False)  # serving needs no raw output
         return StepOutput(out.frame[:, None]), state  # (1, 1, 3, H, W)
 
+    def compile_networks(self) -> list[str]:
+        return self.generator.compile_networks()
+
     def state_to_tensors(self, state: FewShotState) -> dict[str, torch.Tensor]:
         return state.to_tensors()
 

@@ -10,6 +10,7 @@ hallucination in with the foreground-class mask when `use_fg`. Streaming: `state
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -305,12 +306,26 @@ class Vid2VidGenerator(nn.Module):
         if labels_t.shape[1] != c.label_channels:
             raise ValueError(f"expected {c.label_channels} label channels, got {labels_t.shape[1]}")
         self._check_size(labels_t.shape[2], labels_t.shape[3])
+        if state.history == 0:
+            # An empty history is an all-zero previous frame: the previous-frame encoder's norms then normalise
+            # constant maps, where any other rounding than eager fp32's (exact zeros) is amplified layer after layer
+            # (bf16 edges: 21 dB from fp32 over the first frames). So a stream's first frame runs eager in fp32.
+            device = labels_t.device.type
+            with torch.autocast(device, enabled=False) if device in ("cpu", "cuda") else contextlib.nullcontext():
+                return self._step(labels_t, state, exact=True)
+        return self._step(labels_t, state, exact=False)
+
+    def _step(self, labels_t: torch.Tensor, state: Vid2VidState, exact: bool
+              ) -> tuple[Vid2VidOutput, Vid2VidState]:
+        """`step` (exact: every network's eager forward, bypassing `compile_networks`)."""
+        c = self.config
         param = next(self.parameters())
         levels = self._coarse_to_fine(labels_t.to(param.dtype))  # per scale (B, C, H_s, W_s)
         raw_only = state.history == 0
         outputs: list[ScaleOutput] = []
         heads: ScaleHeads | None = None
-        for s, (net, labels) in enumerate(zip(self.scales, levels, strict=True)):
+        for s, (module, labels) in enumerate(zip(self.scales, levels, strict=True)):
+            net = module.forward if exact else module
             prev_labels = self._label_history(state, s, labels)  # (B, L, C, H_s, W_s)
             label_in = torch.cat([prev_labels.flatten(1, 2), labels], dim=1)  # (B, n_frames_G·C, H_s, W_s)
             prev_in = state.frames[s].flatten(1, 2)  # (B, L·3, H_s, W_s)
