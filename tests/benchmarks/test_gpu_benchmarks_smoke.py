@@ -88,10 +88,14 @@ def test_bench_precision_quick(tmp_path: Path) -> None:
         assert r["size"] == [32, 32] and r["trained"] is False and r["frames"] == 2
         assert set(r["seconds"]) == {"fp32", "bf16"} and all(_is_pos(s) for s in r["seconds"].values())
         frames = r["psnr_per_frame_db"]
-        assert len(frames) == 2 and all(_is_pos(x) and math.isfinite(x) for x in frames)  # bf16 does change bits
+        if r["preset"] == "vid2vid-tiny":  # a vid2vid stream's first frame runs in fp32: identical (null PSNR)
+            assert frames[0] is None
+            frames = frames[1:]
+        assert frames and all(_is_pos(x) and math.isfinite(x) for x in frames)  # bf16 does change bits
         assert r["psnr_min_frame_db"] == min(frames) and r["identical"] is False
-        # the clip's PSNR comes from the mean MSE: between the worst and the best frame
-        assert min(frames) - 1e-3 <= r["psnr_clip_db"] <= max(frames) + 1e-3
+        # the clip's PSNR comes from the mean MSE: between the worst and the best frame (an identical frame: MSE 0)
+        best = math.inf if len(frames) < len(r["psnr_per_frame_db"]) else max(frames)
+        assert min(frames) - 1e-3 <= r["psnr_clip_db"] <= best + 1e-3
         assert r["pass"] is (min(frames) >= 30.0)
         assert 0 < r["max_abs_diff"] <= 2
     assert p["all_pass"] is all(r["pass"] for r in rows)
