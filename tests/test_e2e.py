@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +15,15 @@ from fastapi.testclient import TestClient
 from app.auth import create_api_key
 from app.config import Settings
 from app.main import create_app
-from tests.workers.helpers import pose_frame, wait_ready, write_label_video, write_manifest, write_pose_video
+from tests.workers.helpers import (
+    pose_frame,
+    wait_ready,
+    worker_process,
+    write_label_video,
+    write_manifest,
+    write_pose_video,
+)
 from workers.video_io import write_png_atomic
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
@@ -30,22 +33,8 @@ def manifest(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def worker(redis_url: str, manifest: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", V2V_MANIFEST=str(manifest))
-    with open(tmp_path / "worker.log", "wb") as log:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "v2v"), "worker", "--redis-url", redis_url, "--device", "cpu"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    with worker_process(redis_url, manifest, tmp_path / "worker.log") as proc:
         yield proc
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture()

@@ -5,9 +5,7 @@ subprocess, upload labels as a user would, and check the job's frames against th
 from __future__ import annotations
 
 import io
-import os
 import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -29,9 +27,8 @@ from tests.models.original_fixtures import (
     write_cityscapes_label_zip,
     write_pose_uploads,
 )
-from tests.workers.helpers import wait_ready
+from tests.workers.helpers import wait_ready, worker_process
 
-REPO = Path(__file__).resolve().parents[1]
 VID2VID_CASES = [c for c in cases("vid2vid") if load_case(c)[2].get("first_frame") == "single_G"][:1]
 FEWSHOT_CASES = cases("fewshot")[:1]
 VID2VID_TOLERANCE = 1 / 127.5 + 5e-4
@@ -57,19 +54,8 @@ def manifest(tmp_path: Path) -> Path:
 @pytest.fixture()
 def worker(redis_url: str, manifest: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     # fp32: the original's frames exactly (a CPU with bf16 units would otherwise serve in bf16)
-    env = dict(os.environ, OMP_NUM_THREADS="1", V2V_MANIFEST=str(manifest), V2V_PRECISION="fp32")
-    with open(tmp_path / "worker.log", "wb") as log:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "v2v"), "worker", "--redis-url", redis_url, "--device", "cpu"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+    with worker_process(redis_url, manifest, tmp_path / "worker.log", V2V_PRECISION="fp32") as proc:
         yield proc
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture()

@@ -1,8 +1,13 @@
-"""Shared test material: a tiny served-model manifest and small colour-coded label videos."""
+"""Shared test material: a tiny served-model manifest, small colour-coded label videos, a real worker process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +16,7 @@ import numpy as np
 from app.contracts import JobSpec, OutputOptions, TranslateJob
 from workers.video_io import H264Writer
 
+REPO = Path(__file__).resolve().parents[2]
 TINY_PALETTE = [(0, 0, 0), (128, 64, 128), (70, 130, 180), (220, 20, 60)]
 RUN_HEIGHT, RUN_WIDTH = 32, 48
 
@@ -110,3 +116,23 @@ def wait_ready(client: Any, timeout: float = 120.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"no worker became ready within {timeout} s")
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def worker_process(redis_url: str, manifest: Path, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `v2v worker` subprocess on CPU (1 thread) serving `manifest`, its output in `log`; stopped after."""
+    environment = dict(os.environ, OMP_NUM_THREADS="1", V2V_MANIFEST=str(manifest), **env)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "v2v"), "worker", "--redis-url", redis_url, "--device", "cpu"],
+            cwd=REPO, env=environment, stdout=out, stderr=subprocess.STDOUT,
+        )
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
