@@ -13,8 +13,8 @@ Per case:
   `benchmarks.bench_generators.Stream` does (few-shot `with_raw=False`, as served), under `torch.inference_mode`
   and the worker's serving precision: `workers.precision.choose_precision(device)` (`--precision` forces one) and
   its `Precision.autocast(device)`.
-- `--compile`: the same compiled as `v2v worker --compile` serves (vid2vid: each scale's network, once per size;
-  few-shot: the generator's `step` wrapped by `torch.compile`, `--compile-mode`); compile time
+- `--compile`: the same compiled as `v2v worker --compile` serves (vid2vid: each scale's network; few-shot: its
+  whole `step`; once per size; `--compile-mode` only for generators without `compile_networks`); compile time
   (first steps), frames/s, speed-up over eager, and the largest difference from eager of one steady-state step from
   the same state ("paid": faster by > PAID_SPEEDUP and within COMPILE_TOLERANCE). The free-running difference is
   reported too but is no test: a stream's first frame starts from an all-zero history, and normalising those
@@ -167,10 +167,9 @@ def stream_steps(gen: nn.Module, case: Case, k: int, device: torch.device, preci
 
 @contextlib.contextmanager
 def compiled_step(gen: nn.Module, mode: str) -> Iterator[None]:
-    """For the block: the generator's networks compiled as `v2v worker --compile` does where the generator offers
-    `compile_networks` (vid2vid: each scale's network, compiled once per size), else its `step` wrapped by
-    torch.compile (recompiles as the state changes); restored after."""
-    networks = [m for m in gen.modules() if isinstance(m, nn.Module)]
+    """For the block: the generator compiled as `v2v worker --compile` does (`compile_networks`: vid2vid each scale's
+    network, few-shot its whole `step`), else its `step` wrapped by torch.compile (`mode`); eager again after."""
+    networks = list(gen.modules())
     if hasattr(gen, "compile_networks"):
         gen.compile_networks()
     else:

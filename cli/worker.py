@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="auto: bf16/fp16 autocast on GPUs (by compute capability), bf16 on CPUs with bf16 "
                              "instructions where a probe shows it faster, else fp32 (env: V2V_PRECISION)")
     parser.add_argument("--compile", action="store_true", default=os.environ.get("V2V_COMPILE", "") == "1",
-                        help="torch.compile the networks of families that allow it (vid2vid: each scale's "
-                             "network); the first job of each frame size compiles, later ones run faster "
+                        help="torch.compile what families allow (vid2vid: each scale's network; few-shot: its "
+                             "step); the first job of each frame size compiles, later ones run faster "
                              "(env: V2V_COMPILE=1)")
     parser.add_argument("--models", default="", help="comma-separated model names to load (default: all)")
     parser.add_argument("--queue", default=QUEUE_NAME)
