@@ -3,7 +3,7 @@
 - CUDA: bf16 autocast on GPUs with fast bf16 (compute capability 8.0 and up: Ampere, Hopper...), fp16 before that
   (Volta, Turing: bf16 is emulated there, or missing).
 - CPU: bf16 autocast only where the CPU has bf16 instructions (`avx512_bf16` or `amx_bf16`) *and* a probe
-  convolution runs at least `MIN_SPEEDUP` times faster in it than in fp32; fp32 otherwise. Without those
+  convolution runs at least `MIN_BF16_SPEEDUP` times faster in it than in fp32; fp32 otherwise. Without those
   instructions PyTorch emulates bf16, which on an AVX2 CPU is two orders of magnitude slower than fp32.
 - `V2V_PRECISION` / `v2v worker --precision` forces one (`fp32`, `bf16`, `fp16`; `auto` = the rules above).
 
@@ -14,16 +14,14 @@ The worker logs the choice and publishes it with its heartbeat (`app.liveness.pu
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from models.core.cpu_bf16 import MIN_BF16_SPEEDUP, cpu_bf16_flags, probe_bf16_speedup, read_cpuinfo
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-MIN_SPEEDUP = 1.1
-"""bf16 must beat fp32 by this factor on the probe before a CPU worker serves in it."""
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -51,37 +49,6 @@ def cuda_dtype(capability: tuple[int, int]) -> str:
     return "bf16" if capability >= (8, 0) else "fp16"
 
 
-def cpu_bf16_flags(cpuinfo: str) -> list[str]:
-    """The bf16 instruction-set flags in a /proc/cpuinfo text."""
-    flags = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.split(":", 1)[-1].split())
-    return sorted(flags & {"avx512_bf16", "amx_bf16"})
-
-
-def _read_cpuinfo() -> str:
-    path = Path("/proc/cpuinfo")
-    return path.read_text() if path.is_file() else ""
-
-
-def probe_bf16_speedup(repeats: int = 3) -> float:
-    """fp32 time / bf16-autocast time of a small convolution stack (best of `repeats`, interleaved)."""
-    net = torch.nn.Sequential(torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU(),
-                              torch.nn.Conv2d(32, 32, 3, padding=1)).eval()
-    x = torch.randn(1, 32, 64, 64)  # (B, C, H, W)
-    best = {"fp32": float("inf"), "bf16": float("inf")}
-    with torch.inference_mode():
-        for _ in range(repeats + 1):  # the first round warms up
-            for name in best:
-                context = torch.autocast("cpu", dtype=torch.bfloat16) if name == "bf16" else contextlib.nullcontext()
-                started = time.perf_counter()
-                with context:
-                    net(x)
-                best[name] = min(best[name], time.perf_counter() - started)
-    return best["fp32"] / best["bf16"]
-
-
 def choose_precision(device: torch.device, requested: str = "auto", cpuinfo: str | None = None) -> Precision:
     """The precision to serve in on `device` (`requested`: one of PRECISIONS)."""
     if requested not in PRECISIONS:
@@ -94,10 +61,10 @@ def choose_precision(device: torch.device, requested: str = "auto", cpuinfo: str
         return Precision(name, f"CUDA compute capability {capability[0]}.{capability[1]}")
     if device.type != "cpu":
         return Precision("fp32", f"no reduced-precision rule for {device.type}")
-    flags = cpu_bf16_flags(_read_cpuinfo() if cpuinfo is None else cpuinfo)
+    flags = cpu_bf16_flags(read_cpuinfo() if cpuinfo is None else cpuinfo)
     if not flags:
         return Precision("fp32", "this CPU has no bf16 instructions (avx512_bf16, amx_bf16): bf16 would be emulated")
     speedup = probe_bf16_speedup()
-    if speedup < MIN_SPEEDUP:
+    if speedup < MIN_BF16_SPEEDUP:
         return Precision("fp32", f"bf16 ({', '.join(flags)}) was only {speedup:.2f}x fp32 on the probe")
     return Precision("bf16", f"bf16 ({', '.join(flags)}) is {speedup:.2f}x fp32 on the probe")

@@ -125,3 +125,15 @@ def test_bench_cpu_bf16_quick(tmp_path: Path) -> None:
     for case in p["cases"]:
         assert _is_pos(case["ms_fp32"]) and _is_pos(case["ms_bf16"]) and len(case["speedups"]) == 2
         assert 25 < case["psnr_bf16_vs_fp32_db_min"] < 200  # rounded, not equal, not garbage
+
+
+def test_bench_train_bf16_quick(tmp_path: Path, square_data: Path) -> None:
+    """Both translate recipes take optimisation steps in fp32 and in bf16 autocast on the same batches."""
+    from benchmarks.bench_train_bf16 import main
+
+    p = _run(main, tmp_path, "--data", str(square_data))
+    assert p["benchmark"] == "train_bf16" and [c["preset"] for c in p["cases"]] == ["vid2vid-tiny", "fs_vid2vid-tiny"]
+    for case in p["cases"]:
+        assert _is_pos(case["s_per_step_fp32"]) and _is_pos(case["s_per_step_bf16"]) and len(case["speedups"]) == 2
+        assert case["bf16_losses_finite"] is True
+        assert 5 < case["psnr_runs_apart_db"] < 200  # two different runs from one start: near, not identical

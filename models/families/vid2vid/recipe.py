@@ -5,7 +5,7 @@ the single-image first-frame generator (`SingleImageRecipe`, reference §1.6). F
 A recipe owns: the clip data set (label encoding decides the generator's label channels), per-clip generation through
 the streaming API (`gen.start` / `gen.step`, previous outputs detached between steps: no backprop through time, as in
 the paper), the update order (here: G, then D_I, then each D_V), learning-rate schedule, coarse-to-fine freezing and
-AMP on CUDA. Losses live in `objectives`, the schedule in `schedule`.
+mixed precision. Losses live in `objectives`, the schedule in `schedule`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from models.families.vid2vid.objectives import (
 from models.families.vid2vid.schedule import TrainConfig
 from models.families.vid2vid.single import SingleImageGenerator
 from training.loop import pick_device
+from training.precision import amp_dtype
 from training.recipe import RunSettings, StepLog
 from training.samples import write_sample_strip
 
@@ -100,12 +101,11 @@ class VideoRecipe:
                        for m in (self.disc.temporal.scales if self.disc.temporal is not None else [])]
         self.base_lrs = {"G": lr_g, "D_image": lr_d, **{f"D_temporal{s}": lr_d for s in range(len(self.opt_dt))}}
 
-        # 3. Mixed precision (CUDA only): bf16 where supported, else fp16 with loss scaling.
-        cuda = self.device.type == "cuda" and c.amp
-        bf16 = cuda and torch.cuda.is_bf16_supported()
-        self.amp_dtype = (torch.bfloat16 if bf16 else torch.float16) if cuda else None
-        scaling = cuda and self.amp_dtype == torch.float16
-        self._scalers = {name: torch.amp.GradScaler("cuda", enabled=scaling) for name in self.base_lrs}
+        # 3. Mixed precision (`training.precision`): bf16 autocast on CUDA and on CPUs with bf16 units, fp16 with loss
+        #    scaling on older GPUs, fp32 otherwise.
+        self.amp_dtype = amp_dtype(self.device, c.amp)
+        scaling = self.amp_dtype == torch.float16
+        self._scalers = {name: torch.amp.GradScaler(self.device.type, enabled=scaling) for name in self.base_lrs}
 
     # -- what the family varies ------------------------------------------------------------------------------
     def preset_config(self) -> Any:
@@ -275,7 +275,7 @@ class VideoRecipe:
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=self.amp_dtype)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def to_device(self, batch: Clip, length: int, references: int = 0) -> ClipTensors:
         """The first `length` frames on the device; with references, the first `references` of them (0: all)."""

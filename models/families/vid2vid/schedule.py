@@ -81,8 +81,9 @@ class TrainConfig:
     vgg_weights: str | None = None
     # run mechanics
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True
-    """Mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler); never on CPU."""
+    amp: bool | str = "auto"
+    """Mixed precision (`training.precision`): "auto" = bf16 autocast on CUDA (fp16 + GradScaler before Ampere) and
+    on CPUs with bf16 units where it is faster; "bf16", "fp16" (CUDA), "off" (fp32)."""
     seed: int = 0
     workers: int = 0
     checkpoint_every: int = 500
