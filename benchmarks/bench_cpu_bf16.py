@@ -14,6 +14,10 @@ With `--compile`, vid2vid cases also time bf16 on a copy of the generator whose 
 (`Vid2VidGenerator.compile_networks`, what `v2v worker --compile` serves), against fp32 again, after a warm-up
 that compiles (its time is reported: the first job of each frame size pays it).
 
+Each timed pair is followed by one timed fp32 2048^3 matmul: "× fp32 matmul" is the achieved rate counted on the
+*reference's* MACs per frame (vid2vid: label stems convolved densely, as the original does; our gather skips most of
+that work, so work avoided counts as speed) over that matmul's rate, median over the pairs: the issue's measure.
+
     python -m benchmarks.bench_cpu_bf16 --threads 1 [--quick] [--compile] [--presets P ...] [--steps 3]
 """
 
@@ -23,6 +27,7 @@ import argparse
 import copy
 import dataclasses
 import math
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -31,8 +36,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks.bench_savings import city_labels, interleaved
+from benchmarks.bench_generators import MatmulPair
+from benchmarks.bench_savings import city_labels, frame_macs, interleaved
 from benchmarks.common import NOTE_SHARED, add_common_args, emit, environment, md_table, pick_device, setup_threads
+from benchmarks.macs import count_macs
 from models.core.baking import bake_parametrizations
 from models.core.family import Compilable
 from models.families.fs_vid2vid.generator import PRESETS as FEW_SHOT_PRESETS
@@ -50,6 +57,8 @@ CASES: list[tuple[str, int, int, int]] = [  # preset, H, W, K (0: vid2vid)
     ("fs_vid2vid-pose-256", 256, 256, 3),
 ]
 QUICK_CASES = [("vid2vid-tiny", 32, 64, 0), ("fs_vid2vid-tiny", 32, 32, 2)]
+MATMUL_N = 2048
+"""The paired reference: an fp32 MATMUL_N^3 matmul (the issue's "same-run fp32 matmul rate")."""
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -59,9 +68,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _stream(preset: str, h: int, w: int, k: int, steps: int
-            ) -> tuple[nn.Module, Callable[[nn.Module], torch.Tensor], Callable[[], None]]:
+            ) -> tuple[nn.Module, Callable[[nn.Module], torch.Tensor], Callable[[], None], int]:
     """(the generator, one step of a generator with its weights on the current state -> frame, advance the state by
-    one frame) for a steady-state stream of at least `steps` more frames."""
+    one frame, the reference's MACs of one such step) for a steady-state stream of at least `steps` more frames.
+
+    Reference MACs: vid2vid's step with its label stems convolved densely, as the original computes them (our gather
+    avoids most of them); few-shot's step as we compute it (a lower bound of the original's work)."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     if k == 0:
@@ -74,6 +86,7 @@ def _stream(preset: str, h: int, w: int, k: int, steps: int
                 _, state = gen.step(labels, state)
         step_args: dict[str, Any] = {}
         t = [c.n_frames_G]
+        macs = frame_macs(gen, clip[t[0]], state)[0]
     else:
         config = FEW_SHOT_PRESETS[preset]  # K above the preset's own: the same network built for K references
         config = dataclasses.replace(config, max_references=max(k, config.max_references))
@@ -87,6 +100,8 @@ def _stream(preset: str, h: int, w: int, k: int, steps: int
             _, state = gen.step(clip[0], state, with_raw=False)  # a previous frame: steady state
         step_args = {"with_raw": False}
         t = [1]
+        with torch.inference_mode():
+            macs = count_macs(lambda: gen.step(clip[1], state, with_raw=False)).total
 
     def run(net: nn.Module) -> torch.Tensor:
         with torch.inference_mode():
@@ -98,12 +113,13 @@ def _stream(preset: str, h: int, w: int, k: int, steps: int
             _, state = gen.step(clip[t[0]], state, **step_args)
         t[0] += 1
 
-    return gen, run, advance
+    return gen, run, advance, macs
 
 
 def case(preset: str, h: int, w: int, k: int, steps: int, compiled: bool = False) -> dict[str, Any]:
     """fp32 vs bf16 (eager), then with `compiled` (vid2vid) fp32 vs bf16 on a twin whose networks are compiled."""
-    gen, run, advance = _stream(preset, h, w, k, 2 * steps + 4)
+    gen, run, advance, macs = _stream(preset, h, w, k, 2 * steps + 4)
+    matmul = MatmulPair(torch.device("cpu"), MATMUL_N, torch.float32)
     frames: dict[str, torch.Tensor] = {}
 
     def bf16_of(net: nn.Module) -> Callable[[], torch.Tensor]:
@@ -118,15 +134,25 @@ def case(preset: str, h: int, w: int, k: int, steps: int, compiled: bool = False
         return frames["fp32"]
 
     psnrs: list[float] = []
+    matmul_ms: list[float] = []
 
     def advance_and_compare() -> None:
         psnrs.append(psnr(frames["bf16"], frames["fp32"]))
+        matmul_ms.append(matmul.time_ms())  # the paired reference: one fp32 matmul after each pair
         advance()
 
+    def vs_matmul(timed: dict[str, Any]) -> dict[str, float]:
+        """Per pair: the achieved rate on the reference's MACs (2 MACs/frame / time) over the paired matmul's."""
+        def rate(times: list[float]) -> float:
+            return round(statistics.median(2 * macs / (t * 1e-3) / 1e9 / matmul.gflops(m)
+                                           for t, m in zip(times, matmul_ms[-len(times):], strict=True)), 3)
+        return {"fp32": rate(timed["ms_slow_all"]), "bf16": rate(timed["ms_fast_all"])}
+
     timed = interleaved(bf16_of(gen), fp32, steps, advance_and_compare)
-    row = {"preset": preset, "height": h, "width": w, "k": k or None, "ms_fp32": timed["ms_slow"],
-           "ms_bf16": timed["ms_fast"], "speedup": timed["speedup"], "speedups": timed["speedups"],
-           "psnr_bf16_vs_fp32_db_min": round(min(psnrs), 2), "compiled": None}
+    row = {"preset": preset, "height": h, "width": w, "k": k or None, "reference_gmacs": round(macs / 1e9, 3),
+           "ms_fp32": timed["ms_slow"], "ms_bf16": timed["ms_fast"], "speedup": timed["speedup"],
+           "speedups": timed["speedups"], "matmul_gflops": round(matmul.gflops(statistics.median(matmul_ms)), 1),
+           "vs_matmul": vs_matmul(timed), "psnr_bf16_vs_fp32_db_min": round(min(psnrs), 2), "compiled": None}
     if compiled and isinstance(gen, Compilable):
         twin = copy.deepcopy(gen)
         names = twin.compile_networks()
@@ -138,7 +164,8 @@ def case(preset: str, h: int, w: int, k: int, steps: int, compiled: bool = False
         timed = interleaved(bf16_of(twin), fp32, steps, advance_and_compare)
         row["compiled"] = {"networks": names, "compile_and_2_steps_s": round(compile_s, 1),
                            "ms_fp32": timed["ms_slow"], "ms_bf16": timed["ms_fast"], "speedup": timed["speedup"],
-                           "speedups": timed["speedups"], "psnr_bf16_vs_fp32_db_min": round(min(psnrs), 2)}
+                           "speedups": timed["speedups"], "vs_matmul": vs_matmul(timed),
+                           "psnr_bf16_vs_fp32_db_min": round(min(psnrs), 2)}
     return row
 
 
@@ -171,10 +198,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return "-" if c is None else (f"{c['ms_bf16']} ms, {c['speedup']:.2f}× ({c['psnr_bf16_vs_fp32_db_min']} dB; "
                                       f"compile {c['compile_and_2_steps_s']:.0f} s)")
 
+    def rates(r: dict[str, Any]) -> str:
+        compiled_rate = "-" if r["compiled"] is None else f"{r['compiled']['vs_matmul']['bf16']:.2f}"
+        return f"{r['vs_matmul']['fp32']:.2f} / {r['vs_matmul']['bf16']:.2f} / {compiled_rate}"
+
     table = md_table(["preset", "size", "K", "ms/frame fp32", "ms/frame bf16", "speed-up (median)",
-                      "PSNR bf16 vs fp32 (min)", "bf16 compiled vs fp32"],
+                      "PSNR bf16 vs fp32 (min)", "bf16 compiled vs fp32",
+                      "reference GMACs", "× fp32 matmul: fp32 / bf16 / compiled"],
                      [[r["preset"], f"{r['height']}×{r['width']}", r["k"] or "-", r["ms_fp32"], r["ms_bf16"],
-                       f"{r['speedup']:.2f}×", f"{r['psnr_bf16_vs_fp32_db_min']} dB", compiled(r)] for r in rows])
+                       f"{r['speedup']:.2f}×", f"{r['psnr_bf16_vs_fp32_db_min']} dB", compiled(r),
+                       r["reference_gmacs"], rates(r)] for r in rows])
     emit(payload, args.out, table, args.markdown)
     return payload
 

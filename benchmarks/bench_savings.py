@@ -100,7 +100,8 @@ def interleaved(fast: Callable[[], torch.Tensor], slow: Callable[[], torch.Tenso
     ratios = [s / f for f, s in zip(times["fast"], times["slow"], strict=True)]  # per interleaved pair
     return {"steps": steps, "ms_fast": round(statistics.median(times["fast"]), 1),
             "ms_slow": round(statistics.median(times["slow"]), 1), "speedup": round(statistics.median(ratios), 3),
-            "speedups": [round(r, 3) for r in ratios],
+            "speedups": [round(r, 3) for r in ratios], "ms_fast_all": [round(t, 2) for t in times["fast"]],
+            "ms_slow_all": [round(t, 2) for t in times["slow"]],
             "max_abs_difference": float((frames["fast"] - frames["slow"]).abs().max())}
 
 

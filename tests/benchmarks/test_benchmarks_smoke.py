@@ -125,6 +125,8 @@ def test_bench_cpu_bf16_quick(tmp_path: Path) -> None:
     for case in p["cases"]:
         assert _is_pos(case["ms_fp32"]) and _is_pos(case["ms_bf16"]) and len(case["speedups"]) == 2
         assert 25 < case["psnr_bf16_vs_fp32_db_min"] < 200  # rounded, not equal, not garbage
+        assert _is_pos(case["reference_gmacs"]) and _is_pos(case["matmul_gflops"])
+        assert _is_pos(case["vs_matmul"]["fp32"]) and _is_pos(case["vs_matmul"]["bf16"])
 
 
 def test_bench_train_bf16_quick(tmp_path: Path, square_data: Path) -> None:
