@@ -50,10 +50,23 @@ def use_per_frame_statistics(module: nn.Module) -> None:
             m.__class__ = PerFrameBatchNorm2d
 
 
+class ReflectionPad(nn.ReflectionPad2d):
+    """ReflectionPad2d that keeps its input's dtype under autocast. CPU autocast runs reflection_pad2d in fp32, so a
+    bf16 activation was copied up to fp32 and back down by the next convolution; padding only copies values, so
+    padding in bf16 gives the same numbers without the two casts."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        device = x.device.type
+        if device in ("cpu", "cuda") and torch.is_autocast_enabled(device):
+            with torch.autocast(device, enabled=False):
+                return super().forward(x)  # (B, C, H + 2p, W + 2p) in x's dtype
+        return super().forward(x)
+
+
 def conv7_block(in_ch: int, out_ch: int, norm: NormKind) -> nn.Sequential:
     """ReflPad3, Conv7x7 (in → out), Norm, ReLU: the stem of every encoder."""
     return nn.Sequential(
-        nn.ReflectionPad2d(3), nn.Conv2d(in_ch, out_ch, 7), make_norm(norm, out_ch), nn.ReLU(True)
+        ReflectionPad(3), nn.Conv2d(in_ch, out_ch, 7), make_norm(norm, out_ch), nn.ReLU(True)
     )
 
 
@@ -76,7 +89,7 @@ def up_block(in_ch: int, out_ch: int, norm: NormKind, upsample: UpsampleKind = "
     if upsample == "resize":
         return nn.Sequential(
             nn.Upsample(scale_factor=2, mode="nearest"),
-            nn.ReflectionPad2d(1),
+            ReflectionPad(1),
             nn.Conv2d(in_ch, out_ch, 3),
             make_norm(norm, out_ch),
             nn.ReLU(True),
@@ -86,7 +99,7 @@ def up_block(in_ch: int, out_ch: int, norm: NormKind, upsample: UpsampleKind = "
 
 def conv7_head(in_ch: int, out_ch: int) -> nn.Sequential:
     """ReflPad3, Conv7x7 (in → out) without activation: the output layer of image, flow and mask heads."""
-    return nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_ch, out_ch, 7))
+    return nn.Sequential(ReflectionPad(3), nn.Conv2d(in_ch, out_ch, 7))
 
 
 class ResBlock(nn.Module):
@@ -95,11 +108,11 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int, norm: NormKind) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1),
+            ReflectionPad(1),
             nn.Conv2d(channels, channels, 3),
             make_norm(norm, channels),
             nn.ReLU(True),
-            nn.ReflectionPad2d(1),
+            ReflectionPad(1),
             nn.Conv2d(channels, channels, 3),
             make_norm(norm, channels),
         )
