@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.bench_cpu_bf16 import psnr
 from benchmarks.common import NOTE_SHARED, add_common_args, emit, environment, md_table, pick_device, setup_threads
 from corpora.clips import collate_clips
 from models.core.cpu_bf16 import cpu_bf16_flags, read_cpuinfo
@@ -48,11 +49,6 @@ def _recipe(kind: type[VideoRecipe], preset: str, data: str, h: int, w: int, fra
     if quick:
         values.update(QUICK_D if kind is VideoRecipe else {"ndf": 16, "n_layers_D": 2})
     return kind(kind.train_config(**values))
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a.float() - b.float()) / 2).pow(2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
 
 
 def case(name: str, kind: type[VideoRecipe], preset: str, h: int, w: int, frames: int, k: int, data: str,
@@ -86,7 +82,7 @@ def case(name: str, kind: type[VideoRecipe], preset: str, h: int, w: int, frames
             "s_per_step_fp32": round(statistics.median(times["fp32"]), 3),
             "s_per_step_bf16": round(statistics.median(times["bf16"]), 3),
             "speedup": round(statistics.median(ratios), 3), "speedups": [round(r, 3) for r in ratios],
-            "bf16_losses_finite": finite, "psnr_runs_apart_db": round(_psnr(outputs[0], outputs[1]), 2)}
+            "bf16_losses_finite": finite, "psnr_runs_apart_db": round(psnr(outputs[0], outputs[1]), 2)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from app.auth import create_api_key
 from app.config import Settings
 from app.main import create_app
 from tests.families.noise_family import CARD
+from tests.reliability.servers import stop_process
 from tests.workers.helpers import wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,13 +47,7 @@ def workers(redis_url: str, manifest: Path, tmp_path: Path) -> Iterator[list[sub
     procs: list[subprocess.Popen[bytes]] = []
     yield procs
     for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _start_worker(procs: list, redis_url: str, manifest: Path, tmp_path: Path, delay: float) -> subprocess.Popen:

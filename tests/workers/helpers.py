@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from app.contracts import JobSpec, OutputOptions, TranslateJob
+from tests.reliability.servers import stop_process
 from workers.video_io import H264Writer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,9 +131,4 @@ def worker_process(redis_url: str, manifest: Path, log: Path, **env: str) -> Ite
         try:
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=15)
