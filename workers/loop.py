@@ -24,6 +24,7 @@ import torch
 from app.contracts import JobResult, JobSpec
 from models.core.family import Adaptable, Describable, InputError, Pipeline
 from models.core.labels import tensor_to_rgb
+from models.core.low_precision import refresh_low_precision_weights
 from workers.errors import JobCanceled, JobError
 from workers.hooks import Hooks
 from workers.inputs import InputSource, resize_rgb
@@ -87,6 +88,7 @@ def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks
         if isinstance(pipeline, Adaptable):
             hooks_for_adapt = _JobAdaptHooks(hooks, state_dir)
             pipeline = pipeline.adapt(source.start, spec.family_options, spec.options.seed, hooks_for_adapt)
+            refresh_low_precision_weights(pipeline)  # its weights changed: re-make any reduced-precision copies
         rng = torch.Generator().manual_seed(spec.options.seed)
         saved = load_job_state(state_dir, device)
         if saved is not None:

@@ -14,6 +14,7 @@ import torch
 from app.contracts import JobResult, JobSpec, ModelCard
 from models import get_family
 from models.core.family import Compilable, Pipeline, WeightsRef
+from models.core.low_precision import keep_low_precision_weights
 from workers.errors import JobError
 from workers.hooks import Hooks
 from workers.inputs import input_source
@@ -37,6 +38,8 @@ class Runner:
         self.checkpoints_dir = checkpoints_dir
         self.family = get_family(card.family)
         self.pipeline: Pipeline | None = None
+        self.low_precision_layers = 0
+        """Layers given reduced-precision weight copies by `setup` (`models.core.low_precision`)."""
 
     def setup(self) -> None:
         """Build the pipeline (verified weights where the card has them) on the device, in eval mode."""
@@ -59,6 +62,8 @@ class Runner:
         self.pipeline = family.load(config, weights, self.device)
         if self.compile_networks and isinstance(self.pipeline, Compilable):
             self.compiled = self.pipeline.compile_networks()  # compiled lazily: the first job of each size pays
+        if self.precision.dtype is not None:  # reduced-precision weight copies: no per-frame casts, same outputs
+            self.low_precision_layers = keep_low_precision_weights(self.pipeline, self.precision.dtype)
 
     def run_size(self, spec: JobSpec) -> tuple[int, int]:
         return spec.options.height or self.card.output.height, spec.options.width or self.card.output.width

@@ -112,7 +112,9 @@ def load_runners(manifest_path: Path, device: torch.device, only: Sequence[str] 
         runner = make_runner(card, device, manifest_path.parent, precision, compile_networks)
         runner.setup()
         runners[name] = runner
-        log.info("loaded model %s (preset %s) on %s, %s%s", name, card.preset, device, runner.precision.name,
+        log.info("loaded model %s (preset %s) on %s, %s%s%s", name, card.preset, device, runner.precision.name,
+                 f" ({runner.low_precision_layers} layers keep {runner.precision.name} weight copies)"
+                 if runner.low_precision_layers else "",
                  f", compiled {', '.join(runner.compiled)}" if runner.compiled else "")
     return runners
 

@@ -129,6 +129,17 @@ def test_bench_cpu_bf16_quick(tmp_path: Path) -> None:
         assert _is_pos(case["vs_matmul"]["fp32"]) and _is_pos(case["vs_matmul"]["bf16"])
 
 
+def test_bench_weight_copies_quick(tmp_path: Path) -> None:
+    """bf16 steps with the worker's weight copies against without: timed, and the frames bit-identical."""
+    from benchmarks.bench_weight_copies import main
+
+    p = _run(main, tmp_path)
+    assert p["benchmark"] == "weight_copies" and [r["preset"] for r in p["rows"]] == ["vid2vid-tiny", "fs_vid2vid-tiny"]
+    for row in p["rows"]:
+        assert row["layers"] > 5 and row["bit_identical"] is True and len(row["speedups"]) == 2
+        assert _is_pos(row["ms_plain"]) and _is_pos(row["ms_with_copies"])
+
+
 def test_bench_train_bf16_quick(tmp_path: Path, square_data: Path) -> None:
     """Both translate recipes take optimisation steps in fp32 and in bf16 autocast on the same batches."""
     from benchmarks.bench_train_bf16 import main
