@@ -62,7 +62,9 @@ class Runner:
         self.pipeline = family.load(config, weights, self.device)
         if self.compile_networks and isinstance(self.pipeline, Compilable):
             self.compiled = self.pipeline.compile_networks()  # compiled lazily: the first job of each size pays
-        if self.precision.dtype is not None:  # reduced-precision weight copies: no per-frame casts, same outputs
+        if self.precision.dtype is not None and self.device.type == "cpu":
+            # bf16 weight copies: no per-frame weight casts, same frames (on a GPU the casts cost ~1 % of a frame and
+            # the copies would add half the weights' memory, so GPUs keep casting)
             self.low_precision_layers = keep_low_precision_weights(self.pipeline, self.precision.dtype)
 
     def run_size(self, spec: JobSpec) -> tuple[int, int]:
