@@ -35,22 +35,24 @@ def _low_precision(layer: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tor
     return copies
 
 
-class LowPrecisionConv1d(nn.Conv1d):
+class _ConvWithCopies:
+    """Conv1d/2d/3d forward that convolves with the copies when they apply."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        copies = _low_precision(self, x)
-        return super().forward(x) if copies is None else self._conv_forward(x, *copies)
+        copies = _low_precision(self, x)  # type: ignore[arg-type]
+        return super().forward(x) if copies is None else self._conv_forward(x, *copies)  # type: ignore[misc,attr-defined]
 
 
-class LowPrecisionConv2d(nn.Conv2d):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        copies = _low_precision(self, x)
-        return super().forward(x) if copies is None else self._conv_forward(x, *copies)
+class LowPrecisionConv1d(_ConvWithCopies, nn.Conv1d):
+    pass
 
 
-class LowPrecisionConv3d(nn.Conv3d):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        copies = _low_precision(self, x)
-        return super().forward(x) if copies is None else self._conv_forward(x, *copies)
+class LowPrecisionConv2d(_ConvWithCopies, nn.Conv2d):
+    pass
+
+
+class LowPrecisionConv3d(_ConvWithCopies, nn.Conv3d):
+    pass
 
 
 class LowPrecisionConvTranspose2d(nn.ConvTranspose2d):
