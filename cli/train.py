@@ -137,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(config.data).is_dir():
         raise FileNotFoundError(f"--data {config.data}: no such data set folder (make one with `v2v data`)")
     loop = loop_for(config, recipe)  # under torchrun: data-parallel, rank 0 writes
+    finished = False
     try:
         log = logging.getLogger("v2v.train")
         if args.resume and loop.resume():
@@ -155,8 +156,9 @@ def run(args: argparse.Namespace) -> int:
                         loop.stop_reason)
         if loop.cluster.is_main and (config.checkpoint_every <= 0 or loop.step % config.checkpoint_every):
             loop.save_checkpoint()  # always leave the final weights behind
+        finished = True
     finally:
-        distributed.stop()
+        distributed.stop(finished)
     if loop.cluster.is_main:
         sys.stdout.write(f"trained {loop.step} steps; next: v2v export {config.out} --name MODEL_NAME\n")
     return 0

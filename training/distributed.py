@@ -71,8 +71,13 @@ def start(cluster: Cluster, device: torch.device) -> None:
                                 world_size=cluster.world)
 
 
-def stop() -> None:
+def stop(finished: bool = True) -> None:
+    """Leave the process group. After a finished run every rank first waits for the others: a rank that tears gloo
+    down while rank 0 still writes its last checkpoint can abort the process at exit. A failed rank leaves at once
+    (the others would wait forever)."""
     if dist.is_available() and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -44,7 +44,9 @@ SPLITS = {"train": 0, "test": 1}
 @dataclass(frozen=True)
 class ActionsSpec:
     """What a clip looks like and which looks exist. `static_camera` keeps the camera fixed (walkers cross the
-    frame); otherwise the camera pans with walkers and zooms slightly, as in `v2v data people`."""
+    frame); otherwise the camera pans with walkers and zooms slightly, as in `v2v data people`. `track_figure`
+    (with a moving camera) makes person-centred crops instead, like the Weizmann crops VideoVAE trains on: the
+    camera follows the figure exactly, which stays centred and fills most of the frame height."""
 
     height: int = 64
     width: int = 64
@@ -55,8 +57,11 @@ class ActionsSpec:
     static_camera: bool = True
     supersample: int = 2
     turn_probability: float = 0.5
+    track_figure: bool = False
 
     def __post_init__(self) -> None:
+        if self.track_figure and self.static_camera:
+            raise ValueError("track_figure needs a moving camera (static_camera=False)")
         if min(self.height, self.width) < 16 or self.frames < 1 or self.supersample < 1:
             raise ValueError("need height and width >= 16, frames >= 1 and supersample >= 1")
         if not 0 < self.heldout < self.looks:
@@ -92,18 +97,24 @@ def sample_action_motion(rng: np.random.Generator, action: str, spec: ActionsSpe
     motion = Motion(kind=action, freq=float(freq), phase=float(rng.uniform(0, 2 * np.pi)),
                     amp=float(rng.uniform(0.6, 1.3)), turn=float(turn), turn_freq=float(rng.uniform(0.01, 0.04)),
                     direction=direction)
-    scale = h * rng.uniform(0.6, 0.85)
+    scale = h * (rng.uniform(0.78, 0.88) if spec.track_figure else rng.uniform(0.6, 0.85))
     if action == "walk":  # a stride-like speed, capped so the walker stays in frame over the clip
         vx = direction * min(scale * freq * rng.uniform(0.4, 0.7), 0.4 * w / max(n, 1))
     else:
         vx = rng.uniform(-0.1, 0.1) * h / 256
     pan, zoom = 0.0, 0.0
-    if not spec.static_camera:
+    if spec.track_figure:
+        pan = vx
+    elif not spec.static_camera:
         pan = vx * rng.uniform(0.4, 1.0)
         zoom = rng.uniform(-0.004, 0.004)
     drift = (vx - pan) * n  # net image-space travel of the figure over the clip
-    place = Placement(x0=float(w / 2 - drift / 2 + rng.uniform(-0.06, 0.06) * w), vx=float(vx),
-                      ground=float(h * rng.uniform(0.9, 0.97)), scale=float(scale), pan=float(pan),
+    jitter = rng.uniform(-0.06, 0.06) * w
+    ground = h * rng.uniform(0.9, 0.97)
+    if spec.track_figure:
+        jitter, ground = jitter / 4, h * rng.uniform(0.94, 0.97)
+    place = Placement(x0=float(w / 2 - drift / 2 + jitter), vx=float(vx),
+                      ground=float(ground), scale=float(scale), pan=float(pan),
                       zoom=float(zoom), cx=w / 2, cy=h / 2)
     return motion, place
 

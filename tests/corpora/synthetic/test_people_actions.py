@@ -99,6 +99,24 @@ def test_static_camera_keeps_the_background_fixed(clips: dict[str, list[ActionCl
     assert np.abs(panned.frames[-1][background].astype(int) - panned.frames[0][background]).mean() > 1.0
 
 
+def test_tracked_clips_keep_the_figure_centred_and_large() -> None:
+    """Person-centred crops: the walker stays in the middle and fills most of the height while the background
+    scrolls behind it; the same walk on a static camera crosses the frame with a smaller figure."""
+    tracked = ActionsSpec(height=32, width=32, frames=10, supersample=1, static_camera=False, track_figure=True)
+    for seed in range(3):
+        clip = people_action_clip([9, seed], "walk", seed, tracked)
+        hips = clip.keypoints[:, 8, 0]  # (T,) mid-hip x
+        assert np.abs(hips - 15.5).max() < 2.0
+        rows = clip.figure.any(axis=2)  # (T, H)
+        assert (rows.sum(axis=1) >= 0.75 * 32).all()
+        background = ~clip.figure[0] & ~clip.figure[-1]
+        assert np.abs(clip.frames[-1][background].astype(int) - clip.frames[0][background]).mean() > 1.0
+        static = people_action_clip([9, seed], "walk", seed, SMALL)
+        assert abs(static.keypoints[-1, 8, 0] - static.keypoints[0, 8, 0]) > 2.0
+    with pytest.raises(ValueError, match="moving camera"):
+        ActionsSpec(track_figure=True)
+
+
 def test_supersampled_clips_keep_keypoints_in_output_pixels() -> None:
     big = people_action_clip(3, "wave", 2, ActionsSpec(height=32, width=32, frames=2, supersample=2))
     ys, xs = np.nonzero(big.figure[0])
