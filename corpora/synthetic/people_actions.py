@@ -31,6 +31,7 @@ from corpora.synthetic.people import MOTIONS
 from corpora.synthetic.people_figure import Motion, Placement, pose_at
 from corpora.synthetic.people_render import (
     Appearance,
+    Background,
     bake_background,
     render_figure,
     sample_appearance,
@@ -39,6 +40,9 @@ from corpora.synthetic.people_render import (
 
 ACTIONS = MOTIONS  # ("walk", "dance", "wave", "idle"): class id = index
 SPLITS = {"train": 0, "test": 1}
+PLAIN_BACKDROP = Background(kind=0, colour=np.array([0.78, 0.76, 0.7], np.float32),
+                            colour2=np.array([0.7, 0.62, 0.5], np.float32), scale=60.0, seed=12345)
+"""`plain_backdrop`'s wall (faint low-frequency shading) and floor, the same for every clip."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,9 @@ class ActionsSpec:
     """What a clip looks like and which looks exist. `static_camera` keeps the camera fixed (walkers cross the
     frame); otherwise the camera pans with walkers and zooms slightly, as in `v2v data people`. `track_figure`
     (with a moving camera) makes person-centred crops instead, like the Weizmann crops VideoVAE trains on: the
-    camera follows the figure exactly, which stays centred and fills most of the frame height."""
+    camera follows the figure exactly, which stays centred and fills most of the frame height. `plain_backdrop`
+    puts every clip in front of one plain wall and floor (Weizmann's single scene) instead of a random textured
+    background per clip."""
 
     height: int = 64
     width: int = 64
@@ -58,6 +64,7 @@ class ActionsSpec:
     supersample: int = 2
     turn_probability: float = 0.5
     track_figure: bool = False
+    plain_backdrop: bool = False
 
     def __post_init__(self) -> None:
         if self.track_figure and self.static_camera:
@@ -132,7 +139,9 @@ def people_action_clip(
     app = look_appearance(spec, look)
     k = spec.supersample
     rh, rw = spec.height * k, spec.width * k
-    background = sample_background(rng)
+    background = sample_background(rng)  # drawn either way, so the other draws do not depend on the backdrop
+    if spec.plain_backdrop:
+        background = PLAIN_BACKDROP
     background = replace(background, scale=background.scale * rh / 256)  # pattern size relative to the frame
     motion, place = sample_action_motion(rng, name, spec)
     texture = bake_background(background, place, spec.frames, rh, rw)

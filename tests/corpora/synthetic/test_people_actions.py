@@ -4,6 +4,7 @@ pure functions of the index, the folder cache and `v2v data actions`."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,18 @@ def test_tracked_clips_keep_the_figure_centred_and_large() -> None:
         assert abs(static.keypoints[-1, 8, 0] - static.keypoints[0, 8, 0]) > 2.0
     with pytest.raises(ValueError, match="moving camera"):
         ActionsSpec(track_figure=True)
+
+
+def test_plain_backdrop_is_the_same_behind_every_clip() -> None:
+    plain = ActionsSpec(height=32, width=32, frames=4, supersample=1, plain_backdrop=True)
+    a, b = people_action_clip([9, 0], "idle", 0, plain), people_action_clip([9, 1], "wave", 5, plain)
+    background = ~a.figure[0] & ~b.figure[0]  # (H, W)
+    background[int(0.85 * 32):] = False  # the floor line's height varies with the clip's ground
+    assert np.array_equal(a.frames[0][background], b.frames[0][background])
+    textured = people_action_clip([9, 1], "wave", 5, replace(plain, plain_backdrop=False))
+    assert not np.array_equal(textured.frames[0][background], b.frames[0][background])
+    # the backdrop replaces only the background draw: the figure's motion is the same as on a textured one
+    assert np.allclose(textured.keypoints, b.keypoints)
 
 
 def test_supersampled_clips_keep_keypoints_in_output_pixels() -> None:
