@@ -175,6 +175,15 @@ def test_stage_two_freezes_the_encoder_or_trains_it_with_the_attribute_terms(peo
     assert ("ce_look" in logged.losses) is not frozen
 
 
+def test_kl_warmup_ramps_the_weight_from_zero_after_the_classifier_stage(people: Path, tmp_path: Path) -> None:
+    recipe = VideoVAERecipe(_run_config(people, tmp_path / "warm", steps=1, classifier_steps=2, kl_warmup_steps=4))
+    assert [recipe.kl_weight_at(s) for s in (2, 3, 4, 6, 9)] == [0.0, 0.25, 0.5, 1.0, 1.0]
+    batch = recipe.collate([recipe.dataset()[i] for i in range(4)])
+    assert recipe.train_step(batch, step=3).losses["kl_weight"] == 0.25
+    constant = VideoVAERecipe(_run_config(people, tmp_path / "constant", steps=1, classifier_steps=2))
+    assert constant.kl_weight_at(2) == constant.model_config.kl_weight == 1.0
+
+
 def test_the_classifier_learns_then_the_vae_reconstruction_falls(people: Path, tmp_path: Path) -> None:
     torch.manual_seed(0)
     recipe = VideoVAERecipe(_run_config(people, tmp_path / "learn", steps=1, lr=3e-3, classifier_steps=30))
