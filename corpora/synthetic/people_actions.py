@@ -41,8 +41,9 @@ from corpora.synthetic.people_render import (
 ACTIONS = MOTIONS  # ("walk", "dance", "wave", "idle"): class id = index
 SPLITS = {"train": 0, "test": 1}
 PLAIN_BACKDROP = Background(kind=0, colour=np.array([0.78, 0.76, 0.7], np.float32),
-                            colour2=np.array([0.7, 0.62, 0.5], np.float32), scale=60.0, seed=12345)
-"""`plain_backdrop`'s wall (faint low-frequency shading) and floor, the same for every clip."""
+                            colour2=np.array([0.7, 0.62, 0.5], np.float32), scale=60.0, seed=12345, flat=True)
+"""`plain_backdrop`'s flat wall and floor, the same for every clip (a tracking camera sees no background motion
+except the floor's edge)."""
 
 
 @dataclass(frozen=True)

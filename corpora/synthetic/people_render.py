@@ -48,6 +48,7 @@ class Background:
     colour2: np.ndarray  # (3,)
     scale: float  # pattern period in world pixels
     seed: int
+    flat: bool = False  # no low-frequency shading noise: flat colours
 
 
 def _colour(rng: np.random.Generator, lo: float = 0.05, hi: float = 0.95) -> np.ndarray:
@@ -149,7 +150,7 @@ def _material(app: Appearance, part: int, lx: np.ndarray, ly: np.ndarray, fp: fl
 
 def background_colour(bg: Background, wx: np.ndarray, wy: np.ndarray, floor_y: float) -> np.ndarray:
     """Background albedo (N, 3) at world-pixel coordinates."""
-    noise = fbm(wx, wy, bg.seed, bg.scale * 2.0, 1.0)[:, None]
+    noise = np.full((wx.size, 1), 0.5, np.float32) if bg.flat else fbm(wx, wy, bg.seed, bg.scale * 2.0, 1.0)[:, None]
     base = bg.colour * (0.75 + 0.5 * noise)
     if bg.kind == 1:
         w = periodic_band(wx, bg.scale, 0.0, bg.scale * 0.4, 1.0)[:, None]
