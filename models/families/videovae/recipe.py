@@ -158,7 +158,8 @@ class VideoVAERecipe(PresetRecipe):
             self.model.encoder.requires_grad_(True)
         attributes = attribute_vector(actions, looks, self.model_config)  # (B, A)
         out = self.model(video, attributes, generator)
-        losses = videovae_loss(out, video, self.kl_weight_at(step))
+        kl_weight = self.kl_weight_at(step)
+        losses = videovae_loss(out, video, kl_weight)
         t = video.shape[1]
         total, logged = losses.total, {}
         if not frozen:  # the attribute terms keep the classifier in step with the learning encoder
@@ -173,7 +174,7 @@ class VideoVAERecipe(PresetRecipe):
         for opt in optimizers:
             opt.step()
         return StepLog({"loss": float(total.detach()) / t, "l1": float(losses.reconstruction.detach()) / t,
-                        "kl": float(losses.kl.detach()) / t, "kl_weight": self.kl_weight_at(step), **logged},
+                        "kl": float(losses.kl.detach()) / t, "kl_weight": kl_weight, **logged},
                        {"stage": 2})
 
     def _classifier_step(self, video: torch.Tensor, actions: torch.Tensor, looks: torch.Tensor,
