@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 SavpVariant = Literal["savp", "vae", "gan", "deterministic"]
+CdnaNormalisation = Literal["relu", "softmax"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class SavpConfig:
     """Number of CDNA transformations of the current image."""
     cdna_kernel_size: int = 5
     """Side of each CDNA kernel (odd)."""
+    cdna_normalisation: CdnaNormalisation = "relu"
+    """How dense outputs become kernels: the paper's ReLU(raw + identity) / sum, or (our departure) a softmax over
+    the taps with the identity as a logit bias, which leaves no tap without gradient."""
     convlstm_kernel_size: int = 5
     """Kernel of the gate convolution inside every ConvLSTM."""
     posterior_ndf: int = 64
@@ -68,6 +72,8 @@ class SavpConfig:
             raise ValueError(f"unknown variant {self.variant!r}; valid: savp, vae, gan, deterministic")
         if self.image_size % 8 != 0 or self.image_size < 8:
             raise ValueError(f"image_size must be a positive multiple of 8, got {self.image_size}")
+        if self.cdna_normalisation not in ("relu", "softmax"):
+            raise ValueError(f"unknown cdna_normalisation {self.cdna_normalisation!r}; valid: relu, softmax")
         if self.cdna_kernel_size % 2 == 0 or self.convlstm_kernel_size % 2 == 0:
             raise ValueError("cdna_kernel_size and convlstm_kernel_size must be odd")
         positive = {
@@ -136,9 +142,11 @@ _PAPER = SavpConfig()
 # generator; batch 16, one CPU thread), 5-10 s on the shared CPU at batch 8. A CPU run is ~1k steps, not 300k: the
 # schedules keep the paper's shape at that length (KL annealed in over steps 200-500 as the paper's 50k-100k; the
 # true frame fed with p ≈ 0.5 at step 150 and 0 from ~step 420, as k = 900 does at 6k / 10k of 300k).
+# Softmax CDNA kernels: at CPU run lengths the paper's ReLU kernels either stay on the identity (a copy) or, pushed
+# harder, lose every off-centre tap to the ReLU's zero-gradient side (docs/eval/eval_digits_savp.md).
 _SMALL = SavpConfig(
     image_size=32, ngf=8, posterior_ndf=16, discriminator_ndf=8, kl_anneal_start=200, kl_anneal_end=500,
-    scheduled_sampling_k=40.0,
+    scheduled_sampling_k=40.0, cdna_normalisation="softmax",
 )
 _TINY = SavpConfig(
     image_size=16, ngf=4, cdna_kernels=2, posterior_ndf=4, discriminator_ndf=2, latent_dim=2,

@@ -4,6 +4,7 @@ kernels and symmetric padding, and the truncated-normal initialisation. torch on
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -108,11 +109,25 @@ class LatentLstm(nn.Module):
         return LstmState(torch.tanh(c) * torch.sigmoid(o), c)
 
 
-def normalise_cdna_kernels(raw: torch.Tensor) -> torch.Tensor:
-    """raw (B, K, k, k) dense outputs → identity added at the centre, made positive, each kernel summing to 1."""
-    size = raw.shape[-1]
-    identity = torch.zeros(size, size, dtype=raw.dtype, device=raw.device)
+def _centre_tap(size: int, like: torch.Tensor) -> torch.Tensor:
+    """(k, k) zeros with a 1 at the centre."""
+    identity = torch.zeros(size, size, dtype=like.dtype, device=like.device)
     identity[size // 2, size // 2] = 1.0
+    return identity
+
+
+def normalise_cdna_kernels(raw: torch.Tensor, mode: str = "relu") -> torch.Tensor:
+    """raw (B, K, k, k) dense outputs → kernels (B, K, k, k), each positive and summing to 1.
+
+    `relu` (the paper): identity added at the centre, ReLU, divided by the sum; a tap pushed below zero gets no
+    gradient again. `softmax` (ours): softmax over the k² taps with a centre logit bias of ln(k² - 1), so that zero
+    outputs give half the mass to the centre and every tap keeps a gradient.
+    """
+    size = raw.shape[-1]
+    identity = _centre_tap(size, raw)
+    if mode == "softmax":
+        logits = raw + math.log(size * size - 1) * identity  # (B, K, k, k)
+        return torch.softmax(logits.flatten(2), dim=2).view_as(raw)
     kernels = torch.relu(raw + identity - 1e-12) + 1e-12
     return kernels / kernels.sum(dim=(2, 3), keepdim=True)  # (B, K, k, k)
 

@@ -79,6 +79,7 @@ class SavpCell(nn.Module):
         self.last_up = UpConv(2 * g + nz, g, 3)  # d2 on [d1, e0]: (B, g, H, W), no ConvLSTM
         self.last_norm = instance_norm(g)
         self.num_kernels, self.kernel_size = config.cdna_kernels, config.cdna_kernel_size
+        self.cdna_normalisation = config.cdna_normalisation
         bottleneck = 4 * g * (config.image_size // 8) ** 2
         self.cdna = nn.Linear(bottleneck, self.num_kernels * self.kernel_size**2)
         self.scratch = nn.Sequential(
@@ -119,7 +120,7 @@ class SavpCell(nn.Module):
 
         b = image.shape[0]
         raw = self.cdna(e2.h.flatten(1)).view(b, self.num_kernels, self.kernel_size, self.kernel_size)
-        warped = apply_cdna(image, normalise_cdna_kernels(raw))  # (B, K, C, H, W)
+        warped = apply_cdna(image, normalise_cdna_kernels(raw, self.cdna_normalisation))  # (B, K, C, H, W)
         candidates = torch.cat(
             [warped, image[:, None], first_frame[:, None], self.scratch(d2)[:, None]], 1
         )  # (B, K + 3, C, H, W)

@@ -118,6 +118,20 @@ def test_cdna_kernels_normalised_and_identity_kernel_copies_the_image() -> None:
     assert symmetric_pad(row.expand(1, 1, 4, 4), 2)[0, 0, 0].tolist() == [1, 0, 0, 1, 2, 3, 3, 2]
 
 
+def test_softmax_cdna_kernels_start_half_on_the_centre_and_every_tap_learns() -> None:
+    raw = torch.zeros(2, 3, 5, 5, requires_grad=True)
+    kernels = normalise_cdna_kernels(raw, "softmax")
+    assert torch.allclose(kernels.sum((2, 3)), torch.ones(2, 3)) and (kernels > 0).all()
+    assert torch.allclose(kernels[:, :, 2, 2], torch.full((2, 3), 0.5))
+    shifted = torch.zeros(5, 5)
+    shifted[2, 3] = 1.0  # a target one pixel to the side: every tap must move towards it
+    (kernels - shifted).pow(2).sum().backward()
+    assert (raw.grad != 0).all()
+    relu_raw = torch.full((1, 1, 5, 5), -2.0, requires_grad=True)  # every off-centre tap below zero
+    (normalise_cdna_kernels(relu_raw) - shifted).pow(2).sum().backward()
+    assert (relu_raw.grad.flatten()[torch.arange(25) != 12] == 0).all()  # the paper's ReLU: dead taps
+
+
 def test_same_seed_same_samples_and_different_seed_differs() -> None:
     model = _model(TINY)
     context = random_sequences(TINY)[:, : TINY.context_frames]
