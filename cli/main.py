@@ -16,7 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "api": ("cli.api", "run the HTTP API only"),
     "worker": ("cli.worker", "run GPU/CPU worker process(es) that take jobs from Redis"),
     "generate": ("cli.generate", "offline: run a served model on local inputs, video(s) out (no server)"),
-    "train": ("cli.train", "train a vid2vid or few-shot vid2vid generator, or a vid2vid first-frame generator"),
+    "train": ("cli.train", "train a model of any family (`v2v models` lists the families and presets)"),
     "export": ("cli.export", "export a trained run to checkpoints/ (fp16 safetensors + manifest entry)"),
     "import": ("cli.import_checkpoint", "import an original vid2vid / few-shot vid2vid checkpoint"),
     "data": ("cli.data", "make synthetic or derived training data sets"),
@@ -24,7 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "judges": ("cli.judges", "train the classifiers that judge generated video (action, appearance)"),
     "models": ("cli.models", "list served models and registry presets"),
     "keys": ("cli.keys", "create or revoke API keys"),
-    "submit": ("cli.client", "upload a label video to a running service"),
+    "submit": ("cli.client", "send a job (translate, predict or generate) to a running service"),
     "status": ("cli.client", "show a job's status"),
     "wait": ("cli.client", "wait for a job with a progress bar, then download the result"),
 }
