@@ -92,29 +92,47 @@ class FrameDecoder(nn.Module):
 
     def __init__(self, config: VideoVaeConfig) -> None:
         super().__init__()
-        w0, w1, w2, w3 = config.encoder_widths
+        w3 = config.encoder_widths[3]
         self.width = w3
         self.fc = nn.Sequential(
             nn.Linear(config.latent_dim, config.encoder_hidden),
             nn.ReLU(),
             nn.Linear(config.encoder_hidden, w3 * _FINAL_SIZE**2),
         )
-        plan, extra, size = plan_of(config), [], config.image_size
-        for kernel, stride, padding in plan:  # follow the encoder's sizes; each mirror's output padding restores them
-            size, output_padding = _mirror_output_padding(size, kernel, stride, padding)
-            extra.append(output_padding)
-        (k0, s0, p0), (k1, s1, p1), (k2, s2, p2), (k3, s3, p3) = plan
-        o0, o1, o2, o3 = extra
-        self.convs = nn.Sequential(
-            nn.ConvTranspose2d(w3, w2, k3, s3, p3, output_padding=o3), nn.BatchNorm2d(w2), nn.ReLU(),  # port: 13²
-            nn.ConvTranspose2d(w2, w1, k2, s2, p2, output_padding=o2), nn.BatchNorm2d(w1), nn.ReLU(),  # 17²
-            nn.ConvTranspose2d(w1, w0, k1, s1, p1, output_padding=o1), nn.BatchNorm2d(w0), nn.ReLU(),  # 56²
-            nn.ConvTranspose2d(w0, config.image_channels, k0, s0, p0, output_padding=o0, bias=False), nn.Tanh(),  # S²
-        )  # fmt: skip
+        self.convs = _resize_stages(config) if config.decoder_upsampling == "resize" else _transposed_stages(config)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.fc(z).view(z.shape[0], self.width, _FINAL_SIZE, _FINAL_SIZE)  # (B, w3, 4, 4)
         return self.convs(x)  # (B, C, S, S)
+
+
+def _transposed_stages(config: VideoVaeConfig) -> nn.Sequential:
+    """The port's decoder convs: ConvTs mirroring the encoder, BN + ReLU between, tanh at the end."""
+    w0, w1, w2, w3 = config.encoder_widths
+    plan, extra, size = plan_of(config), [], config.image_size
+    for kernel, stride, padding in plan:  # follow the encoder's sizes; each mirror's output padding restores them
+        size, output_padding = _mirror_output_padding(size, kernel, stride, padding)
+        extra.append(output_padding)
+    (k0, s0, p0), (k1, s1, p1), (k2, s2, p2), (k3, s3, p3) = plan
+    o0, o1, o2, o3 = extra
+    return nn.Sequential(
+        nn.ConvTranspose2d(w3, w2, k3, s3, p3, output_padding=o3), nn.BatchNorm2d(w2), nn.ReLU(),  # port: 13²
+        nn.ConvTranspose2d(w2, w1, k2, s2, p2, output_padding=o2), nn.BatchNorm2d(w1), nn.ReLU(),  # 17²
+        nn.ConvTranspose2d(w1, w0, k1, s1, p1, output_padding=o1), nn.BatchNorm2d(w0), nn.ReLU(),  # 56²
+        nn.ConvTranspose2d(w0, config.image_channels, k0, s0, p0, output_padding=o0, bias=False), nn.Tanh(),  # S²
+    )  # fmt: skip
+
+
+def _resize_stages(config: VideoVaeConfig) -> nn.Sequential:
+    """Ours: each encoder conv mirrored by nearest upsampling (its stride) + 3×3 conv + BN + ReLU, widths w3 → w2 →
+    w1 → w0 → w0, then a 3×3 conv to colour and tanh."""
+    w0, w1, w2, w3 = config.encoder_widths
+    layers: list[nn.Module] = []
+    for (_, stride, _), c_in, c_out in zip(reversed(plan_of(config)), (w3, w2, w1, w0), (w2, w1, w0, w0), strict=True):
+        if stride > 1:
+            layers.append(nn.Upsample(scale_factor=stride, mode="nearest"))
+        layers += [nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Conv2d(w0, config.image_channels, 3, 1, 1), nn.Tanh())  # (B, C, S, S)
 
 
 @dataclass

@@ -54,6 +54,8 @@ def test_invalid_config_rejected() -> None:
         VideoVaeConfig(image_size=48)
     with pytest.raises(ValueError, match="conv_plan"):
         VideoVaeConfig(conv_plan="dcgan")
+    with pytest.raises(ValueError, match="padded"):
+        VideoVaeConfig(decoder_upsampling="resize")  # the port's unpadded sizes are not multiples of the strides
     with pytest.raises(ValueError, match="dropout"):
         VideoVaeConfig(dropout=1.0)
     with pytest.raises(ValueError, match="encoder_widths"):
@@ -68,11 +70,12 @@ def test_paper_parameter_count() -> None:
     assert sum(p.numel() for p in model.lstm.parameters()) == 4_198_400
 
 
-@pytest.mark.parametrize("plan", ["port", "padded"])
+@pytest.mark.parametrize(("plan", "upsampling"), [("port", "transposed"), ("padded", "transposed"),
+                                                 ("padded", "resize")])
 @pytest.mark.parametrize("size", [64, 32])
-def test_decoder_mirrors_the_encoder_at_both_sizes(size: int, plan: str) -> None:
-    config = VideoVaeConfig(image_size=size, conv_plan=plan, encoder_widths=(2, 4, 4, 8), encoder_hidden=16,
-                            feature_dim=8)
+def test_decoder_mirrors_the_encoder_at_both_sizes(size: int, plan: str, upsampling: str) -> None:
+    config = VideoVaeConfig(image_size=size, conv_plan=plan, decoder_upsampling=upsampling,
+                            encoder_widths=(2, 4, 4, 8), encoder_hidden=16, feature_dim=8)
     model = VideoVae(config).eval()
     assert model.encoder(torch.zeros(1, 3, size, size), None).shape == (1, 8)
     assert model.decoder(torch.zeros(1, config.latent_dim)).shape == (1, 3, size, size)
