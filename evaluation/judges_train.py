@@ -11,7 +11,8 @@ and appearance judges, a one-digit moving MNIST one (`v2v data digits --variant 
   blank or smeared generated frame is not called a confident digit; its held-out accuracy is measured on every
   frame of the test split, whose digit images it never saw (the gate: >= 97 %).
 
-Deterministic for a seed, one thread is enough (a few minutes each at 32x32).
+Adam with cosine decay to 0 for every judge. Deterministic for a seed, one thread is enough (a few minutes each at
+32x32).
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ def train_action(config: JudgeTrainConfig, train: ClipSet, test: ClipSet) -> tup
     rng = np.random.default_rng([c.seed, 1])
     net = ActionJudge(len(train.classes), c.action_width)
     opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+    # Cosine decay to 0: at a constant lr a judge at 100 % held-out fell to chance in its last 250 steps.
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(c.action_steps, 1))
     labels = train.labels["action"]
     held_rng = np.random.default_rng([c.seed, 2])
     held = torch.cat([windows(test.frames, c.frames, c.stride, held_rng) for _ in range(2)])  # (2N, T, 3, S, S)
@@ -100,6 +103,7 @@ def train_action(config: JudgeTrainConfig, train: ClipSet, test: ClipSet) -> tup
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        sched.step()
         if (step + 1) % 250 == 0:
             log.info("action step %d loss %.4f held-out %.4f", step + 1, loss.item(), accuracy(net, held, held_labels))
     return net.eval(), accuracy(net, held, held_labels)
@@ -126,6 +130,7 @@ def train_appearance(config: JudgeTrainConfig, train: ClipSet) -> tuple[Appearan
     held_labels = target[held_ids].repeat_interleave(len(range(0, t0, max(t0 // 4, 1))))
     net = AppearanceJudge(len(looks), c.appearance_width)
     opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(c.appearance_steps, 1))
     for step in range(c.appearance_steps):
         clip = fit_ids[torch.from_numpy(rng.integers(0, len(fit_ids), c.batch))]
         frame = torch.from_numpy(rng.integers(0, t0, c.batch))
@@ -134,6 +139,7 @@ def train_appearance(config: JudgeTrainConfig, train: ClipSet) -> tuple[Appearan
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        sched.step()
         if (step + 1) % 250 == 0:
             log.info("appearance step %d loss %.4f held-out %.4f", step + 1, loss.item(),
                      accuracy(net, held_frames, held_labels))
