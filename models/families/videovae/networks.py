@@ -50,6 +50,15 @@ class GaussianMlp(nn.Module):
         mean, logvar = self.net(x).chunk(2, dim=1)
         return Gaussian(mean, logvar)
 
+    def start_logvar_at(self, value: float) -> None:
+        """log σ² = value for every input at initialisation: its output weights zero, its bias `value`."""
+        head = self.net[-1]
+        assert isinstance(head, nn.Linear)
+        latent = head.out_features // 2
+        with torch.no_grad():
+            head.weight[latent:].zero_()
+            head.bias[latent:].fill_(value)
+
 
 def normal_noise(shape: tuple[int, ...], generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
     """N(0, I) drawn on the generator's device (a job's CPU rng gives the same draws on every device), moved to
@@ -119,6 +128,8 @@ class VideoVae(nn.Module):
         for module in self.modules():
             if not isinstance(module, nn.LSTMCell):
                 init_videovae_weights(module, config.linear_init_std)
+        if config.posterior_logvar_init is not None:
+            self.q_dynamics.start_logvar_at(config.posterior_logvar_init)
 
     def classify(self, frames: torch.Tensor, generator: torch.Generator | None) -> AttributeLogits:
         """Per-frame attribute logits for frames (N, C, S, S); the generator drives dropout in training mode."""

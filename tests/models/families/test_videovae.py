@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -188,3 +190,16 @@ def test_attribute_classifier_learns_and_vae_reconstruction_falls() -> None:
         optimiser.step()
         history.append(losses.reconstruction.item())
     assert history[-1] < 0.5 * history[0]
+
+
+def test_posterior_logvar_init_starts_every_posterior_at_that_variance_and_still_learns() -> None:
+    config = dataclasses.replace(TINY, posterior_logvar_init=-6.0)
+    model = VideoVae(config).train()
+    clip, generator = _clip(config), torch.Generator().manual_seed(0)
+    out = model(clip, _attributes(config), generator)
+    assert torch.allclose(out.posterior_logvar, torch.full_like(out.posterior_logvar, -6.0))
+    assert not torch.allclose(out.posterior_mean[0], out.posterior_mean[1])  # the means still depend on the frames
+    videovae_loss(out, clip, 1.0).total.backward()
+    assert model.q_dynamics.net[-1].weight.grad[config.latent_dim:].abs().sum() > 0  # log σ² is learnt from there
+    with pytest.raises(ValueError, match="posterior_logvar_init"):
+        VideoVaeConfig(posterior_logvar_init=50.0)
