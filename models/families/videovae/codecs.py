@@ -40,10 +40,10 @@ def plan_of(config: VideoVaeConfig) -> tuple[tuple[int, int, int], ...]:
     return CONV_PLANS[(config.conv_plan, config.image_size)]
 
 
-def init_videovae_weights(module: nn.Module, linear_std: float | None = 0.001) -> None:
-    """Conv and ConvT weights Kaiming normal (fan-out); linear weights N(0, linear_std²), biases 0 (the port's
-    0.001); `linear_std` None keeps torch's default linear initialisation."""
-    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+def init_videovae_weights(module: nn.Module, linear_std: float | None = 0.001, conv_kaiming: bool = True) -> None:
+    """Conv and ConvT weights Kaiming normal (fan-out), biases 0; linear weights N(0, linear_std²), biases 0 (the
+    port's 0.001). `linear_std` None and `conv_kaiming` False keep torch's default initialisation."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d) and conv_kaiming:
         nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         if module.bias is not None:
             nn.init.zeros_(module.bias)
@@ -124,11 +124,12 @@ def _transposed_stages(config: VideoVaeConfig) -> nn.Sequential:
 
 
 def _resize_stages(config: VideoVaeConfig) -> nn.Sequential:
-    """Ours: each encoder conv mirrored by nearest upsampling (its stride) + 3×3 conv + BN + ReLU, widths w3 → w2 →
-    w1 → w0 → w0, then a 3×3 conv to colour and tanh."""
+    """Ours: each encoder conv mirrored by nearest upsampling (its stride) + 3×3 conv + BN + ReLU, widths w3, w3,
+    w2, w1, w0 (one stage wider than the ConvTs at each size: measured, narrower stages learned half as fast), then a
+    3×3 conv to colour and tanh."""
     w0, w1, w2, w3 = config.encoder_widths
     layers: list[nn.Module] = []
-    for (_, stride, _), c_in, c_out in zip(reversed(plan_of(config)), (w3, w2, w1, w0), (w2, w1, w0, w0), strict=True):
+    for (_, stride, _), c_in, c_out in zip(reversed(plan_of(config)), (w3, w3, w2, w1), (w3, w2, w1, w0), strict=True):
         if stride > 1:
             layers.append(nn.Upsample(scale_factor=stride, mode="nearest"))
         layers += [nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]

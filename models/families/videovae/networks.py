@@ -127,7 +127,7 @@ class VideoVae(nn.Module):
         self.lstm = nn.LSTMCell(3 * z, h)
         for module in self.modules():
             if not isinstance(module, nn.LSTMCell):
-                init_videovae_weights(module, config.linear_init_std)
+                init_videovae_weights(module, config.linear_init_std, config.conv_init_kaiming)
         if config.posterior_logvar_init is not None:
             self.q_dynamics.start_logvar_at(config.posterior_logvar_init)
 
