@@ -7,7 +7,8 @@ the same four convs use 5×5 s1, 4×4 s2, 4×4 s1, 3×3 s2 (32 → 28 → 13 →
 `conv_plan` "padded" (ours) swaps the geometry for padded 4×4 s2 convs (DCGAN-like: 32 → 16 → 8 → 4, then a 3×3
 s1; at 64 four 4×4 s2): measured here, a plain autoencoder of 8 fixed 10-frame people clips with the port's geometry
 reached L1 375 per frame after 180 Adam steps (lr 1e-3), no better than each clip's mean colour (391), while a
-padded one reached 123.
+padded one reached 123. `decoder_upsampling` "resize" (ours) mirrors each conv by nearest upsampling + 3×3 conv
+instead of a ConvT (`_resize_stages`).
 """
 
 from __future__ import annotations
