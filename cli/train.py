@@ -30,9 +30,8 @@ def _size(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("family", metavar="FAMILY[:RECIPE]",
-                        help="a registry family (vid2vid, fs_vid2vid, svg_lp, savp, videovae, mocogan, tgan, vgan), "
-                             "optionally with a recipe; single = vid2vid:single, the first-frame generator of a "
-                             "vid2vid preset/config with single_image")
+                        help="a registry family (`v2v models` lists them), optionally with a recipe; single = "
+                             "vid2vid:single, the first-frame generator of a vid2vid preset/config with single_image")
     parser.add_argument("--data", required=True, help="data set folder (dataset.json, train_A, train_B, ...)")
     parser.add_argument("--preset", required=True, help="registry preset, e.g. vid2vid-street-small")
     parser.add_argument("--out", required=True, help="run folder: checkpoints/, log.jsonl, samples/")

@@ -142,8 +142,9 @@ _PAPER = SavpConfig()
 # generator; batch 16, one CPU thread), 5-10 s on the shared CPU at batch 8. A CPU run is ~1k steps, not 300k: the
 # schedules keep the paper's shape at that length (KL annealed in over steps 200-500 as the paper's 50k-100k; the
 # true frame fed with p ≈ 0.5 at step 150 and 0 from ~step 420, as k = 900 does at 6k / 10k of 300k).
-# Softmax CDNA kernels: at CPU run lengths the paper's ReLU kernels either stay on the identity (a copy) or, pushed
-# harder, lose every off-centre tap to the ReLU's zero-gradient side (docs/eval/eval_digits_savp.md).
+# Softmax CDNA kernels: the paper's ReLU kernels, pushed off the identity, lose every off-centre tap to the ReLU's
+# zero-gradient side. What holds SAVP's kernels on the identity (a copy) at lr 2e-4 is the learning rate: at 1e-3
+# they move (docs/eval/eval_digits_savp.md).
 _SMALL = SavpConfig(
     image_size=32, ngf=8, posterior_ndf=16, discriminator_ndf=8, kl_anneal_start=200, kl_anneal_end=500,
     scheduled_sampling_k=40.0, cdna_normalisation="softmax",

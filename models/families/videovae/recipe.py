@@ -68,10 +68,10 @@ class VideoVaeRunConfig:
     """Stage 2 freezes the encoder (the port); False trains it on the ELBO plus the attribute terms."""
     kl_warmup_steps: int = 0
     """ELBO steps over which the KL weight rises linearly from 0 to the config's `kl_weight` (0: the port's constant
-    weight). The usual remedy for posterior collapse; measured here, it does not cure ours: on person-centred
-    plain-backdrop crops (`v2v data actions --track --plain`, 32×32) with a warm-up over 3,000 steps, the KL stayed
-    under 1 nat per frame through 2,200 steps (0.8 nats at weight 0) and frames stayed the data's median (L1 171
-    per frame; copying the first frame: 89)."""
+    weight). The usual remedy for posterior collapse, but alone it did not cure ours: with the port's decoder and
+    initialisation and a unit-variance posterior start the KL stayed under 1 nat per frame and frames stayed the
+    data's median. With `videovae-small-resize` and `posterior_logvar_init` (config) a 1,000-step warm-up to 0.05
+    learns (docs/eval/eval_weizmann_videovae.md)."""
     frame_stride: int = 1
     """Training windows take every frame_stride-th frame (1: consecutive frames, as the port)."""
     n_past: int = 4
