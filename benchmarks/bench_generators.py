@@ -142,13 +142,17 @@ class Stream:
         return 1 if self.fs else self.gen.config.n_prev
 
 
-def build(preset: str) -> nn.Module:
+def build(preset: str, references: int = 1) -> nn.Module:
     """The preset's generator on CPU, seeded (building on the meta device is far slower: spectral norm's power
     iterations run through Python decompositions there), its parametrizations baked as served. Move it with
-    `.to(...)`."""
+    `.to(...)`. A few-shot preset is built to take at least `references` (its cap on K, not its weights)."""
+    overrides: dict[str, Any] = {}
+    config = models.get_preset_config(preset)
+    if hasattr(config, "max_references"):
+        overrides["max_references"] = max(references, config.max_references)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        gen = models.build_generator(preset)
+        gen = models.build_generator(preset, **overrides)
     return bake_parametrizations(gen)
 
 
@@ -220,7 +224,7 @@ class MatmulPair:
 def run_case(case: Case, device: torch.device, args: argparse.Namespace, ref_dtype: torch.dtype) -> list[dict]:
     """Time every K on `device` (counting MACs there too), then, for sizes not run, move the same module to the meta
     device and count MACs there."""
-    gen = build(case.preset)
+    gen = build(case.preset, references=max(case.ks, default=1))
     fs = is_few_shot(gen)
     ks = case.ks if fs else (0,)
     h, w = case.size

@@ -317,7 +317,7 @@ def resume_check(gen: nn.Module, case: Case, k: int, device: torch.device, preci
 
 
 def run_case(case: Case, device: torch.device, precision: Precision, args: argparse.Namespace) -> list[dict]:
-    gen = build(case.preset).to(device)
+    gen = build(case.preset, references=max(case.ks, default=1)).to(device)
     fs = is_few_shot(gen)
     rows = []
     for k in case.ks if fs else (0,):

