@@ -7,6 +7,14 @@
 # SECONDS is the whole budget of the call: the checks get at most half of it, training what is left minus a margin
 # for exporting. Every model starts from its shipped weights (`--init-from`) unless `runs/MODEL` is carried.
 # The data sets are made on the CPU cores while the checks run on the GPU.
+#
+# On this workplace's device tool (2026-12-04: H200, its image's python3 with torch 2.11, no fastapi, pydantic, redis,
+# rq or av): download cp312 wheels of pydantic, pydantic-core, annotated-types, typing-inspection,
+# pydantic-settings, python-dotenv, redis, rq and croniter into .whl/ (ignored; av is too big to carry with the
+# 57 MB tree, and nothing here writes video), carry ".whl", and run
+#   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site;
+#   mkdir -p /tmp/site/av && : > /tmp/site/av/__init__.py; scripts/gpu_session.sh 525 2>&1 | tee $OUT/session.log
+# (timeout_s 600). That call took 7.6 minutes of device time with start-up: checks 1.5 min, training 5.6 min.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:?SECONDS: the whole budget of the call}
