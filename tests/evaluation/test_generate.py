@@ -87,3 +87,12 @@ def MoCoGANRecipe_run(data: Path, tmp_path: Path):  # noqa: N802 - a recipe inst
     from models.families.mocogan.recipe import MoCoGANRecipe  # the test's model; evaluation itself is family-free
 
     return MoCoGANRecipe(tiny_run_config(data, tmp_path / "run", steps=2))
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in (Path(__file__).parents[2] / "checkpoints").glob("judges*")))
+def test_every_shipped_judge_loads_with_its_hash_and_passed_its_gate(folder: str) -> None:
+    judges_dir = Path(__file__).parents[2] / "checkpoints" / folder
+    manifest = json.loads((judges_dir / "manifest.json").read_text())
+    loaded = load_judges(judges_dir)  # sha256-checked; refuses a judge under its gate
+    assert set(loaded) == set(manifest)
+    assert all(card["heldout_accuracy"] >= card["gate"] for card in manifest.values())
