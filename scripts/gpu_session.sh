@@ -44,7 +44,9 @@ echo "training ${MODELS[*]} for $MINUTES minutes each, side by side"
 for model in "${MODELS[@]}"; do
   extra=()
   [ -d "runs/$model/checkpoints" ] || extra=(--init-from "$model")
-  case $model in street) extra+=(--lambda-l1 50) ;; people) extra+=(--lr 2e-4) ;; esac
+  # people: 6-frame clips from the start, so its previous-frame path learns (4-frame clips left it above
+  # temporal-off in warping error after the 2026-12-04 lease)
+  case $model in street) extra+=(--lambda-l1 50) ;; people) extra+=(--lr 2e-4 --clip-frames 6) ;; esac
   scripts/gpu_train.sh "$model" "$MINUTES" "${extra[@]}" > "/tmp/train-$model.log" 2>&1 &
 done
 wait
