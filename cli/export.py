@@ -1,7 +1,7 @@
 """`v2v export RUN --name NAME`: ship a run's latest generator as fp16 safetensors plus a manifest card.
 
 The card (`app.contracts.ModelCard`), written by the card writer of the family's job kind (`translate_card`,
-`predict_card`; `--quality FILE` merges measured figures into it), replaces any card of the same name; the rest of
+`predict_card`; `--quality JSON|FILE` merges measured figures into it), replaces any card of the same name; the rest of
 the manifest is kept. Its kind, size multiple, reference range and family options come from the family in the
 registry, so the API can refuse what the model cannot run. A vid2vid run whose config has first_frame "single_image"
 needs `--first-frame-run`: a `v2v train single` run of the same preset and single-image config; its generator goes to
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--first-frame-checkpoint", default=None,
                         help="a step_*.json of the --first-frame-run (default: the latest)")
     parser.add_argument("--quality", default=None,
-                        help="a JSON object of measured quality (e.g. from `v2v eval`) merged into the card's quality")
+                        help="measured quality merged into the card's quality: a JSON object, inline or in a file")
 
 
 def translate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str, Any], description: str) -> Any:
@@ -145,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{run_dir} trained a first-frame generator: export the vid2vid run it belongs to, with "
                          f"--first-frame-run {run_dir}")
     single = _first_frame_checkpoint(args, meta)  # (checkpoint, meta) or None; checked before anything is written
+    measured = measured_quality(args.quality)  # read before anything is written, too
 
     # 1. The generator with the run's weights, exported as fp16.
     gen = build_generator(meta["preset"], **_typed_overrides(meta["preset"], meta["config"]))
@@ -171,8 +172,8 @@ def run(args: argparse.Namespace) -> int:
         earlier = meta["warm_start"]
         whole = {"trained_steps": earlier["trained_steps"] + meta["step"], "warm_started_from": earlier["source"]}
         card = card.model_copy(update={"quality": {**card.quality, **whole}})
-    if args.quality:
-        card = card.model_copy(update={"quality": {**card.quality, **json.loads(Path(args.quality).read_text())}})
+    if measured:
+        card = card.model_copy(update={"quality": {**card.quality, **measured}})
     if single is not None:
         card = card.model_copy(update={"quality": {**card.quality, "first_frame_trained_steps": single[1]["step"]}})
     write_card(Path(args.manifest) if args.manifest else out_dir / "manifest.json", card)
@@ -180,6 +181,17 @@ def run(args: argparse.Namespace) -> int:
     for extra_name, file in extra.items():
         sys.stdout.write(f"  {extra_name}: {out_dir / file.file} sha256 {file.sha256}\n")
     return 0
+
+
+def measured_quality(value: str | None) -> dict[str, Any]:
+    """`--quality`: a JSON object given inline (`'{"psnr_db": 17.2}'`) or a file holding one; {} when not given."""
+    if not value:
+        return {}
+    text = value if value.lstrip()[:1] in ("{", "[") else Path(value).read_text()
+    quality = json.loads(text)
+    if not isinstance(quality, dict):
+        raise ValueError(f"--quality must be a JSON object, got {type(quality).__name__}")
+    return quality
 
 
 def write_card(manifest_path: Path, card: Any) -> None:
@@ -191,7 +203,7 @@ def write_card(manifest_path: Path, card: Any) -> None:
         models = dict(Manifest.model_validate(json.loads(manifest_path.read_text())).models)
     models[card.name] = card
     partial = manifest_path.with_name(manifest_path.name + ".partial")
-    partial.write_text(json.dumps(Manifest(models=models).model_dump(mode="json"), indent=1))
+    partial.write_text(json.dumps(Manifest(models=models).model_dump(mode="json"), indent=1) + "\n")
     os.replace(partial, manifest_path)
 
 

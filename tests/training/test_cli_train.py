@@ -44,6 +44,18 @@ def test_train_two_steps_then_export_a_loadable_entry(tmp_path: Path) -> None:
     out, _ = gen.step(torch.zeros(1, 35, 32, 32), state)
     assert out.frame.shape == (1, 3, 32, 32)
 
+    # measured quality merges into the card, inline or from a file; a bad one is refused before anything is written
+    export = ["export", str(run), "--name", "tiny-square", "--checkpoints-dir", str(tmp_path / "ckpt"),
+              "--manifest", str(manifest)]
+    assert main([*export, "--quality", '{"psnr_db": 17.2}']) == 0
+    assert load_manifest(manifest).models["tiny-square"].quality["psnr_db"] == 17.2
+    (tmp_path / "q.json").write_text('{"ssim": 0.6}')
+    assert main([*export, "--quality", str(tmp_path / "q.json")]) == 0
+    assert load_manifest(manifest).models["tiny-square"].quality["ssim"] == 0.6
+    weights = tmp_path / "ckpt" / "tiny-square.safetensors"
+    before = weights.stat().st_mtime_ns
+    assert main([*export, "--quality", "[1, 2]"]) == 2 and weights.stat().st_mtime_ns == before
+
     # resume continues from step 2 to 3
     assert main(["train", "vid2vid", "--data", str(data), "--preset", "vid2vid-tiny", "--out", str(run),
                  "--steps", "3", "--size", "32x32", "--clip-frames", "3", "--num-d", "1", "--temporal-scales", "1",
