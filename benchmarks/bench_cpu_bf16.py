@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import math
 import statistics
 import sys
@@ -37,15 +36,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks.bench_generators import MatmulPair
+from benchmarks.bench_generators import MatmulPair, build
 from benchmarks.bench_savings import city_labels, frame_macs, interleaved
 from benchmarks.common import NOTE_SHARED, add_common_args, emit, environment, md_table, pick_device, setup_threads
 from benchmarks.macs import count_macs
-from models.core.baking import bake_parametrizations
 from models.core.family import Compilable
 from models.core.low_precision import keep_low_precision_weights, refresh_low_precision_weights
-from models.families.fs_vid2vid.generator import PRESETS as FEW_SHOT_PRESETS
-from models.families.fs_vid2vid.generator import FewShotGenerator
 from models.families.vid2vid.generator import PRESETS as VID2VID_PRESETS
 from models.families.vid2vid.generator import Vid2VidGenerator
 from workers.precision import cpu_bf16_flags
@@ -90,9 +86,7 @@ def _stream(preset: str, h: int, w: int, k: int, steps: int
         t = [c.n_frames_G]
         macs = frame_macs(gen, clip[t[0]], state)[0]
     else:
-        config = FEW_SHOT_PRESETS[preset]  # K above the preset's own: the same network built for K references
-        config = dataclasses.replace(config, max_references=max(k, config.max_references))
-        gen = bake_parametrizations(FewShotGenerator(config).eval())
+        gen = build(preset, references=k).eval()  # K above the preset's own: the same network built for K references
         c = gen.config
         refs = torch.rand(1, k, 3, h, w, generator=g) * 2 - 1  # (1, K, 3, H, W)
         ref_labels = torch.rand(1, k, c.label_channels, h, w, generator=g) * 2 - 1  # (1, K, C, H, W)

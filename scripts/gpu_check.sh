@@ -6,7 +6,8 @@
 #
 # Uses the repository's venv when there is one, else `python3` (the GPU image's PyTorch) with the tree on PYTHONPATH.
 # PRESETS (default: all three, the largest last) and BENCH_ARGS (e.g. "--compile") choose the serving benchmark's
-# cases; QUICK=1 skips the tests and the quality gate. Each step has its own time limit and a failure does not stop the next one; `status.txt` says how each ended.
+# cases; QUICK=1 skips the tests and the quality gate. Each step has its own time limit and a failure does not
+# stop the next one; `status.txt` says how each ended.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=python3

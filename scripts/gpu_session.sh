@@ -27,12 +27,7 @@ PY=python3
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 
 for model in "${MODELS[@]}"; do   # the data sets, on the CPU, beside the checks
-  case $model in
-    street) [ -f data/street/dataset.json ] || $PY -m cli.main data street --out data/street --sequences 48 \
-              --frames 30 --test-sequences 6 --workers "$(nproc)" > /tmp/data-street.log 2>&1 & ;;
-    people) [ -f data/people/dataset.json ] || $PY -m cli.main data people --out data/people \
-              > /tmp/data-people.log 2>&1 & ;;
-  esac
+  scripts/gpu_data.sh "$model" > "/tmp/data-$model.log" 2>&1 &
 done
 
 scripts/gpu_check.sh $((BUDGET / 2))

