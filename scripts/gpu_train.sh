@@ -4,11 +4,11 @@
 #   scripts/gpu_train.sh MODEL MINUTES [extra v2v train flags...]      MODEL: street | edges | people
 #
 # Made for the device tool (`run`): the working tree is there, $OUT comes back (few files, each under 16 MiB). The
-# data set is made on the spot when it is missing (`scripts/gpu_data.sh`). `runs/MODEL` is continued when it is there (carry it); extra flags go to
-# `v2v train`, e.g. `--init-from MODEL` to start the generator from the shipped weights. Training stops cleanly
-# when the budget is spent (`--max-minutes`: the step in progress finishes, a checkpoint is written). The latest
-# checkpoint is then exported as a served model would be (fp16 generator, sha256, card with the whole training)
-# and `$OUT/MODEL.tar` holds it with the run's log and last samples:
+# data set is made on the spot when it is missing (`scripts/gpu_data.sh`). `runs/MODEL` is continued when it is there
+# (carry it); extra flags go to `v2v train`, e.g. `--init-from MODEL` to start the generator from the shipped weights.
+# Training stops cleanly when the budget is spent (`--max-minutes`: the step in progress finishes, a checkpoint is
+# written). The latest checkpoint is then exported as a served model would be (fp16 generator, sha256, card with the
+# whole training) and `$OUT/MODEL.tar` holds it with the run's log and last samples:
 #
 #   mkdir -p runs/gpu-MODEL && tar -xf MODEL.tar -C runs/gpu-MODEL     # manifest.json, MODEL.safetensors, log...
 #   v2v train ... --init-from MODEL --manifest runs/gpu-MODEL/manifest.json    # continue on any machine
