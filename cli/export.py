@@ -1,8 +1,10 @@
 """`v2v export RUN --name NAME`: ship a run's latest generator as fp16 safetensors plus a manifest card.
 
 The card (`app.contracts.ModelCard`), written by the card writer of the family's job kind (`translate_card`,
-`predict_card`; `--quality JSON|FILE` merges measured figures into it), replaces any card of the same name; the rest of
-the manifest is kept. Its kind, size multiple, reference range and family options come from the family in the
+`predict_card`, `generate_card`), replaces any card of the same name; the rest of the manifest is kept. Its measured
+quality comes from a `v2v eval --out` report (`--quality-from REPORT`: the figures `evaluation.card_quality` picks for
+the model, so that the card quotes exactly what the eval command measured), then `--quality JSON|FILE` (notes such
+as how it was trained, merged last). Its kind, size multiple, reference range and family options come from the family in the
 registry, so the API can refuse what the model cannot run. A vid2vid run whose config has first_frame "single_image"
 needs `--first-frame-run`: a `v2v train single` run of the same preset and single-image config; its generator goes to
 NAME.first_frame.safetensors (the card's `extra_weights["first_frame"]`).
@@ -31,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="a step_*.json of the --first-frame-run (default: the latest)")
     parser.add_argument("--quality", default=None,
                         help="measured quality merged into the card's quality: a JSON object, inline or in a file")
+    parser.add_argument("--quality-from", type=Path, default=None,
+                        help="a `v2v eval --out` report: the model's measured figures go into the card's quality")
+    parser.add_argument("--quality-model", default=None,
+                        help="the model's name in the --quality-from report (default: --name)")
 
 
 def translate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str, Any], description: str) -> Any:
@@ -145,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{run_dir} trained a first-frame generator: export the vid2vid run it belongs to, with "
                          f"--first-frame-run {run_dir}")
     single = _first_frame_checkpoint(args, meta)  # (checkpoint, meta) or None; checked before anything is written
-    measured = measured_quality(args.quality)  # read before anything is written, too
+    measured = {**evaluated_quality(args.quality_from, args.quality_model or args.name),
+                **measured_quality(args.quality)}  # read before anything is written, too
 
     # 1. The generator with the run's weights, exported as fp16.
     gen = build_generator(meta["preset"], **_typed_overrides(meta["preset"], meta["config"]))
@@ -181,6 +188,15 @@ def run(args: argparse.Namespace) -> int:
     for extra_name, file in extra.items():
         sys.stdout.write(f"  {extra_name}: {out_dir / file.file} sha256 {file.sha256}\n")
     return 0
+
+
+def evaluated_quality(report_path: Path | None, model: str) -> dict[str, Any]:
+    """`--quality-from`: model's figures in a `v2v eval --out` report, plus the report's path; {} when not given."""
+    if report_path is None:
+        return {}
+    from evaluation.card_quality import card_quality
+
+    return {**card_quality(json.loads(report_path.read_text()), model), "eval_report": str(report_path)}
 
 
 def measured_quality(value: str | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import torch
 
 from app.contracts import load_manifest
 from cli.main import main
+from evaluation.card_quality import card_quality
 from evaluation.generate import histograms, markdown_table, mean_pairwise
 from evaluation.judges import load_judges
 from evaluation.judges_train import JudgeTrainConfig, train_judges
@@ -81,6 +82,12 @@ def test_the_generate_protocol_scores_a_served_card(data: Path, judges: Path, tm
     assert (tmp_path / "previews" / "people.png").stat().st_size > 0
     table = markdown_report(report)
     assert table == markdown_table(report) and "| people | initialisation |" in table
+    card = card_quality(report, "people")  # what `v2v export --quality-from` puts on the card
+    trained = g["models"]["people"]["trained"]
+    assert card["mcs"] == pytest.approx(trained["mcs"], abs=1e-4) and card["coverage"] == trained["coverage"]
+    assert card["initial"]["fd_own"] == pytest.approx(g["models"]["people"]["initial"]["fd_own"], abs=1e-4)
+    assert card["real"]["clips"] == g["real"]["clips"] and "two_sample" not in card["real"]
+    assert set(card["judges_heldout_accuracy"]) == set(g["judges"])
 
 
 def MoCoGANRecipe_run(data: Path, tmp_path: Path):  # noqa: N802 - a recipe instance

@@ -114,3 +114,34 @@ def test_eval_scores_predict_models_against_copy_last_and_a_baseline(served: tup
         assert image is not None and image.shape[0] > 30
     strip = cv2.imread(str(previews / "future.png"))
     assert strip.shape[:2] == (5 * 16 * 2, (2 + 4) * 16 * 2)  # truth, best, 3 samples; context + horizon frames
+
+
+def test_export_takes_the_card_quality_from_an_eval_report(served: tuple[Path, Path], tmp_path: Path) -> None:
+    data, checkpoints = served
+    report_path = tmp_path / "eval.json"
+    evaluate_cli.run(_parse(evaluate_cli, [
+        "--model", "future", "--baseline-model", "future-det", "--data", str(data), "--max-sequences", "2",
+        "--samples", "3", "--horizon", "4", "--two-sample-seeds", "0", "--manifest",
+        str(checkpoints / "manifest.json"), "--out", str(report_path)]))
+    report = json.loads(report_path.read_text())
+    out = tmp_path / "ck"
+    run_dir = checkpoints.parent / "future"
+    export_cli.run(_parse(export_cli, [str(run_dir), "--name", "future", "--checkpoints-dir", str(out),
+                                       "--quality-from", str(report_path), "--quality", '{"trained": "3 steps"}']))
+    quality = load_manifest(out / "manifest.json").models["future"].quality
+    summary = report["predict"]["future"]["summary"]
+    for key in ("ssim_best", "ssim_copy_last", "psnr_best", "diversity_last", "sharpness_random_last"):
+        assert quality[key] == pytest.approx(summary[key], abs=1e-4)
+    assert quality["vs_baseline"]["model"] == "future-det" and "two_sample_accuracy" not in quality  # not measured
+    assert quality["eval_data"].endswith("2 clips, 2 context + 4 predicted frames, 3 samples")
+    assert (quality["eval_report"], quality["trained"], quality["trained_steps"]) == (str(report_path), "3 steps", 3)
+    # The baseline's figures under another card name; an unknown name is refused before anything is written.
+    export_cli.run(_parse(export_cli, [str(checkpoints.parent / "future-det"), "--name", "det", "--checkpoints-dir",
+                                       str(out), "--quality-from", str(report_path), "--quality-model", "future-det"]))
+    det = load_manifest(out / "manifest.json").models["det"].quality
+    assert det["diversity_last"] == pytest.approx(0.0, abs=1e-6) and "vs_baseline" not in det
+    before = (out / "manifest.json").read_bytes()
+    with pytest.raises(KeyError, match="no model 'nope'.*future-det"):
+        export_cli.run(_parse(export_cli, [str(run_dir), "--name", "nope", "--checkpoints-dir", str(out),
+                                           "--quality-from", str(report_path)]))
+    assert (out / "manifest.json").read_bytes() == before and not (out / "nope.safetensors").exists()

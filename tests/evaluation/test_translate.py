@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
+from evaluation.card_quality import card_quality
 from corpora.synthetic.people import PeopleDataConfig, generate_people_dataset
 from corpora.synthetic.street import StreetDataConfig, generate_street_dataset
 from tests.evaluation.tiny_models import write_tiny_manifest
@@ -55,6 +56,14 @@ def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[st
     assert "| street | trained | temporal |" in table and "other appearance's refs" in table
     assert "flat class-mean render (no model)" in table and "clip's own class means" in table
     assert table in capsys.readouterr().out
+    street_card = card_quality(report, "street")  # what `v2v export --quality-from` puts on the card
+    assert street_card["psnr_db"] == pytest.approx(street["temporal"]["psnr"], abs=1e-4)
+    assert street_card["warp_error_frame_by_frame"] == pytest.approx(street["frame_by_frame"]["warping_error"], abs=1e-5)
+    assert street_card["baseline_flat_class_colours"]["ssim"] == pytest.approx(flat["ssim"], abs=1e-4)
+    people_card = card_quality(report, "people")
+    assert people_card["psnr_db_right_refs_k1"] == pytest.approx(people["references"]["1"]["right"]["psnr"], abs=1e-4)
+    assert people_card["psnr_db_other_refs_k1"] == pytest.approx(people["references"]["1"]["wrong"]["psnr"], abs=1e-4)
+    assert "psnr_db_right_refs_k4" not in people_card and "1 held-out sequences x 3 frames" in people_card["eval_data"]
 
 
 def test_eval_refuses_untrained_models_and_wrong_folders(data: dict[str, Path],
