@@ -4,10 +4,10 @@ The card (`app.contracts.ModelCard`), written by the card writer of the family's
 `predict_card`, `generate_card`), replaces any card of the same name; the rest of the manifest is kept. Its measured
 quality comes from a `v2v eval --out` report (`--quality-from REPORT`: the figures `evaluation.card_quality` picks for
 the model, so that the card quotes exactly what the eval command measured), then `--quality JSON|FILE` (notes such
-as how it was trained, merged last). Its kind, size multiple, reference range and family options come from the family in the
-registry, so the API can refuse what the model cannot run. A vid2vid run whose config has first_frame "single_image"
-needs `--first-frame-run`: a `v2v train single` run of the same preset and single-image config; its generator goes to
-NAME.first_frame.safetensors (the card's `extra_weights["first_frame"]`).
+as how it was trained, merged last). Its kind, size multiple, reference range and family options come from the family
+in the registry, so the API can refuse what the model cannot run. A vid2vid run whose config has first_frame
+"single_image" needs `--first-frame-run`: a `v2v train single` run of the same preset and single-image config; its
+generator goes to NAME.first_frame.safetensors (the card's `extra_weights["first_frame"]`).
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ def generate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str
         name=name, family=family.name, preset=meta["preset"], description=description,
         inputs=GenerateInputs(num_frames=IntRange(**spec["num_frames"]),
                               num_samples=IntRange(min=1, max=GENERATE_MAX_SAMPLES),
-                              classes=list(spec["classes"]), seeds=list(spec["seeds"])),
+                              classes=list(spec["classes"]), seeds=list(spec["seeds"]),
+                              class_option=spec.get("class_option")),
         output=OutputSpec(height=int(meta["height"]), width=int(meta["width"]),
                           size_multiple=family.size_multiple(config), fps=float(spec["fps"])),
         options={k: OptionSpec(min=o.min, max=o.max, default=o.default, description=o.description,

@@ -93,9 +93,9 @@ def generate_quality(report: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _scored_models(report: dict[str, Any]) -> dict[str, Any]:
     """Every model the report scored, with the function that reads its quality."""
-    found: dict[str, Any] = {name: translate_quality for name in report.get("models", {})}
-    found.update({name: predict_quality for name in report.get("predict", {})})
-    found.update({name: generate_quality for name in report.get("generate", {}).get("models", {})})
+    found: dict[str, Any] = dict.fromkeys(report.get("models", {}), translate_quality)
+    found.update(dict.fromkeys(report.get("predict", {}), predict_quality))
+    found.update(dict.fromkeys(report.get("generate", {}).get("models", {}), generate_quality))
     return found
 
 

@@ -95,7 +95,10 @@ class GenerateInputs(BaseModel):
     classes: list[str] = Field(default_factory=list)
     """Class names a job may request (`options.class`), e.g. actions; empty: unconditional."""
     seeds: list[str] = Field(default_factory=list)
-    """Named seeds the model understands besides `seed` (e.g. "content", "motion")."""
+    """Named seeds the model understands besides `seed` (e.g. "content", "motion"); each may also be given as the
+    option `<name>_seed` (`content_seed`)."""
+    class_option: str | None = None
+    """Another name of `options.class` for this model, what its classes are (e.g. "action": `{"action": "wave"}`)."""
 
 
 CardInputs = Annotated[TranslateInputs | PredictInputs | GenerateInputs, Field(discriminator="kind")]

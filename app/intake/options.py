@@ -1,7 +1,8 @@
 """The `options` form field of `POST /v1/jobs`: a JSON object, parsed defensively and validated strictly.
 
 Common options (`OutputOptions`: fps, max_frames, seed, height, width) and kind options (`KindOptions`: num_samples,
-num_frames, horizon, class, seeds, attributes) are typed; any other key must be one of the card's family options
+num_frames, horizon, class, seeds, attributes) are typed (a generate card may also name `class` after what its classes
+are, e.g. `action`, and take each named seed as `<name>_seed`); any other key must be one of the card's family options
 (`ModelCard.options`, integers within their range). Nothing is coerced: `"3"` is not an integer.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.contracts import ModelCard, OutputOptions
+from app.contracts import GenerateInputs, ModelCard, OutputOptions
 from app.errors import ApiError
 
 MAX_OPTIONS_CHARS = 8192
@@ -63,15 +64,45 @@ def _load(raw: str | None) -> dict[str, Any]:
     return value
 
 
+def _alias_names(card: ModelCard) -> set[str]:
+    inputs = card.inputs
+    if not isinstance(inputs, GenerateInputs):
+        return set()
+    return {f"{name}_seed" for name in inputs.seeds} | ({inputs.class_option} if inputs.class_option else set())
+
+
+def _with_aliases_resolved(data: dict[str, Any], card: ModelCard) -> dict[str, Any]:
+    """A generate card's other option names made canonical: its `class_option` (e.g. "action") is `class`, and
+    `<name>_seed` is `seeds[<name>]` for each of its named seeds; the same option given twice is refused."""
+    inputs = card.inputs
+    if not isinstance(inputs, GenerateInputs):
+        return data
+    data = dict(data)
+    if inputs.class_option and inputs.class_option in data:
+        if "class" in data:
+            raise _bad(f"give the class once: `class` or `{inputs.class_option}`, not both")
+        data["class"] = data.pop(inputs.class_option)
+    for name in inputs.seeds:
+        if f"{name}_seed" not in data:
+            continue
+        seeds = data.get("seeds", {})
+        if not isinstance(seeds, dict):
+            raise _bad("`seeds` must be a JSON object of named seeds")
+        if name in seeds:
+            raise _bad(f"give the {name} seed once: `{name}_seed` or `seeds.{name}`, not both")
+        data["seeds"] = {**seeds, name: data.pop(f"{name}_seed")}
+    return data
+
+
 def parse_options(raw: str | None, card: ModelCard) -> ParsedOptions:
     """Split and validate the options of a job on `card`; ApiError 400 `bad_options` on anything wrong."""
-    data = _load(raw)
+    data = _with_aliases_resolved(_load(raw), card)
     output_keys = set(OutputOptions.model_fields)
     kind_keys = {f.alias or name for name, f in KindOptions.model_fields.items()}
     family = {k: v for k, v in data.items() if k not in output_keys | kind_keys}
     unknown = sorted(set(family) - set(card.options))
     if unknown:
-        valid = sorted(output_keys | kind_keys | set(card.options))
+        valid = sorted(output_keys | kind_keys | set(card.options) | _alias_names(card))
         raise _bad(f"unknown options {unknown} for model {card.name!r}; valid options: {', '.join(valid)}")
     for name, value in family.items():
         spec = card.options[name]

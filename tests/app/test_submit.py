@@ -273,8 +273,19 @@ def test_generate_and_predict_jobs_are_validated_per_kind(client, auth, redis_cl
     assert spec["inputs"] == {"kind": "generate", "num_samples": 3, "num_frames": 10, "class_id": 1,
                               "seeds": {"content": 5}}
     assert spec["frames_total"] == 10 and spec["fps"] == 15.0
+    # The card's own names for the same options: its class_option ("direction") and `<seed>_seed`.
+    ok = client.post("/v1/jobs", data={"model": "noise", "options": json.dumps(
+        {"direction": "down", "content_seed": 5})}, headers=auth)
+    assert ok.status_code == 202, ok.text
+    spec = Job.fetch(ok.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
+    assert (spec["inputs"]["class_id"], spec["inputs"]["seeds"]) == (1, {"content": 5})
+    assert client.delete(f"/v1/jobs/{ok.json()['id']}", headers=auth).status_code == 204  # within the key's job limit
     for options, code in [({"num_samples": 5}, "bad_options"), ({"num_frames": 25}, "bad_options"),
                           ({"class": "left"}, "bad_options"), ({"seeds": {"motion": 1}}, "bad_options"),
+                          ({"direction": "left"}, "bad_options"), ({"motion_seed": 1}, "bad_options"),
+                          ({"class": "up", "direction": "up"}, "bad_options"), ({"content_seed": "5"}, "bad_options"),
+                          ({"content_seed": 5, "seeds": {"content": 5}}, "bad_options"),
+                          ({"content_seed": 5, "seeds": [1]}, "bad_options"),
                           ({"horizon": 3}, "bad_options"), ({"width": 36}, "bad_size")]:
         response = client.post("/v1/jobs", data={"model": "noise", "options": json.dumps(options)}, headers=auth)
         assert (response.status_code, response.json()["error"]["code"]) == (400, code), options

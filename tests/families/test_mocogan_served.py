@@ -38,6 +38,7 @@ def test_export_writes_a_generate_card(exported: Path) -> None:
     card = load_manifest(exported).models["people"]
     assert card.kind == "generate" and card.family == "mocogan" and card.trained
     assert card.inputs.classes == ["walk", "dance", "wave", "idle"] and card.inputs.seeds == ["content", "motion"]
+    assert card.inputs.class_option == "action"  # a job may say {"action": "wave", "content_seed": 3}
     assert (card.inputs.num_frames.min, card.inputs.num_samples.max) == (1, 16)
     assert (card.output.height, card.output.width) == (16, 16) and card.quality["trained_steps"] == 2
     assert len(json.loads(exported.read_text())["models"]["people"]["weights"]["sha256"]) == 64

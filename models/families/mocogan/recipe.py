@@ -197,4 +197,5 @@ class MoCoGANRecipe(PresetRecipe):
         names = self._dataset.names[:m.num_categories] if m.num_categories else []
         return self.run_metadata(
             generate={"num_frames": {"min": 1, "max": MAX_SERVED_FRAMES}, "trained_frames": m.num_frames,
-                      "classes": names, "seeds": ["content", "motion"], "fps": c.fps})
+                      "classes": names, "class_option": "action" if names else None,
+                      "seeds": ["content", "motion"], "fps": c.fps})
