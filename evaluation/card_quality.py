@@ -39,21 +39,23 @@ def _without_runs(scores: dict[str, Any]) -> dict[str, Any]:
 def translate_quality(report: dict[str, Any], name: str) -> dict[str, Any]:
     r = report["models"][name]
     quality: dict[str, Any] = {
-        "eval_data": f"{r['data']} split {report['split']} ({len(r['sequences'])} held-out sequences x "
+        "eval_data": f"{r['data']} {report['split']} split ({len(r['sequences'])} held-out sequences x "
                      f"{report['max_frames']} frames)"}
     if "temporal" in r:  # vid2vid: temporal path on and off, the flat-colour baseline
         on, off = r["temporal"], r["frame_by_frame"]
         quality.update(psnr_db=on["psnr"], ssim=on["ssim"], warp_error=on["warping_error"],
-                       grid_excess_db=on["grid_excess_db"], psnr_db_frame_by_frame=off["psnr"],
-                       warp_error_frame_by_frame=off["warping_error"])
+                       psnr_db_frame_by_frame=off["psnr"], warp_error_frame_by_frame=off["warping_error"])
+        if "grid_excess_db" in on:  # reports before the spectrum check have none
+            quality["grid_excess_db"] = on["grid_excess_db"]
         if "flat_class_colours" in r:
             flat = r["flat_class_colours"]
             quality["baseline_flat_class_colours"] = {"psnr_db": flat["psnr"], "ssim": flat["ssim"]}
     for k, by_refs in r.get("references", {}).items():  # few-shot: per reference count K
         right = by_refs["right"]
         quality.update({f"psnr_db_right_refs_k{k}": right["psnr"], f"ssim_right_refs_k{k}": right["ssim"],
-                        f"warping_error_k{k}": right["warping_error"],
-                        f"grid_excess_db_k{k}": right["grid_excess_db"]})
+                        f"warping_error_k{k}": right["warping_error"]})
+        if "grid_excess_db" in right:
+            quality[f"grid_excess_db_k{k}"] = right["grid_excess_db"]
         if "wrong" in by_refs:
             quality[f"psnr_db_other_refs_k{k}"] = by_refs["wrong"]["psnr"]
         if "frame_by_frame" in by_refs:
@@ -65,7 +67,7 @@ def predict_quality(report: dict[str, Any], name: str) -> dict[str, Any]:
     m, setup = report["predict"][name], report["predict_setup"]
     summary = m["summary"]
     quality: dict[str, Any] = {key: summary[key] for key in PREDICT_KEYS if key in summary}
-    quality["eval_data"] = (f"{', '.join(setup['data'])} split {setup['split']}, {m['sequences']} clips, "
+    quality["eval_data"] = (f"{', '.join(setup['data'])} {setup['split']} split, {m['sequences']} clips, "
                             f"{m['context_frames']} context + {m['horizon']} predicted frames, {m['samples']} samples")
     accuracy = summary.get("two_sample_accuracy")
     if accuracy is not None and not math.isnan(accuracy):
@@ -88,7 +90,7 @@ def generate_quality(report: dict[str, Any], name: str) -> dict[str, Any]:
     m = g["models"][name]
     return {**_without_runs(m["trained"]), "initial": _without_runs(m["initial"]), "real": _without_runs(g["real"]),
             "judges_heldout_accuracy": {k: j["heldout_accuracy"] for k, j in g["judges"].items()},
-            "eval_data": f"{g['data']} split {g['split']}"}
+            "eval_data": f"{g['data']} {g['split']} split"}
 
 
 def _scored_models(report: dict[str, Any]) -> dict[str, Any]:
