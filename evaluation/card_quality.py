@@ -19,11 +19,9 @@ PREDICT_KEYS = ("ssim_best", "ssim_mean", "ssim_worst", "ssim_copy_last", "ssim_
 
 
 def _rounded(value: Any) -> Any:
-    """Floats to 4 decimals (5 under 0.1), NaN dropped to None, containers walked."""
+    """Floats to 4 decimals (5 under 0.1), NaN to None, nested dicts walked."""
     if isinstance(value, dict):
         return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
     if isinstance(value, float):
         if math.isnan(value):
             return None
@@ -33,7 +31,7 @@ def _rounded(value: Any) -> Any:
 
 def _without_runs(scores: dict[str, Any]) -> dict[str, Any]:
     """A generate score set without the two-sample test's per-run details (its accuracy stays)."""
-    return {k: v for k, v in scores.items() if k not in ("two_sample", "previews")}
+    return {k: v for k, v in scores.items() if k != "two_sample"}
 
 
 def translate_quality(report: dict[str, Any], name: str) -> dict[str, Any]:

@@ -64,45 +64,47 @@ def _load(raw: str | None) -> dict[str, Any]:
     return value
 
 
-def _alias_names(card: ModelCard) -> set[str]:
+def _aliases(card: ModelCard) -> dict[str, str | None]:
+    """A generate card's other option names: its `class_option` (e.g. "action") → None (it is `class`), and
+    `<name>_seed` → name for each of its named seeds (it is `seeds[name]`). Other kinds have none."""
     inputs = card.inputs
     if not isinstance(inputs, GenerateInputs):
-        return set()
-    return {f"{name}_seed" for name in inputs.seeds} | ({inputs.class_option} if inputs.class_option else set())
+        return {}
+    aliases: dict[str, str | None] = {f"{name}_seed": name for name in inputs.seeds}
+    if inputs.class_option:
+        aliases[inputs.class_option] = None
+    return aliases
 
 
-def _with_aliases_resolved(data: dict[str, Any], card: ModelCard) -> dict[str, Any]:
-    """A generate card's other option names made canonical: its `class_option` (e.g. "action") is `class`, and
-    `<name>_seed` is `seeds[<name>]` for each of its named seeds; the same option given twice is refused."""
-    inputs = card.inputs
-    if not isinstance(inputs, GenerateInputs):
-        return data
+def _with_aliases_resolved(data: dict[str, Any], aliases: dict[str, str | None]) -> dict[str, Any]:
+    """`data` with every alias made canonical; the same option given under both names is refused."""
     data = dict(data)
-    if inputs.class_option and inputs.class_option in data:
-        if "class" in data:
-            raise _bad(f"give the class once: `class` or `{inputs.class_option}`, not both")
-        data["class"] = data.pop(inputs.class_option)
-    for name in inputs.seeds:
-        if f"{name}_seed" not in data:
+    for alias in [a for a in aliases if a in data]:
+        seed = aliases[alias]
+        if seed is None:
+            if "class" in data:
+                raise _bad(f"give the class once: `class` or `{alias}`, not both")
+            data["class"] = data.pop(alias)
             continue
         seeds = data.get("seeds", {})
         if not isinstance(seeds, dict):
             raise _bad("`seeds` must be a JSON object of named seeds")
-        if name in seeds:
-            raise _bad(f"give the {name} seed once: `{name}_seed` or `seeds.{name}`, not both")
-        data["seeds"] = {**seeds, name: data.pop(f"{name}_seed")}
+        if seed in seeds:
+            raise _bad(f"give the {seed} seed once: `{alias}` or `seeds.{seed}`, not both")
+        data["seeds"] = {**seeds, seed: data.pop(alias)}
     return data
 
 
 def parse_options(raw: str | None, card: ModelCard) -> ParsedOptions:
     """Split and validate the options of a job on `card`; ApiError 400 `bad_options` on anything wrong."""
-    data = _with_aliases_resolved(_load(raw), card)
+    aliases = _aliases(card)
+    data = _with_aliases_resolved(_load(raw), aliases)
     output_keys = set(OutputOptions.model_fields)
     kind_keys = {f.alias or name for name, f in KindOptions.model_fields.items()}
     family = {k: v for k, v in data.items() if k not in output_keys | kind_keys}
     unknown = sorted(set(family) - set(card.options))
     if unknown:
-        valid = sorted(output_keys | kind_keys | set(card.options) | _alias_names(card))
+        valid = sorted(output_keys | kind_keys | set(card.options) | set(aliases))
         raise _bad(f"unknown options {unknown} for model {card.name!r}; valid options: {', '.join(valid)}")
     for name, value in family.items():
         spec = card.options[name]
