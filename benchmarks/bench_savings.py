@@ -1,6 +1,6 @@
 """Work the served path avoids, exactly, and what it saves per frame.
 
-- vid2vid, label stems as a gather (`models.families.vid2vid.one_hot`, the CPU default): per preset and size, the
+- vid2vid, label stems as a gather (`models.families.vid2vid.label_gather`, the CPU default): per preset and size, the
   steady-state `step` with the gather and with the dense convolution; the label stems' share of the frame's MACs (the
   work the gather replaces). Labels are Cityscapes-like: blocks of classes, plus the instance-edge channel where the
   preset has one.
@@ -10,13 +10,14 @@
 Each case times the two paths on the same state, interleaved step by step so that machine load cancels in the ratio
 (speed-up: median of the per-pair ratios), and reports the largest difference between their frames.
 
-    python -m benchmarks.bench_savings --threads 1 [--quick] [--presets P ...] [--steps 5]
+    python -m benchmarks.bench_savings --threads 1 [--quick] [--presets P ...] [--steps 5] [--bf16] [--compile]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ import models.families.vid2vid.generator as generator_module
 from benchmarks.common import NOTE_SHARED, add_common_args, emit, environment, md_table, pick_device, setup_threads
 from benchmarks.macs import count_macs
 from models.core.baking import bake_parametrizations
+from models.core.low_precision import keep_low_precision_weights
 from models.families.fs_vid2vid.generator import PRESETS as FEW_SHOT_PRESETS
 from models.families.fs_vid2vid.generator import FewShotGenerator
 from models.families.vid2vid.generator import PRESETS, Vid2VidGenerator
@@ -105,7 +107,10 @@ def interleaved(fast: Callable[[], torch.Tensor], slow: Callable[[], torch.Tenso
             "max_abs_difference": float((frames["fast"] - frames["slow"]).abs().max())}
 
 
-def label_gather_case(preset: str, h: int, w: int, steps: int) -> dict[str, Any]:
+def label_gather_case(preset: str, h: int, w: int, steps: int, bf16: bool = False,
+                      compiled: bool = False) -> dict[str, Any]:
+    """With `bf16`, both paths step in bf16 autocast with the weight copies a bf16 CPU worker keeps (the gather stays
+    fp32); with `compiled`, through the networks `v2v worker --compile` serves (compiled once per path, untimed)."""
     torch.manual_seed(0)
     gen = Vid2VidGenerator(PRESETS[preset]).eval()
     c = gen.config
@@ -116,10 +121,15 @@ def label_gather_case(preset: str, h: int, w: int, steps: int) -> dict[str, Any]
             _, state = gen.step(labels, state)
     total_macs, stem_macs = frame_macs(gen, clip[-1], state)
     t = [c.n_frames_G]
+    served = copy.deepcopy(gen) if compiled or bf16 else gen
+    if compiled:
+        served.compile_networks()
+    if bf16:
+        keep_low_precision_weights(served, torch.bfloat16)
 
     def gathered() -> torch.Tensor:
-        with torch.inference_mode():
-            return gen.step(clip[t[0]], state)[0].frame
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return served.step(clip[t[0]], state)[0].frame.float()
 
     def dense() -> torch.Tensor:
         with dense_convolutions():
@@ -131,8 +141,11 @@ def label_gather_case(preset: str, h: int, w: int, steps: int) -> dict[str, Any]
             _, state = gen.step(clip[t[0]], state)
         t[0] += 1
 
+    for _ in range(2 if compiled else 0):  # compiles both paths' graphs
+        gathered(), dense()
     timed = interleaved(gathered, dense, steps, advance)
-    return {"saving": "label stems as a gather", "preset": preset, "height": h, "width": w,
+    path = ("bf16" if bf16 else "fp32") + (" compiled" if compiled else "")
+    return {"saving": f"label stems as a gather ({path})", "preset": preset, "height": h, "width": w,
             "gmacs_per_frame": round(total_macs / 1e9, 2), "label_stem_share": round(stem_macs / total_macs, 3),
             **timed}
 
@@ -175,6 +188,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     add_common_args(parser)
     parser.add_argument("--presets", nargs="*", default=None)
     parser.add_argument("--steps", type=int, default=None, help="timed steps per variant (default 5, quick 2)")
+    parser.add_argument("--bf16", action="store_true", help="label-gather cases in bf16 autocast too")
+    parser.add_argument("--compile", action="store_true", help="label-gather cases compiled too (with --bf16: bf16)")
     args = parser.parse_args(argv)
     setup_threads(args.threads)
     device = pick_device(args.device)
@@ -185,7 +200,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def wanted(cases: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
         return [c for c in cases if not args.presets or c[0] in args.presets]
 
-    rows = [label_gather_case(p, h, w, steps) for p, h, w in wanted(QUICK_GATHER if args.quick else GATHER_CASES)]
+    paths = [(False, False)] + [(True, False)] * args.bf16 + [(args.bf16, True)] * args.compile
+    rows = [label_gather_case(p, h, w, steps, bf16, compiled) for p, h, w in
+            wanted(QUICK_GATHER if args.quick else GATHER_CASES) for bf16, compiled in paths]
     rows += [baked_norm_case(p, h, w, steps) for p, h, w in wanted(QUICK_BAKED if args.quick else BAKED_CASES)]
     payload = {"benchmark": "savings", "env": {**environment(device), "note": NOTE_SHARED},
                "settings": {"steps": steps, "threads": torch.get_num_threads()}, "cases": rows}

@@ -231,3 +231,16 @@ def test_paper_presets_build_on_meta() -> None:
         with torch.device("meta"):
             gen = Vid2VidGenerator(PRESETS[name])
         assert len(gen.scales) == gen.config.n_scales_spatial
+
+
+def test_flow_and_mask_heads_run_as_one_convolution_with_each_heads_result() -> None:
+    from models.families.vid2vid.blocks import flow_and_mask
+    from models.families.vid2vid.layers import conv7_head
+
+    torch.manual_seed(5)
+    flow_head, mask_head, features = conv7_head(6, 2), conv7_head(6, 1), torch.randn(2, 6, 12, 10)
+    flow, mask = flow_and_mask(flow_head, mask_head, 2.5, features)
+    torch.testing.assert_close(flow, flow_head(features) * 2.5, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(mask, torch.sigmoid(mask_head(features)), atol=1e-6, rtol=1e-5)
+    flow.sum().backward()  # trains the heads' own weights
+    assert flow_head[1].weight.grad is not None and mask_head[1].weight.grad is not None

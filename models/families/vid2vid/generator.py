@@ -19,6 +19,7 @@ from torch import nn
 from models.core.family import InputError
 from models.core.warp import image_pyramid, warp
 from models.families.vid2vid.blocks import CompositeGenerator, CompositeLocalGenerator, ScaleHeads
+from models.families.vid2vid.label_gather import fast_path_applies, one_hot_codes
 from models.families.vid2vid.layers import (
     NormKind,
     NormStatistics,
@@ -27,7 +28,6 @@ from models.families.vid2vid.layers import (
     init_weights,
     use_per_frame_statistics,
 )
-from models.families.vid2vid.one_hot import fast_path_applies, one_hot_codes
 from models.families.vid2vid.single import SingleImageConfig
 
 FirstFrameMode = Literal["zeros", "real", "single_image"]

@@ -1,4 +1,4 @@
-"""The label stems' gather path (models/families/vid2vid/one_hot.py) computes what the convolution computes."""
+"""The label stems' gather path (models/families/vid2vid/label_gather.py) computes what the convolution computes."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import pytest
 import torch
 from torch import nn
 
-from models.families.vid2vid import one_hot
+from models.families.vid2vid import label_gather
 from models.families.vid2vid.generator import Vid2VidConfig, Vid2VidGenerator
-from models.families.vid2vid.one_hot import gathered_convs, label_stacks, one_hot_codes
+from models.families.vid2vid.label_gather import gathered_convs, label_stacks, one_hot_codes
 
 
-def _labels(batch: int, frames: int, classes: int, h: int, w: int, edge: bool, seed: int = 0) -> torch.Tensor:
-    """(B, T·C, H, W) one-hot frames (+ a sparse binary edge channel)."""
+def _labels(batch: int, frames: int, classes: int, h: int, w: int, edge: bool, seed: int = 0,
+            block: int = 1) -> torch.Tensor:
+    """(B, T·C, H, W) one-hot frames of classes in `block`-pixel squares (+ a sparse binary edge channel)."""
     g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, classes, (batch, frames, h, w), generator=g)
+    ids = torch.randint(0, classes, (batch, frames, -(-h // block), -(-w // block)), generator=g)
+    ids = ids.repeat_interleave(block, 2).repeat_interleave(block, 3)[:, :, :h, :w]  # (B, T, H, W)
     x = torch.nn.functional.one_hot(ids, classes).permute(0, 1, 4, 2, 3).float()  # (B, T, K, H, W)
     if edge:
         bits = (torch.rand(batch, frames, 1, h, w, generator=g) < 0.2).float()
@@ -47,7 +49,7 @@ def test_gathered_convolutions_equal_the_dense_ones(edge: bool, monkeypatch: pyt
     codes = one_hot_codes(labels, 3)
     assert codes is not None
     padded = nn.ReflectionPad2d(3)(labels)
-    monkeypatch.setattr(one_hot, "INDEX_BUDGET", 11 * 147 * 2)  # bands of two output rows
+    monkeypatch.setattr(label_gather, "INDEX_BUDGET", 11 * 147 * 2)  # bands of two output rows
     with torch.no_grad():
         for conv, gathered in zip(convs, gathered_convs(convs, 3, codes), strict=True):
             assert gathered.shape == (2, conv.out_channels, 13, 11)
@@ -71,24 +73,24 @@ def test_label_stacks_run_the_rest_of_each_stack() -> None:
 def test_a_stream_with_the_gather_is_within_fp32_rounding_of_the_dense_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two scales with the foreground branch (only the finest scale's labels are one-hot: the coarser one averages),
     real first frames: against a float64 run of the same weights, the gathered fp32 stream errs no more than the
-    convolving fp32 stream does."""
+    convolving fp32 stream does, and the same holds under bf16 autocast (the gather stays fp32 there)."""
     import copy
 
     import models.families.vid2vid.generator as generator_module
 
-    config = Vid2VidConfig(label_channels=5, ngf=8, n_downsample=2, n_blocks=2, n_blocks_local=1, norm="instance",
+    config = Vid2VidConfig(label_channels=21, ngf=8, n_downsample=2, n_blocks=2, n_blocks_local=1, norm="instance",
                            n_scales_spatial=2, use_fg=True, fg_labels=(1,))
     torch.manual_seed(2)
     gen = Vid2VidGenerator(config).eval()
-    clip = _labels(1, 6, 4, 32, 32, True).view(1, 6, 5, 32, 32)
+    clip = _labels(1, 6, 20, 32, 32, True, block=8).view(1, 6, 21, 32, 32)
     first = torch.rand(1, 2, 3, 32, 32) * 2 - 1
     gathers: list[int] = []
-    original = one_hot.gathered_convs
-    monkeypatch.setattr(one_hot, "gathered_convs", lambda *a: gathers.append(1) or original(*a))
+    original = label_gather.gathered_convs
+    monkeypatch.setattr(label_gather, "gathered_convs", lambda *a: gathers.append(1) or original(*a))
 
-    def stream(g: Vid2VidGenerator, dtype: torch.dtype) -> list[torch.Tensor]:
+    def stream(g: Vid2VidGenerator, dtype: torch.dtype, bf16: bool = False) -> list[torch.Tensor]:
         state, frames = g.start(1, 32, 32, first.to(dtype), clip[:, :2].to(dtype)), []
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for t in range(2, 6):
                 out, state = g.step(clip[:, t].to(dtype), state)
                 frames.append(out.frame.double())
@@ -96,18 +98,22 @@ def test_a_stream_with_the_gather_is_within_fp32_rounding_of_the_dense_one(monke
 
     exact = stream(copy.deepcopy(gen).double(), torch.float64)
     assert gathers == []  # float64: no fast path
-    fast = stream(gen, torch.float32)
-    assert len(gathers) == 4  # one gather per frame (label and foreground stems together), finest scale only
+    fast, fast_bf16 = stream(gen, torch.float32), stream(gen, torch.float32, bf16=True)
+    assert len(gathers) == 8  # one gather per frame (label and foreground stems together), finest scale only
     monkeypatch.setattr(generator_module, "fast_path_applies", lambda x: False)
-    dense = stream(gen, torch.float32)
-    assert len(gathers) == 4
+    dense, dense_bf16 = stream(gen, torch.float32), stream(gen, torch.float32, bf16=True)
+    assert len(gathers) == 8
     for f, d, e in zip(fast, dense, exact, strict=True):
+        assert (f - e).abs().max() <= 1.5 * (d - e).abs().max() + 1e-6
+    for f, d, e in zip(fast_bf16, dense_bf16, exact, strict=True):
         assert (f - e).abs().max() <= 1.5 * (d - e).abs().max() + 1e-6
 
 
 def test_training_convolves() -> None:
     x = _labels(1, 2, 3, 4, 4, False)
-    assert one_hot.fast_path_applies(x) is False  # grad mode on: training keeps the dense convolution
+    assert label_gather.fast_path_applies(x) is False  # grad mode on: training keeps the dense convolution
     with torch.no_grad():
-        assert one_hot.fast_path_applies(x) is True
-        assert one_hot.fast_path_applies(x.double()) is False
+        assert label_gather.fast_path_applies(x) is True
+        assert label_gather.fast_path_applies(x.double()) is False
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert label_gather.fast_path_applies(x) is True  # bf16 serving gathers in fp32

@@ -9,7 +9,9 @@ branch) share one gather.
 
 `one_hot_codes` recognises such an input (any other, e.g. the averaged labels of coarser scales, edge maps or pose
 renderings, gives None and the dense convolution runs); `label_stacks` runs stacks whose first block is a
-`conv7_block` on the labels either way. Used at inference on CPU, where it was measured to pay (benchmarks/).
+`conv7_block` on the labels either way. Used at inference on CPU, in fp32 and under bf16 autocast, where it was measured
+to pay (benchmarks/). The coarser scales' averaged labels (a few lit channels per pixel) were tried as a weighted
+gather of their lit channels: slower than their bf16 convolutions (0.92x per 2048-structure frame), so they convolve.
 """
 
 from __future__ import annotations
@@ -40,32 +42,39 @@ class OneHotCodes:
 
 
 def fast_path_applies(x: torch.Tensor) -> bool:
-    """Inference (no autograd, no autocast) on CPU in fp32: where the gather was measured to beat the convolution."""
-    return (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu"))
+    """Inference (no autograd) on CPU with fp32 labels, with or without bf16 autocast (the gather then stays fp32):
+    where it was measured to beat the convolution (benchmarks/bench_savings.py)."""
+    return not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
 
 
 def one_hot_codes(labels: torch.Tensor, frames: int) -> OneHotCodes | None:
     """The codes of labels (B, T·C, H, W) when every frame is one-hot over its C channels, or over its first C - 1
-    with a binary last channel; else None."""
+    with a binary last channel; else None.
+
+    One pass of a small matmul finds each pixel's channel sum and its class (Σ c·x_c); non-negative values that sum
+    to 1 with a 1 at that class are one-hot (per-channel max and sum passes took 6x as long at 256x512)."""
     b, tc, h, w = labels.shape
     if tc % frames:
         return None
-    x = labels.view(b, frames, tc // frames, h, w)  # (B, T, C, H, W)
+    x = labels.view(b, frames, tc // frames, h * w)  # (B, T, C, HW)
     if float(x.amin()) < 0:
         return None
-    for classes in (x.shape[2], x.shape[2] - 1):
-        part = x[:, :, :classes]  # (B, T, K, H, W)
-        top, codes = part.max(2)  # (B, T, H, W): non-negative, largest 1 and sum 1 = one-hot
-        if classes == 0 or not bool((top == 1).all()) or not bool((part.sum(2) == 1).all()):
+    for classes in (x.shape[2], x.shape[2] - 1):  # the same reading for every frame of a stream: no recompiles
+        part = x[:, :, :classes]  # (B, T, K, HW)
+        probe = torch.stack([torch.ones(classes), torch.arange(classes, dtype=torch.float32)])  # (2, K)
+        sums, weighted = (probe @ part).unbind(2)  # (B, T, HW) each
+        if classes == 0 or not bool((sums == 1).all()):
+            continue
+        codes = weighted.round().long().clamp_(0, classes - 1)  # (B, T, HW)
+        if not bool((part.gather(2, codes.unsqueeze(2)) == 1).all()):
             continue
         edge = classes < x.shape[2]
         if edge:
-            bits = x[:, :, classes]  # (B, T, H, W)
+            bits = x[:, :, classes]  # (B, T, HW)
             if not bool(((bits == 0) | (bits == 1)).all()):
                 return None
             codes = codes + classes * bits.long()
-        return OneHotCodes(codes.to(torch.int32), classes, edge)
+        return OneHotCodes(codes.to(torch.int32).view(b, frames, h, w), classes, edge)
     return None
 
 
@@ -105,8 +114,8 @@ def gathered_convs(convs: Sequence[nn.Conv2d], pad: int, codes: OneHotCodes) -> 
         chunks = []
         for top in range(0, oh, rows):
             n = min(rows, oh - top)
-            windows = item[:, top:top + n + kh - 1].as_strided((n, ow, frames, kh, kw),
-                                                               (w_pad, 1, h_pad * w_pad, w_pad, 1))
+            band = item[:, top:top + n + kh - 1]  # (T, n + kh - 1, W+2p)
+            windows = band.unfold(1, kh, 1).unfold(2, kw, 1).permute(1, 2, 0, 3, 4)  # (n, ow, T, kh, kw)
             indices = (windows + base).reshape(-1)  # (n·ow·T·kh·kw,) one bag per output pixel
             offsets = torch.arange(0, n * ow * bag, bag, dtype=torch.int32)
             chunks.append(F.embedding_bag(indices, table, offsets, mode="sum"))  # (n·ow, ΣO)
