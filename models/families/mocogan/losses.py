@@ -80,13 +80,15 @@ def video_discriminator_loss(
 
 
 def generator_loss(
-    fake_image_logits: torch.Tensor, fake_video: VideoDiscriminatorOutput, fake_labels: torch.Tensor | None = None
+    fake_image_logits: torch.Tensor, fake_video: VideoDiscriminatorOutput, fake_labels: torch.Tensor | None = None,
+    category_weight: float = 1.0,
 ) -> GeneratorLoss:
-    """L_G; pass the (B,) labels that z_A encoded to add the category ("InfoGAN") cross-entropy."""
+    """L_G; pass the (B,) labels that z_A encoded to add the category ("InfoGAN") cross-entropy, weighted by
+    `category_weight` (the paper: 1)."""
     image_term, video_term = _bce(fake_image_logits, 1.0), _bce(fake_video.realness, 1.0)
     category = category_loss(fake_video.category_logits, fake_labels)
     return GeneratorLoss(
-        total=image_term + video_term + category,
+        total=image_term + video_term + category_weight * category,
         image_adversarial=image_term,
         video_adversarial=video_term,
         category=category,

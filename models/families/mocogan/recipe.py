@@ -61,6 +61,8 @@ class MoCoGANRunConfig:
     split: str = "train"
     frame_stride: int = 2
     """Real clips take every frame_stride-th frame (reference: 2); stride 1 when a clip is too short."""
+    category_weight: float = 1.0
+    """Weight of G's category cross-entropy (the paper: 1; ours to trade realism for action control)."""
     fps: float = 15.0
     """Frame rate of served videos."""
 
@@ -161,7 +163,8 @@ class MoCoGANRecipe(PresetRecipe):
         self.d_image.requires_grad_(False)
         self.d_video.requires_grad_(False)
         fake, fake_labels = self.fakes(b, grad=True, rng=rng)
-        g = generator_loss(self.d_image(random_frame_per_clip(fake, rng), rng), self.d_video(fake, rng), fake_labels)
+        g = generator_loss(self.d_image(random_frame_per_clip(fake, rng), rng), self.d_video(fake, rng), fake_labels,
+                           self.config.category_weight)
         self.opt_g.zero_grad(set_to_none=True)
         g.total.backward()
         self.opt_g.step()

@@ -182,6 +182,8 @@ def test_losses_and_category_term() -> None:
     assert d_v.category > 0 and torch.allclose(d_v.total, d_v.real + d_v.fake + d_v.category)
     g = generator_loss(d_image(fake_frames), d_video(fake), fake_labels=labels)
     assert torch.allclose(g.total, g.image_adversarial + g.video_adversarial + g.category)
+    heavier = generator_loss(d_image(fake_frames), d_video(fake), fake_labels=labels, category_weight=3.0)
+    assert torch.allclose(heavier.total, g.total + 2 * g.category)  # only the category term is weighted
     g.total.backward()
     assert all(p.grad is not None for p in gen.parameters())
     assert generator_loss(d_image(fake_frames), d_video(fake)).category == 0
