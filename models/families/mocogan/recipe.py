@@ -63,6 +63,9 @@ class MoCoGANRunConfig:
     """Real clips take every frame_stride-th frame (reference: 2); stride 1 when a clip is too short."""
     category_weight: float = 1.0
     """Weight of G's category cross-entropy (the paper: 1; ours to trade realism for action control)."""
+    instance_noise_decay_steps: int = 0
+    """When > 0, the discriminators' instance noise falls linearly from the preset's std to 0 over this many steps of
+    the run (then stays off); 0: constant (the paper)."""
     fps: float = 15.0
     """Frame rate of served videos."""
 
@@ -135,8 +138,14 @@ class MoCoGANRecipe(PresetRecipe):
             video = self.gen(latents)  # (B, C, T, H, W)
         return video, None if labels is None else labels.to(self.device)
 
+    def instance_noise_std(self, step: int) -> float:
+        """The discriminators' instance noise at `step` (`instance_noise_decay_steps`)."""
+        std, decay = self.model_config.instance_noise_std, self.config.instance_noise_decay_steps
+        return std if decay <= 0 else std * max(0.0, 1.0 - step / decay)
+
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
         rng = torch.Generator().manual_seed(step_seed(self.config.seed, step))
+        self.d_image.instance_noise_std = self.d_video.instance_noise_std = self.instance_noise_std(step)
         real_video = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
         real_image = batch["image"].to(self.device)  # (B, C, H, W)
         labels = batch["action"].to(self.device) if self.model_config.num_categories else None

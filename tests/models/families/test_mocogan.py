@@ -220,3 +220,16 @@ def test_config_validation(overrides: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(PRESETS["mocogan-tiny"], **overrides)
     assert MoCoGANConfig().latent_dim == 60
+
+
+def test_instance_noise_decays_linearly_to_zero_when_asked() -> None:
+    from types import SimpleNamespace
+
+    from models.families.mocogan.recipe import MoCoGANRecipe, MoCoGANRunConfig
+
+    noisy = dataclasses.replace(PRESETS["mocogan-small"], instance_noise_std=0.1)
+    decaying = SimpleNamespace(model_config=noisy,
+                               config=MoCoGANRunConfig(data="d", out="o", instance_noise_decay_steps=100))
+    assert [round(MoCoGANRecipe.instance_noise_std(decaying, s), 6) for s in (0, 50, 100, 250)] == [0.1, 0.05, 0.0, 0.0]
+    constant = SimpleNamespace(model_config=noisy, config=MoCoGANRunConfig(data="d", out="o"))
+    assert MoCoGANRecipe.instance_noise_std(constant, 10_000) == 0.1  # the paper's constant noise by default
