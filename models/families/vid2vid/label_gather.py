@@ -56,7 +56,7 @@ def one_hot_codes(labels: torch.Tensor, frames: int) -> OneHotCodes | None:
     b, tc, h, w = labels.shape
     if tc % frames:
         return None
-    x = labels.view(b, frames, tc // frames, h * w)  # (B, T, C, HW)
+    x = labels.reshape(b, frames, tc // frames, h * w)  # (B, T, C, HW)
     if float(x.amin()) < 0:
         return None
     for classes in (x.shape[2], x.shape[2] - 1):  # the same reading for every frame of a stream: no recompiles
