@@ -19,7 +19,15 @@ import cv2
 import numpy as np
 import torch
 
-from app.contracts import GenerateJob, JobSpec, ModelCard, PredictJob, TranslateInputs, TranslateJob
+from app.contracts import (
+    GenerateInputs,
+    GenerateJob,
+    JobSpec,
+    ModelCard,
+    PredictJob,
+    TranslateInputs,
+    TranslateJob,
+)
 from models.core.family import GenerateStart, PredictStart, StartInputs, TranslateStart
 from models.core.label_codec import DENSEPOSE_OPENPOSE
 from models.core.labels import rgb_to_tensor
@@ -61,8 +69,20 @@ class InputSource(Protocol):
         """What the kind adds to the job's result (e.g. predict: scores against the true future), JSON-able."""
         ...
 
+    def worded(self, description: dict[str, Any]) -> dict[str, Any]:
+        """The family's description of the finished stream (`Describable`) in the card's words (e.g. generate: each
+        sample's class by name, as a job asks for it)."""
+        ...
 
-class _PlainOutput:
+
+class _Unworded:
+    """The family's description as it is."""
+
+    def worded(self, description: dict[str, Any]) -> dict[str, Any]:
+        return description
+
+
+class _PlainOutput(_Unworded):
     """Videos of the written frames as they are; nothing to report."""
 
     def video_frames(self, sample: int, frame_paths: list[Path]) -> Iterator[np.ndarray]:
@@ -117,7 +137,7 @@ class TranslateSource(_PlainOutput):
         return references, torch.stack(maps).unsqueeze(0).to(self.device)  # (1, K, C, H, W)
 
 
-class PredictSource:
+class PredictSource(_Unworded):
     """Videos show the context (framed green) then the prediction (framed red); with the true future, the report
     scores every sample frame by frame (PSNR, SSIM) and names the best."""
 
@@ -158,7 +178,12 @@ class PredictSource:
 
 
 class GenerateSource(_PlainOutput):
-    def __init__(self, spec: JobSpec, inputs: GenerateJob, height: int, width: int) -> None:
+    """No input; the result names each sample's class as a job requests it (`class` and the card's `class_option`,
+    e.g. "action"), next to the family's class id and seeds, so any sample can be asked for again or varied."""
+
+    def __init__(self, spec: JobSpec, inputs: GenerateJob, card_inputs: GenerateInputs, height: int,
+                 width: int) -> None:
+        self.card_inputs = card_inputs
         self.limit = min(inputs.num_frames, spec.options.max_frames or inputs.num_frames)
         self.samples, self.seeds = inputs.num_samples, dict(inputs.seeds)
         self._size = (height, width)
@@ -171,6 +196,21 @@ class GenerateSource(_PlainOutput):
 
     def output_size(self) -> tuple[int, int]:
         return self._size
+
+    def worded(self, description: dict[str, Any]) -> dict[str, Any]:
+        classes, option = self.card_inputs.classes, self.card_inputs.class_option
+        samples = description.get("samples")
+        if not classes or not isinstance(samples, list):
+            return description
+        named = []
+        for sample in samples:
+            class_id = sample.get("class_id", -1)
+            if not 0 <= class_id < len(classes):
+                named.append(sample)
+                continue
+            names = {"class": classes[class_id], **({option: classes[class_id]} if option else {})}
+            named.append({**sample, **names})
+        return {**description, "samples": named}
 
 
 CONTEXT_COLOUR = (0, 200, 0)
@@ -208,5 +248,6 @@ def input_source(spec: JobSpec, card: ModelCard, height: int, width: int, device
         return TranslateSource(spec, inputs, card.inputs, height, width, device)
     if isinstance(inputs, PredictJob):
         return PredictSource(spec, inputs, height, width, device)
-    return GenerateSource(spec, inputs, height, width)
+    assert isinstance(card.inputs, GenerateInputs)
+    return GenerateSource(spec, inputs, card.inputs, height, width)
 

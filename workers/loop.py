@@ -156,7 +156,7 @@ def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks
     # 6. What the kind and the family add to the result (scores against a true future, seeds per sample...).
     report = source.report(all_paths)
     if isinstance(pipeline, Describable):
-        report = {**report, **pipeline.describe(state)}
+        report = {**report, **source.worded(pipeline.describe(state))}
     clear_job_state(state_dir)  # the frames and the videos are the record now
     hooks.report_progress(done, done)
 

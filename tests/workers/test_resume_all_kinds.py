@@ -21,7 +21,7 @@ CASES = {
     "tgan": ("tgan-tiny", "generate", {"num_frames": {"min": 4, "max": 4}, "seeds": ["video"]}),
     "vgan": ("vgan-tiny", "generate", {"num_frames": {"min": 4, "max": 4}, "seeds": ["z"]}),
     "mocogan": ("mocogan-tiny", "generate", {"num_frames": {"min": 1, "max": 8}, "classes": ["a", "b", "c"],
-                                             "seeds": ["content", "motion"]}),
+                                             "seeds": ["content", "motion"], "class_option": "action"}),
     "svg_lp": ("svg_lp-tiny", "predict", {"context_frames": {"min": 1, "max": 2}, "horizon": {"min": 1, "max": 6}}),
     "savp": ("savp-tiny", "predict", {"context_frames": {"min": 1, "max": 2}, "horizon": {"min": 1, "max": 6}}),
     "videovae": ("videovae-tiny", "predict", {"context_frames": {"min": 1, "max": 2}, "horizon": {"min": 1, "max": 6},
@@ -97,3 +97,15 @@ def test_a_crashed_job_resumes_byte_identical(family: str, tmp_path: Path) -> No
         a = (tmp_path / "jobs" / "whole" / rel).read_bytes()
         b = (tmp_path / "jobs" / "split" / rel).read_bytes()
         assert a == b, rel
+
+
+def test_a_generate_result_names_each_samples_class_as_a_job_asks_for_it(tmp_path: Path) -> None:
+    card = _card("mocogan")
+    runner = make_runner(card, torch.device("cpu"), tmp_path)
+    runner.setup()
+    result = runner.run(_spec(tmp_path, "named", card, tmp_path / "unused.mp4"), NullHooks())
+    samples = result.report["samples"]
+    assert len(samples) == 3 and len({s["class_id"] for s in samples}) > 1  # no class asked: drawn per sample
+    for sample in samples:  # {"action": "b", "content_seed": N} asks for this person doing b again
+        assert sample["class"] == sample["action"] == ["a", "b", "c"][sample["class_id"]]
+        assert {"content_seed", "motion_seed"} <= sample.keys()
