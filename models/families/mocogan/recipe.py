@@ -66,6 +66,8 @@ class MoCoGANRunConfig:
     instance_noise_decay_steps: int = 0
     """When > 0, the discriminators' instance noise falls linearly from the preset's std to 0 over this many steps of
     the run (then stays off); 0: constant (the paper)."""
+    instance_noise_on: str = "both"
+    """Which discriminators get the instance noise: "both" (the paper), "image" (D_I only) or "video" (D_V only)."""
     fps: float = 15.0
     """Frame rate of served videos."""
 
@@ -107,6 +109,8 @@ class MoCoGANRecipe(PresetRecipe):
     def __init__(self, config: MoCoGANRunConfig) -> None:
         self.config = c = config
         self.model_config = m = model_config_from_preset(PRESETS, c.preset, c.overrides, MoCoGANConfig, self.family)
+        if c.instance_noise_on not in ("both", "image", "video"):
+            raise ValueError(f"instance_noise_on must be both, image or video, got {c.instance_noise_on!r}")
         self._setup_run(c)
         self._dataset = ActionClips(c.data, c.split, m.image_size, m.num_frames, c.frame_stride, c.seed)
         classes = int(self._dataset.actions.max()) + 1
@@ -145,7 +149,9 @@ class MoCoGANRecipe(PresetRecipe):
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
         rng = torch.Generator().manual_seed(step_seed(self.config.seed, step))
-        self.d_image.instance_noise_std = self.d_video.instance_noise_std = self.instance_noise_std(step)
+        std, on = self.instance_noise_std(step), self.config.instance_noise_on
+        self.d_image.instance_noise_std = std if on in ("both", "image") else 0.0
+        self.d_video.instance_noise_std = std if on in ("both", "video") else 0.0
         real_video = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
         real_image = batch["image"].to(self.device)  # (B, C, H, W)
         labels = batch["action"].to(self.device) if self.model_config.num_categories else None

@@ -63,3 +63,21 @@ def test_the_train_command_maps_flags_and_refuses_foreign_ones(data: Path, tmp_p
     foreign = argparse.Namespace(**{**vars(args), "set": ["clip_frames=4"]})
     with pytest.raises(ValueError, match="clip_frames"):
         config_from_args(foreign, MoCoGANRecipe)
+
+
+def test_instance_noise_can_spare_the_image_discriminator(data: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    from tests.models.families.mocogan_helpers import TINY
+
+    config = MoCoGANRecipe.train_config(data=str(data), out=str(tmp_path / "run"), preset="mocogan-tiny",
+                                        overrides={**TINY, "instance_noise_std": 0.1}, steps=2, batch=4, device="cpu",
+                                        progress=False, checkpoint_every=0, sample_every=0,
+                                        instance_noise_decay_steps=4, instance_noise_on="video")
+    loop = TrainingLoop(MoCoGANRecipe(config))
+    loop.fit()
+    recipe = loop.recipe
+    assert recipe.d_image.instance_noise_std == 0.0  # D_I sees clean frames
+    assert 0.0 < recipe.d_video.instance_noise_std < 0.1  # D_V's noise, decaying
+    with pytest.raises(ValueError, match="instance_noise_on"):
+        MoCoGANRecipe(dataclasses.replace(config, instance_noise_on="neither"))
