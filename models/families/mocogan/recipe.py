@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from training.recipe_parts import PresetRecipe, model_config_from_preset, write_
 
 MAX_SERVED_FRAMES = 64
 """The longest video a served card offers (MoCoGAN unrolls its GRU for any length)."""
+
+
+NoisedDiscriminators = Literal["both", "image", "video"]
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,14 @@ class MoCoGANRunConfig:
     instance_noise_decay_steps: int = 0
     """When > 0, the discriminators' instance noise falls linearly from the preset's std to 0 over this many steps of
     the run (then stays off); 0: constant (the paper)."""
-    instance_noise_on: str = "both"
+    instance_noise_on: NoisedDiscriminators = "both"
     """Which discriminators get the instance noise: "both" (the paper), "image" (D_I only) or "video" (D_V only)."""
     fps: float = 15.0
     """Frame rate of served videos."""
+
+    def __post_init__(self) -> None:
+        if self.instance_noise_on not in ("both", "image", "video"):
+            raise ValueError(f"instance_noise_on must be both, image or video, got {self.instance_noise_on!r}")
 
 
 class ActionClips(torch.utils.data.Dataset):
@@ -109,8 +116,6 @@ class MoCoGANRecipe(PresetRecipe):
     def __init__(self, config: MoCoGANRunConfig) -> None:
         self.config = c = config
         self.model_config = m = model_config_from_preset(PRESETS, c.preset, c.overrides, MoCoGANConfig, self.family)
-        if c.instance_noise_on not in ("both", "image", "video"):
-            raise ValueError(f"instance_noise_on must be both, image or video, got {c.instance_noise_on!r}")
         self._setup_run(c)
         self._dataset = ActionClips(c.data, c.split, m.image_size, m.num_frames, c.frame_stride, c.seed)
         classes = int(self._dataset.actions.max()) + 1

@@ -60,10 +60,12 @@ def one_hot_codes(labels: torch.Tensor, frames: int) -> OneHotCodes | None:
     if float(x.amin()) < 0:
         return None
     for classes in (x.shape[2], x.shape[2] - 1):  # the same reading for every frame of a stream: no recompiles
+        if classes == 0:
+            continue
         part = x[:, :, :classes]  # (B, T, K, HW)
         probe = torch.stack([torch.ones(classes), torch.arange(classes, dtype=torch.float32)])  # (2, K)
         sums, weighted = (probe @ part).unbind(2)  # (B, T, HW) each
-        if classes == 0 or not bool((sums == 1).all()):
+        if not bool((sums == 1).all()):
             continue
         codes = weighted.round().long().clamp_(0, classes - 1)  # (B, T, HW)
         if not bool((part.gather(2, codes.unsqueeze(2)) == 1).all()):
