@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     train.add_argument("--appearance-steps", type=int, default=1500)
     train.add_argument("--digit-steps", type=int, default=2000)
     train.add_argument("--batch", type=int, default=32)
+    train.add_argument("--degrade", type=float, default=0.5, metavar="P",
+                       help="action/appearance: share of training items seen through pixel noise or blur, so a "
+                            "judge reads the action and look through a generator's flicker (default 0.5; 0: clean)")
     train.add_argument("--seed", type=int, default=0)
 
 
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--data {args.data}: no clip folder (make one with `v2v data actions|digits`)")
     config = JudgeTrainConfig(data=args.data, out=args.out, size=args.size, frames=args.frames, stride=args.stride,
                               action_steps=args.action_steps, appearance_steps=args.appearance_steps,
-                              digit_steps=args.digit_steps, batch=args.batch, seed=args.seed)
+                              digit_steps=args.digit_steps, batch=args.batch, seed=args.seed,
+                              degrade_probability=args.degrade)
     which = (args.only,) if args.only else None
     cards = train_judges(config, which)
     sys.stdout.write(json.dumps({k: asdict(v) for k, v in cards.items()}, indent=1) + "\n")

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("cli.generate", "offline: run a served model on local inputs, video(s) out (no server)"),
     "train": ("cli.train", "train a model of any family (`v2v models` lists the families and presets)"),
     "export": ("cli.export", "export a trained run to checkpoints/ (fp16 safetensors + manifest entry)"),
+    "requote": ("cli.requote", "quote a served model's measured quality again from a new `v2v eval --out` report"),
     "import": ("cli.import_checkpoint", "import an original vid2vid / few-shot vid2vid checkpoint"),
     "data": ("cli.data", "make synthetic or derived training data sets"),
     "eval": ("cli.evaluate", "measure quality of served models on held-out data"),

@@ -238,7 +238,10 @@ def score_model(clips: ModelClips, scorer: Scorer, card: Any, reference: torch.T
     row: dict[str, Any] = {"clips": len(controlled)}
     if classes and scorer.action is not None:
         requested = torch.arange(len(classes)).repeat_interleave(n)
-        row["mcs"] = float((_batched(scorer.action.net, controlled).argmax(1) == requested).float().mean())
+        agrees = (_batched(scorer.action.net, controlled).argmax(1) == requested).float()  # (classes * n,)
+        row["mcs"] = float(agrees.mean())
+        per_class = agrees.view(len(classes), n)  # (classes, n)
+        row["mcs_per_class"] = {name: float(a.mean()) for name, a in zip(classes, per_class, strict=True)}
     row.update(scorer.content(controlled))
     random_clips = clips(config.coverage, seed + 1000)
     row.update(scorer.random(random_clips, reference, controlled if classes else random_clips))
@@ -377,4 +380,9 @@ def markdown_table(report: dict[str, Any]) -> str:
     for name, weights, r in rows:
         cells = " | ".join(_fmt(r.get(k), d) for k, _, d in columns)
         lines.append(f"| {name} | {weights} | {cells} | {r.get('clips', '-')} |")
+    per_class = [(name, m["trained"]["mcs_per_class"]) for name, m in g["models"].items()
+                 if m["trained"].get("mcs_per_class")]
+    if per_class:
+        lines += ["", "MCS per requested class (trained weights): " + "; ".join(
+            f"{name}: " + ", ".join(f"{c} {v:.2f}" for c, v in shares.items()) for name, shares in per_class)]
     return "\n".join(lines) + "\n"

@@ -2,10 +2,12 @@
 and appearance judges, a one-digit moving MNIST one (`v2v data digits --variant class`) the digit judge.
 
 - action: `ActionJudge` on windows of `frames` frames every `stride`-th frame (random start, random horizontal
-  flip) of the train split; its held-out accuracy is measured on the test split, whose looks it never saw (the gate:
-  >= 95 % before it may judge).
-- appearance: `AppearanceJudge` on single frames of the train split's looks; every `holdout_every`-th clip of each
-  look is kept out of training (other motions and backgrounds) and gives the held-out accuracy.
+  flip, and with `degrade_probability` pixel noise or blur: `evaluation.degrade`) of the train split; its held-out
+  accuracy is measured on the test split, whose looks it never saw (the gate: >= 95 % before it may judge), clean and
+  under fixed degradations (on the card).
+- appearance: `AppearanceJudge` on single frames of the train split's looks (flipped, degraded as above); every
+  `holdout_every`-th clip of each look is kept out of training (other motions and backgrounds) and gives the
+  held-out accuracy.
 - digit: the same 2-D CNN on single frames of the train split, labelled by the clip's digit class, plus a reject
   class "none" trained on frames that show no single digit (`non_digits`: flat, noise, blobs, two digits), so a
   blank or smeared generated frame is not called a confident digit; its held-out accuracy is measured on every
@@ -27,6 +29,7 @@ import torch
 from torch.nn import functional as F
 
 from evaluation.clips import ClipSet, load_clips, usable_stride, windows
+from evaluation.degrade import DEGRADED_CHECKS, degrade, degraded_copy
 from evaluation.judges import NONE, ActionJudge, AppearanceJudge, JudgeCard, data_generator, save_judge
 
 log = logging.getLogger("v2v.judges")
@@ -52,6 +55,8 @@ class JudgeTrainConfig:
     digit_steps: int = 2000
     digit_width: int = 16
     digit_gate: float = 0.97
+    degrade_probability: float = 0.5
+    """Share of action and appearance training items seen through pixel noise or blur (`evaluation.degrade`)."""
 
 
 JUDGES_OF_CORPUS: dict[str, tuple[str, ...]] = {"people_actions": ("action", "appearance"), "moving_digits": ("digit",)}
@@ -75,6 +80,11 @@ def _flip(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return torch.where(flip.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
 
 
+def degraded_accuracies(net: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Held-out accuracy on each of `DEGRADED_CHECKS` (what the card reports beside the clean accuracy)."""
+    return {check: round(accuracy(net, degraded_copy(inputs, check), labels), 4) for check in DEGRADED_CHECKS}
+
+
 @torch.no_grad()
 def accuracy(net: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch: int = 64) -> float:
     net.eval()
@@ -84,7 +94,8 @@ def accuracy(net: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, b
     return hits / len(inputs)
 
 
-def train_action(config: JudgeTrainConfig, train: ClipSet, test: ClipSet) -> tuple[ActionJudge, float]:
+def train_action(config: JudgeTrainConfig, train: ClipSet, test: ClipSet
+                 ) -> tuple[ActionJudge, float, dict[str, float]]:
     c = config
     torch.manual_seed(c.seed)
     rng = np.random.default_rng([c.seed, 1])
@@ -99,6 +110,7 @@ def train_action(config: JudgeTrainConfig, train: ClipSet, test: ClipSet) -> tup
     for step in range(c.action_steps):
         idx = torch.from_numpy(rng.integers(0, len(train), c.batch))
         x = _flip(windows(train.frames[idx], c.frames, c.stride, rng), rng)  # (B, T, 3, S, S)
+        x = degrade(x, rng, c.degrade_probability)
         loss = F.cross_entropy(net(x), labels[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -106,10 +118,11 @@ def train_action(config: JudgeTrainConfig, train: ClipSet, test: ClipSet) -> tup
         sched.step()
         if (step + 1) % 250 == 0:
             log.info("action step %d loss %.4f held-out %.4f", step + 1, loss.item(), accuracy(net, held, held_labels))
-    return net.eval(), accuracy(net, held, held_labels)
+    return net.eval(), accuracy(net, held, held_labels), degraded_accuracies(net, held, held_labels)
 
 
-def train_appearance(config: JudgeTrainConfig, train: ClipSet) -> tuple[AppearanceJudge, float, list[int]]:
+def train_appearance(config: JudgeTrainConfig, train: ClipSet
+                     ) -> tuple[AppearanceJudge, float, list[int], dict[str, float]]:
     c = config
     torch.manual_seed(c.seed + 1)
     rng = np.random.default_rng([c.seed, 3])
@@ -135,6 +148,7 @@ def train_appearance(config: JudgeTrainConfig, train: ClipSet) -> tuple[Appearan
         clip = fit_ids[torch.from_numpy(rng.integers(0, len(fit_ids), c.batch))]
         frame = torch.from_numpy(rng.integers(0, t0, c.batch))
         x = _flip(train.frames[clip, frame].float() / 127.5 - 1, rng)  # (B, 3, S, S)
+        x = degrade(x, rng, c.degrade_probability)
         loss = F.cross_entropy(net(x), target[clip])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -143,7 +157,8 @@ def train_appearance(config: JudgeTrainConfig, train: ClipSet) -> tuple[Appearan
         if (step + 1) % 250 == 0:
             log.info("appearance step %d loss %.4f held-out %.4f", step + 1, loss.item(),
                      accuracy(net, held_frames, held_labels))
-    return net.eval(), accuracy(net, held_frames, held_labels), looks
+    degraded = degraded_accuracies(net, held_frames, held_labels)
+    return net.eval(), accuracy(net, held_frames, held_labels), looks, degraded
 
 
 def non_digits(frames: torch.Tensor, labels: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
@@ -233,19 +248,21 @@ def train_judges(config: JudgeTrainConfig, which: tuple[str, ...] | None = None)
     if "action" in which:
         started = time.perf_counter()
         test = load_clips(c.data, "test", c.size)
-        net, acc = train_action(c, train, test)
+        net, acc, degraded = train_action(c, train, test)
         held_looks = sorted(set(test.labels["look"].tolist()))
         cards["action"] = save_judge(c.out, "action", net, {
             **common, "kind": "action", "classes": train.classes, "width": c.action_width, "frames": c.frames,
             "stride": stride, "heldout_accuracy": round(acc, 4), "gate": c.action_gate,
             "heldout": f"{len(test)} test clips x 2 windows, held-out looks {held_looks}",
-            "extra": {"steps": c.action_steps, "batch": c.batch, "seconds": round(time.perf_counter() - started)}})
+            "extra": {"steps": c.action_steps, "batch": c.batch, "seconds": round(time.perf_counter() - started),
+                      "degrade_probability": c.degrade_probability, "degraded_heldout_accuracy": degraded}})
     if "appearance" in which:
         started = time.perf_counter()
-        net, acc, looks = train_appearance(c, train)
+        net, acc, looks, degraded = train_appearance(c, train)
         cards["appearance"] = save_judge(c.out, "appearance", net, {
             **common, "kind": "appearance", "classes": [f"look_{k}" for k in looks], "width": c.appearance_width,
             "frames": 1, "stride": 1, "heldout_accuracy": round(acc, 4), "gate": c.appearance_gate,
             "heldout": f"every {c.holdout_every}th train clip of each look (unseen motions and backgrounds)",
-            "extra": {"steps": c.appearance_steps, "batch": c.batch, "seconds": round(time.perf_counter() - started)}})
+            "extra": {"steps": c.appearance_steps, "batch": c.batch, "seconds": round(time.perf_counter() - started),
+                      "degrade_probability": c.degrade_probability, "degraded_heldout_accuracy": degraded}})
     return cards

@@ -44,6 +44,9 @@ def test_judges_ship_fp16_with_hashes_and_a_gate(judges: Path) -> None:
     for card in manifest.values():
         assert sha256_file(judges / card["file"]) == card["sha256"]
         assert (judges / card["file"]).stat().st_size < 2_000_000 and 0 <= card["heldout_accuracy"] <= 1
+        degraded = card["extra"]["degraded_heldout_accuracy"]  # read through noise and blur too (on the card)
+        assert set(degraded) == {"noise_0.05", "blur_0.7"} and all(0 <= v <= 1 for v in degraded.values())
+        assert card["extra"]["degrade_probability"] == 0.5
     assert manifest["action"]["classes"] == ["walk", "dance", "wave", "idle"]
     assert manifest["appearance"]["classes"] == [f"look_{k}" for k in range(6)]  # training looks only
     loaded = load_judges(judges)
@@ -74,7 +77,12 @@ def test_the_generate_protocol_scores_a_served_card(data: Path, judges: Path, tm
     g = report["generate"]
     for row in (g["models"]["people"]["trained"], g["models"]["people"]["initial"], g["real"]):
         assert 0 <= row["acd_hist"] <= 2 and row["coverage"] >= 1 and row["fd_own"] >= 0 and row["is_own"] >= 1
-    assert g["models"]["people"]["trained"]["clips"] == 12 and 0 <= g["models"]["people"]["trained"]["mcs"] <= 1
+    trained = g["models"]["people"]["trained"]
+    assert trained["clips"] == 12 and 0 <= trained["mcs"] <= 1
+    per_class = trained["mcs_per_class"]  # 3 clips per requested action: shares of thirds, averaging to the MCS
+    assert list(per_class) == list(cards["people"].inputs.classes)
+    assert all(round(3 * v) == pytest.approx(3 * v) for v in per_class.values())
+    assert trained["mcs"] == pytest.approx(sum(per_class.values()) / len(per_class))
     assert g["shuffled_frames"]["acd_hist"] > g["real"]["acd_hist"]  # frames of other clips differ more
     for row in (g["models"]["people"]["trained"], g["real"]):  # real vs generated (real row: train vs held-out)
         assert 0 <= row["two_sample"]["accuracy"] <= 1 and row["two_sample"]["runs"] == 1
@@ -82,12 +90,26 @@ def test_the_generate_protocol_scores_a_served_card(data: Path, judges: Path, tm
     assert (tmp_path / "previews" / "people.png").stat().st_size > 0
     table = markdown_report(report)
     assert table == markdown_table(report) and "| people | initialisation |" in table
+    assert "MCS per requested class (trained weights): people: " + ", ".join(
+        f"{c} {v:.2f}" for c, v in per_class.items()) in table
     card = card_quality(report, "people")  # what `v2v export --quality-from` puts on the card
-    trained = g["models"]["people"]["trained"]
     assert card["mcs"] == pytest.approx(trained["mcs"], abs=1e-4) and card["coverage"] == trained["coverage"]
     assert card["initial"]["fd_own"] == pytest.approx(g["models"]["people"]["initial"]["fd_own"], abs=1e-4)
     assert card["real"]["clips"] == g["real"]["clips"] and "two_sample" not in card["real"]
     assert set(card["judges_heldout_accuracy"]) == set(g["judges"])
+    # `v2v requote`: the served card quotes a new report (here: the same one, with a note); weights untouched
+    manifest = tmp_path / "ck" / "manifest.json"
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    before = load_manifest(manifest).models["people"]
+    assert main(["requote", "people", "--quality-from", str(tmp_path / "report.json"), "--manifest", str(manifest),
+                 "--quality", '{"judges": "retrained"}']) == 0
+    after = load_manifest(manifest).models["people"]
+    assert after.weights == before.weights and after.quality["trained_steps"] == before.quality["trained_steps"]
+    assert after.quality["mcs"] == card["mcs"] and after.quality["judges"] == "retrained"
+    assert after.quality["mcs_per_class"] == pytest.approx(per_class, abs=1e-4)
+    assert main(["requote", "nobody", "--quality-from", str(tmp_path / "report.json"), "--manifest",
+                 str(manifest)]) == 2  # an unknown model: refused, nothing written
+    assert load_manifest(manifest).models == {"people": after}
 
 
 def MoCoGANRecipe_run(data: Path, tmp_path: Path):  # noqa: N802 - a recipe instance
