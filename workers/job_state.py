@@ -1,7 +1,8 @@
 """The resumable part of a job: the generator state after the last completed frame, on disk under `job_dir/state/`.
 
 One safetensors file holds the generator state (`state.to_tensors()`), the torch RNG state(s) and, in its
-metadata, the number of frames completed, so the three can never disagree. It is written to a temp file and
+metadata, the number of frames completed and the precision the frames were made in (a worker that resumes the job
+continues in it, whatever it serves in itself), so they can never disagree. It is written to a temp file and
 renamed into place after each frame; a worker killed at any moment leaves either the previous or the new file.
 A pipeline that adapts itself to a job (e.g. fine-tuning on the job's inputs) keeps what it made there too, as named
 tensor files (`save_named_tensors`), so a resumed job reuses them instead of adapting again.
@@ -44,6 +45,8 @@ class SavedState:
     """Frames 0..next_frame-1 are complete (their PNGs exist); generation continues at this index."""
     tensors: dict[str, torch.Tensor]
     """The generator state's tensors (CPU), as given by `state.to_tensors()`."""
+    precision: str | None = None
+    """The precision ("fp32", "bf16", "fp16") the completed frames were made in; None in a state that did not say."""
 
 
 def is_binary(t: torch.Tensor) -> bool:
@@ -95,24 +98,29 @@ def _snapshot(tensors: dict[str, torch.Tensor], device: torch.device) -> dict[st
     return payload
 
 
-def _write_state(state_dir: Path, next_frame: int, snapshot: dict[str, torch.Tensor]) -> int:
+def _write_state(state_dir: Path, next_frame: int, snapshot: dict[str, torch.Tensor], precision: str | None = None
+                 ) -> int:
     payload, metadata = encode_state(snapshot)
-    data = serialize(payload, metadata={"next_frame": str(next_frame), **metadata})
+    made_in = {"precision": precision} if precision else {}
+    data = serialize(payload, metadata={"next_frame": str(next_frame), **made_in, **metadata})
     _write_atomic(state_dir, STATE_FILE, data)
     return len(data)
 
 
-def save_job_state(state_dir: Path, next_frame: int, tensors: dict[str, torch.Tensor], device: torch.device) -> int:
-    """Atomically record that `next_frame` frames are done, with the generator state and RNG after them; returns the
-    bytes written."""
-    return _write_state(state_dir, next_frame, _snapshot(tensors, device))
+def save_job_state(state_dir: Path, next_frame: int, tensors: dict[str, torch.Tensor], device: torch.device,
+                   precision: str | None = None) -> int:
+    """Atomically record that `next_frame` frames are done (made in `precision`), with the generator state and RNG
+    after them; returns the bytes written."""
+    return _write_state(state_dir, next_frame, _snapshot(tensors, device), precision)
 
 
 class StateWriter:
     """`save_job_state` off the critical path: one write in flight on a background thread."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, precision: str | None = None) -> None:
         self.state_dir = state_dir
+        self.precision = precision
+        """What every state it writes says the frames were made in (settable until the first `submit`)."""
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-state")
         self._pending: Future[int] | None = None
         self.bytes_written = 0
@@ -121,7 +129,8 @@ class StateWriter:
     def submit(self, next_frame: int, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
         """Snapshot now, write in the background (after the previous write, whose error is raised here)."""
         self.flush()
-        self._pending = self._pool.submit(_write_state, self.state_dir, next_frame, _snapshot(tensors, device))
+        snapshot = _snapshot(tensors, device)
+        self._pending = self._pool.submit(_write_state, self.state_dir, next_frame, snapshot, self.precision)
 
     def flush(self) -> None:
         """Wait for the write in flight; raises its error."""
@@ -162,6 +171,7 @@ def load_job_state(state_dir: Path, device: torch.device) -> SavedState | None:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
             next_frame = int(metadata["next_frame"])
+            precision = metadata.get("precision")
         tensors = decode_state(load_file(str(path)), metadata)
     except (OSError, KeyError, ValueError, RuntimeError, zlib.error, json.JSONDecodeError, AttributeError):
         return None  # a file we cannot trust: start over (frames are rewritten identically)
@@ -171,7 +181,7 @@ def load_job_state(state_dir: Path, device: torch.device) -> SavedState | None:
         torch.set_rng_state(rng_cpu)
     if rng_cuda is not None and device.type == "cuda":
         torch.cuda.set_rng_state(rng_cuda, device)
-    return SavedState(next_frame=next_frame, tensors={k: v.to(device) for k, v in tensors.items()})
+    return SavedState(next_frame=next_frame, tensors={k: v.to(device) for k, v in tensors.items()}, precision=precision)
 
 
 def _named_file(name: str) -> str:

@@ -4,8 +4,9 @@ Resuming: after each step its frames are written (PNG, atomically), then the pip
 frame count (`workers.job_state`; the state on a background thread while the next frame is made, so a crash may
 leave it one frame behind the PNGs: the resumed run remakes that frame, identically). A re-run of the same job
 (after its worker died) restores them and continues with the next frame; generation is deterministic, so the frames
-are byte-identical to an uninterrupted run. The videos are muxed at the end from all PNGs, so a resumed job still
-produces whole videos.
+are byte-identical to an uninterrupted run. The state says which precision its frames were made in; a worker that
+serves in another (its own start-up choice: `workers.precision`) continues the job in the recorded one. The videos
+are muxed at the end from all PNGs, so a resumed job still produces whole videos.
 
 Frames: `frames/000000.png`... for a single sample; `frames/sample_00/000000.png`... with several. Videos:
 `result.mp4` (sample 0), then `result_01.mp4`, ...
@@ -13,11 +14,10 @@ Frames: `frames/000000.png`... for a single sample; `frames/sample_00/000000.png
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -35,8 +35,11 @@ from workers.job_state import (
     load_named_tensors,
     save_named_tensors,
 )
+from workers.precision import Precision
 from workers.prefetch import prefetched
 from workers.video_io import encode_rgb_frames_to_mp4, write_png_atomic
+
+log = logging.getLogger(__name__)
 
 RESULT_NAME = "result.mp4"
 _RNG_KEY = "__job__.generator"
@@ -70,18 +73,19 @@ class _JobAdaptHooks:
 
 
 def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks, device: torch.device,
-            autocast: contextlib.AbstractContextManager[Any] | None = None) -> JobResult:
-    """Run one job to its videos; raises JobError (clear code), JobCanceled, or OSError (disk)."""
+            precision: Precision | None = None) -> JobResult:
+    """Run one job to its videos in `precision` (default fp32; a resumed job: the one its frames were made in);
+    raises JobError (clear code), JobCanceled, or OSError (disk)."""
     started = time.monotonic()
     job_dir = Path(spec.job_dir)
     frames_dir, state_dir = job_dir / "frames", job_dir / "state"
     frames_dir.mkdir(parents=True, exist_ok=True)
-    fast = autocast or contextlib.nullcontext()
+    precision = precision or Precision("fp32", "default")
     samples = source.samples
     for sample in range(samples):
         frame_path(frames_dir, samples, sample, 0).parent.mkdir(parents=True, exist_ok=True)
 
-    writer = StateWriter(state_dir)
+    writer = StateWriter(state_dir, precision.name)
     try:
         # 1. The job's pipeline (a family may adapt a copy to this job, with gradients), then the state: fresh
         #    (seeded) or restored from the last completed step of an earlier attempt.
@@ -91,6 +95,11 @@ def run_job(pipeline: Pipeline, source: InputSource, spec: JobSpec, hooks: Hooks
             refresh_low_precision_weights(pipeline)  # its weights changed: re-make any reduced-precision copies
         rng = torch.Generator().manual_seed(spec.options.seed)
         saved = load_job_state(state_dir, device)
+        if saved is not None and saved.precision not in (None, precision.name):
+            log.info("job %s: continuing in %s, the precision of its earlier frames", spec.job_id, saved.precision)
+            precision = Precision(saved.precision, "the precision of the job's earlier frames")
+            writer.precision = precision.name
+        fast = precision.autocast(device)
         if saved is not None:
             tensors = dict(saved.tensors)
             rng.set_state(tensors.pop(_RNG_KEY).cpu())

@@ -78,7 +78,7 @@ class Runner:
                                        f"{sorted(self.card.options) or 'none'})")
         height, width = self.run_size(spec)
         source = input_source(spec, self.card, height, width, self.device)
-        return run_job(self.pipeline, source, spec, hooks, self.device, self.precision.autocast(self.device))
+        return run_job(self.pipeline, source, spec, hooks, self.device, self.precision)
 
 
 def make_runner(card: ModelCard, device: torch.device, checkpoints_dir: Path,

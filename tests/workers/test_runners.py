@@ -12,6 +12,7 @@ import torch
 from app.contracts import load_manifest
 from workers.errors import JobCanceled, JobError
 from workers.hooks import NullHooks
+from workers.precision import Precision
 from workers.runner import Runner, make_runner
 from workers.video_io import read_label_frames, write_png_atomic
 
@@ -92,6 +93,30 @@ def test_resume_after_a_crash_is_byte_identical(runner: Runner, tmp_path: Path) 
     assert [p.name for p in whole] == [p.name for p in split]
     for a, b in zip(whole, split, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_a_resuming_worker_continues_in_the_precision_of_the_earlier_frames(tmp_path: Path) -> None:
+    """Workers choose their precision at start-up (a timing probe on CPUs): a job started by a bf16 worker and
+    resumed by an fp32 one must still come out as the uninterrupted bf16 run, frame for frame."""
+    manifest_path = write_manifest(tmp_path / "ckpt")
+    card = load_manifest(manifest_path).models["tiny"]
+    runners = {}
+    for name in ("bf16", "fp32"):
+        runners[name] = make_runner(card, torch.device("cpu"), manifest_path.parent, Precision(name, "test"))
+        runners[name].setup()
+    labels = write_label_video(tmp_path / "labels.mp4", frames=6)
+    for name, runner in runners.items():
+        runner.run(make_spec(tmp_path, f"whole-{name}", 6, labels), NullHooks())
+    with pytest.raises(_Crash):
+        runners["bf16"].run(make_spec(tmp_path, "split", 6, labels), _CrashAfter(3))
+    result = runners["fp32"].run(make_spec(tmp_path, "split", 6, labels), NullHooks())
+    assert result.resumed_from_frame == 3 and result.frames == 6
+
+    def frames(job: str) -> list[bytes]:
+        return [p.read_bytes() for p in sorted((tmp_path / "jobs" / job / "frames").iterdir())]
+
+    assert frames("whole-bf16") != frames("whole-fp32")  # the precision shows in the frames
+    assert frames("split") == frames("whole-bf16")
 
 
 def test_cancel_stops_between_frames(runner: Runner, tmp_path: Path) -> None:

@@ -39,8 +39,11 @@ def start_worker(redis_url: str, manifest: Path, tmp_path: Path) -> Iterator[Sta
     """Start worker subprocesses (the real `v2v worker`, or the test harness with slow-downs); all stopped after."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(harness: bool = False, delay: float = 0.0, crash_at: int = 0) -> subprocess.Popen[bytes]:
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", V2V_MANIFEST=str(manifest))
+    def start(harness: bool = False, delay: float = 0.0, crash_at: int = 0, precision: str = "fp32"
+              ) -> subprocess.Popen[bytes]:
+        # A fixed precision: "auto" times a probe at start-up, and two workers on a loaded machine may choose apart.
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", V2V_MANIFEST=str(manifest),
+                   V2V_PRECISION=precision)
         env.update(V2V_TEST_FRAME_DELAY=str(delay), V2V_TEST_CRASH_AT_FRAME=str(crash_at))
         argv = [sys.executable, "-m", "tests.workers.worker_harness"] if harness else [str(V2V), "worker"]
         argv += ["--redis-url", redis_url, "--device", "cpu", *FAST_LEASE]
@@ -136,19 +139,24 @@ def test_killed_worker_loses_nothing_and_the_video_is_identical(
 ) -> None:
     labels = write_label_video(media_root / "labels.mp4", frames=16)
     job = enqueue(redis_client, make_spec(media_root, "killed", 16, labels))
-    victim = start_worker(harness=True, delay=0.2)
+    victim = start_worker(harness=True, delay=0.2, precision="bf16")
     wait_for(lambda: frames_done(job) >= 5, 120, "the job to get going")
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert status(job) == JobStatus.STARTED
 
-    start_worker()  # a healthy worker; its janitor re-queues the abandoned job within ~lease + janitor period
+    # A healthy worker that serves in another precision; its janitor re-queues the abandoned job within ~lease +
+    # janitor period, and it continues the job in the precision of the frames already made.
+    healthy = start_worker(precision="fp32")
     wait_for(lambda: finished_or_failed(job), 120, "the re-queued job to finish")
     assert status(job) == JobStatus.FINISHED, job.get_meta(refresh=True)
     result = job.return_value()
     assert result["frames"] == 16 and result["resumed_from_frame"] >= 5
     assert job.get_meta(refresh=True)["attempt"] == 2
+    healthy.terminate()
+    healthy.wait(timeout=30)
 
+    start_worker(precision="bf16")  # the uninterrupted reference, made as the job was started
     reference = enqueue(redis_client, make_spec(media_root, "reference", 16, labels))
     wait_for(lambda: finished_or_failed(reference), 120, "the uninterrupted reference job")
     killed = sorted((media_root / "jobs" / "killed" / "frames").iterdir())
