@@ -37,6 +37,8 @@ _RNG_CUDA = "__job__.rng_cuda"
 _PACKED = "packed:"
 """Metadata key prefix of a bit-packed tensor: JSON {"shape", "dtype"} of the original."""
 MIN_PACK_ELEMENTS = 4096
+PRECISION_NAMES = ("fp32", "bf16", "fp16")
+"""What a state may say its frames were made in (`workers.precision.Precision.name`)."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,8 @@ def load_job_state(state_dir: Path, device: torch.device) -> SavedState | None:
             metadata = handle.metadata() or {}
             next_frame = int(metadata["next_frame"])
             precision = metadata.get("precision")
+            if precision not in (None, *PRECISION_NAMES):
+                raise ValueError(f"unknown precision {precision!r}")  # not a state this code wrote: start over
         tensors = decode_state(load_file(str(path)), metadata)
     except (OSError, KeyError, ValueError, RuntimeError, zlib.error, json.JSONDecodeError, AttributeError):
         return None  # a file we cannot trust: start over (frames are rewritten identically)
