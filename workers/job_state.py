@@ -31,14 +31,14 @@ import torch
 from safetensors.torch import load_file, safe_open
 from safetensors.torch import save as serialize
 
+from workers.precision import SERVED_PRECISIONS
+
 STATE_FILE = "state.safetensors"
 _RNG_CPU = "__job__.rng_cpu"
 _RNG_CUDA = "__job__.rng_cuda"
 _PACKED = "packed:"
 """Metadata key prefix of a bit-packed tensor: JSON {"shape", "dtype"} of the original."""
 MIN_PACK_ELEMENTS = 4096
-PRECISION_NAMES = ("fp32", "bf16", "fp16")
-"""What a state may say its frames were made in (`workers.precision.Precision.name`)."""
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,10 @@ def _write_state(state_dir: Path, next_frame: int, snapshot: dict[str, torch.Ten
     return len(data)
 
 
-def save_job_state(state_dir: Path, next_frame: int, tensors: dict[str, torch.Tensor], device: torch.device,
-                   precision: str | None = None) -> int:
-    """Atomically record that `next_frame` frames are done (made in `precision`), with the generator state and RNG
-    after them; returns the bytes written."""
-    return _write_state(state_dir, next_frame, _snapshot(tensors, device), precision)
+def save_job_state(state_dir: Path, next_frame: int, tensors: dict[str, torch.Tensor], device: torch.device) -> int:
+    """Atomically record that `next_frame` frames are done, with the generator state and RNG after them; returns the
+    bytes written."""
+    return _write_state(state_dir, next_frame, _snapshot(tensors, device))
 
 
 class StateWriter:
@@ -174,7 +173,7 @@ def load_job_state(state_dir: Path, device: torch.device) -> SavedState | None:
             metadata = handle.metadata() or {}
             next_frame = int(metadata["next_frame"])
             precision = metadata.get("precision")
-            if precision not in (None, *PRECISION_NAMES):
+            if precision not in (None, *SERVED_PRECISIONS):
                 raise ValueError(f"unknown precision {precision!r}")  # not a state this code wrote: start over
         tensors = decode_state(load_file(str(path)), metadata)
     except (OSError, KeyError, ValueError, RuntimeError, zlib.error, json.JSONDecodeError, AttributeError):

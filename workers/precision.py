@@ -23,6 +23,8 @@ from models.core.cpu_bf16 import MIN_BF16_SPEEDUP, cpu_bf16_flags, probe_bf16_sp
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+SERVED_PRECISIONS = tuple(_DTYPES)
+"""What a worker (and a job's saved state) can be in: every name of PRECISIONS but "auto"."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -75,7 +75,7 @@ class MoCoGANRunConfig:
     """Frame rate of served videos."""
 
     def __post_init__(self) -> None:
-        if self.instance_noise_on not in ("both", "image", "video"):
+        if self.instance_noise_on not in get_args(NoisedDiscriminators):
             raise ValueError(f"instance_noise_on must be both, image or video, got {self.instance_noise_on!r}")
 
 
