@@ -86,6 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     actions.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
     actions.add_argument("--train-clips", type=int, default=800, help="train clips (default 800)")
     actions.add_argument("--test-clips", type=int, default=128, help="test clips, held-out looks only (default 128)")
+    actions.add_argument("--seen-test-clips", type=int, default=0,
+                         help="also a test_seen split: new clips of the training looks (default 0)")
     actions.add_argument("--looks", type=int, default=48, help="appearances (default 48)")
     actions.add_argument("--heldout", type=int, default=8, help="looks held out for test (default 8)")
     actions.add_argument("--looks-seed", type=int, default=0, help="look k = subject k of `v2v data people --seed`")
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_clip_corpus(args: argparse.Namespace) -> dict[str, object]:
     """`digits` and `actions`: labelled clips for the generate / predict families."""
-    total = args.train_clips + args.test_clips
+    total = args.train_clips + args.test_clips + getattr(args, "seen_test_clips", 0)
     if args.kind == "digits":
         from corpora.moving_digits import digits_spec, write_digits_dataset
 
@@ -150,7 +152,8 @@ def _run_clip_corpus(args: argparse.Namespace) -> dict[str, object]:
                        track_figure=args.track, plain_backdrop=args.plain)
     with tqdm(total=total, unit="clip", desc="actions") as bar:
         return write_actions_dataset(args.out, spec, args.train_clips, args.test_clips, args.seed,
-                                     workers=args.workers, pose=args.pose, progress=bar.update)
+                                     workers=args.workers, pose=args.pose, progress=bar.update,
+                                     seen_test_clips=args.seen_test_clips)
 
 
 def _run_sequence_set(args: argparse.Namespace) -> dict[str, object]:

@@ -7,7 +7,10 @@ function of its arguments), the on-the-fly `PeopleActionsDataset` and the folder
 per core).
 
 Looks: look k is `sample_appearance(default_rng([looks_seed, 1, k]))`, the same look as subject k of
-`v2v data people --seed looks_seed`. The `heldout` highest look ids appear only in the test split. Item i shows
+`v2v data people --seed looks_seed`. The `heldout` highest look ids appear only in the test split. The optional
+`test_seen` split holds new clips of the training looks (motions, placements and turns drawn afresh): the protocol
+of models that know their subjects, such as VideoVAE's identity attribute (the paper tests on the last third of each
+subject's videos). Item i shows
 action i mod A and look (i div A) mod L of its split's looks, so every A·L consecutive items cover each pair once.
 Frames are rendered at `supersample` times the size and area-averaged down (no aliasing of stripes and checks).
 """
@@ -39,7 +42,8 @@ from corpora.synthetic.people_render import (
 )
 
 ACTIONS = MOTIONS  # ("walk", "dance", "wave", "idle"): class id = index
-SPLITS = {"train": 0, "test": 1}
+SPLITS = {"train": 0, "test": 1, "test_seen": 2}
+"""Split name -> the key of its items' random streams; `test_seen` uses the training looks."""
 PLAIN_BACKDROP = Background(kind=0, colour=np.array([0.78, 0.76, 0.7], np.float32),
                             colour2=np.array([0.7, 0.62, 0.5], np.float32), scale=60.0, seed=12345, flat=True)
 """`plain_backdrop`'s flat wall and floor, the same for every clip (a tracking camera sees no background motion
@@ -89,7 +93,7 @@ def look_ids(spec: ActionsSpec, split: str) -> tuple[int, ...]:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     first_test = spec.looks - spec.heldout
-    return tuple(range(first_test)) if split == "train" else tuple(range(first_test, spec.looks))
+    return tuple(range(first_test, spec.looks)) if split == "test" else tuple(range(first_test))
 
 
 def look_appearance(spec: ActionsSpec, look: int) -> Appearance:
@@ -203,21 +207,21 @@ def _write_one(args: tuple[Path, ActionsSpec, int, str, int, bool]) -> tuple[str
     clip = action_item(spec, seed, split, index)
     name = clip_name(split, index)
     write_clip(out, split, name, clip.frames, clip.keypoints if pose else None)
-    return name, {"action": clip.action, "look": clip.look, "index": index}
+    return name, {"action": clip.action, "look": clip.look, "index": index, "split": split}
 
 
 def write_actions_dataset(
     out: Path, spec: ActionsSpec, train_clips: int, test_clips: int, seed: int = 0, fps: float = 15.0,
-    workers: int = 1, pose: bool = False, progress: Callable[[int], None] | None = None,
+    workers: int = 1, pose: bool = False, progress: Callable[[int], None] | None = None, seen_test_clips: int = 0,
 ) -> dict[str, float]:
-    """Write `v2v data actions` (clip i of a split = the Dataset's item i); `pose` adds OpenPose JSON keypoints.
-    The output does not depend on `workers`."""
-    if train_clips < 0 or test_clips < 0 or train_clips + test_clips < 1:
-        raise ValueError("need at least one clip (train_clips, test_clips >= 0)")
+    """Write `v2v data actions` (clip i of a split = the Dataset's item i); `pose` adds OpenPose JSON keypoints;
+    `seen_test_clips` > 0 adds the `test_seen` split. The output does not depend on `workers`."""
+    counts = {"train": train_clips, "test": test_clips, "test_seen": seen_test_clips}
+    if min(counts.values()) < 0 or sum(counts.values()) < 1:
+        raise ValueError("need at least one clip (train_clips, test_clips, seen_test_clips >= 0)")
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    jobs = [(out, spec, seed, split, i, pose) for split, n in (("train", train_clips), ("test", test_clips))
-            for i in range(n)]
+    jobs = [(out, spec, seed, split, i, pose) for split, n in counts.items() for i in range(n)]
     labels: dict[str, Labels] = {}
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
@@ -228,8 +232,7 @@ def write_actions_dataset(
     finally:
         if pool:
             pool.shutdown()
-    entries = [SequenceEntry(name, "train" if name.startswith("train") else "test", int(label["look"]))
-               for name, label in labels.items()]
+    entries = [SequenceEntry(name, str(label.pop("split")), int(label["look"])) for name, label in labels.items()]
     generator = {"name": "people_actions", "seed": seed, "actions": list(ACTIONS),
                  "heldout_looks": list(look_ids(spec, "test")), **asdict(spec)}
     write_clips_json(out, entries, labels, generator, fps)

@@ -151,6 +151,14 @@ def test_dataset_items_are_pure_functions_of_seed_split_and_index() -> None:
         ds[8]
 
 
+def test_seen_test_clips_are_new_clips_of_the_training_looks() -> None:
+    assert look_ids(ActionsSpec(), "test_seen") == look_ids(ActionsSpec(), "train")
+    for i in (0, 1, 6):
+        seen, train = action_item(SMALL, 0, "test_seen", i), action_item(SMALL, 0, "train", i)
+        assert (seen.look, seen.action) == (train.look, train.action)
+        assert not np.array_equal(seen.frames, train.frames)  # same person and action, another clip
+
+
 def test_the_written_cache_holds_the_datasets_items(tmp_path: Path) -> None:
     spec = ActionsSpec(height=16, width=16, frames=4, supersample=1)
     stats = write_actions_dataset(tmp_path, spec, train_clips=2, test_clips=1, seed=3, pose=True)
@@ -169,11 +177,14 @@ def test_the_written_cache_holds_the_datasets_items(tmp_path: Path) -> None:
 def test_cli_writes_an_actions_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "actions"
     argv = ["data", "actions", "--out", str(out), "--size", "16", "--frames", "3", "--train-clips", "2",
-            "--test-clips", "1", "--looks", "6", "--heldout", "2", "--pan"]
+            "--test-clips", "1", "--seen-test-clips", "2", "--looks", "6", "--heldout", "2", "--pan"]
     assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["clips"] == 3
+    assert json.loads(capsys.readouterr().out)["clips"] == 5
     test = ClipFolderDataset(out, "test")
     assert len(test) == 1 and test[0]["look"].item() == 4 and test[0]["frames"].shape == (3, 3, 16, 16)
+    seen = ClipFolderDataset(out, "test_seen")
+    assert len(seen) == 2 and [seen[i]["look"].item() for i in range(2)] == [0, 0]
+    assert json.loads((out / "dataset.json").read_text())["sequences"]["test_seen_actions_000001"]["split"] == "test_seen"
     assert main(["data", "actions", "--out", str(out), "--heldout", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("v2v data actions: heldout") and err.count("\n") == 1
