@@ -39,6 +39,8 @@ from training.recipe import StepLog
 from training.recipe_parts import PresetRecipe, model_config_from_preset, write_clip_grid
 
 Clipping = Literal["svc", "weight"]
+EXTRA_REAL_ITEMS = 1 << 40
+"""First data item of the extra critic updates' real batches (past any index the loop's batches use)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class TGANRunConfig:
     svc_interval: int = OPTIMISER.svc_interval
     clipping: Clipping = "svc"
     """"svc": singular value clipping every svc_interval-th iteration; "weight": the weight-clipping baseline."""
+    critic_steps: int = 1
+    """Critic updates per G update (the TGAN code: 1; the WGAN paper: 5). Each extra one sees fresh fakes and a fresh
+    real batch (data items from EXTRA_REAL_ITEMS on, a pure function of the step)."""
     seed: int = 0
     device: str = "auto"
     workers: int = 0
@@ -73,8 +78,8 @@ class TGANRunConfig:
     def __post_init__(self) -> None:
         if self.clipping not in ("svc", "weight"):
             raise ValueError(f"clipping must be 'svc' or 'weight', got {self.clipping!r}")
-        if self.svc_interval < 1 or self.frame_stride < 1:
-            raise ValueError("svc_interval and frame_stride must be >= 1")
+        if self.svc_interval < 1 or self.frame_stride < 1 or self.critic_steps < 1:
+            raise ValueError("svc_interval, frame_stride and critic_steps must be >= 1")
 
 
 class ClipWindows(torch.utils.data.Dataset):
@@ -137,9 +142,7 @@ class TGANRecipe(PresetRecipe):
         self.critic.train()
 
         # 1. G step first: L_G into G0 and G1 (critic frozen).
-        latents = self.gen.sample_latents(real.shape[0], rng)
-        latents = dataclasses.replace(latents, clip_code=latents.clip_code.to(self.device))
-        fake = self.gen(latents)  # (B, C, T, H, W)
+        fake = self.gen(self._latents(real.shape[0], rng))  # (B, C, T, H, W)
         self.critic.requires_grad_(False)
         g = generator_loss(self.critic(fake))
         self.opt_g.zero_grad(set_to_none=True)
@@ -147,12 +150,17 @@ class TGANRecipe(PresetRecipe):
         self.opt_g.step()
         self.critic.requires_grad_(True)
 
-        # 2. Critic step on the detached fakes and the real batch.
-        real_scores, fake_scores = self.critic(real), self.critic(fake.detach())  # (B, T'), (B, T')
-        d = critic_loss(real_scores, fake_scores)
-        self.opt_d.zero_grad(set_to_none=True)
-        d.backward()
-        self.opt_d.step()
+        # 2. Critic step on the detached fakes and the real batch (then critic_steps - 1 more on fresh ones).
+        for extra in range(c.critic_steps):
+            if extra:
+                real = self._extra_real(step, extra, real.shape[0])  # (B, C, T, H, W)
+                with torch.no_grad():
+                    fake = self.gen(self._latents(real.shape[0], rng))  # (B, C, T, H, W)
+            real_scores, fake_scores = self.critic(real), self.critic(fake.detach())  # (B, T'), (B, T')
+            d = critic_loss(real_scores, fake_scores)
+            self.opt_d.zero_grad(set_to_none=True)
+            d.backward()
+            self.opt_d.step()
 
         # 3. Keep the critic Lipschitz: SVC every svc_interval-th iteration (or the weight-clipping baseline).
         clipped = 0
@@ -164,6 +172,17 @@ class TGANRecipe(PresetRecipe):
             clipped = 1
         losses = {"G": g, "D": d, "wasserstein": real_scores.mean() - fake_scores.mean()}
         return StepLog({k: float(v.detach()) for k, v in losses.items()}, {"clipped": clipped})
+
+    def _latents(self, n: int, rng: torch.Generator) -> Any:
+        latents = self.gen.sample_latents(n, rng)
+        return dataclasses.replace(latents, clip_code=latents.clip_code.to(self.device))
+
+    def _extra_real(self, step: int, extra: int, n: int) -> torch.Tensor:
+        """Real windows for the extra critic update `extra` (1..critic_steps-1) of `step`: (n, C, T, H, W)."""
+        c = self.config
+        first = EXTRA_REAL_ITEMS + (step * (c.critic_steps - 1) + extra - 1) * c.batch
+        items = [self._dataset[first + i]["video"] for i in range(n)]
+        return torch.stack(items).to(self.device).transpose(1, 2)
 
     @torch.no_grad()
     def sample_clips(self, n: int = 8, seed: int = 0) -> torch.Tensor:

@@ -123,6 +123,29 @@ def test_training_changes_both_networks_and_resumes_exactly(data: Path, tmp_path
     assert meta["generate"]["seeds"] == ["video"] and meta["generate"]["fps"] == 15.0
 
 
+def test_extra_critic_steps_update_the_critic_more_and_resume_exactly(data: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    one = TrainingLoop(TGANRecipe(run_config(data, tmp_path / "one", steps=2)))
+    three = TrainingLoop(TGANRecipe(run_config(data, tmp_path / "three", steps=2, critic_steps=3)))
+    one.fit()
+    three.fit()
+    rms = {n: r.recipe.opt_d.state_dict()["state"][0]["step"] for n, r in (("one", one), ("three", three))}
+    assert (float(rms["one"]), float(rms["three"])) == (2.0, 6.0)  # RMSprop counts the critic's updates
+    critics = one.recipe.critic.state_dict(), three.recipe.critic.state_dict()
+    assert any(not torch.equal(v, critics[1][k]) for k, v in critics[0].items())
+    first = TrainingLoop(TGANRecipe(run_config(data, tmp_path / "split3", steps=1, critic_steps=3)))
+    first.fit()
+    first.save_checkpoint()
+    resumed = TrainingLoop(TGANRecipe(run_config(data, tmp_path / "split3", steps=2, critic_steps=3)))
+    assert resumed.resume() and resumed.step == 1
+    resumed.fit()
+    for name, module in three.recipe.modules().items():
+        other = resumed.recipe.modules()[name].state_dict()
+        assert all(torch.equal(v, other[k]) for k, v in module.state_dict().items()), name
+    with pytest.raises(ValueError, match="critic_steps"):
+        run_config(data, tmp_path / "bad", 1, critic_steps=0)
+
+
 def test_the_critic_learns_to_separate_real_from_fake(data: Path, tmp_path: Path) -> None:
     """With G frozen at its start the WGAN critic's estimate mean D(real) - mean D(fake) grows clearly."""
     torch.set_num_threads(1)
