@@ -18,32 +18,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from models.core.checkpoints import load_weights
 from models.core.family import InputError, PredictStart, StepOutput, WeightsRef
+from models.core.frames import from_unit_frames, to_unit_frames
 from models.families.savp.config import SavpConfig
 from models.families.savp.networks import SavpGenerator, SavpState
 
 BUILD_SEED = 0
 """Untrained weights (a card without a weights file) are drawn from this seed."""
-
-
-def to_model_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
-    """Service frames (N, 3, H, W) in [-1, 1] -> model frames (N, 3, size, size) in [0, 1] (area when shrinking)."""
-    x = (frames.float() + 1) / 2  # (N, 3, H, W)
-    if x.shape[1] != 3:
-        raise InputError(f"the model takes RGB frames, got {x.shape[1]} channels")
-    if x.shape[-2:] != (size, size):
-        shrink = x.shape[-2] >= size and x.shape[-1] >= size
-        x = F.interpolate(x, size=(size, size), mode="area") if shrink else \
-            F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return x.clamp(0, 1)  # (N, 3, size, size)
-
-
-def to_service_frames(frames: torch.Tensor) -> torch.Tensor:
-    """Model frames (N, 3, S, S) in [0, 1] -> (N, 3, S, S) in [-1, 1]."""
-    return frames.float() * 2 - 1
 
 
 class SavpPipeline:
@@ -57,7 +40,8 @@ class SavpPipeline:
         """Observe the context (shared by every sample) once per sample row; no frame is emitted."""
         if inputs.num_samples < 1 or inputs.context.shape[1] < 1:
             raise InputError("a predict job needs at least one context frame and one sample")
-        context = to_model_frames(inputs.context[0].to(self.device), self.config.image_size)  # (T, 3, S, S)
+        context = to_unit_frames(inputs.context[0].to(self.device), self.config.image_channels,
+                                 self.config.image_size)  # (T, C, S, S)
         frames = context.unsqueeze(0).expand(inputs.num_samples, -1, -1, -1, -1)  # (B, T, 3, S, S)
         state = self.model.start(frames[:, 0])
         for t in range(1, frames.shape[1]):
@@ -67,7 +51,7 @@ class SavpPipeline:
     def step(self, state: SavpState, condition: torch.Tensor | None, rng: torch.Generator
              ) -> tuple[StepOutput, SavpState]:
         frame, state = self.model.predict(state, rng)  # (B, 3, S, S) in [0, 1]
-        return StepOutput(to_service_frames(frame)[:, None]), state  # (B, 1, 3, S, S)
+        return StepOutput(from_unit_frames(frame)[:, None]), state  # (B, 1, 3, S, S)
 
     def state_to_tensors(self, state: SavpState) -> dict[str, torch.Tensor]:
         return state.to_tensors()

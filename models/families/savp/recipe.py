@@ -84,10 +84,12 @@ class SavpRunConfig:
 
 
 class SequenceClips(torch.utils.data.Dataset):
-    """A clip folder in memory; item i: (L, 3, S, S) float in [0, 1], L consecutive frames of one clip."""
+    """A clip folder in memory; item i: (L, C, S, S) float in [0, 1], L consecutive frames of one clip (C = 1: the
+    RGB mean, for a grey model)."""
 
-    def __init__(self, root: str, split: str, size: int, frames: int, seed: int) -> None:
-        self.clips, _ = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
+    def __init__(self, root: str, split: str, size: int, frames: int, seed: int, channels: int = 3) -> None:
+        clips, _ = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
+        self.clips = clips.float().mean(2, keepdim=True).round().to(torch.uint8) if channels == 1 else clips
         self.frames, self.seed = frames, seed
         if self.clips.shape[1] < frames:
             raise ValueError(f"{root}: clips have {self.clips.shape[1]} frames, the model trains on {frames}")
@@ -100,7 +102,7 @@ class SequenceClips(torch.utils.data.Dataset):
         epoch, position = divmod(index, n)
         clip = int(np.random.default_rng([self.seed, epoch, 7]).permutation(n)[position])
         start = int(np.random.default_rng([self.seed, index]).integers(0, t0 - self.frames + 1))
-        return self.clips[clip, start:start + self.frames].float() / 255  # (L, 3, S, S)
+        return self.clips[clip, start:start + self.frames].float() / 255  # (L, C, S, S)
 
 
 class SAVPRecipe(PresetRecipe):
@@ -128,7 +130,7 @@ class SAVPRecipe(PresetRecipe):
             batch_size=paper.batch_size if c.batch is None else c.batch,
             decay_start=decay_start, total_steps=max(decay_end, decay_start + 1))
         self._setup_run(c, batch=self.schedule.batch_size)
-        self._dataset = SequenceClips(c.data, c.split, m.image_size, m.sequence_frames, c.seed)
+        self._dataset = SequenceClips(c.data, c.split, m.image_size, m.sequence_frames, c.seed, m.image_channels)
         self.generator = SavpGenerator(m).to(self.device)
         self.discriminators: dict[str, VideoDiscriminator] = {}
         if m.uses_discriminators:
@@ -141,7 +143,7 @@ class SAVPRecipe(PresetRecipe):
 
     # -- the loop's interface --------------------------------------------------------------------------------
     def collate(self, items: list[torch.Tensor]) -> torch.Tensor:
-        return torch.stack(items)  # (B, L, 3, S, S) in [0, 1]
+        return torch.stack(items)  # (B, L, C, S, S) in [0, 1]
 
     def modules(self) -> dict[str, nn.Module]:
         return {"G": self.generator, **self.discriminators}
@@ -151,7 +153,7 @@ class SAVPRecipe(PresetRecipe):
 
     def train_step(self, batch: torch.Tensor, step: int) -> StepLog:
         m = self.model_config
-        frames = batch.to(self.device)  # (B, L, 3, S, S)
+        frames = batch.to(self.device)  # (B, L, C, S, S)
         rng = torch.Generator(device=self.device).manual_seed(step_seed(self.config.seed, step))
         lr = learning_rate_at(step, self.schedule)
         for opt in self._optimizers.values():
@@ -194,10 +196,10 @@ class SAVPRecipe(PresetRecipe):
 
     @torch.no_grad()
     def predict_samples(self, frames: torch.Tensor, samples: int, seed: int) -> torch.Tensor:
-        """`samples` futures of the first sequence of (B, L, 3, S, S): context then prediction, (N, L, 3, S, S)."""
+        """`samples` futures of the first sequence of (B, L, C, S, S): context then prediction, (N, L, C, S, S)."""
         n_past = self.model_config.context_frames
         rng = torch.Generator(device=self.device).manual_seed(seed)
-        context = frames[:1, :n_past].expand(samples, -1, -1, -1, -1)  # (N, n_past, 3, S, S)
+        context = frames[:1, :n_past].expand(samples, -1, -1, -1, -1)  # (N, n_past, C, S, S)
         self.generator.eval()
         state: SavpState = self.generator.start(context[:, 0])
         for t in range(1, n_past):
@@ -211,8 +213,9 @@ class SAVPRecipe(PresetRecipe):
 
     def write_sample(self, batch: torch.Tensor, path: Path) -> Path:
         """A PNG: the true sequence, then 3 sampled futures of it (context then prediction), frames left to right."""
-        frames = batch[:1].to(self.device)  # (1, L, 3, S, S)
-        rows = torch.cat([frames, self.predict_samples(frames, 3, self.config.seed)])  # (4, L, 3, S, S)
+        frames = batch[:1].to(self.device)  # (1, L, C, S, S)
+        rows = torch.cat([frames, self.predict_samples(frames, 3, self.config.seed)])  # (4, L, C, S, S)
+        rows = rows.expand(-1, -1, 3, -1, -1) if rows.shape[2] == 1 else rows  # grey shown as RGB
         image = np.concatenate([np.concatenate([tensor_to_rgb(f * 2 - 1) for f in row], axis=1) for row in rows])
         path.parent.mkdir(parents=True, exist_ok=True)
         write_png(path, image)

@@ -17,36 +17,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from models.core.checkpoints import load_weights
 from models.core.family import InputError, PredictStart, StepOutput, WeightsRef
+from models.core.frames import from_unit_frames, to_unit_frames
 from models.families.svg_lp.config import SvgLpConfig
 from models.families.svg_lp.networks import SvgLp, SvgLpState
 
 BUILD_SEED = 0
 """Untrained weights (a card without a weights file) are drawn from this seed."""
-
-
-def to_model_frames(frames: torch.Tensor, channels: int, size: int) -> torch.Tensor:
-    """Service frames (N, 3, H, W) in [-1, 1] -> model frames (N, C, size, size) in [0, 1]."""
-    x = (frames.float() + 1) / 2  # (N, 3, H, W) in [0, 1]
-    if channels == 1:
-        x = x.mean(dim=1, keepdim=True)  # (N, 1, H, W)
-    elif channels != x.shape[1]:
-        raise InputError(f"the model takes {channels} colour channels, the frames have {x.shape[1]}")
-    if x.shape[-2:] != (size, size):
-        shrink = x.shape[-2] >= size and x.shape[-1] >= size
-        x = F.interpolate(x, size=(size, size), mode="area") if shrink else \
-            F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return x.clamp(0, 1)  # (N, C, size, size)
-
-
-def to_service_frames(frames: torch.Tensor) -> torch.Tensor:
-    """Model frames (N, C, S, S) in [0, 1] -> (N, 3, S, S) in [-1, 1] (grey repeated to RGB)."""
-    if frames.shape[1] == 1:
-        frames = frames.expand(-1, 3, -1, -1)  # (N, 3, S, S)
-    return frames.float() * 2 - 1
 
 
 class SvgLpPipeline:
@@ -61,7 +40,7 @@ class SvgLpPipeline:
         if inputs.num_samples < 1 or inputs.context.shape[1] < 1:
             raise InputError("a predict job needs at least one context frame and one sample")
         cfg = self.config
-        context = to_model_frames(inputs.context[0].to(self.device), cfg.image_channels, cfg.image_size)  # (T,C,S,S)
+        context = to_unit_frames(inputs.context[0].to(self.device), cfg.image_channels, cfg.image_size)  # (T,C,S,S)
         b = inputs.num_samples
         frames = context.unsqueeze(0).expand(b, -1, -1, -1, -1)  # (B, T, C, S, S)
         state = self.model.start(frames[:, 0])
@@ -72,7 +51,7 @@ class SvgLpPipeline:
     def step(self, state: SvgLpState, condition: torch.Tensor | None, rng: torch.Generator
              ) -> tuple[StepOutput, SvgLpState]:
         frame, state = self.model.predict(state, rng)  # (B, C, S, S) in [0, 1]
-        return StepOutput(to_service_frames(frame)[:, None]), state  # (B, 1, 3, S, S)
+        return StepOutput(from_unit_frames(frame)[:, None]), state  # (B, 1, 3, S, S)
 
     def state_to_tensors(self, state: SvgLpState) -> dict[str, torch.Tensor]:
         return state.to_tensors()

@@ -30,10 +30,10 @@ from torch import nn
 
 from corpora.clip_folder import ClipFolderDataset
 from corpora.moving_digits import DigitsSpec, MovingDigitsDataset
+from models.core.frames import to_unit_frames
 from models.families.svg_lp.config import PRESETS, SvgLpConfig
 from models.families.svg_lp.losses import SVG_ADAM, svg_lp_loss
 from models.families.svg_lp.networks import SvgLp
-from models.families.svg_lp.pipeline import to_model_frames
 from training.distributed import step_seed
 from training.recipe import StepLog
 from training.recipe_parts import PresetRecipe, model_config_from_preset
@@ -109,7 +109,7 @@ class Recipe(PresetRecipe):
         data = frames.flatten(0, 1)  # (B·T, C_data, H, W)
         if data.shape[1] == 1:
             data = data.expand(-1, 3, -1, -1)
-        model = to_model_frames(data * 2 - 1, cfg.image_channels, cfg.image_size)  # (B·T, C, S, S)
+        model = to_unit_frames(data * 2 - 1, cfg.image_channels, cfg.image_size)  # (B·T, C, S, S)
         return model.view(b, t, *model.shape[1:])
 
     def modules(self) -> dict[str, nn.Module]:

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from models.core.checkpoints import build_with_weights
 from models.core.family import InputError, PredictStart, StepOutput, WeightsRef
+from models.core.frames import resize_square
 from models.families.videovae.config import VideoVaeConfig
 from models.families.videovae.networks import VideoVae, VideoVaeState, attribute_vector
 
@@ -41,17 +41,6 @@ class VideoVaePredictState:
     actions: torch.Tensor  # (B,) int64, on the CPU
     looks: torch.Tensor  # (B,) int64, on the CPU
     requested: torch.Tensor  # (2,) int64: 1 where the job asked for ATTRIBUTES[i]
-
-
-def to_model_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
-    """Service frames (N, 3, H, W) in [-1, 1] -> (N, 3, size, size) in [-1, 1]: area when shrinking, else
-    bilinear."""
-    x = frames.float()
-    if x.shape[-2:] != (size, size):
-        shrink = x.shape[-2] >= size and x.shape[-1] >= size
-        x = F.interpolate(x, size=(size, size), mode="area") if shrink else \
-            F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return x.clamp(-1, 1)  # (N, 3, size, size)
 
 
 class VideoVaePipeline:
@@ -76,7 +65,7 @@ class VideoVaePipeline:
         for name, value in inputs.attributes.items():
             if not 0 <= int(value) < sizes[name]:
                 raise InputError(f"{name} must be in 0..{sizes[name] - 1}, got {value}")
-        context = to_model_frames(inputs.context[0].to(self.device), cfg.image_size)  # (T, 3, S, S)
+        context = resize_square(inputs.context[0].to(self.device).float(), cfg.image_size).clamp(-1, 1)  # (T, 3, S, S)
         actions, looks = self._attributes(inputs.attributes, context, b, rng)  # (B,), (B,) on the CPU
         state = self.model.start(attribute_vector(actions, looks, cfg).to(self.device), rng)
         for frame in context:  # the posterior chain on every context frame

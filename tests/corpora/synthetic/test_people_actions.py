@@ -184,7 +184,8 @@ def test_cli_writes_an_actions_folder(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(test) == 1 and test[0]["look"].item() == 4 and test[0]["frames"].shape == (3, 3, 16, 16)
     seen = ClipFolderDataset(out, "test_seen")
     assert len(seen) == 2 and [seen[i]["look"].item() for i in range(2)] == [0, 0]
-    assert json.loads((out / "dataset.json").read_text())["sequences"]["test_seen_actions_000001"]["split"] == "test_seen"
+    sequences = json.loads((out / "dataset.json").read_text())["sequences"]
+    assert sequences["test_seen_actions_000001"]["split"] == "test_seen"
     assert main(["data", "actions", "--out", str(out), "--heldout", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("v2v data actions: heldout") and err.count("\n") == 1

@@ -111,6 +111,20 @@ def test_flags_become_run_config_fields_and_items_are_sequences(people: Path, tm
     assert recipe.metadata()["n_past"] == 2 and recipe.metadata()["n_future"] == 4
 
 
+def test_a_grey_model_trains_on_the_rgb_mean_and_serves_rgb(people: Path, tmp_path: Path) -> None:
+    config = _config(people, tmp_path, preset="savp-tiny", overrides={"image_channels": 1}, sample_every=1, steps=1)
+    recipe = SAVPRecipe(config)
+    rgb = SAVPRecipe(_config(people, tmp_path / "rgb")).dataset()[5]  # (L, 3, S, S)
+    item = recipe.dataset()[5]  # (L, 1, S, S)
+    assert item.shape == (6, 1, 16, 16) and (item - rgb.mean(1, keepdim=True)).abs().max() <= 0.5 / 255 + 1e-6
+    logged = recipe.train_step(recipe.collate([recipe.dataset()[i] for i in range(3)]), 0).losses
+    assert all(torch.isfinite(torch.tensor(v)) for v in logged.values())
+    assert recipe.write_sample(recipe.collate([item]), tmp_path / "grey.png").stat().st_size > 0
+    grey = load(recipe.model_config, {}, torch.device("cpu"))
+    frames = pipeline_frames(grey, predict_start(2), seed=0, steps=2)  # (B, steps, 3, S, S)
+    assert frames.shape[2] == 3 and torch.equal(frames[:, :, 0], frames[:, :, 2])  # grey repeated to RGB
+
+
 @pytest.mark.parametrize(("preset", "networks"), [("savp-tiny", {"G", "D", "D_enc"}), ("savp-tiny-gan", {"G", "D"}),
                                                   ("savp-tiny-vae", {"G"}), ("savp-tiny-deterministic", {"G"})])
 def test_each_variant_trains_its_own_networks(people: Path, tmp_path: Path, preset: str, networks: set[str]) -> None:

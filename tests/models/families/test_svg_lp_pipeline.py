@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 
 from models import get_family
-from models.families.svg_lp.pipeline import SvgLpPipeline, load, to_model_frames
+from models.core.frames import to_unit_frames
+from models.families.svg_lp.pipeline import SvgLpPipeline, load
 from tests.models.families.predict_helpers import pipeline_frames, pipeline_resumed, predict_start, redraw
 
 FAMILY = get_family("svg_lp")
@@ -59,5 +60,5 @@ def test_deterministic_variant_gives_identical_samples_and_one_image_is_a_contex
 
 def test_rgb_context_becomes_the_grey_mean_at_the_model_size() -> None:
     rgb = torch.stack([torch.full((8, 8), -1.0), torch.zeros(8, 8), torch.ones(8, 8)]).unsqueeze(0)  # (1, 3, 8, 8)
-    grey = to_model_frames(rgb, channels=1, size=4)
+    grey = to_unit_frames(rgb, channels=1, size=4)
     assert grey.shape == (1, 1, 4, 4) and torch.allclose(grey, torch.full_like(grey, 0.5))
