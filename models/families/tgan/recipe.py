@@ -5,7 +5,8 @@ a pure function of i and the seed) is a window of T frames, every `frame_stride`
 is too short) from a random start of a clip, resized to the model's size, in [-1, 1]; a 1-channel model gets the
 grey value. One iteration (the code's order): draw z0 ~ U(-1, 1), generate; G step first (L_G = -mean D(G(z)) into
 G0 and G1, critic frozen); then the critic step on the detached fake batch and the real batch
-(L_D = mean D(fake) - mean D(real)); one critic step per G step. After every `svc_interval`-th iteration singular
+(L_D = mean D(fake) - mean D(real)); one critic step per G step (`critic_steps` > 1: the WGAN paper's schedule, each
+extra step on fresh fakes and real windows). After every `svc_interval`-th iteration singular
 value clipping of the critic (conv kernels' singular values <= 1, BN γ into [0.01 σ, σ]); `clipping="weight"` is
 the WGAN weight-clipping baseline instead (every critic parameter into ±0.01 after every step). RMSprop lr 5e-5,
 decay 0.99, ε 1e-8 for G and the critic. Every random draw of step s comes from a generator seeded with (seed, s),
