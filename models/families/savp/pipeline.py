@@ -42,7 +42,7 @@ class SavpPipeline:
             raise InputError("a predict job needs at least one context frame and one sample")
         context = to_unit_frames(inputs.context[0].to(self.device), self.config.image_channels,
                                  self.config.image_size)  # (T, C, S, S)
-        frames = context.unsqueeze(0).expand(inputs.num_samples, -1, -1, -1, -1)  # (B, T, 3, S, S)
+        frames = context.unsqueeze(0).expand(inputs.num_samples, -1, -1, -1, -1)  # (B, T, C, S, S)
         state = self.model.start(frames[:, 0])
         for t in range(1, frames.shape[1]):
             state = self.model.observe(frames[:, t], state, rng)
@@ -50,7 +50,7 @@ class SavpPipeline:
 
     def step(self, state: SavpState, condition: torch.Tensor | None, rng: torch.Generator
              ) -> tuple[StepOutput, SavpState]:
-        frame, state = self.model.predict(state, rng)  # (B, 3, S, S) in [0, 1]
+        frame, state = self.model.predict(state, rng)  # (B, C, S, S) in [0, 1]
         return StepOutput(from_unit_frames(frame)[:, None]), state  # (B, 1, 3, S, S)
 
     def state_to_tensors(self, state: SavpState) -> dict[str, torch.Tensor]:
