@@ -202,12 +202,12 @@ def clip_name(split: str, index: int) -> str:
     return f"{split}_actions_{index:06d}"
 
 
-def _write_one(args: tuple[Path, ActionsSpec, int, str, int, bool]) -> tuple[str, Labels]:
+def _write_one(args: tuple[Path, ActionsSpec, int, str, int, bool]) -> tuple[str, str, Labels]:
     out, spec, seed, split, index, pose = args
     clip = action_item(spec, seed, split, index)
     name = clip_name(split, index)
     write_clip(out, split, name, clip.frames, clip.keypoints if pose else None)
-    return name, {"action": clip.action, "look": clip.look, "index": index, "split": split}
+    return name, split, {"action": clip.action, "look": clip.look, "index": index}
 
 
 def write_actions_dataset(
@@ -223,16 +223,17 @@ def write_actions_dataset(
     start = time.perf_counter()
     jobs = [(out, spec, seed, split, i, pose) for split, n in counts.items() for i in range(n)]
     labels: dict[str, Labels] = {}
+    entries: list[SequenceEntry] = []
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
-        for name, label in (pool.map(_write_one, jobs, chunksize=4) if pool else map(_write_one, jobs)):
+        for name, split, label in (pool.map(_write_one, jobs, chunksize=4) if pool else map(_write_one, jobs)):
             labels[name] = label
+            entries.append(SequenceEntry(name, split, int(label["look"])))
             if progress:
                 progress(1)
     finally:
         if pool:
             pool.shutdown()
-    entries = [SequenceEntry(name, str(label.pop("split")), int(label["look"])) for name, label in labels.items()]
     generator = {"name": "people_actions", "seed": seed, "actions": list(ACTIONS),
                  "heldout_looks": list(look_ids(spec, "test")), **asdict(spec)}
     write_clips_json(out, entries, labels, generator, fps)

@@ -188,8 +188,7 @@ class TGANRecipe(PresetRecipe):
     @torch.no_grad()
     def sample_clips(self, n: int = 8, seed: int = 0) -> torch.Tensor:
         """Clips from fixed latents, BN in inference mode: (N, T, 3, H, W) in [-1, 1]. The global RNG is untouched."""
-        latents = self.gen.sample_latents(n, torch.Generator().manual_seed(seed))
-        latents = dataclasses.replace(latents, clip_code=latents.clip_code.to(self.device))
+        latents = self._latents(n, torch.Generator().manual_seed(seed))
         self.gen.eval()
         video = self.gen(latents).transpose(1, 2).float().cpu()  # (N, T, C, H, W)
         self.gen.train()
