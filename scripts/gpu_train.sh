@@ -34,8 +34,10 @@ case $MODEL in
     ARGS=(vid2vid --data data/edges --preset vid2vid-edges-small --size 192x256 --steps 20000 --batch 8
           --clip-frames 4 --max-clip-frames 8 --clip-double-every 4000) ;;
   people)
+    # the served card's reference rule; a run's export records its own config, so train with it
     ARGS=(fs_vid2vid --data data/people --preset fs_vid2vid-people-small --size 256x128 --steps 20000 --batch 8
-          --references 4 --min-references 1 --clip-frames 4 --max-clip-frames 8 --clip-double-every 4000) ;;
+          --references 4 --min-references 1 --clip-frames 4 --max-clip-frames 8 --clip-double-every 4000
+          --config '{"reference_choice": "nearest_label"}') ;;
   *) echo "unknown MODEL $MODEL (street, edges or people)" >&2; exit 2 ;;
 esac
 
