@@ -38,6 +38,8 @@ class PatchGANConfig:
         norm: normalisation after every conv except the first and the last.
         spectral: spectral norm on the normalised convs (few-shot D).
         norm_eps: epsilon of the normalisation (few-shot: 0.1).
+        antialias: (ours, off in both papers) a fixed binomial blur before every stride-2 conv, so that the
+            gradient the generator receives carries no pattern on the strides' 2/4/8-pixel lattices.
     """
 
     ndf: int = 64
@@ -46,10 +48,26 @@ class PatchGANConfig:
     norm: Norm = "batch"
     spectral: bool = False
     norm_eps: float = 1e-5
+    antialias: bool = False
 
 
 VID2VID_D = PatchGANConfig()
 FEW_SHOT_D = PatchGANConfig(ndf=32, n_layers=4, num_D=1, norm="instance", spectral=True, norm_eps=0.1)
+
+
+class BinomialBlur(nn.Module):
+    """Depthwise [1, 2, 1]ᵀ[1, 2, 1] / 16 blur with reflect padding: size kept, zero response at the Nyquist
+    frequency of either axis. No parameters; nothing in the state dict."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        kernel = (taps[:, None] * taps[None, :]) / 16.0  # (3, 3)
+        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).clone(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, H, W)
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        return F.conv2d(padded, self.kernel.to(x.dtype), groups=x.shape[1])  # (B, C, H, W)
 
 
 def _norm_layer(norm: Norm, channels: int, eps: float) -> nn.Module:
@@ -68,9 +86,10 @@ class NLayerDiscriminator(nn.Module):
         super().__init__()
         c = config
 
-        def conv(cin: int, cout: int, stride: int, normed: bool) -> nn.Conv2d:
-            layer = nn.Conv2d(cin, cout, kernel_size=4, stride=stride, padding=2)
-            return spectral_norm(layer) if (normed and c.spectral) else layer
+        def conv(cin: int, cout: int, stride: int, normed: bool) -> nn.Module:
+            layer: nn.Module = nn.Conv2d(cin, cout, kernel_size=4, stride=stride, padding=2)
+            layer = spectral_norm(layer) if (normed and c.spectral) else layer
+            return nn.Sequential(BinomialBlur(cin), layer) if (c.antialias and stride == 2) else layer
 
         blocks: list[nn.Module] = [nn.Sequential(conv(in_channels, c.ndf, 2, False), nn.LeakyReLU(0.2))]
         channels = c.ndf

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from evaluation.spectrum import grid_peak_db, mean_power_spectrum
 from models.core.discriminators import (
+    BinomialBlur,
     ImageDiscriminator,
     MultiscaleDiscriminator,
     NLayerDiscriminator,
@@ -69,3 +71,46 @@ def test_temporal_discriminator_scales_strides_and_flow_chaining() -> None:
     skipped = TemporalDiscriminator.skipped_flows(per_frame, 3)
     assert skipped.shape == (1, 2, 2, 16, 16)
     assert torch.allclose(skipped[:, :, 0], torch.full((1, 2, 16, 16), 4.5))
+
+
+def _input_gradient_grid_db(antialias: bool) -> dict[int, float]:
+    """Periodic peaks (dB over their surroundings) of the generator-side gradient a fresh PatchGAN hands back."""
+    torch.manual_seed(0)
+    d = NLayerDiscriminator(3, PatchGANConfig(ndf=16, antialias=antialias))
+    x = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 64, 64), 5, 1, 2).requires_grad_(True)  # smooth images
+    ((d(x)[-1] - 1) ** 2).mean().backward()
+    power = mean_power_spectrum(x.grad.permute(0, 2, 3, 1).numpy())
+    return {period: grid_peak_db(power, period) for period in (2, 4)}
+
+
+def test_antialiased_patchgan_hands_back_no_stride_lattice() -> None:
+    plain, blurred = _input_gradient_grid_db(False), _input_gradient_grid_db(True)
+    assert plain[2] > 3.0 and plain[4] > 3.0  # the strided convs' lattice in the plain D's gradient
+    assert blurred[2] < 1.5 and blurred[4] < 2.0
+    x = torch.randn(2, 3, 32, 32)
+    shapes = [f.shape for f in NLayerDiscriminator(3, PatchGANConfig(ndf=8, antialias=True))(x)]
+    assert shapes == [f.shape for f in NLayerDiscriminator(3, PatchGANConfig(ndf=8))(x)]
+
+
+def test_binomial_blur_keeps_constants_and_removes_the_nyquist_checkerboard() -> None:
+    blur = BinomialBlur(2)
+    assert torch.allclose(blur(torch.full((1, 2, 6, 6), 0.7)), torch.full((1, 2, 6, 6), 0.7))
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 * 2.0 - 1.0  # (8, 8) of ±1
+    out = blur(checker.expand(1, 2, 8, 8))
+    assert out[..., 1:-1, 1:-1].abs().max() < 1e-6  # interior: zero response at (π, π)
+    assert not list(blur.state_dict())  # nothing to save or load
+
+
+def test_a_vid2vid_run_with_antialias_d_blurs_both_discriminators() -> None:
+    from models.families.vid2vid.objectives import Discriminators
+    from models.families.vid2vid.schedule import TrainConfig
+
+    config = TrainConfig(family="vid2vid", preset="vid2vid-street-small", data="unused", out="unused", ndf=8,
+                         antialias_D=True)
+    discs = Discriminators(config, label_channels=4, vgg=None)
+    blurs_image = sum(isinstance(m, BinomialBlur) for m in discs.image.modules())
+    blurs_video = sum(isinstance(m, BinomialBlur) for m in discs.temporal.modules())
+    assert blurs_image == config.num_D * config.n_layers_D  # every stride-2 conv of every scale
+    assert blurs_video == config.n_scales_temporal * config.num_D * config.n_layers_D
+    plain = Discriminators(config.replace(antialias_D=False), label_channels=4, vgg=None)
+    assert not any(isinstance(m, BinomialBlur) for m in plain.modules())

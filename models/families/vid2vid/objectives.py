@@ -63,7 +63,7 @@ class Discriminators(nn.Module):
                  style: DiscriminatorStyle = DiscriminatorStyle()) -> None:
         super().__init__()
         d_config = PatchGANConfig(ndf=config.ndf, n_layers=config.n_layers_D, num_D=config.num_D, norm=config.norm_D,
-                                  spectral=style.spectral, norm_eps=style.norm_eps)
+                                  spectral=style.spectral, norm_eps=style.norm_eps, antialias=config.antialias_D)
         self.image = ImageDiscriminator(label_channels, d_config, with_reference=style.with_reference)
         self.temporal = (TemporalDiscriminator(d_config, config.n_frames_D, config.n_scales_temporal)
                          if config.n_scales_temporal > 0 else None)

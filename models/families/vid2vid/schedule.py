@@ -66,6 +66,8 @@ class TrainConfig:
     norm_D: Literal["batch", "instance", "none"] = "batch"
     n_frames_D: int = 3
     n_scales_temporal: int = 2
+    antialias_D: bool = False
+    """Blur before every stride-2 conv of D_I and D_V (ours; `PatchGANConfig.antialias`)."""
     # loss weights
     lambda_feat: float = 10.0
     lambda_vgg: float = 10.0
