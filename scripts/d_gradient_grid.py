@@ -1,4 +1,4 @@
-"""How periodic is the GAN gradient a vid2vid run's image discriminator hands its generator?
+"""How periodic is the GAN gradient a translate run's image discriminator hands its generator?
 
     python scripts/d_gradient_grid.py RUN/checkpoints/step_N.json [--clips 6]
 
@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evaluation.spectrum import grid_peak_db, mean_power_spectrum  # noqa: E402
-from models.families.vid2vid.recipe import VideoRecipe  # noqa: E402
+from models.registry import get_family  # noqa: E402
 
 
 def lattice_db(images: np.ndarray) -> dict[int, float]:
@@ -33,29 +33,28 @@ def lattice_db(images: np.ndarray) -> dict[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", type=Path, help="a vid2vid run's step_*.json")
+    parser.add_argument("checkpoint", type=Path, help="a vid2vid or few-shot vid2vid run's step_*.json")
     parser.add_argument("--clips", type=int, default=6)
     args = parser.parse_args()
     torch.manual_seed(0)
     meta = json.loads(args.checkpoint.read_text())
-    recipe = VideoRecipe(VideoRecipe.train_config(**{k: v for k, v in meta["train_config"].items() if k != "family"}))
+    recipe_type = get_family(meta["family"]).recipe("default")
+    recipe = recipe_type(recipe_type.train_config(**{k: v for k, v in meta["train_config"].items() if k != "family"}))
     fresh = {k: v.clone() for k, v in recipe.disc.state_dict().items()}
     weights = load_file(args.checkpoint.with_suffix(".safetensors"))
     trained = {k[2:]: v for k, v in weights.items() if k.startswith("D.")}
     dataset = recipe.dataset()
     batch = recipe.collate([dataset[i * 37] for i in range(args.clips)])
-    frames = batch.frames[:, -1]  # (N, 3, H, W)
+    last = batch.frames.shape[1] - 1
+    frames = batch.frames[:, last]  # (N, 3, H, W)
     for name, state in (("trained D_I", trained), ("fresh D_I", fresh)):
         recipe.disc.load_state_dict(state, strict=False)
         recipe.disc.eval()
-        grads = []
-        for b in range(frames.shape[0]):
-            image = frames[b:b + 1].clone().requires_grad_(True)
-            scales = recipe.disc.image(batch.labels[b:b + 1, -1], image)
-            loss = sum(((features[-1] - 1) ** 2).mean() for features in scales)
-            (grad,) = torch.autograd.grad(loss, image)
-            grads.append(grad[0].permute(1, 2, 0).numpy())  # (H, W, 3)
-        sys.stdout.write(f"{name} gradient: {lattice_db(np.stack(grads))}\n")
+        image = frames.clone().requires_grad_(True)
+        scales = recipe.disc.judge(batch, last, image)  # few-shot pairs it with the first reference
+        loss = sum(((features[-1] - 1) ** 2).mean() for features in scales)
+        (grad,) = torch.autograd.grad(loss, image)  # (N, 3, H, W); each clip's share scaled alike
+        sys.stdout.write(f"{name} gradient: {lattice_db(grad.permute(0, 2, 3, 1).numpy())}\n")
     sys.stdout.write(f"the frames themselves: {lattice_db(frames.permute(0, 2, 3, 1).numpy())}\n")
 
 

@@ -15,6 +15,8 @@ from models.core.discriminators import (
     TemporalDiscriminator,
     few_shot_image_discriminator,
 )
+from models.families.vid2vid.objectives import Discriminators
+from models.families.vid2vid.schedule import TrainConfig
 
 
 def test_nlayer_returns_every_activation_and_a_patch_map() -> None:
@@ -102,9 +104,6 @@ def test_binomial_blur_keeps_constants_and_removes_the_nyquist_checkerboard() ->
 
 
 def test_a_vid2vid_run_with_antialias_d_blurs_both_discriminators() -> None:
-    from models.families.vid2vid.objectives import Discriminators
-    from models.families.vid2vid.schedule import TrainConfig
-
     config = TrainConfig(family="vid2vid", preset="vid2vid-street-small", data="unused", out="unused", ndf=8,
                          antialias_D=True)
     discs = Discriminators(config, label_channels=4, vgg=None)
