@@ -11,6 +11,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from models import build_generator
+from models.families.fs_vid2vid.blocks import upsample_2x
 from models.families.fs_vid2vid.generator import PRESETS, FewShotConfig, FewShotGenerator, FewShotState
 from models.families.fs_vid2vid.weights import AttentionModule
 
@@ -188,6 +189,27 @@ def test_mask_composition_without_spade_combine() -> None:
     assert out.mask_prev is not None and out.warped_prev is not None
     x = out.raw * out.mask_ref + out.warped_ref * (1 - out.mask_ref)
     torch.testing.assert_close(out.frame, x * out.mask_prev + out.warped_prev * (1 - out.mask_prev))
+
+
+def test_bilinear_upsampling_keeps_the_weights_and_leaves_no_2x2_blocks() -> None:
+    """`upsample="bilinear"` is the same network (nearest weights load as they are) whose decoders, label embeddings
+    and flow networks no longer copy pixels into 2x2 blocks: their outputs change, and an up-sampled map no longer
+    repeats each value along a row."""
+    nearest = _build(TINY, seed=8).eval()
+    bilinear = _build(dataclasses.replace(TINY, upsample="bilinear"), seed=9).eval()
+    bilinear.load_state_dict(nearest.state_dict())
+    refs, ref_labels, labels = _inputs(1, 1, frames=2, seed=8)
+    flow_in = torch.cat([labels[0], ref_labels[:, 0], refs[:, 0]], dim=1)  # (B, 2C + 3, H, W)
+    embed_in = torch.cat([refs[:, 0], refs[:, 0, :1]], dim=1)  # (B, 4, H, W): an image and a mask
+    with torch.inference_mode():
+        frames = [gen.step(labels[0], gen.start(refs, ref_labels))[0].frame for gen in (nearest, bilinear)]
+        flows = [gen.flow_network_ref(flow_in).flow for gen in (nearest, bilinear)]  # type: ignore[misc]
+        embeds = [gen.img_prev_embedding(embed_in)[0] for gen in (nearest, bilinear)]  # type: ignore[misc]
+    for a, b in (frames, flows, embeds):
+        assert not torch.allclose(a, b, atol=1e-4)
+    coarse = torch.rand(1, 2, 4, 4)
+    assert torch.equal(upsample_2x(coarse, "nearest")[..., 0::2], upsample_2x(coarse, "nearest")[..., 1::2])
+    assert not torch.allclose(upsample_2x(coarse, "bilinear")[..., 0::2], upsample_2x(coarse, "bilinear")[..., 1::2])
 
 
 def test_street_setting_has_only_a_temporal_flow_network() -> None:

@@ -28,7 +28,7 @@ def _one_hot_labels(b: int, c: int, h: int = H, w: int = W) -> torch.Tensor:
 
 @pytest.mark.parametrize("n_scales", [1, 2, 3])
 @pytest.mark.parametrize("use_fg", [False, True])
-@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+@pytest.mark.parametrize("upsample", ["transpose", "resize", "bilinear"])
 def test_output_shapes_per_scale(n_scales: int, use_fg: bool, upsample: str) -> None:
     gen = _gen(n_scales_spatial=n_scales, use_fg=use_fg, fg_labels=(2,), upsample=upsample)
     state = gen.start(2, H, W)
@@ -54,6 +54,20 @@ def test_resize_upsampling_keeps_every_parameter_count_and_drops_transposed_conv
     assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in transpose.modules())
     with pytest.raises(RuntimeError, match="Missing key"):
         resize.load_state_dict(transpose.state_dict())
+
+
+def test_bilinear_decoders_load_nearest_resize_weights() -> None:
+    """"bilinear" is "resize" with another parameter-free interpolation: the weights load as they are, and the
+    interpolation really changes (the outputs differ)."""
+    resize = _gen(n_scales_spatial=2, upsample="resize").eval()
+    bilinear = _gen(n_scales_spatial=2, upsample="bilinear").eval()
+    bilinear.load_state_dict(resize.state_dict())
+    assert sum(isinstance(m, torch.nn.Upsample) and m.mode == "bilinear" for m in bilinear.modules()) > 0
+    with torch.no_grad():
+        varying = _one_hot_labels(1, 4)
+        a, _ = resize.step(varying, resize.start(1, H, W))
+        b, _ = bilinear.step(varying, bilinear.start(1, H, W))
+    assert not torch.allclose(a.frame, b.frame, atol=1e-4)
 
 
 @pytest.mark.parametrize("norm", ["batch", "instance", "none"])

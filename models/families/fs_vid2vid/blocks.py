@@ -15,7 +15,15 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 SpadeNorm = Literal["batch", "instance"]
+UpsampleMode = Literal["nearest", "bilinear"]
 LRELU_SLOPE = 0.2
+
+
+def upsample_2x(x: torch.Tensor, mode: UpsampleMode) -> torch.Tensor:
+    """(B, C, h, w) -> (B, C, 2h, 2w): the reference's nearest, or bilinear with half-pixel centres (ours)."""
+    if mode == "bilinear":
+        return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    return F.interpolate(x, scale_factor=2.0, mode="nearest")
 
 
 SN_INIT_GAIN = 1.0
@@ -211,8 +219,9 @@ class LabelEmbedder(nn.Module):
     """
 
     def __init__(self, in_channels: int, ch: Sequence[int], arch: Literal["encoderdecoder", "unet"],
-                 n_generated: int = 0, spectral: bool = False) -> None:
+                 n_generated: int = 0, spectral: bool = False, upsample: UpsampleMode = "nearest") -> None:
         super().__init__()
+        self.upsample = upsample
         if arch == "unet" and n_generated:
             raise ValueError("generated decoder layers are only supported by the encoder-decoder embedder")
         n = len(ch) - 1
@@ -236,7 +245,7 @@ class LabelEmbedder(nn.Module):
             y = decoded[-1]
             if self.arch == "unet" and i < n - 1:
                 y = torch.cat([y, encoded[i + 1]], dim=1)  # (B, 2*ch[i+1], h, w)
-            y = F.interpolate(y, scale_factor=2.0, mode="nearest")  # (B, *, 2h, 2w)
+            y = upsample_2x(y, self.upsample)  # (B, *, 2h, 2w)
             conv = generated[i] if i < self.n_generated else self.up[str(i)]
             decoded.append(F.leaky_relu(conv(y), LRELU_SLOPE))  # (B, ch[i], H/2^i, W/2^i)
         return decoded[::-1]

@@ -15,10 +15,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from models.families.fs_vid2vid.blocks import LRELU_SLOPE, SpadeNorm, conv, conv_bn_act, norm_layer, sn_conv
+from models.families.fs_vid2vid.blocks import (
+    LRELU_SLOPE,
+    SpadeNorm,
+    UpsampleMode,
+    conv,
+    conv_bn_act,
+    norm_layer,
+    sn_conv,
+    upsample_2x,
+)
 
 FlowLayout = Literal["original", "legacy"]
 
@@ -57,8 +65,9 @@ class FlowNetwork(nn.Module):
 
     def __init__(self, in_channels: int, ngf: int = 32, n_downsample: int = 3, n_blocks: int = 6,
                  max_channels: int = 1024, multiplier: float = 20.0, norm: SpadeNorm = "batch",
-                 layout: FlowLayout = "original") -> None:
+                 layout: FlowLayout = "original", upsample: UpsampleMode = "nearest") -> None:
         super().__init__()
+        self.upsample = upsample
         ch = [min(max_channels, ngf * 2**i) for i in range(n_downsample + 1)]
         legacy = layout == "legacy"
         self.multiplier = multiplier
@@ -75,7 +84,7 @@ class FlowNetwork(nn.Module):
         """x: (B, in_channels, H, W) with H and W divisible by 2^n_downsample."""
         y = self.blocks(self.down(self.first(x)))  # (B, ch[-1], H/2^n, W/2^n)
         for up in self.up:
-            y = up(F.interpolate(y, scale_factor=2.0, mode="nearest"))  # (B, ch[i], 2h, 2w)
+            y = up(upsample_2x(y, self.upsample))  # (B, ch[i], 2h, 2w)
         flow = self.conv_flow(y) * self.multiplier  # (B, 2, H, W)
         mask = torch.sigmoid(self.conv_mask(y))  # (B, 1, H, W)
         return FlowPrediction(flow=flow, mask=mask)

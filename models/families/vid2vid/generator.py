@@ -49,8 +49,8 @@ class Vid2VidConfig:
     n_scales_spatial: int = 1
     norm: NormKind = "batch"
     upsample: UpsampleKind = "transpose"
-    """Decoder up-sampling: the papers' transposed convs, or "resize" (nearest + conv, no checkerboard; our small
-    presets since the street/edges retrain, a documented departure)."""
+    """Decoder up-sampling: the papers' transposed convs, "resize" (nearest + conv; our small presets since the
+    street/edges retrain) or "bilinear" (bilinear + conv, same weights; no 2-pixel grid): documented departures."""
     norm_statistics: NormStatistics = "running"
     """BatchNorm at inference: "running" (eval mode, the stored running statistics) or "per_frame" (the statistics
     of the current frame, also in eval mode: what the original test script computed, since it never switched to

@@ -12,10 +12,13 @@ from torch import nn
 
 NormKind = Literal["batch", "instance", "none"]
 NormStatistics = Literal["running", "per_frame"]
-UpsampleKind = Literal["transpose", "resize"]
-"""How decoders double H and W: "transpose" (the papers' ConvTranspose 3x3 stride 2), or "resize" (nearest 2x
-upsampling, then a reflection-padded Conv 3x3: same parameter count, no uneven kernel overlap, so no checkerboard;
-Odena et al. 2016)."""
+UpsampleKind = Literal["transpose", "resize", "bilinear"]
+"""How decoders double H and W: "transpose" (the papers' ConvTranspose 3x3 stride 2), "resize" (nearest 2x
+upsampling, then a reflection-padded Conv 3x3: same parameter count, no uneven kernel overlap; Odena et al. 2016), or
+"bilinear" (the same conv after bilinear 2x upsampling: same parameters, so "resize" weights load). Nearest copies
+each pixel into a 2x2 block, and the full-resolution convs after it can read which corner of its block a pixel sits
+in (a difference across the block edge is zero inside a block, not across it): a trained generator turned that
+into a 2-pixel grid. Bilinear interpolation leaves no block edges to read."""
 
 
 def make_norm(kind: NormKind, channels: int) -> nn.Module:
@@ -79,22 +82,29 @@ def down_block(in_ch: int, out_ch: int, norm: NormKind) -> nn.Sequential:
 
 def up_block(in_ch: int, out_ch: int, norm: NormKind, upsample: UpsampleKind = "transpose") -> nn.Sequential:
     """Doubles H and W, then Norm, ReLU. "transpose": ConvTranspose3x3 stride 2 (padding 1, output_padding 1);
-    "resize": nearest 2x, ReflPad1, Conv3x3."""
+    "resize" / "bilinear": nearest / bilinear 2x, ReflPad1, Conv3x3."""
     if upsample == "transpose":
         return nn.Sequential(
             nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=1),
             make_norm(norm, out_ch),
             nn.ReLU(True),
         )
-    if upsample == "resize":
+    if upsample in ("resize", "bilinear"):
         return nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="nearest"),
+            _upsample_2x(upsample),
             ReflectionPad(1),
             nn.Conv2d(in_ch, out_ch, 3),
             make_norm(norm, out_ch),
             nn.ReLU(True),
         )
-    raise ValueError(f"unknown upsample {upsample!r}; valid: transpose, resize")
+    raise ValueError(f"unknown upsample {upsample!r}; valid: transpose, resize, bilinear")
+
+
+def _upsample_2x(upsample: UpsampleKind) -> nn.Upsample:
+    """Parameter-free 2x up-sampling of a resize-convolution: nearest ("resize") or bilinear, half-pixel centres."""
+    if upsample == "bilinear":
+        return nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+    return nn.Upsample(scale_factor=2, mode="nearest")
 
 
 def conv7_head(in_ch: int, out_ch: int) -> nn.Sequential:
