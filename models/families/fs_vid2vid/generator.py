@@ -124,10 +124,10 @@ PRESETS: dict[str, FewShotConfig] = {
     "fs_vid2vid-tiny": FewShotConfig(label_channels=3, ngf=8, max_channels=64, n_downsample=3, n_adaptive_layers=2,
                                      n_fc_layers=1, max_references=8, flow_ngf=8, flow_n_blocks=1, norm="instance"),
     # Shipped people model: OpenPose RGB renderings, 256x128 (H x W), K = 1..8, CPU-trainable (batch 1: instance
-    # norm everywhere, see FewShotConfig.norm).
+    # norm everywhere, see FewShotConfig.norm); bilinear up-sampling (ours, see FewShotConfig.upsample).
     "fs_vid2vid-people-small": FewShotConfig(label_channels=3, ngf=16, max_channels=128, n_downsample=4,
                                              n_adaptive_layers=3, max_references=8, flow_ngf=16,
-                                             flow_n_blocks=2, norm="instance"),
+                                             flow_n_blocks=2, norm="instance", upsample="bilinear"),
     # Paper scale (reference §3.2, §3.10): 112.1 M parameters with K = 1.
     "fs_vid2vid-pose-256": FewShotConfig(label_channels=6),
     "fs_vid2vid-face-256": FewShotConfig(label_channels=1),

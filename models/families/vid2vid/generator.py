@@ -49,8 +49,9 @@ class Vid2VidConfig:
     n_scales_spatial: int = 1
     norm: NormKind = "batch"
     upsample: UpsampleKind = "transpose"
-    """Decoder up-sampling: the papers' transposed convs, "resize" (nearest + conv; our small presets since the
-    street/edges retrain) or "bilinear" (bilinear + conv, same weights; no 2-pixel grid): documented departures."""
+    """Decoder up-sampling: the papers' transposed convs, "resize" (nearest + conv; our small presets from the
+    street/edges retrain) or "bilinear" (bilinear + conv, same weights; the small presets since the 2-pixel grid was
+    traced to nearest's 2x2 blocks): documented departures."""
     norm_statistics: NormStatistics = "running"
     """BatchNorm at inference: "running" (eval mode, the stored running statistics) or "per_frame" (the statistics
     of the current frame, also in eval mode: what the original test script computed, since it never switched to
@@ -99,12 +100,13 @@ PRESETS: dict[str, Vid2VidConfig] = {
         label_channels=4, ngf=8, n_downsample=2, n_blocks=2, n_blocks_local=1, norm="instance"
     ),
     # Shipped, CPU-trainable (128x256 / 192x256), started from labels alone.
-    # Decoders up-sample by resize-convolution (no checkerboard); the papers' transposed convs stay the default.
+    # Decoders up-sample by bilinear resize-convolution (no checkerboard, no 2-pixel grid); the papers' transposed
+    # convs stay the default.
     "vid2vid-street-small": Vid2VidConfig(
-        label_channels=35, ngf=32, n_downsample=3, n_blocks=2, norm="instance", upsample="resize"
+        label_channels=35, ngf=32, n_downsample=3, n_blocks=2, norm="instance", upsample="bilinear"
     ),
     "vid2vid-edges-small": Vid2VidConfig(
-        label_channels=1, ngf=32, n_downsample=3, n_blocks=2, norm="instance", upsample="resize"
+        label_channels=1, ngf=32, n_downsample=3, n_blocks=2, norm="instance", upsample="bilinear"
     ),
     # Paper scale (reference §1.5, §2.5). Cityscapes: 35 classes + instance edges = 36 ch per frame, fg = car.
     # NVIDIA's 2048 first-frame generator is pix2pixHD's local kind (ngf 32, 182.85 M); the 1024 one is global.
