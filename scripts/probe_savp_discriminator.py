@@ -9,7 +9,7 @@ real and fake features differ at each layer (their RMS difference against the RM
 
 Fakes: "frozen" repeats each clip's first frame (no motion), "noise" adds Gaussian noise of σ 0.1, "blur" a 3×3 box
 blur. Options `--no-spectral-norm` and `--torch-init` (torch's default init instead of the truncated N(0, 0.02²))
-separate the causes.
+separate the causes; `--motion-scale 10` gives the discriminator the scaled frame differences as extra channels.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ def corrupt(real: torch.Tensor, kind: str, generator: torch.Generator) -> torch.
     raise ValueError(f"unknown fake kind {kind!r}")
 
 
-def build(preset: str, ndf: int | None, spectral_norm: bool, torch_init: bool) -> VideoDiscriminator:
-    config = PRESETS[preset]
+def build(preset: str, ndf: int | None, motion_scale: float, spectral_norm: bool, torch_init: bool
+          ) -> VideoDiscriminator:
+    config = dataclasses.replace(PRESETS[preset], discriminator_motion_scale=motion_scale)
     if ndf is not None:
         config = dataclasses.replace(config, discriminator_ndf=ndf)
     disc = VideoDiscriminator(config)
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--motion-scale", type=float, default=0.0, help="SavpConfig.discriminator_motion_scale")
     parser.add_argument("--no-spectral-norm", action="store_true")
     parser.add_argument("--torch-init", action="store_true")
     args = parser.parse_args()
@@ -71,7 +73,7 @@ def main() -> None:
     config = PRESETS[args.preset]
     clips = SequenceClips(args.data, "train", config.image_size, config.discriminator_clip_frames, 0,
                           config.image_channels)
-    disc = build(args.preset, args.ndf, not args.no_spectral_norm, args.torch_init)
+    disc = build(args.preset, args.ndf, args.motion_scale, not args.no_spectral_norm, args.torch_init)
     optimiser = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.999))
     generator = torch.Generator().manual_seed(0)
     for step in range(1, args.steps + 1):

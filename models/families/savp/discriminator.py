@@ -38,11 +38,14 @@ class DiscriminatorOutput:
 
 class VideoDiscriminator(nn.Module):
     """Seven spectrally normalised Conv3d + LReLU(0.1) layers and a spectrally normalised dense logit, on a clip
-    (B, C, T, H, W) in [0, 1]."""
+    (B, C, T, H, W) in [0, 1]; with `discriminator_motion_scale` > 0 (ours) the scaled frame differences are stacked
+    on the clip's channels first."""
 
     def __init__(self, config: SavpConfig) -> None:
         super().__init__()
-        channels, (t, s) = config.image_channels, (config.discriminator_clip_frames, config.image_size)
+        self.motion_scale = config.discriminator_motion_scale
+        channels = config.image_channels * (2 if self.motion_scale > 0 else 1)
+        t, s = config.discriminator_clip_frames, config.image_size
         layers: list[nn.Module] = []
         for multiple, kernel, stride in _LAYERS:
             width = multiple * config.discriminator_ndf
@@ -56,11 +59,20 @@ class VideoDiscriminator(nn.Module):
         self.dense = spectral_norm(dense)
 
     def forward(self, clip: torch.Tensor) -> DiscriminatorOutput:
-        features, x = [], clip  # (B, C, T, H, W)
+        features, x = [], with_motion(clip, self.motion_scale)  # (B, C or 2C, T, H, W)
         for layer in self.layers:
             x = layer(x)
             features.append(x)
         return DiscriminatorOutput(self.dense(x.flatten(1)).squeeze(1), tuple(features))  # logits (B,)
+
+
+def with_motion(clip: torch.Tensor, scale: float) -> torch.Tensor:
+    """clip (B, C, T, H, W) → itself (scale 0) or cat(clip, scale · (x_t − x_{t−1})) on channels, (B, 2C, T, H, W),
+    the first frame's difference zero."""
+    if scale <= 0:
+        return clip
+    diff = torch.cat([torch.zeros_like(clip[:, :, :1]), clip[:, :, 1:] - clip[:, :, :-1]], dim=2)  # (B, C, T, H, W)
+    return torch.cat([clip, scale * diff], dim=1)
 
 
 def random_clip_starts(batch: int, num_frames: int, clip_frames: int, generator: torch.Generator) -> torch.Tensor:

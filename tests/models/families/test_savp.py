@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from models.families.savp.config import PRESETS, SavpConfig
-from models.families.savp.discriminator import VideoDiscriminator, random_clip_starts, take_clips
+from models.families.savp.discriminator import VideoDiscriminator, random_clip_starts, take_clips, with_motion
 from models.families.savp.layers import apply_cdna, normalise_cdna_kernels, symmetric_pad
 from models.families.savp.losses import (
     Critique,
@@ -93,6 +95,39 @@ def test_small_preset_cell_and_discriminator_shapes() -> None:
     clip = torch.rand(2, 3, config.discriminator_clip_frames, 32, 32)
     judged = VideoDiscriminator(config)(clip)
     assert judged.logits.shape == (2,) and len(judged.features) == 7
+
+
+def test_motion_channels_are_the_scaled_frame_differences_and_off_by_default() -> None:
+    clip = moving_squares(TINY, batch=2, seed=0).transpose(1, 2)[:, :, :4]  # (B, C, 4, S, S)
+    channels = clip.shape[1]
+    frozen = clip[:, :, :1].expand_as(clip)
+    assert with_motion(clip, 0.0) is clip
+    moving = with_motion(clip, 10.0)  # (B, 2C, 4, S, S)
+    assert moving.shape == (2, 2 * channels, *clip.shape[2:])
+    assert torch.equal(moving[:, :channels], clip)
+    assert torch.allclose(moving[:, channels:, 1:], 10 * (clip[:, :, 1:] - clip[:, :, :-1]))
+    assert not moving[:, channels:, 0].any() and not with_motion(frozen, 10.0)[:, channels:].any()
+    paper, ours = VideoDiscriminator(TINY), VideoDiscriminator(dataclasses.replace(TINY, discriminator_motion_scale=10))
+    assert paper.layers[0][0].in_channels == channels and ours.layers[0][0].in_channels == 2 * channels
+    assert ours(clip).logits.shape == (2,)
+    with pytest.raises(ValueError, match="discriminator_motion_scale"):
+        dataclasses.replace(TINY, discriminator_motion_scale=-1.0)
+
+
+def test_discriminator_with_motion_channels_tells_a_frozen_clip_from_a_moving_one() -> None:
+    """The case the paper's discriminator fails on our people clips (scripts/probe_savp_discriminator.py)."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(TINY, discriminator_motion_scale=10.0)
+    critic = VideoDiscriminator(config)
+    optimiser = torch.optim.Adam(critic.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    for step in range(60):
+        real = moving_squares(config, batch=8, seed=step, background=0.5, square=0.6).transpose(1, 2)[:, :, :4]
+        frozen = real[:, :, :1].expand_as(real)
+        loss = discriminator_loss(config, Critique(critic(real), critic(frozen))) / config.discriminator_weight
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert loss.item() < 0.25  # chance: 0.5
 
 
 def test_masks_sum_to_one_over_candidates_and_output_is_their_blend() -> None:
