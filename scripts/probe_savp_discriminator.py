@@ -25,6 +25,7 @@ from torch.nn.utils import parametrize
 
 from models.families.savp.config import PRESETS
 from models.families.savp.discriminator import VideoDiscriminator
+from models.families.savp.losses import lsgan_discriminator_loss
 from models.families.savp.recipe import SequenceClips
 
 
@@ -46,11 +47,11 @@ def build(preset: str, ndf: int | None, motion_scale: float, spectral_norm: bool
         config = dataclasses.replace(config, discriminator_ndf=ndf)
     disc = VideoDiscriminator(config)
     for module in disc.modules():
-        if not spectral_norm and parametrize.is_parametrized(module):
+        if not isinstance(module, nn.Conv3d | nn.Linear):
+            continue
+        if not spectral_norm:
             parametrize.remove_parametrizations(module, "weight")
-    for module in disc.modules():
-        if torch_init and isinstance(module, nn.Conv3d | nn.Linear):
-            # under spectral norm the parametrized weight is `parametrizations.weight.original`
+        if torch_init:  # under spectral norm the trained weight is `parametrizations.weight.original`
             weight = module.parametrizations.weight.original if parametrize.is_parametrized(module) else module.weight
             nn.init.kaiming_uniform_(weight, a=5**0.5)
     return disc
@@ -79,9 +80,9 @@ def main() -> None:
     for step in range(1, args.steps + 1):
         real = torch.stack([clips[step * args.batch + i] for i in range(args.batch)])  # (B, L, C, S, S)
         fake = corrupt(real, args.fake, generator)
-        real_logits = disc(real.transpose(1, 2)).logits  # (B,)
-        fake_logits = disc(fake.transpose(1, 2)).logits
-        loss = ((real_logits - 1) ** 2).mean() + (fake_logits**2).mean()  # LSGAN, unweighted
+        judged_real, judged_fake = disc(real.transpose(1, 2)), disc(fake.transpose(1, 2))
+        loss = lsgan_discriminator_loss(judged_real, judged_fake)  # unweighted (training weighs it by 0.1)
+        real_logits, fake_logits = judged_real.logits, judged_fake.logits  # (B,)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

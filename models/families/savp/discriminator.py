@@ -71,7 +71,7 @@ def with_motion(clip: torch.Tensor, scale: float) -> torch.Tensor:
     the first frame's difference zero."""
     if scale <= 0:
         return clip
-    diff = torch.cat([torch.zeros_like(clip[:, :, :1]), clip[:, :, 1:] - clip[:, :, :-1]], dim=2)  # (B, C, T, H, W)
+    diff = torch.diff(clip, dim=2, prepend=clip[:, :, :1])  # (B, C, T, H, W)
     return torch.cat([clip, scale * diff], dim=1)
 
 
