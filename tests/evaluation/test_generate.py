@@ -65,6 +65,19 @@ def test_content_distance_is_zero_for_a_still_clip() -> None:
     assert mean_pairwise(histograms(torch.rand(2, 5, 3, 8, 8) * 2 - 1), 1.0) > 0
 
 
+def test_content_distance_counts_flicker_not_a_steady_corruption() -> None:
+    """What scripts/acd_noise_sensitivity.py measures on real clips: noise drawn afresh per frame raises ACD-hist,
+    the same noise held over the clip leaves it at zero, and more flicker costs more."""
+    from scripts.acd_noise_sensitivity import acd_hist
+
+    rng = torch.Generator().manual_seed(0)
+    still = (torch.rand(8, 1, 3, 16, 16, generator=rng) * 2 - 1).expand(-1, 6, -1, -1, -1)  # (8, 6, 3, 16, 16)
+    steady = 0.04 * torch.randn(8, 1, 3, 16, 16, generator=rng)
+    assert acd_hist(still + steady) == 0.0
+    flicker = [acd_hist(still + s * torch.randn(still.shape, generator=rng)) for s in (0.01, 0.04, 0.16)]
+    assert 0 < flicker[0] < flicker[1] < flicker[2]
+
+
 def test_the_generate_protocol_scores_a_served_card(data: Path, judges: Path, tmp_path: Path) -> None:
     loop = TrainingLoop(MoCoGANRecipe_run(data, tmp_path))
     loop.fit()
