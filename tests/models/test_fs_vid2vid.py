@@ -191,6 +191,20 @@ def test_mask_composition_without_spade_combine() -> None:
     torch.testing.assert_close(out.frame, x * out.mask_prev + out.warped_prev * (1 - out.mask_prev))
 
 
+def test_blend_reference_keeps_the_weights_and_blends_the_spade_combine_output_with_the_warped_reference() -> None:
+    plain = _build(TINY, seed=7).eval()
+    blended = FewShotGenerator(dataclasses.replace(TINY, blend_reference=True)).eval()
+    blended.load_state_dict(plain.state_dict())  # same parameters: the option adds none
+    refs, ref_labels, labels = _inputs(1, 1, frames=1, seed=7)
+    with torch.inference_mode():
+        h, _ = plain.step(labels[0], plain.start(refs, ref_labels))
+        out, _ = blended.step(labels[0], blended.start(refs, ref_labels))
+    assert out.mask_ref is not None and out.warped_ref is not None
+    torch.testing.assert_close(out.frame, h.frame * out.mask_ref + out.warped_ref * (1 - out.mask_ref))
+    assert not torch.allclose(out.frame, h.frame)
+    torch.testing.assert_close(out.raw, h.raw)  # the raw (no warped maps) output is not blended
+
+
 def test_bilinear_upsampling_keeps_the_weights_and_leaves_no_2x2_blocks() -> None:
     """`upsample="bilinear"` is the same network (nearest weights load as they are) whose decoders, label embeddings
     and flow networks no longer copy pixels into 2x2 blocks: their outputs change, and an up-sampled map no longer

@@ -70,6 +70,10 @@ class FewShotConfig:
     references scored worse than one (the attention mass often picked a far pose); the fused features were fine."""
     spade_combine: bool = True
     """Feed cat(warped image, mask) embeddings as extra SPADE maps instead of blending by masks."""
+    blend_reference: bool = False
+    """Ours: with spade_combine, also blend the output with the warped reference by the flow network's mask
+    (frame = h·m + warped·(1 − m)), so what the reference shows unchanged (a static background) arrives as pixels
+    rather than through the decoder's modulation, which draws it blurrier (`scripts/probe_fewshot_background.py`)."""
     n_sc_layers: int = 2
     separate_temporal_flow: bool = False
     """A second flow network for the previous frame (the paper shares one when warp_reference is on)."""
@@ -307,6 +311,8 @@ class FewShotGenerator(nn.Module):
         raw: torch.Tensor | None = h
         if c.spade_combine:
             raw = self._to_image(self._decode(x, fine, label_maps, weights, [])) if with_raw else None
+            if c.blend_reference and warped_ref is not None and mask_ref is not None:
+                frame = h * mask_ref + warped_ref * (1 - mask_ref)  # (B, 3, H, W)
         else:
             if warped_ref is not None and mask_ref is not None:
                 frame = h * mask_ref + warped_ref * (1 - mask_ref)
