@@ -233,7 +233,7 @@ def evaluate_model(card: Any, pipeline: Pipeline, seqs: list[Sequence], config: 
     device = config.device
 
     def run(clip: Clip, temporal: bool, refs: Clip | None = None) -> list[np.ndarray]:
-        return run_stream(pipeline, clip, temporal, None if refs is None else _frames(refs),
+        return run_stream(pipeline, clip, temporal, None if refs is None else frames_tensor(refs),
                           None if refs is None else refs.labels, device)
 
     chosen = spread_over_appearances(seqs, config.max_sequences)
@@ -352,7 +352,7 @@ def clip_class_colours(clip: Clip, fallback: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
 
 
-def _frames(clip: Clip) -> torch.Tensor:
+def frames_tensor(clip: Clip) -> torch.Tensor:
     """(K, 3, H, W) in [-1, 1] from a clip's uint8 frames."""
     return torch.stack([rgb_to_tensor(f) for f in clip.frames])
 

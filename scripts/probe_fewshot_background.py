@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from app.contracts import load_manifest
-from evaluation.translate import _frames, load_clip, load_sequences, spread_over_appearances
+from evaluation.translate import frames_tensor, load_clip, load_sequences, spread_over_appearances
 from models.core.checkpoints import build_with_weights, config_overrides_from_json
 from models.core.family import WeightsRef
 from models.families.fs_vid2vid.generator import PRESETS, FewShotGenerator
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> None:
         for seq in spread_over_appearances(seqs, args.sequences):
             clip = load_clip(seq, list(range(args.frames)), codec, h, w)
             ref = load_clip(seq, [args.frames + args.reference_offset], codec, h, w)
-            reference = _frames(ref)  # (1, 3, H, W) in [-1, 1]
+            reference = frames_tensor(ref)  # (1, 3, H, W) in [-1, 1]
             state = gen.start(references=reference[None], reference_labels=ref.labels[None])
-            truth = _frames(clip)  # (T, 3, H, W)
+            truth = frames_tensor(clip)  # (T, 3, H, W)
             for t in range(args.frames):
                 out, state = gen.step(clip.labels[t : t + 1], state)
                 y = to_unit(truth[t : t + 1])
