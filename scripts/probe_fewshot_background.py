@@ -5,7 +5,8 @@ the truth agree within 2 grey levels are the static background both show; the re
 or uncovers. Prints PSNR over the whole frame, the background and the rest for: the model's output, the reference
 warped by the model's flow, the explicit blend of the two by the model's reference mask (`h·m + warped·(1 − m)`),
 and an oracle that takes the truth on the background and the output elsewhere (what a perfect background would
-add). Also the mean of the reference mask.
+add). Also the mean of the reference mask. (For a model with `blend_reference` the output is already that blend, and
+the "explicit blend" row blends it a second time.)
 
     python -m scripts.probe_fewshot_background --data data/people --model people
 """
@@ -13,7 +14,6 @@ add). Also the mean of the reference mask.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -22,9 +22,7 @@ import torch
 
 from app.contracts import load_manifest
 from evaluation.translate import frames_tensor, load_clip, load_sequences, spread_over_appearances
-from models.core.checkpoints import build_with_weights, config_overrides_from_json
-from models.core.family import WeightsRef
-from models.families.fs_vid2vid.generator import PRESETS, FewShotGenerator
+from models.core.checkpoints import load_generator
 from workers.labels_input import codec_for
 
 
@@ -49,10 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     card = load_manifest(args.manifest).models[args.model]
-    base = PRESETS[card.preset]
-    config = dataclasses.replace(base, **config_overrides_from_json(type(base), card.config))
-    weights = WeightsRef(args.manifest.parent / card.weights.file)
-    gen = build_with_weights(FewShotGenerator, config, weights, "cpu").eval()
+    gen = load_generator(card.preset, dict(card.config), args.manifest.parent / card.weights.file, card.weights.sha256,
+                         "cpu")
     codec = codec_for(card.inputs.labels)
     h, w = card.output.height, card.output.width
     _, seqs = load_sequences(args.data, "test")

@@ -311,13 +311,10 @@ class FewShotGenerator(nn.Module):
         raw: torch.Tensor | None = h
         if c.spade_combine:
             raw = self._to_image(self._decode(x, fine, label_maps, weights, [])) if with_raw else None
-            if c.blend_reference and warped_ref is not None and mask_ref is not None:
-                frame = h * mask_ref + warped_ref * (1 - mask_ref)  # (B, 3, H, W)
-        else:
-            if warped_ref is not None and mask_ref is not None:
-                frame = h * mask_ref + warped_ref * (1 - mask_ref)
-            if warped_prev is not None and mask_prev is not None:
-                frame = frame * mask_prev + warped_prev * (1 - mask_prev)
+        if (c.blend_reference or not c.spade_combine) and warped_ref is not None and mask_ref is not None:
+            frame = h * mask_ref + warped_ref * (1 - mask_ref)  # (B, 3, H, W)
+        if not c.spade_combine and warped_prev is not None and mask_prev is not None:
+            frame = frame * mask_prev + warped_prev * (1 - mask_prev)
 
         out = FewShotOutput(frame=frame, raw=raw, flow_ref=flow_ref, mask_ref=mask_ref, warped_ref=warped_ref,
                             flow_prev=flow_prev, mask_prev=mask_prev, warped_prev=warped_prev, ref_index=ref_index,
