@@ -4,9 +4,10 @@
 `checkpoints/manifest.json`, sha256 checked), from another run (its folder: the latest checkpoint), from one of its
 `step_*.json` checkpoints, or from a `.safetensors` state dict (e.g. weights converted from another layout; its
 metadata may say `family` and `trained_steps`); it must fit the run's generator exactly (same tensor names and
-shapes). Everything else starts fresh: the other networks (discriminators, classifiers), the optimisers and the step
-count. The source goes into every checkpoint's metadata as `warm_start`, so an export can report the generator's
-whole training (`trained_steps` of the source plus this run's).
+shapes), except that it may lack the tensors of zero-initialised extensions (`models.core.extensions`), which then
+keep their zeros. Everything else starts fresh: the other networks (discriminators, classifiers), the optimisers
+and the step count. The source goes into every checkpoint's metadata as `warm_start`, so an export can report the
+generator's whole training (`trained_steps` of the source plus this run's).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from models.core.extensions import extension_tensor_names
 from training.recipe import Recipe
 
 
@@ -91,12 +93,14 @@ def warm_start(recipe: Recipe, source: str, manifest: Path) -> WarmStart:
     state, origin = read_source(source, manifest)
     generator = recipe.modules()["G"]
     own = generator.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    optional = extension_tensor_names(generator)  # zero-initialised additions: a no-op when the source lacks them
+    missing, unexpected = sorted(set(own) - set(state) - optional), sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
         run = recipe.metadata()
         raise ValueError(f"--init-from {source}: its {origin.family} generator does not fit this run's "
                          f"{run['family']} preset {run['preset']} (missing {missing[:3]}, unexpected "
                          f"{unexpected[:3]}, other shapes {wrong[:3]})")
-    generator.load_state_dict({k: v.to(dtype=own[k].dtype, device=own[k].device) for k, v in state.items()})
+    generator.load_state_dict({k: v.to(dtype=own[k].dtype, device=own[k].device) for k, v in state.items()},
+                              strict=False)
     return origin

@@ -70,6 +70,35 @@ def test_bilinear_decoders_load_nearest_resize_weights() -> None:
     assert not torch.allclose(a.frame, b.frame, atol=1e-4)
 
 
+def test_label_skip_starts_as_a_no_op_and_paints_class_colours_once_trained() -> None:
+    """`label_skip` adds one zero-initialised conv per scale: the plain weights give the same frames with it, and
+    training only the skip takes the raw frame to a per-class colour (which the plain head must learn through the
+    bottleneck)."""
+    plain = _gen(n_scales_spatial=2).eval()
+    skip = _gen(n_scales_spatial=2, label_skip=True).eval()
+    missing = skip.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["scales.0.label_skip.weight", "scales.1.label_skip.weight"]
+    labels = _one_hot_labels(1, 4)
+    with torch.no_grad():
+        a, _ = plain.step(labels, plain.start(1, H, W))
+        b, _ = skip.step(labels, skip.start(1, H, W))
+    assert torch.equal(a.raw, b.raw)
+
+    colours = torch.tensor([[0.8, -0.6, 0.2], [-0.7, 0.5, 0.9], [0.1, 0.9, -0.8], [-0.4, -0.4, -0.4]])  # (4, 3)
+    target = torch.einsum("bchw,cd->bdhw", labels, colours)  # (1, 3, H, W)
+    weights = [p for n, p in skip.named_parameters() if "label_skip" in n]
+    optimiser = torch.optim.Adam(weights, lr=0.05)
+    errors = []
+    for _ in range(60):
+        out, _ = skip.step(labels, skip.start(1, H, W))
+        loss = (out.raw - target).abs().mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        errors.append(loss.item())
+    assert errors[-1] < 0.25 * errors[0]
+
+
 @pytest.mark.parametrize("norm", ["batch", "instance", "none"])
 def test_norms_train_and_eval(norm: str) -> None:
     gen = _gen(norm=norm, n_scales_spatial=2)

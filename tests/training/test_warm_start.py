@@ -106,3 +106,24 @@ def test_a_run_starts_from_a_safetensors_file_with_its_metadata(shipped: tuple[P
     assert main(_args(data, run, 1, "--init-from", str(weights))) == 0
     meta = read_checkpoint_meta(latest_checkpoint(run))  # type: ignore[arg-type]
     assert meta["warm_start"] == {"source": str(weights), "family": "vid2vid", "trained_steps": 7, "sha256": None}
+
+
+def test_a_run_with_a_label_skip_starts_from_weights_without_one(shipped: tuple[Path, Path], tmp_path: Path) -> None:
+    """The label skip is a zero-initialised extension: the shipped tensors load, the skip starts at zero and trains."""
+    data, manifest = shipped
+    card = load_manifest(manifest).models["tiny"]
+    assert card.weights is not None
+    exported = load_file(str(manifest.parent / card.weights.file))
+    run = tmp_path / "run"
+    skip = ["--config", json.dumps({"label_skip": True})]
+    assert main(_args(data, run, 1, "--init-from", "tiny", "--manifest", str(manifest), *skip)) == 0
+    trained = module_weights(latest_checkpoint(run), "G")  # type: ignore[arg-type]
+    added = sorted(set(trained) - set(exported))
+    assert added == ["scales.0.label_skip.weight"]
+    assert trained[added[0]].abs().sum() > 0  # one step of training moved it off zero
+
+    renamed = {k.replace("image_head", "other_head"): v for k, v in exported.items()}  # a real mismatch still fails
+    from safetensors.torch import save_file
+
+    save_file(renamed, str(tmp_path / "renamed.safetensors"))
+    assert main(_args(data, tmp_path / "b", 1, "--init-from", str(tmp_path / "renamed.safetensors"), *skip)) == 2

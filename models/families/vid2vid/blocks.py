@@ -6,6 +6,7 @@
   scale's last decoder features, then ResBlocks + one up-convolution per head.
 - `GlobalBranch`: the pix2pixHD global generator (stem, downs, ResBlocks, ups, Conv7 tanh), used for the
   foreground branch and by `SingleImageGenerator` for first frames.
+- `LabelSkip` (ours, optional): the current labels added to the image head's pre-activation (`image_logits`).
 Composition (mask, warp, foreground mixing) lives in `models.families.vid2vid.generator`. torch only.
 """
 
@@ -19,6 +20,7 @@ from torch import nn
 
 from models.families.vid2vid.label_gather import OneHotCodes, label_stacks
 from models.families.vid2vid.layers import (
+    LabelSkip,
     NormKind,
     UpsampleKind,
     conv7_block,
@@ -91,6 +93,13 @@ class GlobalBranch(nn.Module):
         return torch.tanh(self.head(self.features(x)))  # (B, 3, H, W)
 
 
+def image_logits(head: nn.Sequential, skip: LabelSkip | None, features: torch.Tensor, labels: torch.Tensor
+                 ) -> torch.Tensor:
+    """The image head's pre-activation (B, 3, H, W), plus the label skip's when the scale has one."""
+    logits = head(features)  # (B, 3, H, W)
+    return logits if skip is None else logits + skip(labels)
+
+
 class CompositeGenerator(nn.Module):
     """Coarsest scale: label / previous-frame encoders, image decoder, flow+mask decoder, optional fg."""
 
@@ -106,8 +115,10 @@ class CompositeGenerator(nn.Module):
         use_flow: bool,
         flow_scale: float,
         upsample: UpsampleKind = "transpose",
+        label_skip_channels: int | None = None,
     ) -> None:
         super().__init__()
+        self.label_skip = LabelSkip(label_skip_channels) if label_skip_channels is not None else None
         n_enc, n_dec = n_blocks - n_blocks // 2, n_blocks // 2
         self.flow_scale = flow_scale
         self.label_encoder = encoder_stack(label_ch, ngf, n_downsample, n_enc, norm)
@@ -128,7 +139,7 @@ class CompositeGenerator(nn.Module):
         encoded = label_stacks(label_stems, labels, codes)
         code = encoded[0] + self.prev_encoder(prev_frames)  # (B, ngf·2^n, H/2^n, W/2^n)
         image_features = self.image_decoder(code)  # (B, ngf, H, W)
-        image = torch.tanh(self.image_head(image_features))  # (B, 3, H, W)
+        image = torch.tanh(image_logits(self.image_head, self.label_skip, image_features, labels))  # (B, 3, H, W)
         flow = mask = flow_features = None
         if self.flow_decoder is not None and self.flow_head is not None and self.mask_head is not None:
             flow_features = self.flow_decoder(code)  # (B, ngf, H, W)
@@ -170,8 +181,10 @@ class CompositeLocalGenerator(nn.Module):
         use_flow: bool,
         flow_scale: float,
         upsample: UpsampleKind = "transpose",
+        label_skip_channels: int | None = None,
     ) -> None:
         super().__init__()
+        self.label_skip = LabelSkip(label_skip_channels) if label_skip_channels is not None else None
         self.flow_scale = flow_scale
         self.label_down = local_stem(label_ch, ngf, norm)
         self.prev_down = local_stem(prev_ch, ngf, norm)
@@ -192,7 +205,7 @@ class CompositeLocalGenerator(nn.Module):
         encoded = label_stacks(label_stems, labels, codes)
         down = encoded[0] + self.prev_down(prev_frames)  # (B, 2·ngf, H/2, W/2)
         image_features = self.image_up(down + coarse.image_features)  # (B, ngf, H, W)
-        image = torch.tanh(self.image_head(image_features))  # (B, 3, H, W)
+        image = torch.tanh(image_logits(self.image_head, self.label_skip, image_features, labels))  # (B, 3, H, W)
         flow = mask = flow_features = None
         if self.flow_up is not None and self.flow_head is not None and self.mask_head is not None:
             if coarse.flow_features is None:

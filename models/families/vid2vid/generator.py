@@ -69,6 +69,8 @@ class Vid2VidConfig:
     """How streams start: "zeros" (no_first_img: zero history, raw h for the first frame; train the same way),
     "real" (first frames given to `start`), "single_image" (first frames from `SingleImageGenerator`)."""
     single_image: SingleImageConfig | None = None
+    label_skip: bool = False
+    """Ours: each scale's image head also reads the current labels (`layers.LabelSkip`, zero-initialised)."""
 
     def __post_init__(self) -> None:
         if self.n_frames_G < 2:
@@ -234,6 +236,7 @@ class Vid2VidGenerator(nn.Module):
                 not c.no_flow,
                 c.flow_multiplier,
                 c.upsample,
+                c.label_channels if c.label_skip else None,
             )
         ]
         for s in range(1, c.n_scales_spatial):
@@ -249,6 +252,7 @@ class Vid2VidGenerator(nn.Module):
                     not c.no_flow,
                     c.flow_multiplier * 2**s,
                     c.upsample,
+                    c.label_channels if c.label_skip else None,
                 )
             )
         self.scales = nn.ModuleList(scales)

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.core.extensions import ZeroInitExtension
+
 NormKind = Literal["batch", "instance", "none"]
 NormStatistics = Literal["running", "per_frame"]
 UpsampleKind = Literal["transpose", "resize", "bilinear"]
@@ -110,6 +112,23 @@ def _upsample_2x(upsample: UpsampleKind) -> nn.Upsample:
 def conv7_head(in_ch: int, out_ch: int) -> nn.Sequential:
     """ReflPad3, Conv7x7 (in → out) without activation: the output layer of image, flow and mask heads."""
     return nn.Sequential(ReflectionPad(3), nn.Conv2d(in_ch, out_ch, 7))
+
+
+class LabelSkip(ZeroInitExtension):
+    """Ours (a departure, `Vid2VidConfig.label_skip`): the current label map straight into the image head's
+    pre-activation by one 3x3 convolution, so class colours and class boundaries need not survive the 2^n
+    bottleneck. Zero-initialised: weights trained without it give the same frames with it (warm starts accept it
+    missing)."""
+
+    def __init__(self, label_channels: int, out_channels: int = 3) -> None:
+        super().__init__()
+        self.label_channels = label_channels
+        self.weight = nn.Parameter(torch.zeros(out_channels, label_channels, 3, 3))
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        """labels (B, n·C, H, W), the current frame's C channels last -> (B, out, H, W)."""
+        current = labels[:, -self.label_channels :]  # (B, C, H, W)
+        return F.conv2d(F.pad(current, (1, 1, 1, 1), mode="replicate"), self.weight.to(current.dtype))
 
 
 class ResBlock(nn.Module):
