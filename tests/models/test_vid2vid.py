@@ -87,7 +87,7 @@ def test_label_skip_starts_as_a_no_op_and_paints_class_colours_once_trained() ->
     colours = torch.tensor([[0.8, -0.6, 0.2], [-0.7, 0.5, 0.9], [0.1, 0.9, -0.8], [-0.4, -0.4, -0.4]])  # (4, 3)
     target = torch.einsum("bchw,cd->bdhw", labels, colours)  # (1, 3, H, W)
     weights = [p for n, p in skip.named_parameters() if "label_skip" in n]
-    optimiser = torch.optim.Adam(weights, lr=0.05)
+    optimiser = torch.optim.Adam(weights, lr=2e-3)
     errors = []
     for _ in range(60):
         out, _ = skip.step(labels, skip.start(1, H, W))

@@ -118,17 +118,22 @@ class LabelSkip(ZeroInitExtension):
     """Ours (a departure, `Vid2VidConfig.label_skip`): the current label map straight into the image head's
     pre-activation by one 3x3 convolution, so class colours and class boundaries need not survive the 2^n
     bottleneck. Zero-initialised: weights trained without it give the same frames with it (warm starts accept it
-    missing)."""
+    missing). The kernel is stored divided by `GAIN` (an equalised learning rate): Adam moves every parameter by
+    about lr per step, and this one layer must carry whole class colours (logit offsets of order 1), so at the
+    decoder's lr it would need thousands of steps."""
+
+    GAIN = 25.0
 
     def __init__(self, label_channels: int, out_channels: int = 3) -> None:
         super().__init__()
         self.label_channels = label_channels
-        self.weight = nn.Parameter(torch.zeros(out_channels, label_channels, 3, 3))
+        self.weight = nn.Parameter(torch.zeros(out_channels, label_channels, 3, 3))  # kernel / GAIN
 
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
         """labels (B, n·C, H, W), the current frame's C channels last -> (B, out, H, W)."""
         current = labels[:, -self.label_channels :]  # (B, C, H, W)
-        return F.conv2d(F.pad(current, (1, 1, 1, 1), mode="replicate"), self.weight.to(current.dtype))
+        kernel = (self.weight * self.GAIN).to(current.dtype)  # (out, C, 3, 3)
+        return F.conv2d(F.pad(current, (1, 1, 1, 1), mode="replicate"), kernel)
 
 
 class ResBlock(nn.Module):
