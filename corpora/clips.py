@@ -37,6 +37,9 @@ class ClipSpec:
         references: K reference frames per clip (few-shot), 0 for vid2vid.
         use_instance: segmentation only: append the instance-boundary channel.
         crop_scale_min: the crop covers a random fraction in [crop_scale_min, 1] of the largest crop that fits.
+        still_share: probability that a clip shows a still scene: its first frame (labels, frame) held for all T
+            frames, flows zero. Our street renderer never holds its camera still, and a flow network that has only
+            seen moving cameras smears a user's still-camera clip.
         seed: base seed of the per-item randomness.
     """
 
@@ -48,6 +51,7 @@ class ClipSpec:
     references: int = 0
     use_instance: bool = False
     crop_scale_min: float = 0.8
+    still_share: float = 0.0
     seed: int = 0
 
 
@@ -169,6 +173,8 @@ class ClipDataset(torch.utils.data.Dataset):
         span = (spec.clip_frames - 1) * stride + 1
         start = int(rng.integers(0, n - span + 1))
         indices = [start + j * stride for j in range(spec.clip_frames)]
+        if spec.still_share > 0 and rng.random() < spec.still_share:
+            indices, stride = [start] * spec.clip_frames, 0
 
         h0, w0 = self._read("B", seq, start).shape[:2]
         box = self._crop_box(rng, h0, w0)
@@ -179,7 +185,7 @@ class ClipDataset(torch.utils.data.Dataset):
         for j, i in enumerate(indices):
             frames.append(rgb_to_tensor(self._fit(self._read("B", seq, i), box, flip, nearest=False)))
             labels.append(self._label_tensor(seq, i, box, flip))
-            if j == 0:
+            if j == 0 or stride == 0:
                 flows.append(torch.zeros(2, spec.height, spec.width))
                 continue
             flow = self._fit(self._strided_flow(seq, i, stride), box, flip, nearest=False)  # (H, W, 2)

@@ -46,3 +46,19 @@ def test_missing_flow_falls_back_to_cached_dis(tmp_path: Path) -> None:
     assert len(list((root / "cache" / "flow" / "train" / "seq00").glob("*.npy"))) == 2
     again = ClipDataset(root, "train", spec)
     assert torch.allclose(again[0].flows, clip.flows, atol=1e-2) and again.flow_cache.computed == 0
+
+
+def test_still_clips_hold_their_first_frame_with_zero_flow_at_the_share_asked(square_data: Path) -> None:
+    spec = ClipSpec(clip_frames=4, height=32, width=32, crop_scale_min=1.0, flip=False, still_share=0.5)
+    data = ClipDataset(square_data, "train", spec)
+    still = 0
+    for i in range(40):
+        clip = data[i]
+        held = all(torch.equal(clip.frames[t], clip.frames[0]) and torch.equal(clip.labels[t], clip.labels[0])
+                   for t in range(1, 4))
+        if held:
+            still += 1
+            assert torch.all(clip.flows == 0)
+        else:  # the square moves in every other clip, with its flow
+            assert clip.flows[1:].abs().sum() > 0
+    assert 10 <= still <= 30

@@ -85,7 +85,8 @@ class VideoRecipe:
         self.n_prev = self.history_frames(base)
         longest = max(schedule.clip_frames_at(c, c.steps), c.clip_frames, self.n_prev + 1)
         spec = ClipSpec(clip_frames=longest, height=c.height, width=c.width, max_t_step=c.max_t_step, flip=c.flip,
-                        references=self.max_references(), use_instance=use_instance, seed=c.seed)
+                        references=self.max_references(), use_instance=use_instance, still_share=c.still_share,
+                        seed=c.seed)
         self._dataset = ClipDataset(c.data, c.split, spec)
         self.label_type, self.num_classes = self._dataset.label_type, self._dataset.num_classes
         self.overrides = {**c.overrides, "label_channels": self._dataset.channels}

@@ -44,6 +44,8 @@ class TrainConfig:
     """Double the clip length every this many steps (0: never), up to max_clip_frames (vid2vid niter_step)."""
     max_t_step: int = 1
     flip: bool = True
+    still_share: float = 0.0
+    """Share of clips that hold their first frame still (flows zero; `corpora.clips.ClipSpec.still_share`)."""
     references: int = 1
     """Few-shot K (ignored by vid2vid); with `min_references` the largest K drawn."""
     min_references: int = 0
