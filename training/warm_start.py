@@ -4,10 +4,11 @@
 `checkpoints/manifest.json`, sha256 checked), from another run (its folder: the latest checkpoint), from one of its
 `step_*.json` checkpoints, or from a `.safetensors` state dict (e.g. weights converted from another layout; its
 metadata may say `family` and `trained_steps`); it must fit the run's generator exactly (same tensor names and
-shapes), except that it may lack the tensors of zero-initialised extensions (`models.core.extensions`), which then
-keep their zeros. Everything else starts fresh: the other networks (discriminators, classifiers), the optimisers
-and the step count. The source goes into every checkpoint's metadata as `warm_start`, so an export can report the
-generator's whole training (`trained_steps` of the source plus this run's).
+shapes), except that it may lack the tensors of zero-initialised extensions (`models.core.extensions`), which
+then keep their initial no-op values. Everything else starts fresh: the other networks (discriminators,
+classifiers), the optimisers and the step count. The source goes into every checkpoint's metadata as
+`warm_start`, so an export can report the generator's whole training (`trained_steps` of the source plus this
+run's).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def warm_start(recipe: Recipe, source: str, manifest: Path) -> WarmStart:
     state, origin = read_source(source, manifest)
     generator = recipe.modules()["G"]
     own = generator.state_dict()
-    optional = extension_tensor_names(generator)  # zero-initialised additions: a no-op when the source lacks them
+    optional = extension_tensor_names(generator)  # additions that start as a no-op: the source may lack them
     missing, unexpected = sorted(set(own) - set(state) - optional), sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:

@@ -11,7 +11,8 @@ from torch import nn
 
 
 class ZeroInitExtension(nn.Module):
-    """Marker base class: every parameter of such a module starts at zero and the module then contributes nothing."""
+    """Marker base class: such a module's contribution starts at exactly zero (its last layer is zero-initialised),
+    whatever its other parameters hold."""
 
 
 def extension_tensor_names(root: nn.Module) -> set[str]:

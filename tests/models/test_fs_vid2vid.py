@@ -191,18 +191,35 @@ def test_mask_composition_without_spade_combine() -> None:
     torch.testing.assert_close(out.frame, x * out.mask_prev + out.warped_prev * (1 - out.mask_prev))
 
 
-def test_blend_reference_keeps_the_weights_and_blends_the_spade_combine_output_with_the_warped_reference() -> None:
+def test_learned_blend_starts_as_the_plain_frame_and_learns_to_take_the_warped_images() -> None:
+    """`learned_blend` adds two zero-initialised heads: the plain weights give the same frames with them; training
+    only the heads toward the warped reference moves the output there."""
     plain = _build(TINY, seed=7).eval()
-    blended = FewShotGenerator(dataclasses.replace(TINY, blend_reference=True)).eval()
-    blended.load_state_dict(plain.state_dict())  # same parameters: the option adds none
-    refs, ref_labels, labels = _inputs(1, 1, frames=1, seed=7)
+    blended = FewShotGenerator(dataclasses.replace(TINY, learned_blend=True))
+    missing = blended.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith(("blend_ref.", "blend_prev.")) for k in missing)
+    blended.eval()
+    refs, ref_labels, labels = _inputs(1, 1, frames=2, seed=7)
     with torch.inference_mode():
-        h, _ = plain.step(labels[0], plain.start(refs, ref_labels))
+        a, state_a = plain.step(labels[0], plain.start(refs, ref_labels))
+        b, state_b = blended.step(labels[0], blended.start(refs, ref_labels))
+        a2, _ = plain.step(labels[1], state_a)
+        b2, _ = blended.step(labels[1], state_b)
+    torch.testing.assert_close(b.frame, a.frame)
+    torch.testing.assert_close(b2.frame, a2.frame)  # the previous-frame blend too
+
+    heads = [p for n, p in blended.named_parameters() if n.startswith("blend_")]
+    optimiser = torch.optim.Adam(heads, lr=1e-3)
+    errors = []
+    for _ in range(30):
         out, _ = blended.step(labels[0], blended.start(refs, ref_labels))
-    assert out.mask_ref is not None and out.warped_ref is not None
-    torch.testing.assert_close(out.frame, h.frame * out.mask_ref + out.warped_ref * (1 - out.mask_ref))
-    assert not torch.allclose(out.frame, h.frame)
-    torch.testing.assert_close(out.raw, h.raw)  # the raw (no warped maps) output is not blended
+        assert out.warped_ref is not None
+        loss = (out.frame - out.warped_ref.detach()).abs().mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        errors.append(loss.item())
+    assert errors[-1] < 0.5 * errors[0]
 
 
 def test_bilinear_upsampling_keeps_the_weights_and_leaves_no_2x2_blocks() -> None:

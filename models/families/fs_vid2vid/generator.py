@@ -26,6 +26,7 @@ from torch import nn
 
 from models.core.family import InputError
 from models.core.warp import warp
+from models.families.fs_vid2vid.blend import BlendHead
 from models.families.fs_vid2vid.blocks import (
     LRELU_SLOPE,
     LabelEmbedder,
@@ -70,10 +71,9 @@ class FewShotConfig:
     references scored worse than one (the attention mass often picked a far pose); the fused features were fine."""
     spade_combine: bool = True
     """Feed cat(warped image, mask) embeddings as extra SPADE maps instead of blending by masks."""
-    blend_reference: bool = False
-    """Ours: with spade_combine, also blend the output with the warped reference by the flow network's mask
-    (frame = h·m + warped·(1 − m)), so what the reference shows unchanged (a static background) arrives as pixels
-    rather than through the decoder's modulation, which draws it blurrier (`scripts/probe_fewshot_background.py`)."""
+    learned_blend: bool = False
+    """Ours: move the output toward the warped reference, then toward the warped previous frame, by per-pixel
+    weights that two zero-initialised heads learn (`blend.BlendHead`; off: the reference's frame)."""
     n_sc_layers: int = 2
     separate_temporal_flow: bool = False
     """A second flow network for the previous frame (the paper shares one when warp_reference is on)."""
@@ -227,6 +227,8 @@ class FewShotGenerator(nn.Module):
                                   if combine_ref else None)
         self.img_prev_embedding = (LabelEmbedder(4, ch, "unet", spectral=sn_all, upsample=c.upsample)
                                    if c.spade_combine else None)
+        self.blend_ref = BlendHead(c.label_channels) if c.learned_blend and c.warp_reference else None
+        self.blend_prev = BlendHead(c.label_channels) if c.learned_blend else None
 
     # ---------------------------------------------------------------- streaming API
     def start(self, references: torch.Tensor, reference_labels: torch.Tensor) -> FewShotState:
@@ -311,10 +313,14 @@ class FewShotGenerator(nn.Module):
         raw: torch.Tensor | None = h
         if c.spade_combine:
             raw = self._to_image(self._decode(x, fine, label_maps, weights, [])) if with_raw else None
-        if (c.blend_reference or not c.spade_combine) and warped_ref is not None and mask_ref is not None:
+        if not c.spade_combine and warped_ref is not None and mask_ref is not None:
             frame = h * mask_ref + warped_ref * (1 - mask_ref)  # (B, 3, H, W)
         if not c.spade_combine and warped_prev is not None and mask_prev is not None:
             frame = frame * mask_prev + warped_prev * (1 - mask_prev)
+        if self.blend_ref is not None and warped_ref is not None:
+            frame = self.blend_ref(frame, warped_ref, labels_t)  # (B, 3, H, W)
+        if self.blend_prev is not None and warped_prev is not None:
+            frame = self.blend_prev(frame, warped_prev, labels_t)  # (B, 3, H, W)
 
         out = FewShotOutput(frame=frame, raw=raw, flow_ref=flow_ref, mask_ref=mask_ref, warped_ref=warped_ref,
                             flow_prev=flow_prev, mask_prev=mask_prev, warped_prev=warped_prev, ref_index=ref_index,
