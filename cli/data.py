@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     street.add_argument("--test-sequences", type=int, default=8, help="sequences held out as test (default 8)")
     street.add_argument("--seed", type=int, default=0)
     street.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
+    street.add_argument("--still-camera-share", type=float, default=0.25,
+                        help="share of train sequences shot from a still camera (default 0.25; the test split never)")
 
     handmade = kinds.add_parser("street-handmade", help="hand-drawn style street label clips (labels only, exact "
                                                         "flow): a test set for the street model")
@@ -166,6 +168,7 @@ def _run_sequence_set(args: argparse.Namespace) -> dict[str, object]:
         config = StreetDataConfig(
             out=args.out, sequences=args.sequences, test_sequences=args.test_sequences, frames=args.frames,
             height=height, width=width, seed=args.seed, workers=args.workers,
+            still_camera_share=args.still_camera_share,
         )
         with tqdm(total=config.sequences * config.frames, unit="frame", desc="street") as bar:
             stats = generate_street_dataset(config, progress=bar.update)

@@ -8,6 +8,7 @@ instance ids (inst: labelId * 1000 + k for cars and people), backward flow t -> 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -37,6 +38,10 @@ class StreetDataConfig:
     seed: int = 0
     workers: int = 1
     fps: float = 15.0
+    still_camera_share: float = 0.25
+    """Share of the *train* sequences whose camera stands still (no travel, sway, yaw or pitch) while cars and
+    people move: what a user's hand-made clip usually is. Drawn from its own random stream, so every other draw of
+    a sequence, and the whole test split, are those of a data set without it."""
 
     def __post_init__(self) -> None:
         if self.sequences < 1 or self.frames < 2:
@@ -54,10 +59,20 @@ def sequence_split(config: StreetDataConfig, index: int) -> str:
     return "test" if index >= config.sequences - config.test_sequences else "train"
 
 
+def still_camera(config: StreetDataConfig, index: int) -> bool:
+    """Whether sequence `index` is shot from a still camera (train split only; `still_camera_share`)."""
+    if sequence_split(config, index) != "train" or config.still_camera_share <= 0:
+        return False
+    return bool(np.random.default_rng([config.seed, index, 1]).random() < config.still_camera_share)
+
+
 def write_street_sequence(config: StreetDataConfig, index: int) -> int:
     """Render and write sequence `index`; returns the number of frames written."""
     rng = np.random.default_rng([config.seed, index])
     world = sample_street_world(rng, config.frames, config.height, config.width)
+    if still_camera(config, index):
+        world = dataclasses.replace(world, path=dataclasses.replace(world.path, speed=0.0, sway=0.0, yaw_amp=0.0,
+                                                                     pitch_amp=0.0))
     with SequenceWriter(config.out, sequence_split(config, index), sequence_name(index)) as writer:
         for t in range(config.frames):
             frame = render_frame(world, t)
@@ -93,7 +108,8 @@ def generate_street_dataset(
     write_dataset_json(
         config.out, "segmentation", entries, fps=config.fps, num_classes=35,
         extra={"generator": {"name": "street", "seed": config.seed, "height": config.height,
-                             "width": config.width, "frames": config.frames, "classes": list(STREET_CLASSES)}},
+                             "width": config.width, "frames": config.frames, "classes": list(STREET_CLASSES),
+                             "still_camera_share": config.still_camera_share}},
     )
     seconds = time.perf_counter() - start
     return {"frames": frames, "seconds": seconds, "frames_per_second": frames / max(seconds, 1e-9)}

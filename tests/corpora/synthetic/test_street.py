@@ -119,3 +119,27 @@ def test_flow_is_zero_for_a_still_camera_except_on_moving_things() -> None:
     assert np.abs(frame.flow[~on_moving]).max() < 1e-3
     if on_moving.any():
         assert np.abs(frame.flow[on_moving]).max() > 0.05
+
+
+def test_still_camera_sequences_hold_the_background_and_leave_the_test_split_alone(tmp_path: Path) -> None:
+    base = {"sequences": 6, "test_sequences": 2, "frames": 4, "height": 48, "width": 96, "seed": 3}
+    still = StreetDataConfig(out=tmp_path / "still", still_camera_share=1.0, **base)  # type: ignore[arg-type]
+    moving = StreetDataConfig(out=tmp_path / "moving", still_camera_share=0.0, **base)  # type: ignore[arg-type]
+    from corpora.synthetic.street import still_camera
+
+    chosen = [i for i in range(6) if still_camera(still, i)]
+    assert chosen == [0, 1, 2, 3]  # every train sequence, never a test one
+    generate_street_dataset(still)
+    generate_street_dataset(moving)
+    test_names = ["street_0004", "street_0005"]
+    for split_dir in ("test_A", "test_B", "test_flow"):
+        for name in test_names:
+            a, b = (_tree_bytes(tmp_path / kind / split_dir / name) for kind in ("still", "moving"))
+            assert a == b, (split_dir, name)
+    name = f"street_{chosen[0]:04d}"
+    labels = [read_png(tmp_path / "still" / "train_A" / name / f"{t:05d}.png") for t in range(4)]
+    flow = np.load(tmp_path / "still" / "train_flow" / name / "00003.npy").astype(np.float32)  # (H, W, 2)
+    unchanged = (labels[3] == labels[2]) & (np.abs(flow).sum(-1) == 0)
+    assert unchanged.mean() > 0.8  # the background stands still: zero flow, same labels
+    moving_flow = np.load(tmp_path / "moving" / "train_flow" / name / "00003.npy").astype(np.float32)
+    assert (np.abs(moving_flow).sum(-1) == 0).mean() < 0.5  # the same world with its camera travelling
