@@ -5,7 +5,7 @@ the truth agree within 2 grey levels are the static background both show; the re
 or uncovers. Prints PSNR over the whole frame, the background and the rest for: the model's output, the reference
 warped by the model's flow, the explicit blend of the two by the model's reference mask (`h·m + warped·(1 − m)`),
 and an oracle that takes the truth on the background and the output elsewhere (what a perfect background would
-add). Also the mean of the reference mask. (For a model with `learned_blend` the output already includes its own
+add). Also the mean of the reference mask. (For a model with `blend_reference` the output already includes its own
 learned blend with the warped reference.)
 
     python -m scripts.probe_fewshot_background --data data/people --model people

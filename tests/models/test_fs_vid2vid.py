@@ -192,10 +192,10 @@ def test_mask_composition_without_spade_combine() -> None:
 
 
 def test_learned_blend_starts_as_the_plain_frame_and_learns_to_take_the_warped_images() -> None:
-    """`learned_blend` adds two zero-initialised heads: the plain weights give the same frames with them; training
-    only the heads toward the warped reference moves the output there."""
+    """`blend_reference` and `blend_previous` add two zero-initialised heads: the plain weights give the same
+    frames with them; training only the heads toward the warped reference moves the output there."""
     plain = _build(TINY, seed=7).eval()
-    blended = FewShotGenerator(dataclasses.replace(TINY, learned_blend=True))
+    blended = FewShotGenerator(dataclasses.replace(TINY, blend_reference=True, blend_previous=True))
     missing = blended.load_state_dict(plain.state_dict(), strict=False).missing_keys
     assert missing and all(k.startswith(("blend_ref.", "blend_prev.")) for k in missing)
     blended.eval()

@@ -1,4 +1,5 @@
-"""Learned pixel blends of the few-shot output with a warped image (ours, `FewShotConfig.learned_blend`).
+"""Learned pixel blends of the few-shot output with a warped image (ours: `FewShotConfig.blend_reference`,
+`blend_previous`).
 
 With SPADE combine (the reference's default) the warped reference and the warped previous frame reach the output only
 through the decoder's modulation, which draws them blurrier than they are: on our people data a static background

@@ -71,9 +71,11 @@ class FewShotConfig:
     references scored worse than one (the attention mass often picked a far pose); the fused features were fine."""
     spade_combine: bool = True
     """Feed cat(warped image, mask) embeddings as extra SPADE maps instead of blending by masks."""
-    learned_blend: bool = False
-    """Ours: move the output toward the warped reference, then toward the warped previous frame, by per-pixel
-    weights that two zero-initialised heads learn (`blend.BlendHead`; off: the reference's frame)."""
+    blend_reference: bool = False
+    """Ours: move the output toward the warped reference by a per-pixel weight that a zero-initialised head learns
+    (`blend.BlendHead`)."""
+    blend_previous: bool = False
+    """Ours: the same toward the warped previous frame (after the reference blend when both are on)."""
     n_sc_layers: int = 2
     separate_temporal_flow: bool = False
     """A second flow network for the previous frame (the paper shares one when warp_reference is on)."""
@@ -227,8 +229,8 @@ class FewShotGenerator(nn.Module):
                                   if combine_ref else None)
         self.img_prev_embedding = (LabelEmbedder(4, ch, "unet", spectral=sn_all, upsample=c.upsample)
                                    if c.spade_combine else None)
-        self.blend_ref = BlendHead(c.label_channels) if c.learned_blend and c.warp_reference else None
-        self.blend_prev = BlendHead(c.label_channels) if c.learned_blend else None
+        self.blend_ref = BlendHead(c.label_channels) if c.blend_reference and c.warp_reference else None
+        self.blend_prev = BlendHead(c.label_channels) if c.blend_previous else None
 
     # ---------------------------------------------------------------- streaming API
     def start(self, references: torch.Tensor, reference_labels: torch.Tensor) -> FewShotState:
