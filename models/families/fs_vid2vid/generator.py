@@ -315,10 +315,11 @@ class FewShotGenerator(nn.Module):
         raw: torch.Tensor | None = h
         if c.spade_combine:
             raw = self._to_image(self._decode(x, fine, label_maps, weights, [])) if with_raw else None
-        if not c.spade_combine and warped_ref is not None and mask_ref is not None:
-            frame = h * mask_ref + warped_ref * (1 - mask_ref)  # (B, 3, H, W)
-        if not c.spade_combine and warped_prev is not None and mask_prev is not None:
-            frame = frame * mask_prev + warped_prev * (1 - mask_prev)
+        else:
+            if warped_ref is not None and mask_ref is not None:
+                frame = h * mask_ref + warped_ref * (1 - mask_ref)  # (B, 3, H, W)
+            if warped_prev is not None and mask_prev is not None:
+                frame = frame * mask_prev + warped_prev * (1 - mask_prev)
         if self.blend_ref is not None and warped_ref is not None:
             frame = self.blend_ref(frame, warped_ref, labels_t)  # (B, 3, H, W)
         if self.blend_prev is not None and warped_prev is not None:
