@@ -73,6 +73,30 @@ def test_checkpoint_resume_continues_exactly(square_data: Path, tmp_path: Path) 
     assert meta["step"] == 2 and meta["preset"] == "vid2vid-tiny" and meta["config"]["label_channels"] == 35
 
 
+def test_rollout_frames_start_the_trained_frames_from_the_generators_own_outputs(square_data: Path,
+                                                                               tmp_path: Path) -> None:
+    config = _config(square_data, tmp_path / "run", steps=1, clip_frames=2, max_clip_frames=2, rollout_frames=2)
+    trainer = loop_for(config)
+    recipe = trainer.recipe
+    clip = recipe.to_device(collate_clips([recipe.dataset()[0]]), 4)
+    recipe.gen.eval()
+    generated, sequence = recipe.generate(clip, 0)
+    assert [g.t for g in generated] == [2, 3] and sequence.shape[1] == 4
+    assert all(g.frame.requires_grad for g in generated)
+    assert torch.equal(generated[0].prev_fake, sequence[:, 1])  # the trained frame follows a generated one
+    recipe.config = config.replace(rollout_frames=0)
+    with torch.no_grad():
+        plain, _ = recipe.generate(clip, 0)  # the same stream, every frame kept
+    assert [g.t for g in plain] == [0, 1, 2, 3]
+    for rolled, kept in zip(generated, plain[2:], strict=True):
+        assert torch.allclose(rolled.frame, kept.frame, atol=1e-4)
+    recipe.config = config
+    recipe.gen.train()
+    (result,) = trainer.fit()
+    assert result.info["clip_frames"] == max(2, recipe.n_prev + 1) + 2  # the rollout frames come on top
+    assert all(math.isfinite(v) for v in result.losses.values())
+
+
 def test_schedule_counts_steps() -> None:
     c = VideoRecipe.train_config(preset="p", data="d", out="o", steps=100, decay_start=50, clip_frames=2,
                            max_clip_frames=8, clip_double_every=10, fix_global_steps=5, ttur=True)

@@ -83,7 +83,7 @@ class VideoRecipe:
         if probe.label_type == "segmentation":
             use_instance = int(c.overrides.get("label_channels", base.label_channels)) == probe.num_classes + 1
         self.n_prev = self.history_frames(base)
-        longest = max(schedule.clip_frames_at(c, c.steps), c.clip_frames, self.n_prev + 1)
+        longest = max(schedule.clip_frames_at(c, c.steps), c.clip_frames, self.n_prev + 1) + c.rollout_frames
         spec = ClipSpec(clip_frames=longest, height=c.height, width=c.width, max_t_step=c.max_t_step, flip=c.flip,
                         references=self.max_references(), use_instance=use_instance, still_share=c.still_share,
                         seed=c.seed)
@@ -183,7 +183,7 @@ class VideoRecipe:
                 group["lr"] = self.base_lrs[name] * factor
         self.freeze_coarse(not schedule.train_coarse_scales(c, step))
         length = 1 if schedule.single_frame_phase(c, step) else schedule.clip_frames_at(c, step)
-        length = max(length, self.n_prev + 1)
+        length = max(length, self.n_prev + 1) + c.rollout_frames
         references = self.references_at(step)
         clip = self.to_device(batch, length, references)
 
@@ -226,12 +226,19 @@ class VideoRecipe:
     # -- generation and updates ------------------------------------------------------------------------------
     def generate(self, clip: ClipTensors, step: int) -> tuple[list[GeneratedFrame], torch.Tensor]:
         """Run the stream over the clip; the generated frames and the (B, T, 3, H, W) sequence the temporal D sees
-        (observed real first frames, then generated frames)."""
+        (observed real first frames, then generated frames). The first `rollout_frames` generated frames are made
+        without gradients and left out of the returned list (they stay in the sequence)."""
         state, first = self.start_stream(clip)
         generated: list[GeneratedFrame] = []
         sequence = [clip.frames[:, i] for i in range(first)]
         prev: torch.Tensor | None = clip.frames[:, first - 1] if first > 0 else None
-        for t in range(first, clip.frames.shape[1]):
+        trained_from = min(first + self.config.rollout_frames, clip.frames.shape[1] - 1)
+        with torch.no_grad():
+            for t in range(first, trained_from):
+                out, state = self.step_stream(clip.labels[:, t], state, step)
+                prev = out.frame
+                sequence.append(out.frame)
+        for t in range(trained_from, clip.frames.shape[1]):
             out, state = self.step_stream(clip.labels[:, t], state, step)
             generated.append(self.as_generated(out, t, prev))
             prev = out.frame.detach()

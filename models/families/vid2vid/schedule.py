@@ -42,6 +42,10 @@ class TrainConfig:
     max_clip_frames: int = 8
     clip_double_every: int = 0
     """Double the clip length every this many steps (0: never), up to max_clip_frames (vid2vid niter_step)."""
+    rollout_frames: int = 0
+    """Frames generated without gradients before each clip's trained frames (ours): the trained frames start from
+    the generator's own, possibly drifted, outputs, as at inference on long videos. A CPU-cheap stand-in for the
+    paper's 30-frame clips (forward only, about a third of a trained frame's cost); 0 = the paper."""
     max_t_step: int = 1
     flip: bool = True
     still_share: float = 0.0
