@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     street.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
     street.add_argument("--still-camera-share", type=float, default=0.25,
                         help="share of train sequences shot from a still camera (default 0.25; the test split never)")
+    street.add_argument("--cross-traffic-share", type=float, default=0.5,
+                        help="share of train sequences with cars and people crossing the road (default 0.5; the test "
+                             "split never)")
 
     handmade = kinds.add_parser("street-handmade", help="hand-drawn style street label clips (labels only, exact "
                                                         "flow): a test set for the street model")
@@ -168,7 +171,7 @@ def _run_sequence_set(args: argparse.Namespace) -> dict[str, object]:
         config = StreetDataConfig(
             out=args.out, sequences=args.sequences, test_sequences=args.test_sequences, frames=args.frames,
             height=height, width=width, seed=args.seed, workers=args.workers,
-            still_camera_share=args.still_camera_share,
+            still_camera_share=args.still_camera_share, cross_traffic_share=args.cross_traffic_share,
         )
         with tqdm(total=config.sequences * config.frames, unit="frame", desc="street") as bar:
             stats = generate_street_dataset(config, progress=bar.update)

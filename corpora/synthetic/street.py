@@ -19,6 +19,7 @@ import numpy as np
 
 from corpora.layout import SequenceEntry, SequenceWriter, write_dataset_json
 from corpora.synthetic.street_render import render_frame
+from corpora.synthetic.street_traffic import with_cross_traffic
 from corpora.synthetic.street_world import sample_street_world
 
 STREET_CLASSES = (7, 8, 11, 17, 20, 21, 22, 23, 24, 26)
@@ -42,6 +43,10 @@ class StreetDataConfig:
     """Share of the *train* sequences whose camera stands still (no travel, sway, yaw or pitch) while cars and
     people move: what a user's hand-made clip usually is. Drawn from its own random stream, so every other draw of
     a sequence, and the whole test split, are those of a data set without it."""
+    cross_traffic_share: float = 0.5
+    """Share of the *train* sequences with cross traffic: cars and pedestrians crossing the road in front of the
+    camera (`street_traffic.with_cross_traffic`), motion the base world never has and hand-drawn scenes mostly do.
+    Its own random stream, as for `still_camera_share`."""
 
     def __post_init__(self) -> None:
         if self.sequences < 1 or self.frames < 2:
@@ -66,6 +71,13 @@ def still_camera(config: StreetDataConfig, index: int) -> bool:
     return bool(np.random.default_rng([config.seed, index, 1]).random() < config.still_camera_share)
 
 
+def cross_traffic(config: StreetDataConfig, index: int) -> bool:
+    """Whether sequence `index` gets crossing cars and pedestrians (train split only; `cross_traffic_share`)."""
+    if sequence_split(config, index) != "train" or config.cross_traffic_share <= 0:
+        return False
+    return bool(np.random.default_rng([config.seed, index, 2]).random() < config.cross_traffic_share)
+
+
 def write_street_sequence(config: StreetDataConfig, index: int) -> int:
     """Render and write sequence `index`; returns the number of frames written."""
     rng = np.random.default_rng([config.seed, index])
@@ -73,6 +85,8 @@ def write_street_sequence(config: StreetDataConfig, index: int) -> int:
     if still_camera(config, index):
         world = dataclasses.replace(world, path=dataclasses.replace(world.path, speed=0.0, sway=0.0, yaw_amp=0.0,
                                                                      pitch_amp=0.0))
+    if cross_traffic(config, index):
+        world = with_cross_traffic(world, np.random.default_rng([config.seed, index, 3]), config.frames)
     with SequenceWriter(config.out, sequence_split(config, index), sequence_name(index)) as writer:
         for t in range(config.frames):
             frame = render_frame(world, t)
@@ -109,7 +123,8 @@ def generate_street_dataset(
         config.out, "segmentation", entries, fps=config.fps, num_classes=35,
         extra={"generator": {"name": "street", "seed": config.seed, "height": config.height,
                              "width": config.width, "frames": config.frames, "classes": list(STREET_CLASSES),
-                             "still_camera_share": config.still_camera_share}},
+                             "still_camera_share": config.still_camera_share,
+                             "cross_traffic_share": config.cross_traffic_share}},
     )
     seconds = time.perf_counter() - start
     return {"frames": frames, "seconds": seconds, "frames_per_second": frames / max(seconds, 1e-9)}

@@ -171,6 +171,47 @@ def _facades(rng: np.random.Generator, x: float, z0: float, z1: float, backdrop:
     return Facades(x, np.array(bounds), kind, height, colour, glass, window)
 
 
+BoxRow = tuple
+"""One box as sample_street_world collects them: (lo, hi, vel, part, label, inst, colour, colour2, heading)."""
+SphereRow = tuple
+"""One sphere: (centre, radius, vel, part, label, inst, colour, colour2)."""
+
+
+def car_parts(rng: np.random.Generator, x: float, z: float, vel: np.ndarray, heading: float, inst: int,
+              along_x: bool = False) -> list[BoxRow]:
+    """A car's body and cabin boxes centred on (x, z), long along z (or x when `along_x`: crossing the road);
+    `heading` ±1 says which z face is the front (0: none)."""
+    length, w = rng.uniform(3.8, 4.8), rng.uniform(1.7, 1.9)
+    body_top = rng.uniform(0.95, 1.1)
+    colour = _jitter(rng, _CAR_TONES[rng.integers(0, len(_CAR_TONES))], 0.1)
+    glass = np.array([0.07, 0.09, 0.12], dtype=np.float32)
+    cl = length * rng.uniform(0.45, 0.6)
+    cabin_top = body_top + rng.uniform(0.4, 0.55)
+    c = z - heading * length * 0.05  # the cabin's centre along the car
+    body = ((x - w / 2, 0.12, z - length / 2), (x + w / 2, body_top, z + length / 2))
+    cabin = ((x - w / 2 + 0.1, body_top, c - cl / 2), (x + w / 2 - 0.1, cabin_top, c + cl / 2))
+    if along_x:  # the same boxes with their x and z extents swapped about (x, z)
+        body, cabin = (tuple((x + (q[2] - z), q[1], z + (q[0] - x)) for q in box) for box in (body, cabin))
+    return [(*body, vel, CAR_BODY, CAR, inst, colour, glass, heading),
+            (*cabin, vel, CAR_CABIN, CAR, inst, colour, glass, heading)]
+
+
+def person_parts(rng: np.random.Generator, x: float, z: float, vel: np.ndarray, inst: int
+                 ) -> tuple[list[BoxRow], SphereRow]:
+    """A pedestrian standing on (x, z): legs and torso boxes, and the head sphere."""
+    s = rng.uniform(0.85, 1.1)
+    shirt = rng.uniform(0.05, 0.95, 3).astype(np.float32)
+    pants = rng.uniform(0.05, 0.6, 3).astype(np.float32)
+    skin = _jitter(rng, np.array([0.75, 0.55, 0.42], dtype=np.float32) * rng.uniform(0.45, 1.15), 0.05)
+    hair = rng.uniform(0.03, 0.5) * np.array([1.0, 0.8, 0.6], dtype=np.float32)
+    legs = ((x - 0.17 * s, 0.0, z - 0.12 * s), (x + 0.17 * s, 0.85 * s, z + 0.12 * s), vel, PERSON_LEGS, PERSON, inst,
+            pants, pants * 0.6, 1.0)
+    stripes = rng.uniform(0.05, 0.95, 3).astype(np.float32) if rng.random() < 0.4 else shirt
+    torso = ((x - 0.23 * s, 0.85 * s, z - 0.14 * s), (x + 0.23 * s, 1.45 * s, z + 0.14 * s), vel, PERSON_TORSO,
+             PERSON, inst, shirt, stripes, 1.0)
+    return [legs, torso], ((x, 1.58 * s, z), 0.12 * s, vel, HEAD, PERSON, inst, skin, hair)
+
+
 def sample_street_world(rng: np.random.Generator, frames: int, height: int, width: int) -> StreetWorld:
     """Sample one sequence's world, camera path and lighting."""
     road_half = rng.uniform(4.5, 6.5)
@@ -188,18 +229,7 @@ def sample_street_world(rng: np.random.Generator, frames: int, height: int, widt
     cam_x = road_half * 0.3
 
     def add_car(x: float, z: float, vz: float, heading: float, k: int) -> None:
-        length, w = rng.uniform(3.8, 4.8), rng.uniform(1.7, 1.9)
-        body_top = rng.uniform(0.95, 1.1)
-        colour = _jitter(rng, _CAR_TONES[rng.integers(0, len(_CAR_TONES))], 0.1)
-        glass = np.array([0.07, 0.09, 0.12], dtype=np.float32)
-        vel = np.array([0.0, 0.0, vz])
-        inst = CAR * 1000 + k
-        boxes.append(((x - w / 2, 0.12, z - length / 2), (x + w / 2, body_top, z + length / 2), vel, CAR_BODY,
-                      CAR, inst, colour, glass, heading))
-        cl = length * rng.uniform(0.45, 0.6)
-        cz = z - heading * length * 0.05
-        boxes.append(((x - w / 2 + 0.1, body_top, cz - cl / 2), (x + w / 2 - 0.1, body_top + rng.uniform(0.4, 0.55),
-                      cz + cl / 2), vel, CAR_CABIN, CAR, inst, colour, glass, heading))
+        boxes.extend(car_parts(rng, x, z, np.array([0.0, 0.0, vz]), heading, CAR * 1000 + k))
 
     k = 1
     for side in (-1.0, 1.0):  # parked cars
@@ -223,19 +253,9 @@ def sample_street_world(rng: np.random.Generator, frames: int, height: int, widt
             x = side * rng.uniform(road_half + 0.6, road_half + sidewalk - 0.4)
             z = rng.uniform(z0 + 20, z1)
             vz = 0.0 if rng.random() < 0.25 else rng.choice([-1.0, 1.0]) * rng.uniform(0.06, 0.11)
-            s = rng.uniform(0.85, 1.1)
-            shirt = rng.uniform(0.05, 0.95, 3).astype(np.float32)
-            pants = rng.uniform(0.05, 0.6, 3).astype(np.float32)
-            skin = _jitter(rng, np.array([0.75, 0.55, 0.42], dtype=np.float32) * rng.uniform(0.45, 1.15), 0.05)
-            hair = rng.uniform(0.03, 0.5) * np.array([1.0, 0.8, 0.6], dtype=np.float32)
-            vel = np.array([0.0, 0.0, vz])
-            inst = PERSON * 1000 + p
-            boxes.append(((x - 0.17 * s, 0.0, z - 0.12 * s), (x + 0.17 * s, 0.85 * s, z + 0.12 * s), vel,
-                          PERSON_LEGS, PERSON, inst, pants, pants * 0.6, 1.0))
-            stripes = rng.uniform(0.05, 0.95, 3).astype(np.float32) if rng.random() < 0.4 else shirt
-            boxes.append(((x - 0.23 * s, 0.85 * s, z - 0.14 * s), (x + 0.23 * s, 1.45 * s, z + 0.14 * s), vel,
-                          PERSON_TORSO, PERSON, inst, shirt, stripes, 1.0))
-            spheres.append(((x, 1.58 * s, z), 0.12 * s, vel, HEAD, PERSON, inst, skin, hair))
+            person_boxes, head = person_parts(rng, x, z, np.array([0.0, 0.0, vz]), PERSON * 1000 + p)
+            boxes.extend(person_boxes)
+            spheres.append(head)
             p += 1
 
     for side in (-1.0, 1.0):  # poles (some with a sign) and trees

@@ -13,6 +13,7 @@ import torch
 from corpora.layout import read_png
 from corpora.synthetic.street import STREET_CLASSES, StreetDataConfig, generate_street_dataset
 from corpora.synthetic.street_render import render_frame, visible_mask
+from corpora.synthetic.street_traffic import FIRST_INSTANCE, with_cross_traffic
 from corpora.synthetic.street_world import CAR, PERSON, sample_street_world
 from models.core.warp import warp
 
@@ -122,7 +123,8 @@ def test_flow_is_zero_for_a_still_camera_except_on_moving_things() -> None:
 
 
 def test_still_camera_sequences_hold_the_background_and_leave_the_test_split_alone(tmp_path: Path) -> None:
-    base = {"sequences": 6, "test_sequences": 2, "frames": 4, "height": 48, "width": 96, "seed": 3}
+    base = {"sequences": 6, "test_sequences": 2, "frames": 4, "height": 48, "width": 96, "seed": 3,
+            "cross_traffic_share": 0.0}
     still = StreetDataConfig(out=tmp_path / "still", still_camera_share=1.0, **base)  # type: ignore[arg-type]
     moving = StreetDataConfig(out=tmp_path / "moving", still_camera_share=0.0, **base)  # type: ignore[arg-type]
     from corpora.synthetic.street import still_camera
@@ -143,3 +145,46 @@ def test_still_camera_sequences_hold_the_background_and_leave_the_test_split_alo
     assert unchanged.mean() > 0.8  # the background stands still: zero flow, same labels
     moving_flow = np.load(tmp_path / "moving" / "train_flow" / name / "00003.npy").astype(np.float32)
     assert (np.abs(moving_flow).sum(-1) == 0).mean() < 0.5  # the same world with its camera travelling
+
+
+def test_cross_traffic_crosses_the_road_in_view_with_exact_flow() -> None:
+    world = sample_street_world(np.random.default_rng(1), 12, 64, 128)
+    still = dataclasses.replace(world.path, speed=0.0, sway=0.0, yaw_amp=0.0, pitch_amp=0.0)
+    world = dataclasses.replace(world, path=still)
+    crossing = with_cross_traffic(world, np.random.default_rng(5), 12)
+    added = slice(len(world.boxes.inst), None)
+    assert (crossing.boxes.label[added] == CAR).sum() >= 2  # at least one car: body and cabin
+    assert np.all(crossing.boxes.vel[added, 2] == 0) and np.all(np.abs(crossing.boxes.vel[added, 0]) > 0)
+    np.testing.assert_array_equal(crossing.boxes.lo[: len(world.boxes.inst)], world.boxes.lo)  # the world is kept
+    seen, agree = 0, []
+    for t in range(1, 12):
+        prev, cur = render_frame(crossing, t - 1), render_frame(crossing, t)
+        on_crossing = (cur.instance % 1000) >= FIRST_INSTANCE  # (H, W)
+        seen += int(on_crossing.sum())
+        if on_crossing.sum() < 20:
+            continue
+        assert cur.flow is not None
+        assert np.abs(cur.flow[on_crossing, 0]).mean() > 0.3  # they move sideways on screen
+        ys, xs = np.nonzero(on_crossing)
+        src_x = np.clip(np.rint(xs + cur.flow[ys, xs, 0]).astype(int), 0, cur.instance.shape[1] - 1)
+        src_y = np.clip(np.rint(ys + cur.flow[ys, xs, 1]).astype(int), 0, cur.instance.shape[0] - 1)
+        agree.append((prev.instance[src_y, src_x] == cur.instance[ys, xs]).mean())
+    assert seen > 0 and agree
+    assert np.mean(agree) > 0.8  # the flow carries each crossing object onto itself
+
+
+def test_cross_traffic_is_train_only_and_leaves_the_test_split_alone(tmp_path: Path) -> None:
+    base = {"sequences": 4, "test_sequences": 1, "frames": 3, "height": 32, "width": 64, "seed": 3,
+            "still_camera_share": 0.0}
+    busy = StreetDataConfig(out=tmp_path / "busy", cross_traffic_share=1.0, **base)  # type: ignore[arg-type]
+    plain = StreetDataConfig(out=tmp_path / "plain", cross_traffic_share=0.0, **base)  # type: ignore[arg-type]
+    from corpora.synthetic.street import cross_traffic
+
+    assert [i for i in range(4) if cross_traffic(busy, i)] == [0, 1, 2]
+    generate_street_dataset(busy)
+    generate_street_dataset(plain)
+    for split_dir in ("test_A", "test_B", "test_flow"):
+        a, b = (_tree_bytes(tmp_path / kind / split_dir / "street_0003") for kind in ("busy", "plain"))
+        assert a == b, split_dir
+    a, b = (_tree_bytes(tmp_path / kind / "train_inst" / "street_0000") for kind in ("busy", "plain"))
+    assert a != b  # crossing objects added to the train sequences
