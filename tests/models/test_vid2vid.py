@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from models.core.checkpoints import load_state, save_state
+from models.core.family import TranslateStart
 from models.families.vid2vid.generator import PRESETS, Vid2VidConfig, Vid2VidGenerator, Vid2VidState
 from models.families.vid2vid.layers import count_parameters
+from models.families.vid2vid.pipeline import Vid2VidPipeline
 from models.families.vid2vid.single import SingleImageConfig, SingleImageGenerator, first_frames_from_single_image
 
 H, W = 32, 32
@@ -180,6 +182,28 @@ def test_zeros_mode_first_frame_is_raw_then_warps() -> None:
     assert torch.equal(state.frames[0][:, 0], first.frame) and torch.equal(
         state.frames[0][:, 1], second.frame
     )
+
+
+def test_temporal_option_0_draws_every_frame_from_its_labels_alone() -> None:
+    pipeline = Vid2VidPipeline(_gen().eval())
+    start, rng = TranslateStart(H, W), torch.Generator()
+    assert pipeline.adapt(start, {"temporal": 1}, 0, None) is pipeline  # type: ignore[arg-type]
+    alone = pipeline.adapt(start, {"temporal": 0}, 0, None)  # type: ignore[arg-type]
+    a, b = _one_hot_labels(1, 4), _one_hot_labels(1, 4)
+
+    def stream(p: Vid2VidPipeline) -> list[torch.Tensor]:
+        state, frames = p.start(start, rng), []
+        for labels in (a, b, a):
+            out, state = p.step(state, labels, rng)
+            frames.append(out.frames)  # (1, 1, 3, H, W)
+        return frames
+
+    with torch.no_grad():
+        first, _, third = stream(alone)
+        temporal = stream(pipeline)
+    assert torch.equal(first, third)  # the same labels give the same frame, whatever came before
+    assert torch.equal(first, temporal[0])  # = the temporal stream's first frame (the raw hallucination)
+    assert not torch.equal(temporal[0], temporal[2])  # while the temporal stream builds on its history
 
 
 def test_real_first_frames_fill_every_scale() -> None:

@@ -37,7 +37,7 @@ def test_train_two_steps_then_export_a_loadable_entry(tmp_path: Path) -> None:
     card = cards["tiny-square"]
     assert card.trained and card.kind == "translate" and card.inputs.labels.channels == 35  # type: ignore[union-attr]
     assert (card.output.height, card.output.width, card.output.size_multiple) == (32, 32, 4)
-    assert card.inputs.references is None and card.options == {}  # type: ignore[union-attr]
+    assert card.inputs.references is None and set(card.options) == {"temporal"}  # type: ignore[union-attr]
     assert card.weights is not None
     gen = load_generator(card.preset, card.config, tmp_path / "ckpt" / card.weights.file, card.weights.sha256, "cpu")
     state = gen.start(batch_size=1, height=32, width=32)

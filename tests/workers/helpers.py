@@ -37,6 +37,7 @@ TINY_MODEL = {
         },
     },
     "output": {"height": RUN_HEIGHT, "width": RUN_WIDTH, "size_multiple": 4},
+    "options": {"temporal": {"min": 0, "max": 1, "default": 1}},
 }
 
 

@@ -237,6 +237,20 @@ def test_finetune_steps_on_a_vid2vid_model_is_a_bad_spec(runner: Runner, tmp_pat
     assert caught.value.code == "bad_spec"
 
 
+def test_temporal_0_draws_each_frame_alone_and_resumes_byte_identical(runner: Runner, tmp_path: Path) -> None:
+    labels = write_label_video(tmp_path / "labels.mp4", frames=5)
+    alone = {"temporal": 0}
+    runner.run(make_spec(tmp_path, "on", 5, labels), NullHooks())
+    runner.run(make_spec(tmp_path, "off", 5, labels, family_options=alone), NullHooks())
+    with pytest.raises(_Crash):
+        runner.run(make_spec(tmp_path, "off2", 5, labels, family_options=alone), _CrashAfter(2))
+    runner.run(make_spec(tmp_path, "off2", 5, labels, family_options=alone), NullHooks())
+    on, off = _frames(tmp_path, "on"), _frames(tmp_path, "off")
+    assert on[0] == off[0]  # a stream's first frame is drawn from its labels alone either way
+    assert all(a != b for a, b in zip(on[1:], off[1:], strict=True))  # then the temporal job builds on it
+    assert _frames(tmp_path, "off2") == off
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_runs_and_resumes_on_cuda(tmp_path: Path) -> None:

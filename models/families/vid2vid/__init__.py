@@ -5,7 +5,7 @@ the serving pipeline (`pipeline.py`, with the single-image first-frame generator
 training recipes (`recipe.py`: the video generator, and "single" for the first-frame generator).
 """
 
-from models.core.family import Family
+from models.core.family import Family, FamilyOption
 from models.families.vid2vid.generator import PRESETS, Vid2VidConfig, Vid2VidGenerator
 from models.families.vid2vid.pipeline import load_pipeline
 
@@ -20,4 +20,8 @@ FAMILY = Family(
     recipes={"default": "models.families.vid2vid.recipe:VideoRecipe",
              "single": "models.families.vid2vid.recipe:SingleImageRecipe"},
     extra_weights=("first_frame",),
+    options={"temporal": FamilyOption(
+        0, 1, 1, "1 = each frame warps and refines the previous one (the paper); 0 = every frame from its own labels "
+        "alone: no flicker where the labels stand still (a still camera), none of the smearing the warp leaves on "
+        "layouts unlike the training data's, but flicker where the camera moves.")},
 )
