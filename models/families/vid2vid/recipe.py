@@ -233,14 +233,12 @@ class VideoRecipe:
         sequence = [clip.frames[:, i] for i in range(first)]
         prev: torch.Tensor | None = clip.frames[:, first - 1] if first > 0 else None
         trained_from = min(first + self.config.rollout_frames, clip.frames.shape[1] - 1)
-        with torch.no_grad():
-            for t in range(first, trained_from):
+        grad = torch.is_grad_enabled()
+        for t in range(first, clip.frames.shape[1]):
+            with torch.set_grad_enabled(grad and t >= trained_from):
                 out, state = self.step_stream(clip.labels[:, t], state, step)
-                prev = out.frame
-                sequence.append(out.frame)
-        for t in range(trained_from, clip.frames.shape[1]):
-            out, state = self.step_stream(clip.labels[:, t], state, step)
-            generated.append(self.as_generated(out, t, prev))
+            if t >= trained_from:
+                generated.append(self.as_generated(out, t, prev))
             prev = out.frame.detach()
             sequence.append(out.frame)
         return generated, torch.stack(sequence, dim=1)
