@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="a `v2v eval --out` report: the model's measured figures go into the card's quality")
     parser.add_argument("--quality-model", default=None,
                         help="the model's name in the --quality-from report (default: --name)")
+    parser.add_argument("--config", default=None,
+                        help="settings without weights merged into the run's config on the card, a JSON object (e.g. "
+                             "'{\"label_gate\": true}'); one that changes the weights fails the export")
 
 
 def translate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str, Any], description: str) -> Any:
@@ -148,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
     if ckpt is None:
         raise FileNotFoundError(f"no checkpoint under {run_dir}/checkpoints (train first: v2v train ...)")
     meta = read_checkpoint_meta(ckpt)
+    meta = {**meta, "config": {**meta["config"], **json_object(args.config, "--config")}}
     if meta["family"] == "single":
         raise ValueError(f"{run_dir} trained a first-frame generator: export the vid2vid run it belongs to, with "
                          f"--first-frame-run {run_dir}")
@@ -157,7 +161,10 @@ def run(args: argparse.Namespace) -> int:
 
     # 1. The generator with the run's weights, exported as fp16.
     gen = build_generator(meta["preset"], **_typed_overrides(meta["preset"], meta["config"]))
-    gen.load_state_dict(generator_weights(ckpt), strict=True)
+    try:
+        gen.load_state_dict(generator_weights(ckpt), strict=True)
+    except RuntimeError as exc:  # a --config setting that changes the network
+        raise ValueError(f"{ckpt} does not fit the config {meta['config']}: {str(exc).splitlines()[0]}") from exc
     out_dir = Path(args.checkpoints_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights_name = f"{args.name}.safetensors"
@@ -204,11 +211,17 @@ def measured_quality(value: str | None) -> dict[str, Any]:
     """`--quality`: a JSON object given inline (`'{"psnr_db": 17.2}'`) or a file holding one; {} when not given."""
     if not value:
         return {}
-    text = value if value.lstrip()[:1] in ("{", "[") else Path(value).read_text()
-    quality = json.loads(text)
-    if not isinstance(quality, dict):
-        raise ValueError(f"--quality must be a JSON object, got {type(quality).__name__}")
-    return quality
+    return json_object(value if value.lstrip()[:1] in ("{", "[") else Path(value).read_text(), "--quality")
+
+
+def json_object(text: str | None, flag: str) -> dict[str, Any]:
+    """`text` parsed as a JSON object ({} when not given); anything else is a clear error naming `flag`."""
+    if not text:
+        return {}
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag} must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def write_card(manifest_path: Path, card: Any) -> None:

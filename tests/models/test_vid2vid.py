@@ -152,6 +152,30 @@ def test_mask_one_uses_the_hallucination() -> None:
     assert torch.allclose(out.frame, out.raw)
 
 
+def test_label_gate_keeps_the_warp_only_where_the_warped_labels_agree() -> None:
+    """A flow of 2 px carries the previous class-1 block 2 px left; where the current labels say class 0 there (the
+    block's trailing edge moved on), the gated frame is the hallucination; elsewhere the paper's composite."""
+    previous_labels = torch.zeros(1, 2, 4, H, W)
+    previous_labels[:, :, 0] = 1
+    previous_labels[:, :, 0, :, 8:16], previous_labels[:, :, 1, :, 8:16] = 0, 1  # class 1 in columns 8..15
+    current = torch.zeros(1, 4, H, W)
+    current[:, 0] = 1
+    current[:, 0, :, 4:12], current[:, 1, :, 4:12] = 0, 1  # the block moved 4 px left; the flow says 2
+    previous = torch.rand(1, 2, 3, H, W) * 2 - 1
+    outputs = {}
+    for gate in (False, True):
+        gen = _gen(label_gate=gate)
+        _force_heads(gen, mask_logit=-1e4, flow_px=(2.0, 0.0))
+        outputs[gate], _ = gen.step(current, gen.start(1, H, W, first_frames=previous, first_labels=previous_labels))
+    plain, gated = outputs[False], outputs[True]
+    assert torch.equal(plain.frame, plain.warped)  # mask 0: the paper's composite copies the warp everywhere
+    assert torch.allclose(gated.frame[..., 12:14], gated.raw[..., 12:14])  # warped class 1 lands on class 0
+    assert torch.allclose(gated.frame[..., 4:6], gated.raw[..., 4:6])  # warped class 0 lands on class 1
+    agree = [*range(0, 3), *range(7, 11), *range(15, 29)]  # columns whose warped class is the current one
+    assert torch.allclose(gated.frame[..., agree], plain.frame[..., agree], atol=1e-6)
+    assert torch.equal(gated.mask[..., 12:14], torch.ones(1, 1, H, 2))
+
+
 def test_foreground_mask_selects_the_fg_branch() -> None:
     gen = _gen(use_fg=True, fg_labels=(3,))
     labels = torch.zeros(1, 4, H, W)

@@ -56,6 +56,15 @@ def test_train_two_steps_then_export_a_loadable_entry(tmp_path: Path) -> None:
     before = weights.stat().st_mtime_ns
     assert main([*export, "--quality", "[1, 2]"]) == 2 and weights.stat().st_mtime_ns == before
 
+    # --config puts a setting without weights on the card; one that changes the weights is refused, nothing written
+    assert main([*export, "--config", '{"label_gate": true}']) == 0
+    card = load_manifest(manifest).models["tiny-square"]
+    assert card.config["label_gate"] is True and card.weights is not None
+    assert load_generator(card.preset, card.config, weights, card.weights.sha256, "cpu").config.label_gate
+    before = weights.stat().st_mtime_ns
+    assert main([*export, "--config", '{"ngf": 16}']) == 2 and weights.stat().st_mtime_ns == before
+    assert main([*export, "--config", "true"]) == 2
+
     # resume continues from step 2 to 3
     assert main(["train", "vid2vid", "--data", str(data), "--preset", "vid2vid-tiny", "--out", str(run),
                  "--steps", "3", "--size", "32x32", "--clip-frames", "3", "--num-d", "1", "--temporal-scales", "1",

@@ -71,6 +71,10 @@ class Vid2VidConfig:
     single_image: SingleImageConfig | None = None
     label_skip: bool = False
     """Ours: each scale's image head also reads the current labels (`layers.LabelSkip`, zero-initialised)."""
+    label_gate: bool = False
+    """Ours, for one-hot labels: trust the warped previous frame only where the previous labels, warped by the same
+    flow, agree with the current ones (mask 1 - (1 - m)·agreement), so a wrong flow cannot carry one class's pixels
+    into another's region. No weights; off = the paper's composite."""
 
     def __post_init__(self) -> None:
         if self.n_frames_G < 2:
@@ -338,7 +342,8 @@ class Vid2VidGenerator(nn.Module):
             prev_in = state.frames[s].flatten(1, 2)  # (B, L·3, H_s, W_s)
             codes = one_hot_codes(label_in, c.n_frames_G) if fast_path_applies(label_in) else None
             heads = net(label_in, prev_in, codes=codes) if heads is None else net(label_in, prev_in, heads, codes)
-            outputs.append(self._compose(heads, state.frames[s][:, -1], labels, raw_only))
+            prev_last = None if raw_only else state.labels[s][:, -1]  # (B, C, H_s, W_s)
+            outputs.append(self._compose(heads, state.frames[s][:, -1], labels, prev_last))
         finest = outputs[-1]
         out = Vid2VidOutput(
             finest.frame,
@@ -369,21 +374,27 @@ class Vid2VidGenerator(nn.Module):
     # helpers
 
     def _compose(
-        self, heads: ScaleHeads, prev_frame: torch.Tensor, labels: torch.Tensor, raw_only: bool
+        self, heads: ScaleHeads, prev_frame: torch.Tensor, labels: torch.Tensor, prev_labels: torch.Tensor | None
     ) -> ScaleOutput:
-        """x = m·h + (1-m)·warp(x_prev, w); then x = M_F·h_F + (1-M_F)·x (and the same mixing for raw h)."""
+        """x = m·h + (1-m)·warp(x_prev, w); then x = M_F·h_F + (1-M_F)·x (and the same mixing for raw h). Without
+        `prev_labels` (an empty history) x is h."""
         raw = frame = heads.image  # (B, 3, H, W)
-        warped = None
+        warped = mask = None
         if heads.flow is not None and heads.mask is not None:
-            warped = warp(prev_frame, heads.flow, self.config.warp_rounding == "original")  # (B, 3, H, W)
-            if not raw_only:
-                frame = heads.mask * heads.image + (1 - heads.mask) * warped  # (B, 3, H, W)
+            original = self.config.warp_rounding == "original"
+            warped = warp(prev_frame, heads.flow, original)  # (B, 3, H, W)
+            mask = heads.mask
+            if prev_labels is not None:
+                if self.config.label_gate:
+                    agreement = (warp(prev_labels, heads.flow, original) * labels).sum(1, keepdim=True)  # (B, 1, H, W)
+                    mask = 1 - (1 - mask) * agreement.clamp(0, 1)  # (B, 1, H, W)
+                frame = mask * heads.image + (1 - mask) * warped  # (B, 3, H, W)
         fg_mask = None
         if heads.fg_image is not None:
             fg_mask = labels[:, list(self.config.fg_labels)].sum(1, keepdim=True).clamp(0, 1)  # (B, 1, H, W)
             frame = fg_mask * heads.fg_image + (1 - fg_mask) * frame  # (B, 3, H, W)
             raw = fg_mask * heads.fg_image + (1 - fg_mask) * raw  # (B, 3, H, W)
-        return ScaleOutput(frame, raw, heads.flow, heads.mask, warped, fg_mask)
+        return ScaleOutput(frame, raw, heads.flow, mask, warped, fg_mask)
 
     def _label_history(self, state: Vid2VidState, s: int, labels: torch.Tensor) -> torch.Tensor:
         """The previous L label maps at scale s; an empty history repeats the current labels."""
