@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--coverage", type=int, default=200, help="generate: random clips for look coverage")
     parser.add_argument("--swap-contents", type=int, default=50,
                         help="generate: fixed content seeds regenerated with every class (identity kept)")
+    parser.add_argument("--options", default=None,
+                        help='translate: family options every stream runs with, as a job\'s would, a JSON object '
+                             '(e.g. \'{"finetune_steps": 100}\' for people)')
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -52,6 +55,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.contracts import DEFAULT_MANIFEST, load_manifest
+    from evaluation.job_options import check_options
     from evaluation.protocols import evaluate, markdown_report
     from evaluation.translate import EvalConfig
 
@@ -65,13 +69,17 @@ def run(args: argparse.Namespace) -> int:
         cards = {name: cards[name] for name in wanted}
     elif args.baseline_model and args.baseline_model not in cards:
         raise KeyError(f"unknown baseline model {args.baseline_model}; served: {', '.join(sorted(cards))}")
+    options = json.loads(args.options) if args.options else {}
+    if not isinstance(options, dict):
+        raise ValueError("--options must be a JSON object")
+    check_options(cards, options)
     config = EvalConfig(data=tuple(args.data), split=args.split, max_sequences=args.max_sequences,
                         max_frames=args.max_frames, references=tuple(args.k), device=args.device, seed=args.seed,
                         reference_draws=args.reference_draws, previews=args.previews, samples=args.samples,
                         horizon=args.horizon, baseline_model=args.baseline_model, judges=args.judges,
                         clips_per_class=args.clips_per_class, coverage=args.coverage,
                         swap_contents=args.swap_contents, two_sample_seeds=args.two_sample_seeds,
-                        two_sample_steps=args.two_sample_steps)
+                        two_sample_steps=args.two_sample_steps, options=options)
     report = evaluate(cards, manifest_path.parent, config)
     text = json.dumps(report, indent=1, sort_keys=True)
     table = markdown_report(report)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from corpora.layout import read_png
+from evaluation.job_options import AdaptedPipelines
 from evaluation.metrics import inside_mask, masked_warping_sum
 from evaluation.spectrum import grid_excess_db, grid_scores
 from evaluation.translate import (
@@ -168,9 +169,11 @@ def evaluate_labels_only(card: Any, pipeline: Pipeline, seqs: list[Sequence], co
     chosen = spread_over_appearances(seqs, config.max_sequences)
     clips = [load_label_clip(s, config.max_frames, codec, h, w) for s in chosen]
     rows: dict[str, list[dict[str, float]]] = {"temporal": [], "frame_by_frame": []}
+    adapted = AdaptedPipelines(config.options)
     for i, clip in enumerate(clips):
         for variant in rows:
-            generated = np.stack(run_stream(pipeline, clip, variant == "temporal", device=config.device))  # (T,H,W,3)
+            stream = run_stream(pipeline, clip, variant == "temporal", device=config.device, adapted=adapted)
+            generated = np.stack(stream)  # (T, H, W, 3)
             if on_preview is not None and i == 0 and variant == "temporal":
                 on_preview(Preview(np.stack([codec.draw(x) for x in clip.labels]), generated, truth=None,
                                    sequence=chosen[0].name))
@@ -190,7 +193,8 @@ def markdown_table(report: dict[str, Any]) -> str:
         "between the class's mean output colour (2 px inside its regions) and its reference colour (the data set's "
         "`class_colours`, mean colours of real training frames). Grid dB: the output's largest periodic-grid "
         "peak (periods 2/4/8 px); grid excess dB: that peak above the flat render's (the labels painted with the "
-        "reference colours).",
+        "reference colours)." + (f" Every stream ran with the job options {report['options']}."
+                                 if report.get("options") else ""),
         "",
         "| model | variant | warp err | flicker | colour err | grid dB | grid excess dB | seqs | frames | data |",
         "|---|---|---|---|---|---|---|---|---|---|",

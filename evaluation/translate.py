@@ -33,8 +33,8 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from corpora.layout import read_png
+from evaluation.job_options import AdaptedPipelines
 from evaluation.metrics import WarpingErrorMeter, psnr, ssim
 from evaluation.spectrum import grid_excess_db
 from models.core.family import Pipeline, TranslateStart
@@ -83,6 +84,8 @@ class EvalConfig:
     """Predict, generate: runs (seeds) of the real-vs-generated classifier two-sample test (0: skip it)."""
     two_sample_steps: int = 300
     """Predict, generate: training steps of each two-sample classifier."""
+    options: Mapping[str, int] = field(default_factory=dict)
+    """Translate: family options every stream runs with, as a job's would (`evaluation.job_options`)."""
 
 
 @dataclass(frozen=True)
@@ -179,14 +182,19 @@ def _score(generated: list[np.ndarray], clip: Clip) -> dict[str, float]:
 
 @torch.no_grad()
 def run_stream(pipeline: Pipeline, clip: Clip | LabelClip, temporal: bool, refs: torch.Tensor | None = None,
-               ref_labels: torch.Tensor | None = None, device: str = "cpu") -> list[np.ndarray]:
+               ref_labels: torch.Tensor | None = None, device: str = "cpu", adapted: AdaptedPipelines | None = None
+               ) -> list[np.ndarray]:
     """The served pipeline over a clip's labels. `temporal` False: every frame starts from the fresh started state
-    (no previous frame is warped or fed back: vid2vid's raw hallucination, few-shot's reference path only)."""
+    (no previous frame is warped or fed back: vid2vid's raw hallucination, few-shot's reference path only). With
+    `adapted`, the pipeline is first adapted to the stream with its job options."""
     t_total, _, h, w = clip.labels.shape
     refs_in = None if refs is None else refs[None].to(device)  # (1, K, 3, H, W)
     labels_in = None if ref_labels is None else ref_labels[None].to(device)  # (1, K, C, H, W)
     rng = torch.Generator().manual_seed(0)
-    start = pipeline.start(TranslateStart(h, w, refs_in, labels_in), rng)
+    inputs = TranslateStart(h, w, refs_in, labels_in)
+    if adapted is not None:
+        pipeline = adapted.for_stream(pipeline, inputs)
+    start = pipeline.start(inputs, rng)
     state, out_frames = start, []
     for t in range(t_total):
         out, next_state = pipeline.step(state if temporal else start, clip.labels[t : t + 1].to(device), rng)
@@ -231,10 +239,11 @@ def evaluate_model(card: Any, pipeline: Pipeline, seqs: list[Sequence], config: 
     codec = codec_for(card.inputs.labels)
     h, w = card.output.height, card.output.width
     device = config.device
+    adapted = AdaptedPipelines(config.options)
 
     def run(clip: Clip, temporal: bool, refs: Clip | None = None) -> list[np.ndarray]:
         return run_stream(pipeline, clip, temporal, None if refs is None else frames_tensor(refs),
-                          None if refs is None else refs.labels, device)
+                          None if refs is None else refs.labels, device, adapted)
 
     chosen = spread_over_appearances(seqs, config.max_sequences)
     result: dict[str, Any] = {"sequences": [s.name for s in chosen]}
@@ -363,6 +372,8 @@ def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: Eval
     from evaluation.labels_only import evaluate_labels_only, is_labels_only
 
     report: dict[str, Any] = {"split": config.split, "max_frames": config.max_frames, "data": {}, "models": {}}
+    if config.options:
+        report["options"] = dict(config.options)
     for root in config.data:
         meta, seqs = load_sequences(root, config.split)
         labels_only = is_labels_only(meta)

@@ -12,10 +12,12 @@ def fmt(v: Any, digits: int) -> str:
 
 
 def reference_note(report: dict[str, Any]) -> str:
+    options = report.get("options")
+    note = f" Every stream ran with the job options {options}." if options else ""
     draws = sorted({m["reference_draws"] for m in report["models"].values() if "reference_draws" in m})
     if not draws:
-        return ""
-    return (f" K references: the first K of a seeded random order of the sequence's frames after the "
+        return note
+    return note + (f" K references: the first K of a seeded random order of the sequence's frames after the "
             f"evaluated window (nested sets), scores averaged over {'/'.join(map(str, draws))} such orders.")
 
 

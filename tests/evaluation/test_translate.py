@@ -67,6 +67,47 @@ def test_eval_end_to_end(data: dict[str, Path], capsys: pytest.CaptureFixture[st
     assert "psnr_db_right_refs_k4" not in people_card and "1 held-out sequences x 3 frames" in people_card["eval_data"]
 
 
+def test_eval_options_run_every_stream_as_a_job_with_them_would(data: dict[str, Path],
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["eval", "--manifest", str(data["manifest"]), "--max-frames", "3", "--max-sequences", "1"]
+    out = data["root"] / "options.json"
+    # street with temporal 0: the "temporal" stream draws every frame alone, exactly the frame-by-frame one
+    assert main([*base, "--data", str(data["street"]), "--model", "street", "--options", '{"temporal": 0}',
+                 "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["options"] == {"temporal": 0}
+    street = report["models"]["street"]
+    assert street["temporal"] == street["frame_by_frame"]
+    assert "job options {'temporal': 0}" in capsys.readouterr().out
+
+    # people fine-tuned on each stream's references: once per reference set (the right ones serve two streams)
+    from models.families.fs_vid2vid import pipeline as few_shot
+
+    tuned: list[int] = []
+    real_finetune = few_shot.finetune_on_references
+
+    def counting(*args: object, **kwargs: object) -> None:
+        tuned.append(int(args[3]))  # type: ignore[call-overload]
+        real_finetune(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(few_shot, "finetune_on_references", counting)
+    runs = {}
+    for options in ("{}", '{"finetune_steps": 3}'):
+        assert main([*base, "--data", str(data["people"]), "--model", "people", "--k", "1", "--reference-draws", "1",
+                     "--options", options, "--out", str(out)]) == 0
+        runs[options] = json.loads(out.read_text())["models"]["people"]["references"]["1"]
+    assert tuned == [3, 3]  # right references (temporal and frame by frame), other look's references
+    assert runs["{}"]["right"]["psnr"] != runs['{"finetune_steps": 3}']["right"]["psnr"]
+
+    # options the card does not list, or out of range, are refused before anything runs
+    assert main([*base, "--data", str(data["people"]), "--model", "people", "--options", '{"temporal": 0}']) == 2
+    assert "has no option 'temporal'" in capsys.readouterr().err
+    assert main([*base, "--data", str(data["people"]), "--model", "people",
+                 "--options", '{"finetune_steps": 100000}']) == 2
+    assert "must be an integer in 0..200" in capsys.readouterr().err
+
+
 def test_eval_refuses_untrained_models_and_wrong_folders(data: dict[str, Path],
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     base = ["eval", "--manifest", str(data["manifest"]), "--max-frames", "2"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from models import build_generator
+from models import build_generator, get_family
 from models.core.checkpoints import export_generator_fp16
 from models.core.labels import CITYSCAPES_PALETTE
 
@@ -25,11 +27,13 @@ def write_tiny_manifest(root: Path, untrained: bool = False) -> Path:
                               "labels": {"type": "segmentation", "num_classes": 35, "channels": 35,
                                          "palette": palette}},
                    "output": {"height": 32, "width": 64, "size_multiple": 4},
+                   "options": _family_options("vid2vid"),
                    "weights": {"file": "street.safetensors", "sha256": street_sha}},
         "people": {"name": "people", "family": "fs_vid2vid", "preset": "fs_vid2vid-tiny",
                    "inputs": {"kind": "translate", "labels": {"type": "pose", "channels": 3},
                               "references": {"min": 1, "max": 2}},
                    "output": {"height": 64, "width": 32, "size_multiple": 16},
+                   "options": _family_options("fs_vid2vid"),
                    "weights": {"file": "people.safetensors", "sha256": people_sha}},
     }
     if untrained:
@@ -39,3 +43,8 @@ def write_tiny_manifest(root: Path, untrained: bool = False) -> Path:
     path = root / "manifest.json"
     path.write_text(json.dumps({"models": models}))
     return path
+
+
+def _family_options(family: str) -> dict[str, Any]:
+    """The family's job options as a card lists them (what `v2v export` writes)."""
+    return {name: dataclasses.asdict(option) for name, option in get_family(family).options.items()}
