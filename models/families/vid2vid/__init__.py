@@ -1,6 +1,6 @@
 """vid2vid (Wang et al., NeurIPS 2018), kind `translate`: a label video in, a video out.
 
-Owns the config and presets (`generator.py`), the networks (`generator.py`, `blocks.py`, `layers.py`, `single.py`),
+Owns the config and presets (`config.py`), the networks (`generator.py`, `blocks.py`, `layers.py`, `single.py`),
 the serving pipeline (`pipeline.py`, with the single-image first-frame generator of `first_frame.py`) and the
 training recipes (`recipe.py`: the video generator, and "single" for the first-frame generator).
 """
