@@ -43,8 +43,10 @@ async def _wave(http: httpx.AsyncClient, path: str, auth: dict[str, str]) -> lis
 
 
 async def _job(http: httpx.AsyncClient, job_id: str, auth: dict[str, str]) -> dict:
-    """Job body outside the measured waves. Retries a request that lands on a pooled connection the server has just
-    closed as idle (uvicorn's keep-alive timeout; httpx does not retry): a client-side race, not a server error."""
+    """Job body outside the measured waves, on its own client without keep-alive (`_load`): the waves' pool holds
+    hundreds of idle connections that uvicorn closes after its keep-alive timeout, and a request sent on one of those
+    fails client-side (httpx does not retry). Retries a connection dropped anyway: a client-side race, not a server
+    error."""
     for attempt in range(3):
         try:
             return (await http.get(f"/v1/jobs/{job_id}", headers=auth)).json()
@@ -57,19 +59,21 @@ async def _job(http: httpx.AsyncClient, job_id: str, auth: dict[str, str]) -> di
 async def _load(url: str, job_id: str, auth: dict[str, str]) -> tuple[list[tuple[int, float]], float, dict]:
     limits = httpx.Limits(max_connections=CONCURRENT, max_keepalive_connections=CONCURRENT)
     results: list[tuple[int, float]] = []
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with (httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http,
+                httpx.AsyncClient(base_url=url, timeout=30, limits=fresh) as single):
         began = time.perf_counter()
         for _ in range(MAX_WAVES):
             results += await _wave(http, f"/v1/jobs/{job_id}", auth)
             if time.perf_counter() - began > LOAD_BUDGET_S:
                 break
-            body = await _job(http, job_id, auth)
+            body = await _job(single, job_id, auth)
             if body["status"] in ("succeeded", "failed", "canceled"):
                 break
         elapsed = time.perf_counter() - began
         deadline = time.monotonic() + 120
         while True:  # then wait (lightly) for the job to end
-            body = await _job(http, job_id, auth)
+            body = await _job(single, job_id, auth)
             if body["status"] in ("succeeded", "failed", "canceled") or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
