@@ -16,6 +16,7 @@ from rq.serializers import JSONSerializer
 
 from app.contracts.openpose import OpenPoseFrame, openpose_json
 from cli.main import main
+from corpora.layout import read_png
 from models.core.openpose import render_openpose
 from tests.app.media import png_bytes
 from tests.app.test_submit import job_dirs, post
@@ -96,7 +97,8 @@ def test_the_worker_renders_keypoints_on_the_canvas(tmp_path: Path):
 
 def test_keypoints_and_rendered_pngs_make_the_same_video(tmp_path: Path):
     """The shipped pose model, offline (`v2v generate`): a keypoint zip and a PNG zip of our renders of the same
-    poses give identical frames."""
+    poses give the same frames (within a grey level or two: the CPU's convolutions may split their sums across
+    threads differently from one run to the next on a loaded machine; a different pose would differ by far more)."""
     bodies = [standing(t, scale=2.0) for t in range(2)]  # 128x128 canvas
     keypoints = tmp_path / "poses.zip"
     keypoints.write_bytes(keypoint_zip(bodies, {"width": 128, "height": 128}))
@@ -115,4 +117,5 @@ def test_keypoints_and_rendered_pngs_make_the_same_video(tmp_path: Path):
         outputs.append(sorted(frames_dir.glob("*.png")))
     assert len(outputs[0]) == len(outputs[1]) == 2
     for a, b in zip(*outputs, strict=True):
-        assert a.read_bytes() == b.read_bytes()
+        diff = np.abs(read_png(a).astype(int) - read_png(b).astype(int))  # (H, W, 3)
+        assert diff.max() <= 3 and diff.mean() < 0.1
