@@ -53,7 +53,8 @@ class Vid2VidConfig:
     label_gate: bool = False
     """Ours, for one-hot labels: trust the warped previous frame only where the previous labels, warped by the same
     flow, agree with the current ones (mask 1 - (1 - m)·agreement), so a wrong flow cannot carry one class's pixels
-    into another's region. No weights; off = the paper's composite."""
+    into another's region. The output's `mask` is then the gated one (what a training mask loss sees). No weights;
+    off = the paper's composite."""
 
     def __post_init__(self) -> None:
         if self.n_frames_G < 2:
