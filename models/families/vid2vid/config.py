@@ -55,6 +55,10 @@ class Vid2VidConfig:
     flow, agree with the current ones (mask 1 - (1 - m)·agreement), so a wrong flow cannot carry one class's pixels
     into another's region. The output's `mask` is then the gated one (what a training mask loss sees). No weights;
     off = the paper's composite."""
+    still_check: float = 0.0
+    """Ours, for one-hot labels: where the previous labels, unmoved, explain the current ones at least as well as the
+    flow-warped ones within a window of this share of the frame height, warp the previous frame by zero instead of the
+    predicted flow (`still_check.py`; label clips drawn with a still camera). No weights; 0 = off."""
 
     def __post_init__(self) -> None:
         if self.n_frames_G < 2:
@@ -65,6 +69,8 @@ class Vid2VidConfig:
             raise ValueError(
                 f"fg_labels {self.fg_labels} must index the {self.label_channels} label channels"
             )
+        if not 0.0 <= self.still_check <= 1.0:
+            raise ValueError("still_check must be a share of the frame height in 0..1")
         if (self.first_frame == "single_image") != (self.single_image is not None):
             raise ValueError('single_image must be set exactly when first_frame == "single_image"')
 

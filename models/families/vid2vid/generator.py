@@ -23,6 +23,7 @@ from models.families.vid2vid.config import PRESETS as PRESETS
 from models.families.vid2vid.config import Vid2VidConfig
 from models.families.vid2vid.label_gather import fast_path_applies, one_hot_codes
 from models.families.vid2vid.layers import count_parameters, init_weights, use_per_frame_statistics
+from models.families.vid2vid.still_check import still_weight
 
 
 @dataclass
@@ -270,8 +271,14 @@ class Vid2VidGenerator(nn.Module):
             warped = warp(prev_frame, heads.flow, original)  # (B, 3, H, W)
             mask = heads.mask
             if prev_labels is not None:
+                checked = self.config.still_check or self.config.label_gate
+                warped_labels = warp(prev_labels, heads.flow, original) if checked else prev_labels  # (B, C, H, W)
+                if self.config.still_check:
+                    still = still_weight(prev_labels, labels, warped_labels, self.config.still_check)  # (B, 1, H, W)
+                    warped = warped + still * (prev_frame - warped)  # (B, 3, H, W)
+                    warped_labels = warped_labels + still * (prev_labels - warped_labels)  # (B, C, H, W)
                 if self.config.label_gate:
-                    agreement = (warp(prev_labels, heads.flow, original) * labels).sum(1, keepdim=True)  # (B, 1, H, W)
+                    agreement = (warped_labels * labels).sum(1, keepdim=True)  # (B, 1, H, W)
                     mask = 1 - (1 - mask) * agreement.clamp(0, 1)  # (B, 1, H, W)
                 frame = mask * heads.image + (1 - mask) * warped  # (B, 3, H, W)
         fg_mask = None
