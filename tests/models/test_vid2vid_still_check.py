@@ -50,3 +50,21 @@ def test_generator_warps_by_zero_where_the_labels_stood_still() -> None:
 def test_window_must_be_a_share_of_the_frame_height() -> None:
     with pytest.raises(ValueError, match="still_check"):
         dataclasses.replace(PRESETS["vid2vid-tiny"], still_check=2.0)
+
+
+def test_with_the_label_gate_neither_source_carries_another_class_in() -> None:
+    """The block moved 4 px left, the flow says 2 px right: in columns 4-5 and 12-13 neither the unmoved nor the
+    warped previous labels match the current ones, so the frame there is the hallucination."""
+    previous_labels = torch.zeros(1, 2, 4, H, W)
+    previous_labels[:, :, 0] = 1
+    previous_labels[:, :, 0, :, 8:16], previous_labels[:, :, 1, :, 8:16] = 0, 1
+    labels = torch.zeros(1, 4, H, W)
+    labels[:, 0] = 1
+    labels[:, 0, :, 4:12], labels[:, 1, :, 4:12] = 0, 1
+    gen = _gen(still_check=0.25, label_gate=True)
+    _force_heads(gen, mask_logit=-1e4, flow_px=(2.0, 0.0))
+    previous = torch.rand(1, 2, 3, H, W) * 2 - 1
+    out, _ = gen.step(labels, gen.start(1, H, W, first_frames=previous, first_labels=previous_labels))
+    for cols in (slice(4, 6), slice(12, 14)):
+        torch.testing.assert_close(out.frame[..., cols], out.raw[..., cols])
+    assert not torch.allclose(out.frame[..., 20:], out.raw[..., 20:])  # elsewhere the previous frame is taken

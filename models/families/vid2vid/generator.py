@@ -23,7 +23,7 @@ from models.families.vid2vid.config import PRESETS as PRESETS
 from models.families.vid2vid.config import Vid2VidConfig
 from models.families.vid2vid.label_gather import fast_path_applies, one_hot_codes
 from models.families.vid2vid.layers import count_parameters, init_weights, use_per_frame_statistics
-from models.families.vid2vid.still_check import still_weight
+from models.families.vid2vid.still_check import trusted_previous
 
 
 @dataclass
@@ -271,15 +271,12 @@ class Vid2VidGenerator(nn.Module):
             warped = warp(prev_frame, heads.flow, original)  # (B, 3, H, W)
             mask = heads.mask
             if prev_labels is not None:
-                checked = self.config.still_check or self.config.label_gate
-                warped_labels = warp(prev_labels, heads.flow, original) if checked else prev_labels  # (B, C, H, W)
-                if self.config.still_check:
-                    still = still_weight(prev_labels, labels, warped_labels, self.config.still_check)  # (B, 1, H, W)
-                    warped = warped + still * (prev_frame - warped)  # (B, 3, H, W)
-                    warped_labels = warped_labels + still * (prev_labels - warped_labels)  # (B, C, H, W)
-                if self.config.label_gate:
-                    agreement = (warped_labels * labels).sum(1, keepdim=True)  # (B, 1, H, W)
-                    mask = 1 - (1 - mask) * agreement.clamp(0, 1)  # (B, 1, H, W)
+                c = self.config
+                if c.still_check or c.label_gate:
+                    warped_labels = warp(prev_labels, heads.flow, original)  # (B, C, H, W)
+                    warped, trust = trusted_previous(prev_frame, warped, prev_labels, warped_labels, labels,
+                                                     c.still_check, c.label_gate)  # (B, 3, H, W), (B, 1, H, W)
+                    mask = 1 - (1 - mask) * trust  # (B, 1, H, W)
                 frame = mask * heads.image + (1 - mask) * warped  # (B, 3, H, W)
         fg_mask = None
         if heads.fg_image is not None:

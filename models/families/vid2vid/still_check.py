@@ -15,8 +15,10 @@ import torch.nn.functional as F
 
 
 def _window_mean(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Mean over a k×k window (k odd) at every pixel, ignoring the padding; (B, 1, H, W) -> (B, 1, H, W)."""
-    return F.avg_pool2d(x, k, 1, k // 2, count_include_pad=False)
+    """Mean over a k×k window (k odd) at every pixel, ignoring the padding; (B, C, H, W) -> (B, C, H, W). Separable:
+    O(k) per pixel, exactly 0 where the window holds only zeros."""
+    rows = F.avg_pool2d(x, (k, 1), 1, (k // 2, 0), count_include_pad=False)
+    return F.avg_pool2d(rows, (1, k), 1, (0, k // 2), count_include_pad=False)
 
 
 def still_weight(prev_labels: torch.Tensor, labels: torch.Tensor, warped_prev_labels: torch.Tensor,
@@ -30,3 +32,26 @@ def still_weight(prev_labels: torch.Tensor, labels: torch.Tensor, warped_prev_la
     still, moved = _window_mean(miss_still, k), _window_mean(miss_warped, k)  # (B, 1, H, W)
     verdict = ((still <= moved) & (moved > 0)).to(labels.dtype)  # (B, 1, H, W)
     return _window_mean(verdict, 5)
+
+
+def trusted_previous(prev_frame: torch.Tensor, warped: torch.Tensor, prev_labels: torch.Tensor,
+                     warped_labels: torch.Tensor, labels: torch.Tensor, window: float, label_gate: bool
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The previous frame as the composite should see it, and how far to trust it per pixel.
+
+    Two sources: the flow-warped previous frame (with its warped labels) and, with the still check (`window` > 0),
+    the unmoved one, weighted by `still_weight`. With the label gate each source counts only where its labels agree
+    with the current ones, so neither can carry another class's pixels in.
+    Returns: warped (B, 3, H, W) and trust (B, 1, H, W) in [0, 1]; the composite's mask becomes 1 − (1 − m)·trust.
+    """
+    images, label_maps = [warped], [warped_labels]
+    weights = [torch.ones_like(labels[:, :1])]  # (B, 1, H, W) each
+    if window:
+        still = still_weight(prev_labels, labels, warped_labels, window)  # (B, 1, H, W)
+        images, label_maps, weights = [warped, prev_frame], [warped_labels, prev_labels], [1 - still, still]
+    if label_gate:
+        weights = [w * (lab * labels).sum(1, keepdim=True).clamp(0, 1) for w, lab in zip(weights, label_maps,
+                                                                                      strict=True)]
+    trust = torch.stack(weights).sum(0)  # (B, 1, H, W)
+    mixed = torch.stack([w * x for w, x in zip(weights, images, strict=True)]).sum(0)  # (B, 3, H, W)
+    return mixed / trust.clamp(min=1e-6), trust
