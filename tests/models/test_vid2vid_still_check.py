@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models.families.vid2vid.generator import PRESETS
-from models.families.vid2vid.still_check import still_weight
+from models.families.vid2vid.still_check import still_weight, trusted_previous
 from tests.models.test_vid2vid import H, W, _force_heads, _gen
 
 
@@ -68,3 +68,16 @@ def test_with_the_label_gate_neither_source_carries_another_class_in() -> None:
     for cols in (slice(4, 6), slice(12, 14)):
         torch.testing.assert_close(out.frame[..., cols], out.raw[..., cols])
     assert not torch.allclose(out.frame[..., 20:], out.raw[..., 20:])  # elsewhere the previous frame is taken
+
+
+def test_a_pixel_uncovered_one_frame_ago_is_not_held_still() -> None:
+    """Road uncovered at t-1 behind a car that moves left (car at t-2) was drawn once by the hallucination: the
+    unmoved previous frame is not trusted there until the labels have held for the whole history."""
+    before, previous, current = _block(8, 16), _block(6, 14), _block(4, 12)  # (1, 2, H, W): t-2, t-1, t
+    wrong = _block(9, 17)  # the flow's warp of t-1: misplaced, it puts the car on columns 14..16
+    frame, warped = torch.rand(1, 3, H, W), torch.rand(1, 3, H, W)
+    args = (frame, warped, previous, wrong, current, 0.25, True)
+    _, trust_last = trusted_previous(*args)  # judged by t-1 alone
+    _, trust_held = trusted_previous(*args, held_labels=before * previous)  # judged by t-2 and t-1
+    assert torch.all(trust_last[..., 14:16] > 0.9) and torch.all(trust_held[..., 14:16] == 0)
+    torch.testing.assert_close(trust_held[..., 20:], trust_last[..., 20:])  # long-held road: no change

@@ -229,7 +229,8 @@ class Vid2VidGenerator(nn.Module):
             codes = one_hot_codes(label_in, c.n_frames_G) if fast_path_applies(label_in) else None
             heads = net(label_in, prev_in, codes=codes) if heads is None else net(label_in, prev_in, heads, codes)
             prev_last = None if raw_only else state.labels[s][:, -1]  # (B, C, H_s, W_s)
-            outputs.append(self._compose(heads, state.frames[s][:, -1], labels, prev_last))
+            outputs.append(self._compose(heads, state.frames[s][:, -1], labels, prev_last,
+                                         None if raw_only else state.labels[s]))
         finest = outputs[-1]
         out = Vid2VidOutput(
             finest.frame,
@@ -260,10 +261,11 @@ class Vid2VidGenerator(nn.Module):
     # helpers
 
     def _compose(
-        self, heads: ScaleHeads, prev_frame: torch.Tensor, labels: torch.Tensor, prev_labels: torch.Tensor | None
+        self, heads: ScaleHeads, prev_frame: torch.Tensor, labels: torch.Tensor, prev_labels: torch.Tensor | None,
+        history: torch.Tensor | None = None,
     ) -> ScaleOutput:
         """x = m·h + (1-m)·warp(x_prev, w); then x = M_F·h_F + (1-M_F)·x (and the same mixing for raw h). Without
-        `prev_labels` (an empty history) x is h."""
+        `prev_labels` (an empty history) x is h. `history` (B, L, C, H, W): the previous label maps (still check)."""
         raw = frame = heads.image  # (B, 3, H, W)
         warped = mask = None
         if heads.flow is not None and heads.mask is not None:
@@ -274,8 +276,9 @@ class Vid2VidGenerator(nn.Module):
                 c = self.config
                 if c.still_check or c.label_gate:
                     warped_labels = warp(prev_labels, heads.flow, original)  # (B, C, H, W)
+                    held = history.prod(1) if history is not None else prev_labels  # (B, C, H, W)
                     warped, trust = trusted_previous(prev_frame, warped, prev_labels, warped_labels, labels,
-                                                     c.still_check, c.label_gate)  # (B, 3, H, W), (B, 1, H, W)
+                                                     c.still_check, c.label_gate, held)  # (B, 3, H, W), (B, 1, H, W)
                     mask = 1 - (1 - mask) * trust  # (B, 1, H, W)
                 frame = mask * heads.image + (1 - mask) * warped  # (B, 3, H, W)
         fg_mask = None
