@@ -47,7 +47,7 @@ class FewShotConfig:
     background_gate: float = 0.0
     """Ours, no weights, pose labels: pixels farther than this share of the frame height from every drawn pixel of
     the current and the chosen reference's pose map are the warped reference itself, with a ramp toward the limbs
-    (`background_gate.py`); applied last. 0 = off."""
+    (`background_gate.py`); before the previous-frame blend. 0 = off."""
     n_sc_layers: int = 2
     separate_temporal_flow: bool = False
     """A second flow network for the previous frame (the paper shares one when warp_reference is on)."""
