@@ -21,7 +21,8 @@ FAMILY = Family(
              "single": "models.families.vid2vid.recipe:SingleImageRecipe"},
     extra_weights=("first_frame",),
     options={"temporal": FamilyOption(
-        0, 1, 1, "1 = each frame warps and refines the previous one (the paper); 0 = every frame from its own labels "
-        "alone: no flicker where the labels stand still (a still camera), none of the smearing the warp leaves on "
-        "layouts unlike the training data's, but flicker where the camera moves.")},
+        0, 1, 1, "1 = each frame warps and refines the previous one (the paper; steadier on moving-camera footage, "
+        "and on still scenes where the card has the still check); 0 = every frame from its own labels alone: none of "
+        "the smearing a wrong flow can leave on layouts unlike the training data's, but flicker where the camera "
+        "moves.")},
 )
