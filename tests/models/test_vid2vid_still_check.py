@@ -76,8 +76,8 @@ def test_a_pixel_uncovered_one_frame_ago_is_not_held_still() -> None:
     before, previous, current = _block(8, 16), _block(6, 14), _block(4, 12)  # (1, 2, H, W): t-2, t-1, t
     wrong = _block(9, 17)  # the flow's warp of t-1: misplaced, it puts the car on columns 14..16
     frame, warped = torch.rand(1, 3, H, W), torch.rand(1, 3, H, W)
-    args = (frame, warped, previous, wrong, current, 0.25, True)
-    _, trust_last = trusted_previous(*args)  # judged by t-1 alone
-    _, trust_held = trusted_previous(*args, held_labels=before * previous)  # judged by t-2 and t-1
+    _, trust_last = trusted_previous(frame, warped, previous[:, None], wrong, current, 0.25, True)  # t-1 alone
+    history = torch.stack([before, previous], dim=1)  # (1, 2, 2, H, W): judged by t-2 and t-1
+    _, trust_held = trusted_previous(frame, warped, history, wrong, current, 0.25, True)
     assert torch.all(trust_last[..., 14:16] > 0.9) and torch.all(trust_held[..., 14:16] == 0)
     torch.testing.assert_close(trust_held[..., 20:], trust_last[..., 20:])  # long-held road: no change

@@ -228,9 +228,8 @@ class Vid2VidGenerator(nn.Module):
             prev_in = state.frames[s].flatten(1, 2)  # (B, L·3, H_s, W_s)
             codes = one_hot_codes(label_in, c.n_frames_G) if fast_path_applies(label_in) else None
             heads = net(label_in, prev_in, codes=codes) if heads is None else net(label_in, prev_in, heads, codes)
-            prev_last = None if raw_only else state.labels[s][:, -1]  # (B, C, H_s, W_s)
-            outputs.append(self._compose(heads, state.frames[s][:, -1], labels, prev_last,
-                                         None if raw_only else state.labels[s]))
+            history = None if raw_only else state.labels[s]  # (B, L, C, H_s, W_s)
+            outputs.append(self._compose(heads, state.frames[s][:, -1], labels, history))
         finest = outputs[-1]
         out = Vid2VidOutput(
             finest.frame,
@@ -261,24 +260,22 @@ class Vid2VidGenerator(nn.Module):
     # helpers
 
     def _compose(
-        self, heads: ScaleHeads, prev_frame: torch.Tensor, labels: torch.Tensor, prev_labels: torch.Tensor | None,
-        history: torch.Tensor | None = None,
+        self, heads: ScaleHeads, prev_frame: torch.Tensor, labels: torch.Tensor, history: torch.Tensor | None
     ) -> ScaleOutput:
-        """x = m·h + (1-m)·warp(x_prev, w); then x = M_F·h_F + (1-M_F)·x (and the same mixing for raw h). Without
-        `prev_labels` (an empty history) x is h. `history` (B, L, C, H, W): the previous label maps (still check)."""
+        """x = m·h + (1-m)·warp(x_prev, w); then x = M_F·h_F + (1-M_F)·x (and the same mixing for raw h). `history`
+        (B, L, C, H, W): the previous label maps, the last one x_prev's; without them (an empty history) x is h."""
         raw = frame = heads.image  # (B, 3, H, W)
         warped = mask = None
         if heads.flow is not None and heads.mask is not None:
             original = self.config.warp_rounding == "original"
             warped = warp(prev_frame, heads.flow, original)  # (B, 3, H, W)
             mask = heads.mask
-            if prev_labels is not None:
+            if history is not None:
                 c = self.config
                 if c.still_check or c.label_gate:
-                    warped_labels = warp(prev_labels, heads.flow, original)  # (B, C, H, W)
-                    held = history.prod(1) if history is not None else prev_labels  # (B, C, H, W)
-                    warped, trust = trusted_previous(prev_frame, warped, prev_labels, warped_labels, labels,
-                                                     c.still_check, c.label_gate, held)  # (B, 3, H, W), (B, 1, H, W)
+                    warped_labels = warp(history[:, -1], heads.flow, original)  # (B, C, H, W)
+                    warped, trust = trusted_previous(prev_frame, warped, history, warped_labels, labels,
+                                                     c.still_check, c.label_gate)  # (B, 3, H, W), (B, 1, H, W)
                     mask = 1 - (1 - mask) * trust  # (B, 1, H, W)
                 frame = mask * heads.image + (1 - mask) * warped  # (B, 3, H, W)
         fg_mask = None

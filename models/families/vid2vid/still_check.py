@@ -34,23 +34,24 @@ def still_weight(prev_labels: torch.Tensor, labels: torch.Tensor, warped_prev_la
     return _window_mean(verdict, 5)
 
 
-def trusted_previous(prev_frame: torch.Tensor, warped: torch.Tensor, prev_labels: torch.Tensor,
-                     warped_labels: torch.Tensor, labels: torch.Tensor, window: float, label_gate: bool,
-                     held_labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def trusted_previous(prev_frame: torch.Tensor, warped: torch.Tensor, history: torch.Tensor,
+                     warped_labels: torch.Tensor, labels: torch.Tensor, window: float, label_gate: bool
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """The previous frame as the composite should see it, and how far to trust it per pixel.
 
     Two sources: the flow-warped previous frame (with its warped labels) and, with the still check (`window` > 0),
     the unmoved one, weighted by `still_weight`. With the label gate each source counts only where its labels agree
-    with the current ones, so neither can carry another class's pixels in; the unmoved source is judged by
-    `held_labels` when given (the product of the history's label maps: a class held over all of them), so a strip
-    uncovered one frame ago, drawn once by the hallucination, is not frozen as it was drawn.
+    with the current ones, so neither can carry another class's pixels in; the unmoved source is judged by the
+    product of the `history` (B, L, C, H, W) label maps (a class held over all of them), so a strip uncovered one
+    frame ago, drawn once by the hallucination, is not frozen as it was drawn. `warped_labels`: the last history map
+    warped by the flow.
     Returns: warped (B, 3, H, W) and trust (B, 1, H, W) in [0, 1]; the composite's mask becomes 1 − (1 − m)·trust.
     """
     images, label_maps = [warped], [warped_labels]
     weights = [torch.ones_like(labels[:, :1])]  # (B, 1, H, W) each
     if window:
-        still = still_weight(prev_labels, labels, warped_labels, window)  # (B, 1, H, W)
-        held = prev_labels if held_labels is None else held_labels
+        still = still_weight(history[:, -1], labels, warped_labels, window)  # (B, 1, H, W)
+        held = history.prod(1)  # (B, C, H, W): one-hot where the class held over the history, else 0
         images, label_maps, weights = [warped, prev_frame], [warped_labels, held], [1 - still, still]
     if label_gate:
         weights = [w * (lab * labels).sum(1, keepdim=True).clamp(0, 1) for w, lab in zip(weights, label_maps,
