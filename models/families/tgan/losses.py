@@ -4,6 +4,10 @@
 
 One iteration: G step first (L_G into G0 and G1), then the critic step on the detached fake batch; one critic step
 per G step. Every `OPTIMISER.svc_interval`-th iteration, `singular_value_clip(critic)` after the updates.
+
+The paper's "normal GAN" comparison variant: sigmoid cross-entropy on the same critic, used as a discriminator (real
+→ 1, fake → 0; G pushes its fakes towards 1, the usual convention rather than the code's inverted labels), with
+instance noise of σ `NORMAL_GAN_INSTANCE_NOISE` after every critic conv while training, and no clipping.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from models.families.tgan.networks import ScaleOnlyBatchNorm
 
+NORMAL_GAN_INSTANCE_NOISE = 0.3
+"""σ of the normal-GAN variant's instance noise (reference §2.4)."""
 BN_SCALE_FLOOR = 0.01
 """SVC clips each batch-norm γ into [BN_SCALE_FLOOR · σ, σ], σ = sqrt(running variance)."""
 CLIPPED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -48,6 +55,17 @@ def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.T
 def generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     """L_G = -mean D(fake)."""
     return -fake_scores.mean()
+
+
+def gan_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Normal-GAN variant: sigmoid cross-entropy, real scores (logits) → 1, fake → 0, each averaged."""
+    real = F.binary_cross_entropy_with_logits(real_scores, torch.ones_like(real_scores))
+    return real + F.binary_cross_entropy_with_logits(fake_scores, torch.zeros_like(fake_scores))
+
+
+def gan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Normal-GAN variant: the fakes' logits pushed towards "real"."""
+    return F.binary_cross_entropy_with_logits(fake_scores, torch.ones_like(fake_scores))
 
 
 @torch.no_grad()

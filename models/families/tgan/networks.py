@@ -39,6 +39,19 @@ class TGANLatents:
     clip_code: torch.Tensor  # (B, d0) z0 ~ U(-1, 1)
 
 
+@dataclass
+class InstanceNoise:
+    """Gaussian noise of standard deviation `std` drawn from `generator` (reference §2.4, the "normal GAN" variant:
+    σ 0.3 after every critic conv while training)."""
+
+    std: float
+    generator: torch.Generator
+
+    def add(self, x: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn(x.shape, generator=self.generator, device=self.generator.device)
+        return x + self.std * noise.to(x.device, x.dtype)
+
+
 class ScaleOnlyBatchNorm(nn.Module):
     """Batch norm with a learned scale γ and no shift β ("BN(no β)"), for any (B, C, ...) input."""
 
@@ -182,8 +195,14 @@ class TGANCritic(nn.Module):
         self.score = nn.Conv2d(widths[-1], 1, 4)
         init_weights(self, config.critic_init, init_generator)
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        features = self.features(video)  # (B, 512, T', 4, 4)
+    def forward(self, video: torch.Tensor, noise: InstanceNoise | None = None) -> torch.Tensor:
+        """`noise`: the normal-GAN variant's instance noise, added after every 3-D conv (training only)."""
+        features = video
+        for layer in self.features:
+            features = layer(features)
+            if noise is not None and isinstance(layer, nn.Conv3d):
+                features = noise.add(features)
+        # features: (B, 512, T', 4, 4)
         batch, channels, frames = features.shape[:3]
         folded = features.transpose(1, 2).reshape(batch * frames, channels, *features.shape[3:])  # (B·T', 512, 4, 4)
         return self.score(folded).view(batch, frames)  # (B, T')

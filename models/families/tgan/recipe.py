@@ -9,7 +9,9 @@ G0 and G1, critic frozen); then the critic step on the detached fake batch and t
 extra step on fresh fakes and real windows). After every `svc_interval`-th iteration singular
 value clipping of the critic (conv kernels' singular values <= 1, BN γ into [0.01 σ, σ]); `clipping="weight"` is
 the WGAN weight-clipping baseline instead (every critic parameter into ±0.01 after every step). RMSprop lr 5e-5,
-decay 0.99, ε 1e-8 for G and the critic. Every random draw of step s comes from a generator seeded with (seed, s),
+decay 0.99, ε 1e-8 for G and the critic (`optimizer="adam"`: Adam with β1 `adam_beta1`, ours). `objective="gan"`
+is the paper's "normal GAN" comparison variant: sigmoid cross-entropy, instance noise of σ `instance_noise` after
+every critic conv while training, no clipping. Every random draw of step s comes from a generator seeded with (seed, s),
 so a resumed run repeats exactly what an uninterrupted one does.
 """
 
@@ -28,18 +30,23 @@ from torch import nn
 from corpora.clip_folder import load_rgb_clips
 from models.families.tgan.config import PRESETS, TGANConfig
 from models.families.tgan.losses import (
+    NORMAL_GAN_INSTANCE_NOISE,
     OPTIMISER,
     clip_critic_weights,
     critic_loss,
+    gan_discriminator_loss,
+    gan_generator_loss,
     generator_loss,
     singular_value_clip,
 )
-from models.families.tgan.networks import TGANCritic, TGANGenerator
+from models.families.tgan.networks import InstanceNoise, TGANCritic, TGANGenerator
 from training.distributed import step_seed
 from training.recipe import StepLog
 from training.recipe_parts import PresetRecipe, model_config_from_preset, write_clip_grid
 
 Clipping = Literal["svc", "weight"]
+Objective = Literal["wgan", "gan"]
+Optimizer = Literal["rmsprop", "adam"]
 EXTRA_REAL_ITEMS = 1 << 40
 """First data item of the extra critic updates' real batches (past any index the loop's batches use)."""
 
@@ -61,6 +68,13 @@ class TGANRunConfig:
     svc_interval: int = OPTIMISER.svc_interval
     clipping: Clipping = "svc"
     """"svc": singular value clipping every svc_interval-th iteration; "weight": the weight-clipping baseline."""
+    objective: Objective = "wgan"
+    """"wgan": the TGAN objective (Wasserstein, clipped critic); "gan": the paper's normal-GAN comparison variant."""
+    instance_noise: float = NORMAL_GAN_INSTANCE_NOISE
+    """σ of the instance noise after every critic conv (objective "gan" only)."""
+    optimizer: Optimizer = "rmsprop"
+    """The paper's RMSprop, or Adam (ours)."""
+    adam_beta1: float = 0.5
     critic_steps: int = 1
     """Critic updates per G update (the TGAN code: 1; the WGAN paper: 5). Each extra one sees fresh fakes and a fresh
     real batch (data items from EXTRA_REAL_ITEMS on, a pure function of the step)."""
@@ -81,6 +95,12 @@ class TGANRunConfig:
             raise ValueError(f"clipping must be 'svc' or 'weight', got {self.clipping!r}")
         if self.svc_interval < 1 or self.frame_stride < 1 or self.critic_steps < 1:
             raise ValueError("svc_interval, frame_stride and critic_steps must be >= 1")
+        if self.objective not in ("wgan", "gan"):
+            raise ValueError(f"objective must be 'wgan' or 'gan', got {self.objective!r}")
+        if self.optimizer not in ("rmsprop", "adam"):
+            raise ValueError(f"optimizer must be 'rmsprop' or 'adam', got {self.optimizer!r}")
+        if self.instance_noise < 0:
+            raise ValueError("instance_noise must be >= 0")
 
 
 class ClipWindows(torch.utils.data.Dataset):
@@ -124,9 +144,13 @@ class TGANRecipe(PresetRecipe):
         init = torch.Generator().manual_seed(c.seed)
         self.gen = TGANGenerator(m, init).to(self.device)
         self.critic = TGANCritic(m, init).to(self.device)
-        rmsprop = {"lr": c.lr, "alpha": c.alpha, "eps": c.eps}
-        self.opt_g = torch.optim.RMSprop(self.gen.parameters(), **rmsprop)
-        self.opt_d = torch.optim.RMSprop(self.critic.parameters(), **rmsprop)
+        self.opt_g, self.opt_d = self._optimizer(self.gen), self._optimizer(self.critic)
+
+    def _optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
+        c = self.config
+        if c.optimizer == "adam":
+            return torch.optim.Adam(module.parameters(), lr=c.lr, betas=(c.adam_beta1, 0.999))
+        return torch.optim.RMSprop(module.parameters(), lr=c.lr, alpha=c.alpha, eps=c.eps)
 
     # -- the loop's interface --------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
@@ -141,11 +165,14 @@ class TGANRecipe(PresetRecipe):
         real = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
         self.gen.train()
         self.critic.train()
+        wgan = c.objective == "wgan"
+        noise = None if wgan or c.instance_noise == 0 else InstanceNoise(c.instance_noise, rng)
 
         # 1. G step first: L_G into G0 and G1 (critic frozen).
         fake = self.gen(self._latents(real.shape[0], rng))  # (B, C, T, H, W)
         self.critic.requires_grad_(False)
-        g = generator_loss(self.critic(fake))
+        fake_scores = self.critic(fake, noise)  # (B, T')
+        g = generator_loss(fake_scores) if wgan else gan_generator_loss(fake_scores)
         self.opt_g.zero_grad(set_to_none=True)
         g.backward()
         self.opt_g.step()
@@ -157,21 +184,24 @@ class TGANRecipe(PresetRecipe):
                 real = self._extra_real(step, extra, real.shape[0])  # (B, C, T, H, W)
                 with torch.no_grad():
                     fake = self.gen(self._latents(real.shape[0], rng))  # (B, C, T, H, W)
-            real_scores, fake_scores = self.critic(real), self.critic(fake.detach())  # (B, T'), (B, T')
-            d = critic_loss(real_scores, fake_scores)
+            real_scores = self.critic(real, noise)  # (B, T')
+            fake_scores = self.critic(fake.detach(), noise)  # (B, T')
+            d = critic_loss(real_scores, fake_scores) if wgan else gan_discriminator_loss(real_scores, fake_scores)
             self.opt_d.zero_grad(set_to_none=True)
             d.backward()
             self.opt_d.step()
 
-        # 3. Keep the critic Lipschitz: SVC every svc_interval-th iteration (or the weight-clipping baseline).
+        # 3. Keep the critic Lipschitz: SVC every svc_interval-th iteration (or the weight-clipping baseline); the
+        #    normal-GAN variant clips nothing.
         clipped = 0
-        if c.clipping == "weight":
+        if wgan and c.clipping == "weight":
             clip_critic_weights(self.critic)
             clipped = 1
-        elif (step + 1) % c.svc_interval == 0:
+        elif wgan and (step + 1) % c.svc_interval == 0:
             singular_value_clip(self.critic)
             clipped = 1
-        losses = {"G": g, "D": d, "wasserstein": real_scores.mean() - fake_scores.mean()}
+        gap = real_scores.mean() - fake_scores.mean()  # the Wasserstein estimate (objective "gan": the logit gap)
+        losses = {"G": g, "D": d, "wasserstein" if wgan else "logit_gap": gap}
         return StepLog({k: float(v.detach()) for k, v in losses.items()}, {"clipped": clipped})
 
     def _latents(self, n: int, rng: torch.Generator) -> Any:
