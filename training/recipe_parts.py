@@ -1,11 +1,12 @@
 """Parts shared by the training recipes whose run config is one frozen dataclass naming a model preset (the generate
 and predict families: TGAN, VGAN, MoCoGAN, SAVP, SVG-LP, VideoVAE).
 
-Such a run config has at least the fields `data, out, preset, overrides, steps, batch, seed, device, workers,
-checkpoint_every, sample_every, progress`; `PresetRecipe` turns it into the loop's `RunSettings` and gives the loop's
-plumbing (`training.recipe.Recipe`) once: flags -> run config, the data set, dict batches, no loss scalers, the common
-checkpoint metadata and the resume check. `model_config_from_preset` is the preset lookup with JSON overrides;
-`write_clip_grid` the sample picture of clips, one per row.
+Such a run config extends `PresetRunConfig` (the fields every such run has: data, out, overrides, seed, device,
+workers, checkpoint and sample intervals, progress, split) with at least `preset, steps, batch`; `PresetRecipe`
+turns it into the loop's `RunSettings` and gives the loop's plumbing (`training.recipe.Recipe`) once: flags -> run
+config, the data set, dict batches, no loss scalers, the common checkpoint metadata and the resume check.
+`model_config_from_preset` is the preset lookup with JSON overrides; `write_clip_grid` the sample picture of clips,
+one per row.
 """
 
 from __future__ import annotations
@@ -25,6 +26,24 @@ from training.loop import pick_device
 from training.recipe import RunSettings
 
 ModelConfig = TypeVar("ModelConfig")
+
+
+@dataclasses.dataclass(frozen=True)
+class PresetRunConfig:
+    """The run-config fields every preset recipe shares; a family's run config extends it (flags map onto fields by
+    name) with its `preset`, `steps`, `batch` and its own settings."""
+
+    data: str
+    out: str
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """JSON overrides of the preset's model-config fields."""
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    checkpoint_every: int = 250
+    sample_every: int = 250
+    progress: bool = True
+    split: str = "train"
 
 
 def check_preset(presets: Mapping[str, Any], preset: str, family: str) -> None:

@@ -3,7 +3,7 @@ settings and seeding, dict batches, the common checkpoint metadata, the resume c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, make_dataclass
+from dataclasses import dataclass, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import torch
 from corpora.layout import read_png
 from models.core.labels import tensor_to_rgb
 from training.recipe import RunSettings
-from training.recipe_parts import PresetRecipe, model_config_from_preset, stack_dicts, write_clip_grid
+from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, stack_dicts, write_clip_grid
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,10 @@ PRESETS = {"toy-small": ToyModelConfig(), "toy-big": ToyModelConfig(image_size=1
 
 
 ToyRunConfig = make_dataclass("ToyRunConfig", [
-    ("data", str), ("out", str), ("preset", str, "toy-small"), ("overrides", dict, field(default_factory=dict)),
-    ("steps", int, 10), ("batch", int, 2), ("seed", int, 0), ("device", str, "cpu"), ("workers", int, 0),
+    ("preset", str, "toy-small"), ("steps", int, 10), ("batch", int, 2), ("device", str, "cpu"),
     ("checkpoint_every", int, 5), ("sample_every", int, 7), ("progress", bool, False), ("extra", float, 1.5),
-], frozen=True)
-"""The fields every preset recipe's run config has, and one of its own."""
+], bases=(PresetRunConfig,), frozen=True)
+"""The shared run-config fields (some defaults changed), a recipe's own three, and one more."""
 
 
 class ToyRecipe(PresetRecipe):
@@ -51,8 +50,9 @@ class ToyRecipe(PresetRecipe):
 def test_train_config_keeps_defaults_for_none_and_lists_the_fields() -> None:
     config = ToyRecipe.train_config(data="d", out="o", steps=3, batch=None, extra=None)
     assert config == ToyRunConfig(data="d", out="o", steps=3)
-    assert ToyRecipe.config_fields() == ["data", "out", "preset", "overrides", "steps", "batch", "seed", "device",
-                                         "workers", "checkpoint_every", "sample_every", "progress", "extra"]
+    assert ToyRecipe.config_fields() == ["data", "out", "overrides", "seed", "device", "workers", "checkpoint_every",
+                                         "sample_every", "progress", "split", "preset", "steps", "batch", "extra"]
+    assert (config.device, config.checkpoint_every, config.split) == ("cpu", 5, "train")
     with pytest.raises(TypeError):
         ToyRecipe.train_config(data="d", out="o", no_such_flag=1)
 

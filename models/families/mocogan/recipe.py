@@ -13,7 +13,7 @@ resumed run repeats exactly what an uninterrupted one does.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -32,7 +32,7 @@ from models.families.mocogan.losses import (
 from models.families.mocogan.networks import ImageDiscriminator, MoCoGANGenerator, VideoDiscriminator
 from training.distributed import step_seed
 from training.recipe import StepLog
-from training.recipe_parts import PresetRecipe, model_config_from_preset, write_clip_grid
+from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, write_clip_grid
 
 MAX_SERVED_FRAMES = 64
 """The longest video a served card offers (MoCoGAN unrolls its GRU for any length)."""
@@ -42,26 +42,16 @@ NoisedDiscriminators = Literal["both", "image", "video"]
 
 
 @dataclass(frozen=True)
-class MoCoGANRunConfig:
+class MoCoGANRunConfig(PresetRunConfig):
     """One MoCoGAN training run (`v2v train mocogan`); flags map onto fields by name."""
 
-    data: str
-    out: str
     preset: str = "mocogan-small"
-    overrides: dict[str, Any] = field(default_factory=dict)
     steps: int = 5000
     batch: int = 16
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
     weight_decay: float = 1e-5
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 0
-    checkpoint_every: int = 250
-    sample_every: int = 250
-    progress: bool = True
-    split: str = "train"
     frame_stride: int = 2
     """Real clips take every frame_stride-th frame (reference: 2); stride 1 when a clip is too short."""
     category_weight: float = 1.0

@@ -27,7 +27,7 @@ The checkpoint metadata carries `n_past` (context_frames) and `n_future` (sequen
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +53,14 @@ from models.families.savp.losses import (
 from models.families.savp.networks import SavpGenerator, SavpState
 from training.distributed import step_seed
 from training.recipe import StepLog
-from training.recipe_parts import PresetRecipe, check_preset, model_config_from_preset
+from training.recipe_parts import PresetRecipe, PresetRunConfig, check_preset, model_config_from_preset
 
 
 @dataclass(frozen=True)
-class SavpRunConfig:
+class SavpRunConfig(PresetRunConfig):
     """One SAVP training run. None = the variant's paper setting (lr, betas, batch) or the scaled schedule."""
 
-    data: str
-    out: str
     preset: str = "savp-small"
-    overrides: dict[str, Any] = field(default_factory=dict)
     """JSON overrides of the preset's `SavpConfig` fields (e.g. {"scheduled_sampling_k": 60})."""
     steps: int = 2000
     batch: int | None = None
@@ -74,13 +71,6 @@ class SavpRunConfig:
     """Step where the lr starts its linear decay (None: 2/3 of `steps`, as the paper's 200k of 300k)."""
     decay_end: int | None = None
     """Step where the lr reaches 0 (None: `steps`)."""
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 0
-    checkpoint_every: int = 250
-    sample_every: int = 250
-    progress: bool = True
-    split: str = "train"
 
 
 class SequenceClips(torch.utils.data.Dataset):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,30 +36,21 @@ from models.families.svg_lp.losses import SVG_ADAM, svg_lp_loss
 from models.families.svg_lp.networks import SvgLp
 from training.distributed import step_seed
 from training.recipe import StepLog
-from training.recipe_parts import PresetRecipe, model_config_from_preset
+from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset
 
 
 @dataclass(frozen=True)
-class SvgTrainConfig:
+class SvgTrainConfig(PresetRunConfig):
     """One SVG training run. `n_past`, `n_future`, `beta`: None = the preset's (after `overrides`)."""
 
-    data: str
-    out: str
     preset: str = "svg_lp-small"
-    overrides: dict[str, Any] = field(default_factory=dict)
-    """JSON overrides of the preset's `SvgLpConfig` fields."""
     steps: int = 5000
     batch: int = 16
     lr: float = SVG_ADAM.learning_rate
     beta1: float = SVG_ADAM.betas[0]
     beta2: float = SVG_ADAM.betas[1]
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 0
     checkpoint_every: int = 500
     sample_every: int = 500
-    progress: bool = True
-    split: str = "train"
     n_past: int | None = None
     n_future: int | None = None
     beta: float | None = None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,7 +42,7 @@ from models.families.tgan.losses import (
 from models.families.tgan.networks import InstanceNoise, TGANCritic, TGANGenerator
 from training.distributed import step_seed
 from training.recipe import StepLog
-from training.recipe_parts import PresetRecipe, model_config_from_preset, write_clip_grid
+from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, write_clip_grid
 
 Clipping = Literal["svc", "weight"]
 Objective = Literal["wgan", "gan"]
@@ -52,13 +52,10 @@ EXTRA_REAL_ITEMS = 1 << 40
 
 
 @dataclass(frozen=True)
-class TGANRunConfig:
+class TGANRunConfig(PresetRunConfig):
     """One TGAN training run (`v2v train tgan`); flags map onto fields by name."""
 
-    data: str
-    out: str
     preset: str = "tgan-small"
-    overrides: dict[str, Any] = field(default_factory=dict)
     steps: int = 5000
     batch: int = OPTIMISER.batch
     lr: float = OPTIMISER.lr
@@ -78,13 +75,6 @@ class TGANRunConfig:
     critic_steps: int = 1
     """Critic updates per G update (the TGAN code: 1; the WGAN paper: 5). Each extra one sees fresh fakes and a fresh
     real batch (data items from EXTRA_REAL_ITEMS on, a pure function of the step)."""
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 0
-    checkpoint_every: int = 250
-    sample_every: int = 250
-    progress: bool = True
-    split: str = "train"
     frame_stride: int = 1
     """Real windows take every frame_stride-th frame (stride 1 when a clip is too short)."""
     fps: float | None = None

@@ -15,7 +15,7 @@ Adam lr 2e-4, betas (0.5, 0.999) for both, batch 64, no lr decay (the paper's sc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,30 +30,20 @@ from models.families.vgan.networks import VGANDiscriminator, VGANGenerator, VGAN
 from models.families.vgan.pipeline import SEED_NAMES
 from training.distributed import step_seed
 from training.recipe import StepLog
-from training.recipe_parts import PresetRecipe, model_config_from_preset, write_clip_grid
+from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, write_clip_grid
 
 
 @dataclass(frozen=True)
-class VGANRunConfig:
+class VGANRunConfig(PresetRunConfig):
     """One VGAN training run (`v2v train vgan`); flags map onto fields by name."""
 
-    data: str
-    out: str
     preset: str = "vgan-small"
-    overrides: dict[str, Any] = field(default_factory=dict)
     steps: int = 5000
     batch: int = OPTIMISER.batch
     lr: float = OPTIMISER.lr
     beta1: float = OPTIMISER.betas[0]
     beta2: float = OPTIMISER.betas[1]
     mask_weight: float = MASK_SPARSITY_WEIGHT
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 0
-    checkpoint_every: int = 250
-    sample_every: int = 250
-    progress: bool = True
-    split: str = "train"
     frame_stride: int = 1
     """Real clips take every frame_stride-th frame from the first (the paper: consecutive frames)."""
     fps: float = 15.0

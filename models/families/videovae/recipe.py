@@ -25,7 +25,7 @@ names a job may ask for ({"action": [...], "look": [...]}), in the order of the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,29 +39,19 @@ from models.families.videovae.losses import VIDEOVAE_ADAM, attribute_classificat
 from models.families.videovae.networks import VideoVae, attribute_vector
 from training.distributed import step_seed
 from training.recipe import StepLog
-from training.recipe_parts import PresetRecipe, model_config_from_preset, write_clip_grid
+from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, write_clip_grid
 
 
 @dataclass(frozen=True)
-class VideoVaeRunConfig:
+class VideoVaeRunConfig(PresetRunConfig):
     """One VideoVAE training run (`v2v train videovae`); flags map onto fields by name."""
 
-    data: str
-    out: str
     preset: str = "videovae-small"
-    overrides: dict[str, Any] = field(default_factory=dict)
     steps: int = 5000
     batch: int = VIDEOVAE_ADAM.batch_size
     lr: float = VIDEOVAE_ADAM.learning_rate
     beta1: float = VIDEOVAE_ADAM.betas[0]
     beta2: float = VIDEOVAE_ADAM.betas[1]
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 0
-    checkpoint_every: int = 250
-    sample_every: int = 250
-    progress: bool = True
-    split: str = "train"
     classifier_steps: int = 500
     """Stage 1 length: steps that train only the encoder and the attribute classifier."""
     freeze_encoder: bool = True
