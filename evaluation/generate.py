@@ -16,7 +16,8 @@ scored by the same code (the reference), and a shuffled-frames control (each fra
 - ACD-app (appearance judge): the same with the L2 distance between the appearance judge's features.
 - identity kept (appearance judge, models with a "content" seed): for `swap_contents` fixed content seeds, one clip
   per class with a fresh motion seed each; the share of clips whose appearance top-1 (majority over frames) is that
-  content's most frequent one.
+  content's most frequent one. Real row: the same share over each look's clips that the appearance judge never saw
+  (its held-out train clips, other actions and backgrounds), the judge's own ceiling.
 - coverage (appearance judge): distinct training looks (top-1 of a clip's middle frame) among `coverage` random
   clips (real: random train clips).
 - FD-own / IS-own: Fréchet distance between judge features of the scored clips and of the real held-out clips
@@ -45,6 +46,7 @@ from torch.nn import functional as F
 from evaluation.clips import ClipSet, load_clips, windows
 from evaluation.generate_previews import write_grid_previews
 from evaluation.judges import NONE, Judge, applicable, load_judges
+from evaluation.judges_train import appearance_holdout
 from evaluation.two_sample import two_sample_report
 from models.core.family import GenerateStart, Pipeline, WeightsRef
 
@@ -267,6 +269,21 @@ def _label_names(root: Path) -> tuple[str, ...]:
     return tuple(k for k in LABELS if isinstance(first.get(k), int))
 
 
+def real_identity_kept(judge: Judge, train: ClipSet, window: ClipWindow,
+                       rng: np.random.Generator) -> float | None:
+    """Identity kept on real clips, the ceiling a generator's figure is read against: for every look, the appearance
+    judge's own held-out clips of that look (other actions and backgrounds, `appearance_holdout`); the share of them
+    whose top-1 look is the group's most frequent one, averaged over looks (None: no held-out clip)."""
+    held = appearance_holdout(train.labels["look"])
+    if not held.any():
+        return None
+    looks = train.labels["look"][held]  # (M,)
+    predicted = look_of(judge, windows(train.frames[held], window.frames, window.stride, rng))  # (M,)
+    kept = [float((group == torch.mode(group).values).float().mean())
+            for group in (predicted[looks == look] for look in looks.unique())]
+    return float(np.mean(kept))
+
+
 def score_real(scorer: Scorer, window: ClipWindow, root: Path, split: str, coverage: int, seed: int,
                config: Any = None) -> tuple[dict[str, Any], dict[str, Any], torch.Tensor | None, torch.Tensor]:
     """The real held-out clips' row (with, given `config`, the two-sample test of train clips against them: the
@@ -287,6 +304,8 @@ def score_real(scorer: Scorer, window: ClipWindow, root: Path, split: str, cover
     if scorer.appearance is not None:  # looks of random train clips (the held-out looks are not in the judge)
         middle = window.frames // 2
         row["coverage"] = int(look_of(scorer.appearance, train_clips[:, middle:middle + 1]).unique().numel())
+        if "look" in train.labels:
+            row["identity_kept"] = real_identity_kept(scorer.appearance, train, window, rng)
     perms = [torch.from_numpy(rng.permutation(len(real))) for _ in range(window.frames)]
     shuffled = torch.stack([real[perms[t], t] for t in range(window.frames)], dim=1)  # frame t from another clip
     control = {"clips": len(real), **scorer.content(shuffled)}

@@ -121,6 +121,17 @@ def train_action(config: JudgeTrainConfig, train: ClipSet, test: ClipSet
     return net.eval(), accuracy(net, held, held_labels), degraded_accuracies(net, held, held_labels)
 
 
+def appearance_holdout(looks: torch.Tensor, every: int = JudgeTrainConfig.holdout_every) -> torch.Tensor:
+    """(N,) look labels of the train clips → (N,) bool: the clips the appearance judge never trains on (every
+    `every`-th clip of each look, in clip order), its held-out set."""
+    seen: dict[int, int] = {}
+    held = []
+    for look in looks.tolist():
+        seen[look] = seen.get(look, 0) + 1
+        held.append(seen[look] % every == 0)
+    return torch.tensor(held, dtype=torch.bool)
+
+
 def train_appearance(config: JudgeTrainConfig, train: ClipSet
                      ) -> tuple[AppearanceJudge, float, list[int], dict[str, float]]:
     c = config
@@ -129,12 +140,7 @@ def train_appearance(config: JudgeTrainConfig, train: ClipSet
     looks = sorted(set(train.labels["look"].tolist()))
     index_of = {look: i for i, look in enumerate(looks)}
     target = torch.tensor([index_of[v] for v in train.labels["look"].tolist()])  # (N,)
-    seen: dict[int, int] = {}
-    held_mask = []
-    for look in train.labels["look"].tolist():
-        seen[look] = seen.get(look, 0) + 1
-        held_mask.append(seen[look] % c.holdout_every == 0)
-    held = torch.tensor(held_mask)
+    held = appearance_holdout(train.labels["look"], c.holdout_every)
     fit_ids, held_ids = torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
     if len(held_ids) == 0:
         raise ValueError(f"no train look has {c.holdout_every} clips: nothing to hold out (lower holdout_every)")

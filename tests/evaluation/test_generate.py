@@ -138,3 +138,43 @@ def test_every_shipped_judge_loads_with_its_hash_and_passed_its_gate(folder: str
     loaded = load_judges(judges_dir)  # sha256-checked; refuses a judge under its gate
     assert set(loaded) == set(manifest)
     assert all(card["heldout_accuracy"] >= card["gate"] for card in manifest.values())
+
+
+def test_real_identity_kept_reads_the_appearance_judges_held_out_clips() -> None:
+    """Each clip's grey level encodes a look; a judge that reads it back keeps every identity, one that mixes two
+    looks up on half their clips keeps fewer; only every 6th clip of a look (the judge's held-out set) counts."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from evaluation.clips import ClipSet
+    from evaluation.generate import ClipWindow, real_identity_kept
+
+    looks = torch.arange(3).repeat_interleave(12)  # 3 looks, 12 clips each: clips 5 and 11 of each are held out
+    frames = (looks * 60 + 20).to(torch.uint8)[:, None, None, None, None].expand(-1, 4, 3, 8, 8).clone()
+    train = ClipSet(frames, {"look": looks}, [f"c{i}" for i in range(len(looks))], [])
+
+    class GreyReader(torch.nn.Module):
+        def __init__(self, flip_clip: int | None = None) -> None:
+            super().__init__()
+            self.flip_clip = flip_clip
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, S, S) in [-1, 1] -> (B, 3) logits
+            look = ((x.mean((1, 2, 3)) + 1) * 127.5 - 20) / 60  # (B,)
+            if self.flip_clip is not None:  # look 1's frames read as look 2 when they are that bright
+                look = torch.where((look - 1).abs() < 0.1, torch.full_like(look, 2.0), look)
+            return -((torch.arange(3)[None] - look.round()[:, None]) ** 2).float()
+
+    window = ClipWindow(frames=2, stride=1, size=8)
+    perfect = SimpleNamespace(net=GreyReader())
+    assert real_identity_kept(perfect, train, window, np.random.default_rng(0)) == 1.0
+    assert real_identity_kept(SimpleNamespace(net=GreyReader(flip_clip=1)), train, window,
+                              np.random.default_rng(0)) == 1.0  # consistent, even if wrong: identity is kept
+    half = frames.clone()
+    half[23] = 140  # look 1's second held-out clip looks like look 2 (grey 140)
+    mixed = ClipSet(half, {"look": looks}, train.names, [])
+    assert real_identity_kept(perfect, mixed, window, np.random.default_rng(0)) == pytest.approx((1 + 0.5 + 1) / 3)
+    few = ClipSet(frames[:15], {"look": looks[:15]}, train.names[:15], [])  # look 1 has 3 clips: none held out
+    assert real_identity_kept(perfect, few, window, np.random.default_rng(0)) == 1.0
+    assert real_identity_kept(perfect, ClipSet(frames[:5], {"look": looks[:5]}, train.names[:5], []), window,
+                              np.random.default_rng(0)) is None
