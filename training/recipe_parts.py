@@ -11,6 +11,7 @@ one per row.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ from corpora.layout import write_png
 from models.core.checkpoints import config_overrides_from_json
 from models.core.labels import tensor_to_rgb
 from training.loop import pick_device
+from training.precision import amp_dtype, normalise_amp
 from training.recipe import RunSettings
 
 ModelConfig = TypeVar("ModelConfig")
@@ -44,6 +46,10 @@ class PresetRunConfig:
     sample_every: int = 250
     progress: bool = True
     split: str = "train"
+    amp: str = "off"
+    """Mixed precision of the forward passes (`training.precision`): "auto" / "bf16" = bf16 autocast where the device
+    has it (CUDA bf16 GPUs; CPUs with bf16 units where it is faster), "off" = fp32. These recipes take no fp16 (no
+    loss scaling): "auto" on an older GPU trains in fp32, "fp16" is refused."""
 
 
 def check_preset(presets: Mapping[str, Any], preset: str, family: str) -> None:
@@ -91,6 +97,7 @@ class PresetRecipe:
     model_config: Any
     run: RunSettings
     device: torch.device
+    amp_dtype: torch.dtype | None = None
     _dataset: torch.utils.data.Dataset
 
     @classmethod
@@ -110,8 +117,18 @@ class PresetRecipe:
                                workers=c.workers, checkpoint_every=c.checkpoint_every, sample_every=c.sample_every,
                                progress=c.progress)
         self.device = pick_device(c.device)
+        if normalise_amp(c.amp) == "fp16":
+            raise ValueError("amp fp16: these recipes train in bf16 or fp32 (no loss scaling); use bf16, auto or off")
+        dtype = amp_dtype(self.device, c.amp)
+        self.amp_dtype = dtype if dtype == torch.bfloat16 else None
         if seed_global:
             torch.manual_seed(c.seed)
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The run's mixed precision around a forward pass (and its loss); a no-op in fp32."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     # -- the loop's interface --------------------------------------------------------------------------------
     def dataset(self) -> torch.utils.data.Dataset:

@@ -50,8 +50,9 @@ class ToyRecipe(PresetRecipe):
 def test_train_config_keeps_defaults_for_none_and_lists_the_fields() -> None:
     config = ToyRecipe.train_config(data="d", out="o", steps=3, batch=None, extra=None)
     assert config == ToyRunConfig(data="d", out="o", steps=3)
-    assert ToyRecipe.config_fields() == ["data", "out", "overrides", "seed", "device", "workers", "checkpoint_every",
-                                         "sample_every", "progress", "split", "preset", "steps", "batch", "extra"]
+    assert ToyRecipe.config_fields() == [
+        "data", "out", "overrides", "seed", "device", "workers", "checkpoint_every", "sample_every", "progress",
+        "split", "amp", "preset", "steps", "batch", "extra"]
     assert (config.device, config.checkpoint_every, config.split) == ("cpu", 5, "train")
     with pytest.raises(TypeError):
         ToyRecipe.train_config(data="d", out="o", no_such_flag=1)

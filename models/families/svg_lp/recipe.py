@@ -33,7 +33,7 @@ from corpora.moving_digits import DigitsSpec, MovingDigitsDataset
 from models.core.frames import to_unit_frames
 from models.families.svg_lp.config import PRESETS, SvgLpConfig
 from models.families.svg_lp.losses import SVG_ADAM, svg_lp_loss
-from models.families.svg_lp.networks import SvgLp
+from models.families.svg_lp.networks import SvgLp, SvgLpTrainingOutput
 from training.distributed import step_seed
 from training.recipe import StepLog
 from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset
@@ -112,7 +112,10 @@ class Recipe(PresetRecipe):
     def train_step(self, batch: torch.Tensor, step: int) -> StepLog:
         frames = batch.to(self.device)  # (B, T, C, S, S)
         self.model.train()
-        out = self.model(frames, self._noise(step))
+        with self.autocast():
+            out = self.model(frames, self._noise(step))
+        # the loss in fp32 whatever the forward's precision
+        out = SvgLpTrainingOutput(**{f.name: getattr(out, f.name).float() for f in dataclasses.fields(out)})
         losses = svg_lp_loss(out, frames, self.model_config.kl_weight)
         for opt in self._optimizers.values():
             opt.zero_grad(set_to_none=True)

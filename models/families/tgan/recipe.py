@@ -159,9 +159,10 @@ class TGANRecipe(PresetRecipe):
         noise = None if wgan or c.instance_noise == 0 else InstanceNoise(c.instance_noise, rng)
 
         # 1. G step first: L_G into G0 and G1 (critic frozen).
-        fake = self.gen(self._latents(real.shape[0], rng))  # (B, C, T, H, W)
         self.critic.requires_grad_(False)
-        fake_scores = self.critic(fake, noise)  # (B, T')
+        with self.autocast():
+            fake = self.gen(self._latents(real.shape[0], rng))  # (B, C, T, H, W)
+            fake_scores = self.critic(fake, noise).float()  # (B, T')
         g = generator_loss(fake_scores) if wgan else gan_generator_loss(fake_scores)
         self.opt_g.zero_grad(set_to_none=True)
         g.backward()
@@ -172,10 +173,11 @@ class TGANRecipe(PresetRecipe):
         for extra in range(c.critic_steps):
             if extra:
                 real = self._extra_real(step, extra, real.shape[0])  # (B, C, T, H, W)
-                with torch.no_grad():
+                with torch.no_grad(), self.autocast():
                     fake = self.gen(self._latents(real.shape[0], rng))  # (B, C, T, H, W)
-            real_scores = self.critic(real, noise)  # (B, T')
-            fake_scores = self.critic(fake.detach(), noise)  # (B, T')
+            with self.autocast():
+                real_scores = self.critic(real, noise).float()  # (B, T')
+                fake_scores = self.critic(fake.detach(), noise).float()  # (B, T')
             d = critic_loss(real_scores, fake_scores) if wgan else gan_discriminator_loss(real_scores, fake_scores)
             self.opt_d.zero_grad(set_to_none=True)
             d.backward()

@@ -57,3 +57,16 @@ def test_resume_from_a_checkpoint_matches_an_uninterrupted_run(digits: Path, tmp
     other = TrainingLoop(Recipe(_config(digits, tmp_path / "split", preset="svg_lp-tiny-deterministic")))
     with pytest.raises(ValueError):
         other.resume()
+
+
+def test_bf16_autocast_learns_and_keeps_fp32_weights(digits: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    recipe = Recipe(_config(digits, tmp_path, lr=2e-3, amp="bf16"))
+    assert recipe.amp_dtype == torch.bfloat16
+    batch = recipe.collate([recipe.dataset()[i] for i in range(4)])  # (4, 5, 1, 16, 16)
+    losses = [recipe.train_step(batch, step).losses["loss"] for step in range(40)]
+    assert sum(losses[-5:]) / 5 < 0.6 * losses[0]
+    assert all(p.dtype == torch.float32 for p in recipe.model.parameters())
+    whole, second = fit_whole_and_resumed(lambda out, **values: Recipe(_config(digits, out, amp="bf16", **values)),
+                                          tmp_path / "resume")
+    assert_same_weights(whole, second)
