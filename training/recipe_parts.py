@@ -49,7 +49,8 @@ class PresetRunConfig:
     amp: str = "off"
     """Mixed precision of the forward passes (`training.precision`): "auto" / "bf16" = bf16 autocast where the device
     has it (CUDA bf16 GPUs; CPUs with bf16 units where it is faster), "off" = fp32. These recipes take no fp16 (no
-    loss scaling): "auto" on an older GPU trains in fp32, "fp16" is refused."""
+    loss scaling): "auto" on an older GPU trains in fp32, "fp16" is refused; so is "bf16" for a recipe without
+    `supports_amp` (TGAN and SVG-LP have it)."""
 
 
 def check_preset(presets: Mapping[str, Any], preset: str, family: str) -> None:
@@ -92,6 +93,8 @@ class PresetRecipe:
 
     family: ClassVar[str]
     run_config_type: ClassVar[type]
+    supports_amp: ClassVar[bool] = False
+    """Whether `train_step` runs its forward passes under `autocast()` (else amp "auto" trains in fp32)."""
     checkpoint_exclude: tuple[str, ...] = ()
     config: Any
     model_config: Any
@@ -117,9 +120,12 @@ class PresetRecipe:
                                workers=c.workers, checkpoint_every=c.checkpoint_every, sample_every=c.sample_every,
                                progress=c.progress)
         self.device = pick_device(c.device)
-        if normalise_amp(c.amp) == "fp16":
+        mode = normalise_amp(c.amp)
+        if mode == "fp16":
             raise ValueError("amp fp16: these recipes train in bf16 or fp32 (no loss scaling); use bf16, auto or off")
-        dtype = amp_dtype(self.device, c.amp)
+        if mode == "bf16" and not self.supports_amp:
+            raise ValueError(f"amp bf16: the {self.family} recipe trains in fp32 only (amp off or auto)")
+        dtype = amp_dtype(self.device, c.amp) if self.supports_amp else None
         self.amp_dtype = dtype if dtype == torch.bfloat16 else None
         if seed_global:
             torch.manual_seed(c.seed)

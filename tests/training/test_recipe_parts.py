@@ -112,3 +112,21 @@ def test_clip_grid_is_one_clip_per_row_with_white_gaps(tmp_path: Path) -> None:
     assert np.array_equal(image[7:11, 15:20], tensor_to_rgb(clips[1, 2]))
     rows = write_clip_grid(tmp_path / "rows.png", [list(clips[0]), list(clips[1])])  # rows as lists of frames
     assert rows.read_bytes() == path.read_bytes()
+
+
+def test_amp_bf16_only_where_the_recipe_runs_its_forward_under_autocast() -> None:
+    assert ToyRecipe(ToyRecipe.train_config(data="d", out="o", amp="auto")).amp_dtype is None  # no autocast: fp32
+    with pytest.raises(ValueError, match="fp32 only"):
+        ToyRecipe(ToyRecipe.train_config(data="d", out="o", amp="bf16"))
+
+    class AutocastToy(ToyRecipe):
+        supports_amp = True
+
+    lowered = AutocastToy(ToyRecipe.train_config(data="d", out="o", amp="bf16"))
+    assert lowered.amp_dtype == torch.bfloat16
+    with lowered.autocast():
+        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.bfloat16
+    with ToyRecipe(ToyRecipe.train_config(data="d", out="o")).autocast():
+        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+    with pytest.raises(ValueError, match="fp16"):
+        AutocastToy(ToyRecipe.train_config(data="d", out="o", amp="fp16"))

@@ -62,6 +62,7 @@ class Recipe(PresetRecipe):
 
     family = "svg_lp"
     run_config_type = SvgTrainConfig
+    supports_amp = True
 
     @classmethod
     def train_config(cls, **values: Any) -> SvgTrainConfig:

@@ -125,6 +125,7 @@ class TGANRecipe(PresetRecipe):
 
     family = "tgan"
     run_config_type = TGANRunConfig
+    supports_amp = True
 
     def __init__(self, config: TGANRunConfig) -> None:
         self.config = c = config
