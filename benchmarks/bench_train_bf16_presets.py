@@ -8,6 +8,7 @@ not a rounding of the fp32 one); the table says whether the bf16 run's losses st
 
     python -m benchmarks.bench_train_bf16_presets --threads 1 [--steps 6] [--digits data/digits32]
         [--digits-class data/digits-class32]
+    python -m benchmarks.bench_train_bf16_presets --quick --digits DIR   # tiny presets (smoke test; any CPU)
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
     ("TGAN digits (served widths)", "tgan", "tgan-mnist-small", {"ngf": 16, "ndf": 32}, 16, "digits_class"),
     ("SVG-LP digits (served)", "svg_lp", "svg_lp-small-g128", {}, 16, "digits"),
 ]
+QUICK_CASES = [("TGAN tiny", "tgan", "tgan-tiny", {}, 2, "digits"),
+               ("SVG-LP tiny", "svg_lp", "svg_lp-tiny", {}, 2, "digits")]
 
 
 def _recipe(family: str, preset: str, overrides: dict[str, Any], batch: int, data: str, amp: str) -> Any:
@@ -66,7 +69,7 @@ def case(name: str, family: str, preset: str, overrides: dict[str, Any], batch: 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser)
-    parser.add_argument("--steps", type=int, default=6, help="timed steps per precision")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per precision (default 6, quick 2)")
     parser.add_argument("--digits", default="data/digits32", help="Stochastic Moving MNIST (`v2v data digits`)")
     parser.add_argument("--digits-class", default="data/digits-class32",
                         help="one-digit moving MNIST (`v2v data digits --variant class`)")
@@ -75,16 +78,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if pick_device(args.device).type != "cpu":
         raise SystemExit("this benchmark is about CPUs: run with --device cpu")
     flags = cpu_bf16_flags(read_cpuinfo())
-    if not flags:
+    if not flags and not args.quick:
         raise SystemExit("this CPU has no bf16 instructions: bf16 would be emulated (hundreds of times slower)")
     folders = {"digits": args.digits, "digits_class": args.digits_class}
+    steps = args.steps or (2 if args.quick else 6)
     rows = []
-    for name, family, preset, overrides, batch, data in CASES:
-        rows.append(case(name, family, preset, overrides, batch, folders[data], args.steps))
+    for name, family, preset, overrides, batch, data in (QUICK_CASES if args.quick else CASES):
+        rows.append(case(name, family, preset, overrides, batch, folders[data], steps))
         sys.stderr.write(f"{rows[-1]}\n")
     payload = {"benchmark": "train_bf16_presets", "env": {**environment(torch.device("cpu")), "note": NOTE_SHARED,
                                                           "bf16_flags": flags},
-               "settings": {"steps": args.steps, "threads": torch.get_num_threads()}, "cases": rows}
+               "settings": {"steps": steps, "threads": torch.get_num_threads()}, "cases": rows}
     table = md_table(["case", "batch", "s/step fp32", "s/step bf16", "speed-up (median)", "bf16 losses finite"],
                      [[r["case"], r["batch"], r["s_per_step_fp32"], r["s_per_step_bf16"], f"{r['speedup']:.2f}×",
                        r["bf16_losses_finite"]] for r in rows])
