@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default=None,
                         help="mixed precision (auto: bf16 on CUDA and on CPUs with bf16 units where it is faster, "
                              "fp16 on pre-Ampere GPUs; off: fp32). Translate families default to auto; generate and "
-                             "predict families to off, take no fp16, and bf16 only where wired (TGAN, SVG-LP)")
+                             "predict families to off, take no fp16, and bf16 only where wired (TGAN, VGAN, "
+                             "MoCoGAN, SVG-LP)")
     parser.add_argument("--workers", type=int, default=None, help="data loader processes (default 0)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=None)

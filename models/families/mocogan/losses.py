@@ -54,6 +54,8 @@ class GeneratorLoss:
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """Mean sigmoid cross-entropy against a constant target, in fp32 (the logits may come from a bf16 forward)."""
+    logits = logits.float()
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
@@ -61,7 +63,7 @@ def category_loss(category_logits: torch.Tensor, labels: torch.Tensor | None) ->
     """Cross-entropy of D_V's category logits (B, K) against (B,) int labels; 0 when labels is None."""
     if labels is None:
         return category_logits.new_zeros(())
-    return F.cross_entropy(category_logits, labels)
+    return F.cross_entropy(category_logits.float(), labels)
 
 
 def image_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> DiscriminatorLoss:

@@ -102,6 +102,7 @@ class MoCoGANRecipe(PresetRecipe):
 
     family = "mocogan"
     run_config_type = MoCoGANRunConfig
+    supports_amp = True
 
     def __init__(self, config: MoCoGANRunConfig) -> None:
         self.config = c = config
@@ -155,16 +156,18 @@ class MoCoGANRecipe(PresetRecipe):
             module.train()
 
         # 1. D_I on real frames and one frame of each fresh fake clip.
-        fake, _ = self.fakes(b, grad=False, rng=rng)
-        di = image_discriminator_loss(self.d_image(real_image, rng), self.d_image(random_frame_per_clip(fake, rng),
-                                                                                   rng))
+        with self.autocast():
+            fake, _ = self.fakes(b, grad=False, rng=rng)
+            di = image_discriminator_loss(self.d_image(real_image, rng),
+                                          self.d_image(random_frame_per_clip(fake, rng), rng))
         self.opt_di.zero_grad(set_to_none=True)
         di.total.backward()
         self.opt_di.step()
 
         # 2. D_V on real clips (with their action labels) and fresh fakes.
-        fake, _ = self.fakes(b, grad=False, rng=rng)
-        dv = video_discriminator_loss(self.d_video(real_video, rng), self.d_video(fake, rng), labels)
+        with self.autocast():
+            fake, _ = self.fakes(b, grad=False, rng=rng)
+            dv = video_discriminator_loss(self.d_video(real_video, rng), self.d_video(fake, rng), labels)
         self.opt_dv.zero_grad(set_to_none=True)
         dv.total.backward()
         self.opt_dv.step()
@@ -172,9 +175,10 @@ class MoCoGANRecipe(PresetRecipe):
         # 3. G on fresh fakes through both discriminators (theirs frozen), with the category term.
         self.d_image.requires_grad_(False)
         self.d_video.requires_grad_(False)
-        fake, fake_labels = self.fakes(b, grad=True, rng=rng)
-        g = generator_loss(self.d_image(random_frame_per_clip(fake, rng), rng), self.d_video(fake, rng), fake_labels,
-                           self.config.category_weight)
+        with self.autocast():
+            fake, fake_labels = self.fakes(b, grad=True, rng=rng)
+            g = generator_loss(self.d_image(random_frame_per_clip(fake, rng), rng), self.d_video(fake, rng),
+                               fake_labels, self.config.category_weight)
         self.opt_g.zero_grad(set_to_none=True)
         g.total.backward()
         self.opt_g.step()

@@ -42,6 +42,8 @@ class GeneratorLoss:
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """Mean sigmoid cross-entropy against a constant target, in fp32 (the logits may come from a bf16 forward)."""
+    logits = logits.float()
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
@@ -52,7 +54,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 def mask_sparsity(mask: torch.Tensor) -> torch.Tensor:
     """mean |m| over every element of the (B, 1, T, H, W) mask."""
-    return mask.abs().mean()
+    return mask.float().abs().mean()
 
 
 def generator_loss(

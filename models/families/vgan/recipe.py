@@ -76,6 +76,7 @@ class VGANRecipe(PresetRecipe):
 
     family = "vgan"
     run_config_type = VGANRunConfig
+    supports_amp = True
 
     def __init__(self, config: VGANRunConfig) -> None:
         self.config = c = config
@@ -105,18 +106,20 @@ class VGANRecipe(PresetRecipe):
         real = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
         self.gen.train()
         self.disc.train()
-        out = self.gen(self._latents(real.shape[0], rng))  # video (B, C, T, H, W)
+        with self.autocast():
+            out = self.gen(self._latents(real.shape[0], rng))  # video (B, C, T, H, W)
 
-        # 1. D on real clips and the fakes (G untouched).
-        d_loss = discriminator_loss(self.disc(real), self.disc(out.video.detach()))
+            # 1. D on real clips and the fakes (G untouched).
+            d_loss = discriminator_loss(self.disc(real), self.disc(out.video.detach()))
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
 
         # 2. G on the same fakes through the updated D (D's weights frozen), plus the mask sparsity term.
         self.disc.requires_grad_(False)
-        fake_logits = self.disc(out.video)  # (B, 1)
-        g = generator_loss(fake_logits, out.mask, self.config.mask_weight)
+        with self.autocast():
+            fake_logits = self.disc(out.video)  # (B, 1)
+            g = generator_loss(fake_logits, out.mask, self.config.mask_weight)
         self.opt_g.zero_grad(set_to_none=True)
         g.total.backward()
         self.opt_g.step()

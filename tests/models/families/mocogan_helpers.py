@@ -21,6 +21,6 @@ def tiny_actions(root: Path, train: int = 24, test: int = 8) -> Path:
 def tiny_run_config(data: Path, out: Path, steps: int, **values: object):  # -> MoCoGANRunConfig
     from models.families.mocogan.recipe import MoCoGANRecipe
 
-    return MoCoGANRecipe.train_config(data=str(data), out=str(out), preset="mocogan-tiny", overrides=dict(TINY),
-                                      steps=steps, batch=4, device="cpu", progress=False, checkpoint_every=0,
-                                      sample_every=0, **values)
+    settings = {"preset": "mocogan-tiny", "overrides": dict(TINY), "batch": 4, "device": "cpu", "progress": False,
+                "checkpoint_every": 0, "sample_every": 0, **values}
+    return MoCoGANRecipe.train_config(data=str(data), out=str(out), steps=steps, **settings)
