@@ -38,13 +38,12 @@ from torch import nn
 
 from benchmarks.bench_generators import MatmulPair, build
 from benchmarks.bench_savings import city_labels, frame_macs, interleaved
-from benchmarks.common import NOTE_SHARED, add_common_args, emit, environment, md_table, pick_device, setup_threads
+from benchmarks.common import NOTE_SHARED, add_common_args, cpu_bf16_setup, emit, environment, md_table
 from benchmarks.macs import count_macs
 from models.core.family import Compilable
 from models.core.low_precision import keep_low_precision_weights, refresh_low_precision_weights
 from models.families.vid2vid.generator import PRESETS as VID2VID_PRESETS
 from models.families.vid2vid.generator import Vid2VidGenerator
-from workers.precision import cpu_bf16_flags
 
 CASES: list[tuple[str, int, int, int]] = [  # preset, H, W, K (0: vid2vid)
     ("vid2vid-street-small", 128, 256, 0),
@@ -175,12 +174,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--compile", action="store_true",
                         help="also bf16 with the networks torch.compile'd (what `v2v worker --compile` serves)")
     args = parser.parse_args(argv)
-    setup_threads(args.threads)
-    if pick_device(args.device).type != "cpu":
-        raise SystemExit("this benchmark is about CPUs: run with --device cpu (GPUs: benchmarks.bench_gpu)")
-    flags = cpu_bf16_flags(open("/proc/cpuinfo").read()) if not args.quick else []
-    if not flags and not args.quick:
-        raise SystemExit("this CPU has no bf16 instructions: bf16 would be emulated (hundreds of times slower)")
+    flags = cpu_bf16_setup(args, " (GPUs: benchmarks.bench_gpu)")
     steps = args.steps or (2 if args.quick else 3)
     cases = [c for c in (QUICK_CASES if args.quick else CASES) if not args.presets or c[0] in args.presets]
     rows = []

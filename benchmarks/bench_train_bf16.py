@@ -22,9 +22,8 @@ from typing import Any
 import torch
 
 from benchmarks.bench_cpu_bf16 import psnr
-from benchmarks.common import NOTE_SHARED, add_common_args, emit, environment, md_table, pick_device, setup_threads
+from benchmarks.common import NOTE_SHARED, add_common_args, cpu_bf16_setup, emit, environment, md_table
 from corpora.clips import collate_clips
-from models.core.cpu_bf16 import cpu_bf16_flags, read_cpuinfo
 from models.families.fs_vid2vid.recipe import FewShotRecipe
 from models.families.vid2vid.recipe import VideoRecipe
 
@@ -93,12 +92,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--people", default="data/people", help="people data set (`v2v data people`)")
     parser.add_argument("--data", default=None, help="--quick: the tiny data set both tiny cases train on")
     args = parser.parse_args(argv)
-    setup_threads(args.threads)
-    if pick_device(args.device).type != "cpu":
-        raise SystemExit("this benchmark is about CPUs: run with --device cpu")
-    flags = cpu_bf16_flags(read_cpuinfo())
-    if not flags and not args.quick:
-        raise SystemExit("this CPU has no bf16 instructions: bf16 would be emulated (hundreds of times slower)")
+    flags = cpu_bf16_setup(args)
     if args.quick and not args.data:
         raise SystemExit("--quick needs --data (a tiny segmentation data set)")
     steps = args.steps or (2 if args.quick else 4)

@@ -22,8 +22,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import NOTE_SHARED, add_common_args, emit, environment, md_table, pick_device, setup_threads
-from models.core.cpu_bf16 import cpu_bf16_flags, read_cpuinfo
+from benchmarks.common import NOTE_SHARED, add_common_args, cpu_bf16_setup, emit, environment, md_table
 from models.registry import find_recipe
 
 # name, family, preset, model-config overrides, batch, data set flag
@@ -77,12 +76,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="one-digit moving MNIST (`v2v data digits --variant class`)")
     parser.add_argument("--actions", default="data/actions32", help="people actions (`v2v data actions`)")
     args = parser.parse_args(argv)
-    setup_threads(args.threads)
-    if pick_device(args.device).type != "cpu":
-        raise SystemExit("this benchmark is about CPUs: run with --device cpu")
-    flags = cpu_bf16_flags(read_cpuinfo())
-    if not flags and not args.quick:
-        raise SystemExit("this CPU has no bf16 instructions: bf16 would be emulated (hundreds of times slower)")
+    flags = cpu_bf16_setup(args)
     folders = {"digits": args.digits, "digits_class": args.digits_class, "actions": args.actions}
     steps = args.steps or (2 if args.quick else 6)
     rows = []

@@ -43,6 +43,20 @@ def setup_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def cpu_bf16_setup(args: argparse.Namespace, gpu_hint: str = "") -> list[str]:
+    """For the CPU bf16 benchmarks: threads set, a CPU device required, and the CPU's bf16 flags, which must be there
+    unless `--quick` (a smoke run on any CPU)."""
+    from models.core.cpu_bf16 import cpu_bf16_flags, read_cpuinfo
+
+    setup_threads(args.threads)
+    if pick_device(args.device).type != "cpu":
+        raise SystemExit(f"this benchmark is about CPUs: run with --device cpu{gpu_hint}")
+    flags = cpu_bf16_flags(read_cpuinfo())
+    if not flags and not args.quick:
+        raise SystemExit("this CPU has no bf16 instructions: bf16 would be emulated (hundreds of times slower)")
+    return flags
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
