@@ -305,7 +305,8 @@ def score_real(scorer: Scorer, window: ClipWindow, root: Path, split: str, cover
         middle = window.frames // 2
         row["coverage"] = int(look_of(scorer.appearance, train_clips[:, middle:middle + 1]).unique().numel())
         if "look" in train.labels:
-            row["identity_kept"] = real_identity_kept(scorer.appearance, train, window, rng)
+            row["identity_kept"] = real_identity_kept(scorer.appearance, train, window,
+                                                      np.random.default_rng([seed, 6]))
     perms = [torch.from_numpy(rng.permutation(len(real))) for _ in range(window.frames)]
     shuffled = torch.stack([real[perms[t], t] for t in range(window.frames)], dim=1)  # frame t from another clip
     control = {"clips": len(real), **scorer.content(shuffled)}

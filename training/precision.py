@@ -11,6 +11,9 @@ Weights, optimiser state and losses stay fp32 in every mode; autocast only lower
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import torch
 
 from models.core.cpu_bf16 import MIN_BF16_SPEEDUP, cpu_bf16_flags, probe_bf16_speedup, read_cpuinfo
@@ -45,3 +48,10 @@ def amp_dtype(device: torch.device, amp: bool | str, cpuinfo: str | None = None)
     if not cpu_bf16_flags(read_cpuinfo() if cpuinfo is None else cpuinfo):
         return None
     return torch.bfloat16 if probe_bf16_speedup() >= MIN_BF16_SPEEDUP else None
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to `dtype` on `device` around a forward pass (and its loss); a no-op for None (fp32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

@@ -24,7 +24,7 @@ from corpora.layout import write_png
 from models.core.checkpoints import config_overrides_from_json
 from models.core.labels import tensor_to_rgb
 from training.loop import pick_device
-from training.precision import amp_dtype, normalise_amp
+from training.precision import amp_dtype, autocast_context, normalise_amp
 from training.recipe import RunSettings
 
 ModelConfig = TypeVar("ModelConfig")
@@ -132,9 +132,7 @@ class PresetRecipe:
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """The run's mixed precision around a forward pass (and its loss); a no-op in fp32."""
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return autocast_context(self.device, self.amp_dtype)
 
     # -- the loop's interface --------------------------------------------------------------------------------
     def dataset(self) -> torch.utils.data.Dataset:

@@ -38,7 +38,7 @@ from models.families.vid2vid.objectives import (
 from models.families.vid2vid.schedule import TrainConfig
 from models.families.vid2vid.single import SingleImageGenerator
 from training.loop import pick_device
-from training.precision import amp_dtype
+from training.precision import amp_dtype, autocast_context
 from training.recipe import RunSettings, StepLog
 from training.samples import write_sample_strip
 
@@ -279,9 +279,7 @@ class VideoRecipe:
         scaler.update()
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return autocast_context(self.device, self.amp_dtype)
 
     def to_device(self, batch: Clip, length: int, references: int = 0) -> ClipTensors:
         """The first `length` frames on the device; with references, the first `references` of them (0: all)."""
