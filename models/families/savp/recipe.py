@@ -50,7 +50,7 @@ from models.families.savp.losses import (
     optimiser_settings,
     scheduled_sampling_probability,
 )
-from models.families.savp.networks import SavpGenerator, SavpState
+from models.families.savp.networks import SavpGenerator, SavpState, SavpTrainingOutput
 from training.distributed import step_seed
 from training.recipe import StepLog
 from training.recipe_parts import PresetRecipe, PresetRunConfig, check_preset, model_config_from_preset
@@ -100,6 +100,7 @@ class SAVPRecipe(PresetRecipe):
 
     family = "savp"
     run_config_type = SavpRunConfig
+    supports_amp = True
 
     @classmethod
     def train_config(cls, **values: Any) -> SavpRunConfig:
@@ -151,7 +152,9 @@ class SAVPRecipe(PresetRecipe):
                 group["lr"] = lr
         self.generator.train()
         truth_p = scheduled_sampling_probability(step, m.scheduled_sampling_k)
-        out = self.generator(frames, rng, truth_p)
+        with self.autocast():
+            out = self.generator(frames, rng, truth_p)
+        out = _in_fp32(out)  # the losses in fp32 whatever the forward's precision
         branches = {"D": out.prior_branch, "D_enc": out.posterior_branch}
         starts = random_clip_starts(frames.shape[0], frames.shape[1] - 1, m.discriminator_clip_frames, rng)
         real = take_clips(frames[:, 1:], starts, m.discriminator_clip_frames)  # (B, 3, clip, S, S)
@@ -161,7 +164,7 @@ class SAVPRecipe(PresetRecipe):
         for name, disc in self.discriminators.items():
             disc.train()
             fake = take_clips(branches[name].detach(), starts, m.discriminator_clip_frames)
-            loss = discriminator_loss(m, _critique(disc, real, fake))
+            loss = discriminator_loss(m, self._critique(disc, real, fake))
             self._optimizers[name].zero_grad(set_to_none=True)
             loss.backward()
             self._optimizers[name].step()
@@ -171,7 +174,8 @@ class SAVPRecipe(PresetRecipe):
         critiques: dict[str, Critique | None] = {"D": None, "D_enc": None}
         for name, disc in self.discriminators.items():
             disc.eval().requires_grad_(False)
-            critiques[name] = _critique(disc, real, take_clips(branches[name], starts, m.discriminator_clip_frames))
+            fake = take_clips(branches[name], starts, m.discriminator_clip_frames)
+            critiques[name] = self._critique(disc, real, fake)
         g = generator_loss(m, step, frames, out, critiques["D"], critiques["D_enc"])
         self._optimizers["G"].zero_grad(set_to_none=True)
         g.total.backward()
@@ -183,6 +187,15 @@ class SAVPRecipe(PresetRecipe):
                      "feature_matching": float(g.feature_matching.detach()), "kl_weight": kl_weight_at(step, m),
                      "truth_p": truth_p, "lr": lr})
         return StepLog(logs)
+
+    def _critique(self, disc: VideoDiscriminator, real: torch.Tensor, fake: torch.Tensor) -> Critique:
+        """One discriminator pass over real and generated clips (B, 3, T, S, S) together, split back, in fp32."""
+        with self.autocast():
+            out = disc(torch.cat([real, fake]))
+        b = real.shape[0]
+        logits, features = out.logits.float(), tuple(f.float() for f in out.features)
+        return Critique(DiscriminatorOutput(logits[:b], tuple(f[:b] for f in features)),
+                        DiscriminatorOutput(logits[b:], tuple(f[b:] for f in features)))
 
     @torch.no_grad()
     def predict_samples(self, frames: torch.Tensor, samples: int, seed: int) -> torch.Tensor:
@@ -216,8 +229,7 @@ class SAVPRecipe(PresetRecipe):
         return self.run_metadata(n_past=m.context_frames, n_future=m.sequence_frames - m.context_frames)
 
 
-def _critique(disc: VideoDiscriminator, real: torch.Tensor, fake: torch.Tensor) -> Critique:
-    """One discriminator pass over real and generated clips (B, 3, T, S, S) together, split back."""
-    out, b = disc(torch.cat([real, fake])), real.shape[0]
-    return Critique(DiscriminatorOutput(out.logits[:b], tuple(f[:b] for f in out.features)),
-                    DiscriminatorOutput(out.logits[b:], tuple(f[b:] for f in out.features)))
+def _in_fp32(out: SavpTrainingOutput) -> SavpTrainingOutput:
+    """The training output with every tensor in fp32 (a bf16 forward's branches and posterior moments)."""
+    return SavpTrainingOutput(*(None if t is None else t.float() for t in (
+        out.posterior_branch, out.prior_branch, out.posterior_mean, out.posterior_logvar)))
