@@ -1,5 +1,5 @@
 """Training steps of the generate and predict recipes in bf16 autocast against fp32 (`--amp bf16`, off by default
-for them; TGAN, VGAN, MoCoGAN, SVG-LP and SAVP take it) on a CPU with bf16 units.
+for them; every one takes it) on a CPU with bf16 units.
 
 Each case builds one recipe twice (same seed, same weights), `amp="off"` and `amp="bf16"`, and times whole
 optimisation steps on the same batches, alternately step by step so that load on this shared machine cancels in the
@@ -7,8 +7,8 @@ per-pair ratio. Speed-up: median of the ratios fp32 / bf16. The two runs drift a
 not a rounding of the fp32 one); the table says whether the bf16 run's losses stayed finite.
 
     python -m benchmarks.bench_train_bf16_presets --threads 1 [--steps 6] [--digits data/digits32]
-        [--digits-class data/digits-class32] [--actions data/actions32] [--family savp ...]
-    python -m benchmarks.bench_train_bf16_presets --quick --digits DIR   # tiny presets (smoke test; any CPU)
+        [--digits-class data/digits-class32] [--actions data/actions32] [--weizmann D] [--family savp ...]
+    python -m benchmarks.bench_train_bf16_presets --quick --digits DIR --weizmann DIR  # tiny presets (smoke test)
 """
 
 from __future__ import annotations
@@ -32,17 +32,22 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
     ("MoCoGAN people actions (served)", "mocogan", "mocogan-small", {}, 16, "actions"),
     ("VGAN people actions (served)", "vgan", "vgan-small", {}, 16, "actions"),
     ("SAVP people actions (savp-small)", "savp", "savp-small", {}, 8, "actions"),
+    ("VideoVAE Weizmann-style (served)", "videovae", "videovae-small-resize", {}, 32, "weizmann"),
 ]
 QUICK_CASES = [("TGAN tiny", "tgan", "tgan-tiny", {}, 2, "digits"),
                ("SVG-LP tiny", "svg_lp", "svg_lp-tiny", {}, 2, "digits"),
-               ("SAVP tiny", "savp", "savp-tiny", {}, 2, "digits")]
+               ("SAVP tiny", "savp", "savp-tiny", {}, 2, "digits"),
+               ("VideoVAE tiny", "videovae", "videovae-tiny", {"num_actions": 4, "num_identities": 8}, 2, "weizmann")]
+RUN_SETTINGS: dict[str, dict[str, Any]] = {"videovae": {"classifier_steps": 0}}
+"""Run-config settings per family: VideoVAE's steps are timed in its ELBO stage, not the classifier stage."""
 
 
 def _recipe(family: str, preset: str, overrides: dict[str, Any], batch: int, data: str, amp: str) -> Any:
     kind = find_recipe(family)[0].recipe("default")
     torch.manual_seed(0)
     return kind(kind.train_config(data=data, out="/nonexistent", preset=preset, overrides=overrides, batch=batch,
-                                  device="cpu", progress=False, checkpoint_every=0, sample_every=0, amp=amp))
+                                  device="cpu", progress=False, checkpoint_every=0, sample_every=0, amp=amp,
+                                  **RUN_SETTINGS.get(family, {})))
 
 
 def case(name: str, family: str, preset: str, overrides: dict[str, Any], batch: int, data: str,
@@ -77,10 +82,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--digits-class", default="data/digits-class32",
                         help="one-digit moving MNIST (`v2v data digits --variant class`)")
     parser.add_argument("--actions", default="data/actions32", help="people actions (`v2v data actions`)")
+    parser.add_argument("--weizmann", default="data/actions32-weizmann",
+                        help="person-centred people clips (`v2v data actions --track --plain`)")
     parser.add_argument("--family", action="append", default=None, help="only these families (repeatable)")
     args = parser.parse_args(argv)
     flags = cpu_bf16_setup(args)
-    folders = {"digits": args.digits, "digits_class": args.digits_class, "actions": args.actions}
+    folders = {"digits": args.digits, "digits_class": args.digits_class, "actions": args.actions,
+               "weizmann": args.weizmann}
     steps = args.steps or (2 if args.quick else 6)
     rows = []
     for name, family, preset, overrides, batch, data in (QUICK_CASES if args.quick else CASES):

@@ -50,7 +50,7 @@ class PresetRunConfig:
     """Mixed precision of the forward passes (`training.precision`): "auto" / "bf16" = bf16 autocast where the device
     has it (CUDA bf16 GPUs; CPUs with bf16 units where it is faster), "off" = fp32. These recipes take no fp16 (no
     loss scaling): "auto" on an older GPU trains in fp32, "fp16" is refused; so is "bf16" for a recipe without
-    `supports_amp` (TGAN, VGAN, MoCoGAN, SVG-LP and SAVP have it)."""
+    `supports_amp` (every generate and predict recipe has it)."""
 
 
 def check_preset(presets: Mapping[str, Any], preset: str, family: str) -> None:

@@ -141,15 +141,18 @@ def test_bench_weight_copies_quick(tmp_path: Path) -> None:
 
 
 def test_bench_train_bf16_presets_quick(tmp_path: Path) -> None:
-    """TGAN, SVG-LP and SAVP take optimisation steps in fp32 and in bf16 autocast on the same batches."""
+    """TGAN, SVG-LP, SAVP and VideoVAE take optimisation steps in fp32 and in bf16 autocast on the same batches."""
     from benchmarks.bench_train_bf16_presets import main
     from corpora.moving_digits import DigitsSpec, write_digits_dataset
+    from corpora.synthetic.people_actions import ActionsSpec, write_actions_dataset
 
-    digits = tmp_path / "digits"
+    digits, people = tmp_path / "digits", tmp_path / "people"
     write_digits_dataset(digits, DigitsSpec(size=16, digit_size=8, frames=6, max_speed=1), train_clips=8, test_clips=2)
-    p = _run(main, tmp_path, "--digits", str(digits))
-    assert p["benchmark"] == "train_bf16_presets" and [c["preset"] for c in p["cases"]] == ["tgan-tiny", "svg_lp-tiny",
-                                                                                           "savp-tiny"]
+    write_actions_dataset(people, ActionsSpec(height=32, width=32, frames=6, looks=8, heldout=2, supersample=1),
+                          train_clips=8, test_clips=2, seed=0)
+    p = _run(main, tmp_path, "--digits", str(digits), "--weizmann", str(people))
+    assert p["benchmark"] == "train_bf16_presets"
+    assert [c["preset"] for c in p["cases"]] == ["tgan-tiny", "svg_lp-tiny", "savp-tiny", "videovae-tiny"]
     for case in p["cases"]:
         assert _is_pos(case["s_per_step_fp32"]) and _is_pos(case["s_per_step_bf16"]) and len(case["speedups"]) == 2
         assert case["bf16_losses_finite"] is True

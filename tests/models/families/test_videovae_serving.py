@@ -194,6 +194,29 @@ def test_the_classifier_learns_then_the_vae_reconstruction_falls(people: Path, t
     assert sum(l1[-3:]) / 3 < 0.7 * l1[0]
 
 
+def test_bf16_autocast_learns_both_stages_with_fp32_weights_and_resumes_exactly(people: Path, tmp_path: Path) -> None:
+    """`--amp bf16`: the classifier stage and the ELBO stage learn under autocast (losses in fp32), the weights stay
+    fp32, and a resumed bf16 run ends with the uninterrupted one's weights."""
+    torch.manual_seed(0)
+    recipe = VideoVAERecipe(_run_config(people, tmp_path / "learn", steps=1, lr=3e-3, classifier_steps=30,
+                                        amp="bf16"))
+    assert recipe.amp_dtype == torch.bfloat16
+    batch = recipe.collate([recipe.dataset()[i] for i in range(8)])
+    ce = [recipe.train_step(batch, step).losses["ce"] for step in range(30)]
+    assert sum(ce[-3:]) / 3 < 0.6 * ce[0]
+    l1 = [recipe.train_step(batch, step).losses["l1"] for step in range(30, 70)]
+    assert sum(l1[-3:]) / 3 < 0.7 * l1[0]
+    assert all(p.dtype == torch.float32 for p in recipe.model.parameters())
+    whole = TrainingLoop(VideoVAERecipe(_run_config(people, tmp_path / "whole", steps=4, amp="bf16")))
+    whole.fit()
+    TrainingLoop(VideoVAERecipe(_run_config(people, tmp_path / "split", steps=3, checkpoint_every=3, amp="bf16"))).fit()
+    resumed = TrainingLoop(VideoVAERecipe(_run_config(people, tmp_path / "split", steps=4, amp="bf16")))
+    assert resumed.resume() and resumed.step == 3
+    resumed.fit()
+    expected, got = whole.recipe.modules()["G"].state_dict(), resumed.recipe.modules()["G"].state_dict()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
 # ------------------------------------------------------------------------------------------------ served
 
 
