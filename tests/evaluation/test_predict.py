@@ -145,3 +145,18 @@ def test_export_takes_the_card_quality_from_an_eval_report(served: tuple[Path, P
         export_cli.run(_parse(export_cli, [str(run_dir), "--name", "nope", "--checkpoints-dir", str(out),
                                            "--quality-from", str(report_path)]))
     assert (out / "manifest.json").read_bytes() == before and not (out / "nope.safetensors").exists()
+
+
+def test_sharpness_probe_scores_reconstructions_and_samples_per_frame(served: tuple[Path, Path]) -> None:
+    """`scripts.probe_svg_sharpness`: one ratio per teacher-forced frame after the context and per sampled frame,
+    computed against the truth (the probe's own truth frames give exactly 1)."""
+    from scripts.probe_svg_sharpness import main, sharpness
+
+    data, checkpoints = served
+    result = main(["--model", "future", "--manifest", str(checkpoints / "manifest.json"), "--data", str(data),
+                   "--clips", "3", "--horizon", "5"])
+    assert len(result["posterior_teacher_forced"]) == 3 and len(result["prior_samples"]) == 5  # n_future 3; horizon
+    assert all(v >= 0 for v in result["posterior_teacher_forced"] + result["prior_samples"])
+    frames = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert sharpness(frames, frames) == pytest.approx(1.0)
+    assert sharpness(frames * 0.5, frames) == pytest.approx(0.5)
