@@ -20,8 +20,7 @@ Per case:
   reported too but is no test: a stream's first frame starts from an all-zero history, and normalising those
   constant maps turns rounding differences into visible ones (eager gets exact zeros; a fused kernel, or bf16,
   need not), so free-running frames of two correct implementations can differ a lot. A compile error is reported,
-  not raised. Compiling takes minutes per case (on this CPU ~8 min for
-  vid2vid-tiny under load); the resume check runs eager.
+  not raised. Compiling takes minutes per case (on this CPU ~8 min for vid2vid-tiny under load); resume runs eager.
 - peak memory: CUDA: `torch.cuda.max_memory_allocated` / `max_memory_reserved` after `reset_peak_memory_stats`,
   over start + warm-up + timed steps (weights and the stream's four pre-made label frames resident: included);
   `working_mb` = peak - allocated before (activations, state, outputs), and `serving_peak_mb` = weights + one label
