@@ -1,4 +1,4 @@
-"""Session-wide fixtures: one real redis-server for the whole run, a clean database per test."""
+"""Session-wide fixtures: one real redis-server for the whole run, a clean database per test; an API client and key."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
 from cli.redis_server import RedisServer
 
@@ -56,3 +57,23 @@ def live_worker(redis_client: redis.Redis) -> str:
 
     redis_client.zadd(WORKERS_ALIVE_KEY, {"test-worker": redis_now(redis_client) + 3600})
     return "test-worker"
+
+
+@pytest.fixture()
+def client(redis_url: str, media_root: Path, manifest: Path) -> Iterator[TestClient]:
+    """The API on the real Redis with the requesting module's `manifest` fixture and default limits (the tests that
+    run jobs through a real worker process; tests/app and its neighbours define their own)."""
+    from app.config import Settings
+    from app.main import create_app
+
+    settings = Settings(REDIS_URL=redis_url, MEDIA_ROOT=media_root, MANIFEST=manifest)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture()
+def auth(redis_client: redis.Redis) -> dict[str, str]:
+    """Bearer headers of a fresh API key."""
+    from app.auth import create_api_key
+
+    return {"Authorization": f"Bearer {create_api_key(redis_client, 'tests')[1]}"}

@@ -9,12 +9,8 @@ from pathlib import Path
 
 import av
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
-from app.auth import create_api_key
-from app.config import Settings
-from app.main import create_app
 from tests.workers.helpers import (
     pose_frame,
     wait_ready,
@@ -35,18 +31,6 @@ def manifest(tmp_path: Path) -> Path:
 def worker(redis_url: str, manifest: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     with worker_process(redis_url, manifest, tmp_path / "worker.log") as proc:
         yield proc
-
-
-@pytest.fixture()
-def client(redis_url: str, media_root: Path, manifest: Path) -> Iterator[TestClient]:
-    settings = Settings(REDIS_URL=redis_url, MEDIA_ROOT=media_root, MANIFEST=manifest)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture()
-def auth(redis_client: redis.Redis) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_api_key(redis_client, 'e2e')[1]}"}
 
 
 def _wait(client: TestClient, auth: dict[str, str], job_id: str, timeout: float = 180) -> tuple[dict, list[int]]:

@@ -12,12 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
-from app.auth import create_api_key
-from app.config import Settings
-from app.main import create_app
 from cli.main import main
 from tests.models.original_fixtures import (
     FIXTURES,
@@ -56,18 +52,6 @@ def worker(redis_url: str, manifest: Path, tmp_path: Path) -> Iterator[subproces
     # fp32: the original's frames exactly (a CPU with bf16 units would otherwise serve in bf16)
     with worker_process(redis_url, manifest, tmp_path / "worker.log", V2V_PRECISION="fp32") as proc:
         yield proc
-
-
-@pytest.fixture()
-def client(redis_url: str, media_root: Path, manifest: Path) -> Iterator[TestClient]:
-    settings = Settings(REDIS_URL=redis_url, MEDIA_ROOT=media_root, MANIFEST=manifest)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture()
-def auth(redis_client: redis.Redis) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_api_key(redis_client, 'imported')[1]}"}
 
 
 def _frames_of_finished_job(client: TestClient, auth: dict[str, str], job_id: str, folder: Path,

@@ -19,12 +19,8 @@ from pathlib import Path
 
 import av
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
-from app.auth import create_api_key
-from app.config import Settings
-from app.main import create_app
 from tests.families.noise_family import CARD
 from tests.reliability.servers import stop_process
 from tests.workers.helpers import wait_ready
@@ -58,18 +54,6 @@ def _start_worker(procs: list, redis_url: str, manifest: Path, tmp_path: Path, d
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     procs.append(proc)
     return proc
-
-
-@pytest.fixture()
-def client(redis_url: str, media_root: Path, manifest: Path) -> Iterator[TestClient]:
-    settings = Settings(REDIS_URL=redis_url, MEDIA_ROOT=media_root, MANIFEST=manifest)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture()
-def auth(redis_client: redis.Redis) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_api_key(redis_client, 'family')[1]}"}
 
 
 def _status(client: TestClient, auth: dict[str, str], job_id: str) -> dict:
