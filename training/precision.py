@@ -12,11 +12,14 @@ Weights, optimiser state and losses stay fp32 in every mode; autocast only lower
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import dataclasses
+from typing import Any, TypeVar
 
 import torch
 
 from models.core.cpu_bf16 import MIN_BF16_SPEEDUP, cpu_bf16_flags, probe_bf16_speedup, read_cpuinfo
+
+Output = TypeVar("Output")
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 
@@ -55,3 +58,17 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None) -> context
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+def in_fp32(output: Output) -> Output:
+    """A forward's output with every floating tensor in fp32, for losses computed outside autocast: a tensor, None, a
+    tuple of them, or a dataclass whose fields are any of these (rebuilt; other values kept). fp32 tensors are
+    returned as they are, so an fp32 run is unchanged."""
+    if isinstance(output, torch.Tensor):
+        return output.float() if output.is_floating_point() else output  # type: ignore[return-value]
+    if isinstance(output, tuple):
+        return type(output)(in_fp32(item) for item in output)  # type: ignore[return-value]
+    if dataclasses.is_dataclass(output) and not isinstance(output, type):
+        return dataclasses.replace(output, **{f.name: in_fp32(getattr(output, f.name))
+                                              for f in dataclasses.fields(output) if f.init})
+    return output

@@ -4,6 +4,7 @@ and that a vid2vid run trained in CPU bf16 autocast still learns (weights and op
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from corpora.clips import collate_clips
 from models.families.vid2vid.recipe import VideoRecipe
 from training import loop_for
 from training import precision as precision_module
-from training.precision import amp_dtype, normalise_amp
+from training.precision import amp_dtype, in_fp32, normalise_amp
 
 WITH_AMX = "flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
 AVX2_ONLY = "flags\t\t: fpu sse2 avx2 fma\n"
@@ -64,3 +65,22 @@ def test_vid2vid_overfits_in_cpu_bf16_autocast(square_data: Path, tmp_path: Path
     assert all(math.isfinite(v) for r in results for v in r.losses.values())
     assert results[-1].losses["G_flow_l1"] < results[0].losses["G_flow_l1"]
     assert all(p.dtype == torch.float32 for p in loop.recipe.gen.parameters())  # master weights stay fp32
+
+
+def test_in_fp32_lifts_tensors_tuples_and_dataclass_fields_and_leaves_fp32_as_is() -> None:
+    @dataclass
+    class Output:
+        frames: torch.Tensor
+        features: tuple[torch.Tensor, ...]
+        mask: torch.Tensor | None
+        labels: torch.Tensor
+        name: str
+
+    half = torch.ones(2, 3, dtype=torch.bfloat16) / 3
+    out = in_fp32(Output(half, (half, half * 2), None, torch.tensor([1, 2]), "x"))
+    assert isinstance(out, Output) and out.frames.dtype == torch.float32 and out.name == "x" and out.mask is None
+    assert [f.dtype for f in out.features] == [torch.float32, torch.float32] and isinstance(out.features, tuple)
+    assert out.labels.dtype == torch.int64  # integer tensors are not floated
+    assert torch.equal(out.features[1], (half * 2).float())
+    full = torch.rand(3)
+    assert in_fp32(full) is full and in_fp32(None) is None

@@ -50,8 +50,9 @@ from models.families.savp.losses import (
     optimiser_settings,
     scheduled_sampling_probability,
 )
-from models.families.savp.networks import SavpGenerator, SavpState, SavpTrainingOutput
+from models.families.savp.networks import SavpGenerator, SavpState
 from training.distributed import step_seed
+from training.precision import in_fp32
 from training.recipe import StepLog
 from training.recipe_parts import PresetRecipe, PresetRunConfig, check_preset, model_config_from_preset
 
@@ -154,7 +155,7 @@ class SAVPRecipe(PresetRecipe):
         truth_p = scheduled_sampling_probability(step, m.scheduled_sampling_k)
         with self.autocast():
             out = self.generator(frames, rng, truth_p)
-        out = _in_fp32(out)  # the losses in fp32 whatever the forward's precision
+        out = in_fp32(out)  # the losses in fp32 whatever the forward's precision
         branches = {"D": out.prior_branch, "D_enc": out.posterior_branch}
         starts = random_clip_starts(frames.shape[0], frames.shape[1] - 1, m.discriminator_clip_frames, rng)
         real = take_clips(frames[:, 1:], starts, m.discriminator_clip_frames)  # (B, 3, clip, S, S)
@@ -191,11 +192,10 @@ class SAVPRecipe(PresetRecipe):
     def _critique(self, disc: VideoDiscriminator, real: torch.Tensor, fake: torch.Tensor) -> Critique:
         """One discriminator pass over real and generated clips (B, 3, T, S, S) together, split back, in fp32."""
         with self.autocast():
-            out = disc(torch.cat([real, fake]))
+            out = in_fp32(disc(torch.cat([real, fake])))
         b = real.shape[0]
-        logits, features = out.logits.float(), tuple(f.float() for f in out.features)
-        return Critique(DiscriminatorOutput(logits[:b], tuple(f[:b] for f in features)),
-                        DiscriminatorOutput(logits[b:], tuple(f[b:] for f in features)))
+        return Critique(DiscriminatorOutput(out.logits[:b], tuple(f[:b] for f in out.features)),
+                        DiscriminatorOutput(out.logits[b:], tuple(f[b:] for f in out.features)))
 
     @torch.no_grad()
     def predict_samples(self, frames: torch.Tensor, samples: int, seed: int) -> torch.Tensor:
@@ -227,9 +227,3 @@ class SAVPRecipe(PresetRecipe):
     def metadata(self) -> dict[str, Any]:
         m = self.model_config
         return self.run_metadata(n_past=m.context_frames, n_future=m.sequence_frames - m.context_frames)
-
-
-def _in_fp32(out: SavpTrainingOutput) -> SavpTrainingOutput:
-    """The training output with every tensor in fp32 (a bf16 forward's branches and posterior moments)."""
-    return SavpTrainingOutput(*(None if t is None else t.float() for t in (
-        out.posterior_branch, out.prior_branch, out.posterior_mean, out.posterior_logvar)))

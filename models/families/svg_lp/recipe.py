@@ -33,8 +33,9 @@ from corpora.moving_digits import DigitsSpec, MovingDigitsDataset
 from models.core.frames import to_unit_frames
 from models.families.svg_lp.config import PRESETS, SvgLpConfig
 from models.families.svg_lp.losses import SVG_ADAM, svg_lp_loss
-from models.families.svg_lp.networks import SvgLp, SvgLpTrainingOutput
+from models.families.svg_lp.networks import SvgLp
 from training.distributed import step_seed
+from training.precision import in_fp32
 from training.recipe import StepLog
 from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset
 
@@ -115,8 +116,7 @@ class Recipe(PresetRecipe):
         self.model.train()
         with self.autocast():
             out = self.model(frames, self._noise(step))
-        # the loss in fp32 whatever the forward's precision
-        out = SvgLpTrainingOutput(**{f.name: getattr(out, f.name).float() for f in dataclasses.fields(out)})
+        out = in_fp32(out)  # the loss in fp32 whatever the forward's precision
         losses = svg_lp_loss(out, frames, self.model_config.kl_weight)
         for opt in self._optimizers.values():
             opt.zero_grad(set_to_none=True)

@@ -25,7 +25,7 @@ names a job may ask for ({"action": [...], "look": [...]}), in the order of the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,11 @@ import torch
 from torch import nn
 
 from corpora.clip_folder import load_rgb_clips
-from models.families.videovae.codecs import AttributeLogits
 from models.families.videovae.config import PRESETS, VideoVaeConfig
 from models.families.videovae.losses import VIDEOVAE_ADAM, attribute_classification_loss, videovae_loss
-from models.families.videovae.networks import VideoVae, VideoVaeTrainingOutput, attribute_vector
+from models.families.videovae.networks import VideoVae, attribute_vector
 from training.distributed import step_seed
+from training.precision import in_fp32
 from training.recipe import StepLog
 from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, write_clip_grid
 
@@ -152,14 +152,13 @@ class VideoVAERecipe(PresetRecipe):
         with self.autocast():
             out = self.model(video, attributes, generator)
             logits = self.model.classifier(out.features.flatten(0, 1)) if not frozen else None  # per frame: (B·T, K)
-        out = VideoVaeTrainingOutput(**{f.name: getattr(out, f.name).float() for f in fields(out)})  # losses in fp32
+        out, logits = in_fp32(out), in_fp32(logits)  # the losses in fp32 whatever the forward's precision
         kl_weight = self.kl_weight_at(step)
         losses = videovae_loss(out, video, kl_weight)
         t = video.shape[1]
         total, logged = losses.total, {}
         if logits is not None:  # the attribute terms keep the classifier in step with the learning encoder
-            ce = attribute_classification_loss(_in_fp32(logits), actions.repeat_interleave(t),
-                                               looks.repeat_interleave(t))
+            ce = attribute_classification_loss(logits, actions.repeat_interleave(t), looks.repeat_interleave(t))
             total = total + ce.total
             logged = {"ce_action": float(ce.action.detach()), "ce_look": float(ce.identity.detach())}
         optimizers = (self.opt_vae,) if frozen else (self.opt_vae, self.opt_classifier)
@@ -178,7 +177,7 @@ class VideoVAERecipe(PresetRecipe):
         self.model.encoder.requires_grad_(True)
         t = video.shape[1]
         with self.autocast():
-            logits = _in_fp32(self.model.classify(video.flatten(0, 1), generator))  # per frame: (B·T, K)
+            logits = in_fp32(self.model.classify(video.flatten(0, 1), generator))  # per frame: (B·T, K)
         losses = attribute_classification_loss(logits, actions.repeat_interleave(t), looks.repeat_interleave(t))
         self.opt_classifier.zero_grad(set_to_none=True)
         losses.total.backward()
@@ -224,8 +223,3 @@ class VideoVAERecipe(PresetRecipe):
         actions += [f"action_{k}" for k in range(len(actions), m.num_actions)]
         return self.run_metadata(n_past=c.n_past, n_future=self.n_future, attributes={
             "action": actions, "look": [f"look_{k}" for k in range(m.num_identities)]})
-
-
-def _in_fp32(logits: AttributeLogits) -> AttributeLogits:
-    """Attribute logits in fp32 (the cross-entropy of a bf16 forward)."""
-    return AttributeLogits(logits.action.float(), logits.identity.float())
