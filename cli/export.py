@@ -1,4 +1,5 @@
-"""`v2v export RUN --name NAME`: ship a run's latest generator as fp16 safetensors plus a manifest card.
+"""`v2v export RUN --name NAME`: ship a run's latest generator (or the average of its last checkpoints,
+`--average-last N`) as fp16 safetensors plus a manifest card.
 
 The card (`app.contracts.ModelCard`), written by the card writer of the family's job kind (`translate_card`,
 `predict_card`, `generate_card`), replaces any card of the same name; the rest of the manifest is kept. Its measured
@@ -24,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("run", help="training run folder (with checkpoints/step_*.json)")
     parser.add_argument("--name", required=True, help="public model name in the manifest")
     parser.add_argument("--checkpoint", default=None, help="a step_*.json of the run (default: the latest)")
+    parser.add_argument("--average-last", type=int, default=1, metavar="N",
+                        help="ship the uniform average of the run's last N checkpoints up to --checkpoint (a "
+                             "checkpoint soup; default 1: that checkpoint alone)")
     parser.add_argument("--checkpoints-dir", default="checkpoints", help="where the weights file goes")
     parser.add_argument("--manifest", default=None, help="manifest path (default: CHECKPOINTS_DIR/manifest.json)")
     parser.add_argument("--description", default="")
@@ -118,7 +122,7 @@ def generate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str
     spec = meta["generate"]
     return ModelCard(
         name=name, family=family.name, preset=meta["preset"], description=description,
-        inputs=GenerateInputs(num_frames=IntRange(**spec["num_frames"]),
+        inputs=GenerateInputs(num_frames=frame_range(spec),
                               num_samples=IntRange(min=1, max=GENERATE_MAX_SAMPLES),
                               classes=list(spec["classes"]), seeds=list(spec["seeds"]),
                               class_option=spec.get("class_option")),
@@ -130,6 +134,15 @@ def generate_card(name: str, meta: dict[str, Any], weights: Any, extra: dict[str
         quality={"trained_steps": meta["step"], "data": meta["train_config"]["data"],
                  "trained_frames": spec.get("trained_frames"), "frame_stride": spec.get("frame_stride")},
     )
+
+
+def frame_range(spec: dict[str, Any]) -> Any:
+    """A generate card's frames per video: the run's range, whose default is the trained clip length (a family that
+    makes any length, as MoCoGAN, is asked for what it learned unless a job says otherwise)."""
+    from app.contracts import IntRange
+
+    lo, hi, trained = int(spec["num_frames"]["min"]), int(spec["num_frames"]["max"]), spec.get("trained_frames")
+    return IntRange(min=lo, max=hi, default=int(trained) if trained is not None and lo <= trained <= hi else None)
 
 
 GENERATE_MAX_SAMPLES = 16
@@ -144,12 +157,13 @@ def run(args: argparse.Namespace) -> int:
     from models.core.checkpoints import export_generator_fp16
     from models.families.vid2vid.first_frame import load_single_image_generator
     from models.registry import build_generator, get_family
-    from training.state import generator_weights, latest_checkpoint, read_checkpoint_meta
+    from training.state import averaged_generator_weights, generator_weights, latest_checkpoint, read_checkpoint_meta
 
     run_dir = Path(args.run)
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir)
     if ckpt is None:
         raise FileNotFoundError(f"no checkpoint under {run_dir}/checkpoints (train first: v2v train ...)")
+    soup = averaged_checkpoints(run_dir, ckpt, args.average_last)
     meta = read_checkpoint_meta(ckpt)
     meta = {**meta, "config": {**meta["config"], **json_object(args.config, "--config")}}
     if meta["family"] == "single":
@@ -162,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     # 1. The generator with the run's weights, exported as fp16.
     gen = build_generator(meta["preset"], **_typed_overrides(meta["preset"], meta["config"]))
     try:
-        gen.load_state_dict(generator_weights(ckpt), strict=True)
+        gen.load_state_dict(averaged_generator_weights(soup), strict=True)
     except RuntimeError as exc:  # a --config setting that changes the network
         raise ValueError(f"{ckpt} does not fit the config {meta['config']}: {str(exc).splitlines()[0]}") from exc
     out_dir = Path(args.checkpoints_dir)
@@ -187,6 +201,9 @@ def run(args: argparse.Namespace) -> int:
         earlier = meta["warm_start"]
         whole = {"trained_steps": earlier["trained_steps"] + meta["step"], "warm_started_from": earlier["source"]}
         card = card.model_copy(update={"quality": {**card.quality, **whole}})
+    if len(soup) > 1:
+        steps = [read_checkpoint_meta(path)["step"] for path in soup]
+        card = card.model_copy(update={"quality": {**card.quality, "averaged_checkpoints": steps}})
     if measured:
         card = card.model_copy(update={"quality": {**card.quality, **measured}})
     if single is not None:
@@ -196,6 +213,21 @@ def run(args: argparse.Namespace) -> int:
     for extra_name, file in extra.items():
         sys.stdout.write(f"  {extra_name}: {out_dir / file.file} sha256 {file.sha256}\n")
     return 0
+
+
+def averaged_checkpoints(run_dir: Path, ckpt: Path, count: int) -> list[Path]:
+    """`--average-last`: the run's last `count` checkpoints up to and including `ckpt`, oldest first."""
+    if count < 1:
+        raise ValueError(f"--average-last must be at least 1, got {count}")
+    if count == 1:
+        return [ckpt]
+    from training.state import run_checkpoints
+
+    upto = [path for path in run_checkpoints(run_dir) if path.name <= ckpt.name]
+    if len(upto) < count or upto[-1].name != ckpt.name:
+        raise ValueError(f"--average-last {count}: {run_dir}/checkpoints holds {len(upto)} checkpoints up to "
+                         f"{ckpt.name}")
+    return upto[-count:]
 
 
 def evaluated_quality(report_path: Path | None, model: str) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class ClipFolderDataset(Dataset):
         self.names = sorted(n for n, s in meta["sequences"].items() if s["split"] == split)
         self.labels: dict[str, Labels] = meta["clips"]
         self.generator: dict[str, object] = meta.get("generator", {})
+        self.fps = float(meta.get("fps", 15.0))
 
     def __len__(self) -> int:
         return len(self.names)

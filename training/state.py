@@ -30,9 +30,14 @@ def checkpoint_stem(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / "checkpoints" / f"step_{step:07d}"
 
 
+def run_checkpoints(run_dir: Path) -> list[Path]:
+    """The JSONs of a run's complete checkpoints, oldest first."""
+    return sorted((Path(run_dir) / "checkpoints").glob("step_*.json"))
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The JSON of the highest-step complete checkpoint of a run, or None."""
-    found = sorted((Path(run_dir) / "checkpoints").glob("step_*.json"))
+    found = run_checkpoints(run_dir)
     return found[-1] if found else None
 
 
@@ -86,6 +91,26 @@ def module_weights(json_path: Path, name: str = "G") -> dict[str, torch.Tensor]:
 
 def generator_weights(json_path: Path) -> dict[str, torch.Tensor]:
     return module_weights(json_path, "G")
+
+
+def averaged_generator_weights(json_paths: list[Path]) -> dict[str, torch.Tensor]:
+    """The uniform average of the generators stored in `json_paths` (a checkpoint "soup": averaging the last
+    checkpoints of a GAN run smooths the noise a single late snapshot carries). Floating tensors are averaged in fp32
+    and keep their dtype; integer ones (BatchNorm's batch counters) are the last checkpoint's."""
+    if not json_paths:
+        raise ValueError("no checkpoints to average")
+    states = [generator_weights(path) for path in json_paths]
+    last = states[-1]
+    if any(state.keys() != last.keys() for state in states):
+        raise ValueError(f"checkpoints {[p.name for p in json_paths]} hold different generators")
+    averaged = {}
+    for key, value in last.items():
+        if value.is_floating_point():
+            total = torch.stack([state[key].float() for state in states]).mean(0)
+            averaged[key] = total.to(value.dtype)
+        else:
+            averaged[key] = value
+    return averaged
 
 
 def _converted(optim: dict[str, Any], names: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -42,12 +42,22 @@ class IntRange(BaseModel):
 
     min: int
     max: int
+    default: int | None = None
+    """What a job that names no value gets (e.g. a generator's trained clip length); None: `max`."""
 
     @model_validator(mode="after")
     def _ordered(self) -> IntRange:
         if self.min > self.max:
             raise ValueError(f"range min {self.min} > max {self.max}")
+        if self.default is not None and not self.min <= self.default <= self.max:
+            raise ValueError(f"range default {self.default} outside {self.min}..{self.max}")
         return self
+
+    def value_or_default(self, value: int | None) -> int:
+        """`value` when a job gave one, else the range's default (`max` when it names none)."""
+        if value is not None:
+            return value
+        return self.default if self.default is not None else self.max
 
 
 class ReferenceSpec(IntRange):
@@ -90,7 +100,7 @@ class GenerateInputs(BaseModel):
 
     kind: Literal["generate"] = "generate"
     num_frames: IntRange
-    """Frames per video (min == max: the family's fixed clip length)."""
+    """Frames per video (min == max: the family's fixed clip length); its default: the trained clip length."""
     num_samples: IntRange = IntRange(min=1, max=16)
     classes: list[str] = Field(default_factory=list)
     """Class names a job may request (`options.class`), e.g. actions; empty: unconditional."""

@@ -78,9 +78,27 @@ function renderForm() {
   $("#video-label").textContent = kind === "predict" ? "Context video or image" : `Label video (${model.inputs.labels ? model.inputs.labels.type : "labels"})`;
   $("#refs-field").hidden = !(kind === "translate" && model.inputs.references);
   $("#truth-field").hidden = kind !== "predict";
-  const names = Object.keys(model.options || {});
-  $("#options-help").textContent = "fps, max_frames, seed" + (names.length ? ", " + names.join(", ") : "");
+  $("#options-help").textContent = optionsHelp(model);
   $("#try-sample").disabled = !(state.samples[model.name] || kind === "generate");
+}
+
+// What the options box takes for this model: the shared output options, its kind's options with their ranges and
+// defaults (the card's `inputs`), and the family's own options.
+function optionsHelp(model) {
+  const range = (name, r) => `${name} ${r.min}..${r.max}` + (r.default != null ? ` (default ${r.default})` : "");
+  const values = (list) => (list.length > 6 ? `${list.length} values: ${list[0]} .. ${list[list.length - 1]}` : list.join(" / "));
+  const inputs = model.inputs;
+  const help = ["fps", "max_frames", "seed"];
+  if (model.kind === "predict") {
+    help.push(range("num_samples", inputs.num_samples), range("horizon", inputs.horizon));
+    for (const [name, list] of Object.entries(inputs.attributes || {})) help.push(`attributes.${name}: ${values(list)}`);
+  } else if (model.kind === "generate") {
+    help.push(range("num_samples", inputs.num_samples), range("num_frames", inputs.num_frames));
+    if (inputs.classes.length) help.push(`${inputs.class_option || "class"}: ${values(inputs.classes)}`);
+    for (const seed of inputs.seeds) help.push(`${seed}_seed`);
+  }
+  for (const [name, spec] of Object.entries(model.options || {})) help.push(range(name, spec));
+  return help.join(", ");
 }
 
 // ---- submit ---------------------------------------------------------------------------------------------------

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from app.contracts import JOB_FUNCTION
+from app.contracts import JOB_FUNCTION, IntRange
 from tests.app.media import PALETTE, png_bytes, png_zip, seg_frame, seg_video, write_video
 
 
@@ -279,6 +280,7 @@ def test_generate_and_predict_jobs_are_validated_per_kind(client, auth, redis_cl
     assert ok.status_code == 202, ok.text
     spec = Job.fetch(ok.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
     assert (spec["inputs"]["class_id"], spec["inputs"]["seeds"]) == (1, {"content": 5})
+    assert spec["inputs"]["num_frames"] == spec["frames_total"] == 12  # no num_frames: the card's default
     assert client.delete(f"/v1/jobs/{ok.json()['id']}", headers=auth).status_code == 204  # within the key's job limit
     for options, code in [({"num_samples": 5}, "bad_options"), ({"num_frames": 25}, "bad_options"),
                           ({"class": "left"}, "bad_options"), ({"seeds": {"motion": 1}}, "bad_options"),
@@ -303,5 +305,16 @@ def test_generate_and_predict_jobs_are_validated_per_kind(client, auth, redis_cl
     image = {"video": ("still.png", png_bytes(frames[1]), "image/png")}
     response = client.post("/v1/jobs", data={"model": "future"}, files=image, headers=auth)
     assert (response.status_code, response.json()["error"]["code"]) == (400, "too_few_frames")  # needs 2
+    ok = client.post("/v1/jobs", data={"model": "future"}, files=files, headers=auth)
+    spec = Job.fetch(ok.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
+    assert spec["inputs"]["horizon"] == spec["frames_total"] == 10  # no horizon and no default on the card: max
     response = client.post("/v1/jobs", data={"model": "future"}, headers=auth)
     assert (response.status_code, response.json()["error"]["code"]) == (400, "missing_video")
+
+
+def test_a_range_default_lies_inside_the_range() -> None:
+    assert IntRange(min=1, max=64, default=8).value_or_default(None) == 8
+    assert IntRange(min=1, max=64, default=8).value_or_default(3) == 3
+    assert IntRange(min=1, max=30).value_or_default(None) == 30
+    with pytest.raises(ValidationError, match="default 65 outside 1..64"):
+        IntRange(min=1, max=64, default=65)

@@ -88,6 +88,7 @@ CARD = {
     "family": "noise",
     "preset": "noise-tiny",
     "description": "test family: noise videos",
-    "inputs": {"kind": "generate", "num_frames": {"min": 1, "max": 24}, "num_samples": {"min": 1, "max": 4}},
+    "inputs": {"kind": "generate", "num_frames": {"min": 1, "max": 24, "default": 6},
+               "num_samples": {"min": 1, "max": 4}},
     "output": {"height": 32, "width": 40, "size_multiple": 8, "fps": 10},
 }

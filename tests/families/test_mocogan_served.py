@@ -41,6 +41,10 @@ def test_export_writes_a_generate_card(exported: Path) -> None:
     assert card.inputs.class_option == "action"  # a job may say {"action": "wave", "content_seed": 3}
     assert (card.inputs.num_frames.min, card.inputs.num_samples.max) == (1, 16)
     assert (card.output.height, card.output.width) == (16, 16) and card.quality["trained_steps"] == 2
+    # a job without num_frames gets the trained clip length, played at the training clips' own pace
+    assert card.inputs.num_frames.default == card.quality["trained_frames"]
+    stride = card.quality["frame_stride"]
+    assert stride == 2 and card.output.fps == pytest.approx(7.5)  # tiny_actions: 15 fps; the recipe: every 2nd frame
     assert len(json.loads(exported.read_text())["models"]["people"]["weights"]["sha256"]) == 64
 
 

@@ -160,3 +160,34 @@ def test_sigterm_stops_training_cleanly_with_a_checkpoint(tmp_path: Path) -> Non
     assert 2 <= stopped_at < 100000
     assert (run / "checkpoints" / f"step_{stopped_at:07d}.safetensors").exists()
     assert "continue with --resume" in err
+
+
+def test_export_average_last_ships_the_mean_of_the_last_checkpoints(tmp_path: Path) -> None:
+    data = make_moving_square(tmp_path / "data", frames=5, size=32)
+    run = tmp_path / "run"
+    assert main(["train", "vid2vid", "--data", str(data), "--preset", "vid2vid-tiny", "--out", str(run),
+                 "--steps", "3", "--size", "32x32", "--clip-frames", "3", "--num-d", "1", "--temporal-scales", "1",
+                 "--checkpoint-every", "1", "--sample-every", "0", "--device", "cpu", "--quiet"]) == 0
+    ckpt_dir = tmp_path / "ckpt"
+    export = ["export", str(run), "--name", "soup", "--checkpoints-dir", str(ckpt_dir)]
+    step2 = str(run / "checkpoints" / "step_0000002.json")
+    assert main([*export, "--checkpoint", step2, "--average-last", "2"]) == 0
+
+    card = load_manifest(ckpt_dir / "manifest.json").models["soup"]
+    assert card.quality["averaged_checkpoints"] == [1, 2] and card.quality["trained_steps"] == 2
+    shipped = load_file(str(ckpt_dir / "soup.safetensors"))
+    first, second = (load_file(str(run / "checkpoints" / f"step_000000{i}.safetensors")) for i in (1, 2))
+    moved = [k for k in shipped if first[f"G.{k}"].is_floating_point()
+             and not torch.equal(first[f"G.{k}"], second[f"G.{k}"])]
+    assert moved  # the two steps differ, so the mean is neither of them
+    for key in moved:
+        mean = (first[f"G.{key}"].float() + second[f"G.{key}"].float()) / 2
+        torch.testing.assert_close(shipped[key].float(), mean.half().float())
+
+    # the default ships one checkpoint and records no soup; too few checkpoints is refused before anything is written
+    assert main(export) == 0
+    assert "averaged_checkpoints" not in load_manifest(ckpt_dir / "manifest.json").models["soup"].quality
+    before = (ckpt_dir / "soup.safetensors").stat().st_mtime_ns
+    assert main([*export, "--checkpoint", step2, "--average-last", "3"]) == 2
+    assert main([*export, "--average-last", "0"]) == 2
+    assert (ckpt_dir / "soup.safetensors").stat().st_mtime_ns == before

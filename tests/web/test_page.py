@@ -110,12 +110,14 @@ def test_sample_from_the_page_plays_next_to_its_input(service: tuple[str, str], 
                              '{"max_frames": 4}')
 
 
-@pytest.mark.parametrize(("model", "kind", "options", "samples"), [
-    ("echo", "predict", '{"num_samples": 2}', 2), ("noise", "generate", '{"num_samples": 3, "num_frames": 4}', 3)])
+@pytest.mark.parametrize(("model", "kind", "options", "samples", "help"), [
+    ("echo", "predict", '{"num_samples": 2}', 2, "seed, num_samples 1..4, horizon 1..8"),
+    ("noise", "generate", '{"num_samples": 3, "num_frames": 4}', 3, "num_samples 1..4, num_frames 1..24 (default 6)")])
 def test_predict_and_generate_from_the_page_show_every_sample(kinds_service: tuple[str, str], browser: Browser,
                                                               model: str, kind: str, options: str,
-                                                              samples: int) -> None:
+                                                              samples: int, help: str) -> None:
     run_sample_from_the_page(kinds_service, browser, model, kind, 2, 0, options)
+    assert help in browser.eval("document.querySelector('#options-help').textContent")  # what the box takes
     assert browser.eval("document.querySelector('#results').classList.contains('grid')")
     assert browser.eval("document.querySelectorAll('#results video').length") == samples
     if kind == "predict":

@@ -61,8 +61,8 @@ class MoCoGANRunConfig(PresetRunConfig):
     the run (then stays off); 0: constant (the paper)."""
     instance_noise_on: NoisedDiscriminators = "both"
     """Which discriminators get the instance noise: "both" (the paper), "image" (D_I only) or "video" (D_V only)."""
-    fps: float = 15.0
-    """Frame rate of served videos."""
+    fps: float | None = None
+    """Frame rate of served videos (None: the data's fps / the stride used, so motion plays at its real pace)."""
 
     def __post_init__(self) -> None:
         if self.instance_noise_on not in get_args(NoisedDiscriminators):
@@ -76,7 +76,7 @@ class ActionClips(torch.utils.data.Dataset):
         self.clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
         self.actions = torch.tensor([int(folder.labels[n]["action"]) for n in folder.names])  # (N,)
         self.names: list[str] = list(folder.generator.get("actions", []))
-        self.frames, self.seed = frames, seed
+        self.frames, self.seed, self.fps = frames, seed, folder.fps
         t0 = self.clips.shape[1]
         self.stride = stride if (frames - 1) * stride + 1 <= t0 else 1
         if (frames - 1) * self.stride + 1 > t0:
@@ -212,7 +212,9 @@ class MoCoGANRecipe(PresetRecipe):
     def metadata(self) -> dict[str, Any]:
         c, m = self.config, self.model_config
         names = self._dataset.names[:m.num_categories] if m.num_categories else []
+        stride = self._dataset.stride
+        fps = c.fps if c.fps is not None else self._dataset.fps / stride
         return self.run_metadata(
             generate={"num_frames": {"min": 1, "max": MAX_SERVED_FRAMES}, "trained_frames": m.num_frames,
                       "classes": names, "class_option": "action" if names else None,
-                      "seeds": ["content", "motion"], "fps": c.fps})
+                      "seeds": ["content", "motion"], "fps": fps, "frame_stride": stride})

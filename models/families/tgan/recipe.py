@@ -18,7 +18,6 @@ so a resumed run repeats exactly what an uninterrupted one does.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -97,7 +96,7 @@ class ClipWindows(torch.utils.data.Dataset):
     """A clip folder in memory; item i: {"video": (T, C, S, S) in [-1, 1]} (C = 3, or 1: the grey value)."""
 
     def __init__(self, root: str, split: str, size: int, frames: int, channels: int, stride: int, seed: int) -> None:
-        self.clips, _ = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
+        self.clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
         if channels == 1:
             self.clips = self.clips[:, :, :1]  # (N, T0, 1, S, S): grey clips carry the value on every channel
         self.frames, self.seed = frames, seed
@@ -105,7 +104,7 @@ class ClipWindows(torch.utils.data.Dataset):
         self.stride = stride if (frames - 1) * stride + 1 <= t0 else 1
         if (frames - 1) * self.stride + 1 > t0:
             raise ValueError(f"{root}: clips have {t0} frames, the model needs {frames}")
-        self.fps = float(json.loads((Path(root) / "dataset.json").read_text()).get("fps", 15.0))
+        self.fps = folder.fps
 
     def __len__(self) -> int:
         return len(self.clips)

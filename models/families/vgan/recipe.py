@@ -46,8 +46,8 @@ class VGANRunConfig(PresetRunConfig):
     mask_weight: float = MASK_SPARSITY_WEIGHT
     frame_stride: int = 1
     """Real clips take every frame_stride-th frame from the first (the paper: consecutive frames)."""
-    fps: float = 15.0
-    """Frame rate of served videos."""
+    fps: float | None = None
+    """Frame rate of served videos (None: the data's fps / frame_stride, so motion plays at its real pace)."""
 
 
 class FirstFrames(torch.utils.data.Dataset):
@@ -56,7 +56,8 @@ class FirstFrames(torch.utils.data.Dataset):
     def __init__(self, root: str, split: str, size: int, frames: int, stride: int, seed: int) -> None:
         if stride < 1:
             raise ValueError(f"frame_stride must be >= 1, got {stride}")
-        self.clips, _ = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
+        self.clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
+        self.fps = folder.fps
         t0 = self.clips.shape[1]
         index = torch.arange(frames) * stride  # (T,)
         self.frame_index = index.clamp(max=t0 - 1)  # the last frame repeated when the clip is short
@@ -145,8 +146,9 @@ class VGANRecipe(PresetRecipe):
     def metadata(self) -> dict[str, Any]:
         c, m = self.config, self.model_config
         frames = {"min": m.num_frames, "max": m.num_frames}
+        fps = c.fps if c.fps is not None else self._dataset.fps / c.frame_stride
         return self.run_metadata(generate={"num_frames": frames, "trained_frames": m.num_frames, "classes": [],
-                                           "seeds": list(SEED_NAMES), "fps": c.fps, "frame_stride": c.frame_stride})
+                                           "seeds": list(SEED_NAMES), "fps": fps, "frame_stride": c.frame_stride})
 
 
 def write_layers_grid(path: Path, out: VGANOutput) -> Path:
