@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 
 class LabelType(StrEnum):
@@ -52,6 +52,14 @@ class IntRange(BaseModel):
         if self.default is not None and not self.min <= self.default <= self.max:
             raise ValueError(f"range default {self.default} outside {self.min}..{self.max}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_default(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """A range without a default is written as {min, max}, as before defaults existed."""
+        data = handler(self)
+        if data.get("default") is None:
+            data.pop("default", None)
+        return data
 
     def value_or_default(self, value: int | None) -> int:
         """`value` when a job gave one, else the range's default (`max` when it names none)."""

@@ -110,10 +110,27 @@ def parse_options(raw: str | None, card: ModelCard) -> ParsedOptions:
         spec = card.options[name]
         if type(value) is not int or not spec.min <= value <= spec.max:
             raise _bad(f"option {name!r} must be an integer in {spec.min}..{spec.max}")
+    problems = []
     try:
         output = OutputOptions.model_validate({k: v for k, v in data.items() if k in output_keys})
+    except ValidationError as exc:
+        problems.append(_described(exc))
+    try:
         kind = KindOptions.model_validate({k: v for k, v in data.items() if k in kind_keys})
     except ValidationError as exc:
-        raise _bad(f"invalid options: {exc.errors(include_url=False, include_context=False)}") from exc
+        problems.append(_described(exc))
+    if problems:
+        raise _bad(f"invalid options: {'; '.join(problems)}")
     defaults = {name: spec.default for name, spec in card.options.items()}
     return ParsedOptions(output=output, kind=kind, family={**defaults, **family})
+
+
+def _described(exc: ValidationError) -> str:
+    """Pydantic's errors as a user reads them: `class: Input should be a valid string (got 3); fps: ...`."""
+    parts = []
+    for error in exc.errors(include_url=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"]) or "options"
+        given = repr(error.get("input"))
+        parts.append(f"{where}: {error['msg']} (got {given if len(given) <= 40 else given[:37] + '...'})")
+    return "; ".join(parts)
+

@@ -291,6 +291,9 @@ def test_generate_and_predict_jobs_are_validated_per_kind(client, auth, redis_cl
                           ({"horizon": 3}, "bad_options"), ({"width": 36}, "bad_size")]:
         response = client.post("/v1/jobs", data={"model": "noise", "options": json.dumps(options)}, headers=auth)
         assert (response.status_code, response.json()["error"]["code"]) == (400, code), options
+    response = client.post("/v1/jobs", data={"model": "noise", "options": '{"class": 3, "fps": "x"}'}, headers=auth)
+    message = response.json()["error"]["message"]  # each wrong field named, in words, with what was sent
+    assert "class: Input should be a valid string (got 3)" in message and "fps: " in message and "'x'" in message
 
     frames = [np.full((32, 32, 3), 40 * i, np.uint8) for i in range(3)]
     context = write_video(tmp_path / "context.mp4", frames).read_bytes()
