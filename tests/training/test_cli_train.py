@@ -15,12 +15,17 @@ from models.core.checkpoints import load_generator
 from tests.moving_square import make_moving_square
 
 
+def _train_square(data: Path, run: Path, steps: int, *extra: str) -> int:
+    """`v2v train vid2vid` of vid2vid-tiny on the moving square, a checkpoint every step."""
+    return main(["train", "vid2vid", "--data", str(data), "--preset", "vid2vid-tiny", "--out", str(run),
+                 "--steps", str(steps), "--size", "32x32", "--clip-frames", "3", "--num-d", "1", "--temporal-scales",
+                 "1", "--checkpoint-every", "1", "--device", "cpu", "--quiet", *extra])
+
+
 def test_train_two_steps_then_export_a_loadable_entry(tmp_path: Path) -> None:
     data = make_moving_square(tmp_path / "data", frames=5, size=32)
     run = tmp_path / "run"
-    assert main(["train", "vid2vid", "--data", str(data), "--preset", "vid2vid-tiny", "--out", str(run),
-                 "--steps", "2", "--size", "32x32", "--clip-frames", "3", "--num-d", "1", "--temporal-scales", "1",
-                 "--checkpoint-every", "1", "--sample-every", "2", "--device", "cpu", "--quiet"]) == 0
+    assert _train_square(data, run, 2, "--sample-every", "2") == 0
     assert (run / "checkpoints" / "step_0000002.safetensors").exists()
     assert (run / "samples" / "step_0000002.png").exists()
     assert len((run / "log.jsonl").read_text().splitlines()) == 2
@@ -66,9 +71,7 @@ def test_train_two_steps_then_export_a_loadable_entry(tmp_path: Path) -> None:
     assert main([*export, "--config", "true"]) == 2
 
     # resume continues from step 2 to 3
-    assert main(["train", "vid2vid", "--data", str(data), "--preset", "vid2vid-tiny", "--out", str(run),
-                 "--steps", "3", "--size", "32x32", "--clip-frames", "3", "--num-d", "1", "--temporal-scales", "1",
-                 "--checkpoint-every", "1", "--sample-every", "0", "--device", "cpu", "--quiet", "--resume"]) == 0
+    assert _train_square(data, run, 3, "--sample-every", "0", "--resume") == 0
     steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
 
@@ -165,9 +168,7 @@ def test_sigterm_stops_training_cleanly_with_a_checkpoint(tmp_path: Path) -> Non
 def test_export_average_last_ships_the_mean_of_the_last_checkpoints(tmp_path: Path) -> None:
     data = make_moving_square(tmp_path / "data", frames=5, size=32)
     run = tmp_path / "run"
-    assert main(["train", "vid2vid", "--data", str(data), "--preset", "vid2vid-tiny", "--out", str(run),
-                 "--steps", "3", "--size", "32x32", "--clip-frames", "3", "--num-d", "1", "--temporal-scales", "1",
-                 "--checkpoint-every", "1", "--sample-every", "0", "--device", "cpu", "--quiet"]) == 0
+    assert _train_square(data, run, 3, "--sample-every", "0") == 0
     ckpt_dir = tmp_path / "ckpt"
     export = ["export", str(run), "--name", "soup", "--checkpoints-dir", str(ckpt_dir)]
     step2 = str(run / "checkpoints" / "step_0000002.json")
