@@ -1,5 +1,5 @@
 """`v2v export RUN --name NAME`: ship a run's latest generator (or the average of its last checkpoints,
-`--average-last N`) as fp16 safetensors plus a manifest card.
+`--average-last N`, or its moving average, `--ema`) as fp16 safetensors plus a manifest card.
 
 The card (`app.contracts.ModelCard`), written by the card writer of the family's job kind (`translate_card`,
 `predict_card`, `generate_card`), replaces any card of the same name; the rest of the manifest is kept. Its measured
@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("run", help="training run folder (with checkpoints/step_*.json)")
     parser.add_argument("--name", required=True, help="public model name in the manifest")
     parser.add_argument("--checkpoint", default=None, help="a step_*.json of the run (default: the latest)")
+    parser.add_argument("--ema", action="store_true",
+                        help="ship the checkpoint's moving average of the generator (a run trained with --ema)")
     parser.add_argument("--average-last", type=int, default=1, metavar="N",
                         help="ship the uniform average of the run's last N checkpoints up to --checkpoint (a "
                              "checkpoint soup; default 1: that checkpoint alone)")
@@ -157,7 +159,14 @@ def run(args: argparse.Namespace) -> int:
     from models.core.checkpoints import export_generator_fp16
     from models.families.vid2vid.first_frame import load_single_image_generator
     from models.registry import build_generator, get_family
-    from training.state import averaged_generator_weights, generator_weights, latest_checkpoint, read_checkpoint_meta
+    from training.ema import PREFIX as EMA_PREFIX
+    from training.state import (
+        averaged_generator_weights,
+        generator_weights,
+        latest_checkpoint,
+        module_weights,
+        read_checkpoint_meta,
+    )
 
     run_dir = Path(args.run)
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir)
@@ -165,6 +174,9 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no checkpoint under {run_dir}/checkpoints (train first: v2v train ...)")
     soup = averaged_checkpoints(run_dir, ckpt, args.average_last)
     meta = read_checkpoint_meta(ckpt)
+    if args.ema and (len(soup) > 1 or "ema_decay" not in meta):
+        raise ValueError(f"--ema: {ckpt} holds no moving average (train with --ema DECAY)" if len(soup) == 1
+                         else "--ema and --average-last are exclusive")
     meta = {**meta, "config": {**meta["config"], **json_object(args.config, "--config")}}
     if meta["family"] == "single":
         raise ValueError(f"{run_dir} trained a first-frame generator: export the vid2vid run it belongs to, with "
@@ -176,7 +188,8 @@ def run(args: argparse.Namespace) -> int:
     # 1. The generator with the run's weights, exported as fp16.
     gen = build_generator(meta["preset"], **_typed_overrides(meta["preset"], meta["config"]))
     try:
-        gen.load_state_dict(averaged_generator_weights(soup), strict=True)
+        weights_in = module_weights(ckpt, EMA_PREFIX) if args.ema else averaged_generator_weights(soup)
+        gen.load_state_dict(weights_in, strict=True)
     except RuntimeError as exc:  # a --config setting that changes the network
         raise ValueError(f"{ckpt} does not fit the config {meta['config']}: {str(exc).splitlines()[0]}") from exc
     out_dir = Path(args.checkpoints_dir)
@@ -204,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
     if len(soup) > 1:
         steps = [read_checkpoint_meta(path)["step"] for path in soup]
         card = card.model_copy(update={"quality": {**card.quality, "averaged_checkpoints": steps}})
+    if args.ema:
+        card = card.model_copy(update={"quality": {**card.quality, "ema_decay": meta["ema_decay"]}})
     if measured:
         card = card.model_copy(update={"quality": {**card.quality, **measured}})
     if single is not None:

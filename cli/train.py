@@ -79,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="time budget: stop after the step in progress once it is spent, checkpoint, exit 0 "
                              "(SIGTERM/SIGINT do the same; continue with --resume)")
+    parser.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                        help="keep the generator's moving average at this decay (e.g. 0.999) in every checkpoint, "
+                             "for `v2v export --ema`; a resumed run keeps its average without the flag")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="any other field of the recipe's run config (JSON value), e.g. --set beta=0.0001")
@@ -86,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 _RENAMES = {"config": "overrides", "no_flip": "flip", "num_d": "num_D", "temporal_scales": "n_scales_temporal",
             "quiet": "progress"}
-_NOT_CONFIG = {"family", "size", "resume", "set", "command", "max_minutes", "init_from", "manifest"}
+_NOT_CONFIG = {"family", "size", "resume", "set", "command", "max_minutes", "init_from", "manifest", "ema"}
 
 
 def _values(args: argparse.Namespace) -> dict[str, object]:
@@ -150,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
             loop.start_from(args.init_from, Path(args.manifest) if args.manifest else DEFAULT_MANIFEST)
             log.info("generator from %s (%d steps trained before)", args.init_from,
                      loop.warm_start["trained_steps"] if loop.warm_start else 0)
+        if args.ema is not None:
+            loop.average_generator(args.ema)
         if args.max_minutes is not None:
             loop.deadline = time.monotonic() + 60.0 * args.max_minutes
         loop.fit()

@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from training import distributed
+from training.ema import GeneratorAverage
 from training.recipe import Recipe
 
 
@@ -62,6 +63,8 @@ class TrainingLoop:
         self._signalled = False
         self.warm_start: dict[str, Any] | None = None
         """Where the generator came from when the run began from trained weights (`training.warm_start`)."""
+        self.average: GeneratorAverage | None = None
+        """The generator's moving average (`--ema`), updated after every step; None: not kept."""
         if self.cluster.world > 1:
             distributed.shard(self.cluster, self.run.batch)  # refuse a batch the ranks cannot split
             distributed.synchronise_batch_norm(recipe.modules(), recipe.device)
@@ -129,9 +132,18 @@ class TrainingLoop:
     def train_step(self, batch: Any) -> StepResult:
         started = time.perf_counter()
         logged = self.recipe.train_step(batch, self.step)
+        if self.average is not None:
+            self.average.update()
         self.step += 1
         losses = distributed.mean_over_ranks(logged.losses) if self.cluster.world > 1 else logged.losses
         return StepResult(self.step, losses, time.perf_counter() - started, logged.info)
+
+    def average_generator(self, decay: float) -> None:
+        """Keep the generator's moving average from now on at `decay` (a resumed average continues, at `decay`)."""
+        if self.average is None:
+            self.average = GeneratorAverage(self.recipe.modules()["G"], decay)
+        else:
+            self.average = GeneratorAverage(self.average.generator, decay, self.average.tensors)
 
     def write_sample(self, batch: Any) -> Path:
         return self.recipe.write_sample(batch, self.out / "samples" / f"step_{self.step:07d}.png")

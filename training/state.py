@@ -2,10 +2,10 @@
 
 Writes and restores everything a run needs to continue exactly: every module of `recipe.modules()` (safetensors, keys
 prefixed `<name>.`), every optimiser and loss scaler by name and the RNG states (`torch.save`), and a JSON with the
-recipe's metadata, the step and, for a warm-started run, where its generator came from (`warm_start`). Every file is
-written to `.partial` and renamed; the JSON is written last, so a checkpoint without its JSON is ignored. Checkpoints
-of the earlier two-family trainer (optimisers stored as `opt_g` / `opt_d` / `opt_dt`) load too: they are converted on
-the fly.
+recipe's metadata, the step and, for a warm-started run, where its generator came from (`warm_start`); with `--ema`,
+the generator's moving average too (keys `G_ema.`, its decay in the JSON). Every file is written to `.partial` and
+renamed; the JSON is written last, so a checkpoint without its JSON is ignored. Checkpoints of the earlier two-family
+trainer (optimisers stored as `opt_g` / `opt_d` / `opt_dt`) load too: they are converted on the fly.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from training.ema import PREFIX as EMA_PREFIX
+from training.ema import GeneratorAverage
 
 if TYPE_CHECKING:
     from training.loop import TrainingLoop
@@ -64,6 +67,8 @@ def save_checkpoint(loop: TrainingLoop) -> Path:
     stem = checkpoint_stem(loop.out, loop.step)
     stem.parent.mkdir(parents=True, exist_ok=True)
     weights = _weights(loop)
+    if loop.average is not None:
+        weights.update({f"{EMA_PREFIX}.{k}": v for k, v in loop.average.state_dict().items()})
     _atomic(stem.with_suffix(".safetensors"), lambda p: save_file(weights, str(p)))
     optim = {
         "format": FORMAT,
@@ -77,6 +82,8 @@ def save_checkpoint(loop: TrainingLoop) -> Path:
             "format": FORMAT}
     if loop.warm_start is not None:
         meta["warm_start"] = loop.warm_start
+    if loop.average is not None:
+        meta["ema_decay"] = loop.average.decay
     json_path = stem.with_suffix(".json")
     _atomic(json_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
     return json_path
@@ -150,3 +157,6 @@ def load_checkpoint(loop: TrainingLoop, json_path: Path) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
     loop.step = int(meta["step"])
     loop.warm_start = meta.get("warm_start")
+    average = {k[len(EMA_PREFIX) + 1:]: v for k, v in tensors.items() if k.startswith(f"{EMA_PREFIX}.")}
+    if average:
+        loop.average = GeneratorAverage(recipe.modules()["G"], float(meta["ema_decay"]), average)

@@ -98,8 +98,9 @@ def write_manifest(path: Path) -> Path:
             "name": "noise",
             "family": "noise",
             "preset": "tiny",
-            "inputs": {"kind": "generate", "num_frames": {"min": 2, "max": 24, "default": 12}, "num_samples": {"min": 1, "max": 4},
-                       "classes": ["up", "down"], "seeds": ["content"], "class_option": "direction"},
+            "inputs": {"kind": "generate", "num_frames": {"min": 2, "max": 24, "default": 12},
+                       "num_samples": {"min": 1, "max": 4}, "classes": ["up", "down"], "seeds": ["content"],
+                       "class_option": "direction"},
             "output": {"height": 32, "width": 32, "size_multiple": 8},
         },
         "future": {

@@ -165,10 +165,11 @@ def test_sigterm_stops_training_cleanly_with_a_checkpoint(tmp_path: Path) -> Non
     assert "continue with --resume" in err
 
 
-def test_export_average_last_ships_the_mean_of_the_last_checkpoints(tmp_path: Path) -> None:
+def test_export_ships_the_mean_of_the_last_checkpoints_or_the_moving_average(tmp_path: Path) -> None:
     data = make_moving_square(tmp_path / "data", frames=5, size=32)
     run = tmp_path / "run"
-    assert _train_square(data, run, 3, "--sample-every", "0") == 0
+    assert _train_square(data, run, 3, "--sample-every", "0", "--ema", "0.5") == 0
+    assert json.loads((run / "checkpoints" / "step_0000003.json").read_text())["ema_decay"] == 0.5
     ckpt_dir = tmp_path / "ckpt"
     export = ["export", str(run), "--name", "soup", "--checkpoints-dir", str(ckpt_dir)]
     step2 = str(run / "checkpoints" / "step_0000002.json")
@@ -192,3 +193,5 @@ def test_export_average_last_ships_the_mean_of_the_last_checkpoints(tmp_path: Pa
     assert main([*export, "--checkpoint", step2, "--average-last", "3"]) == 2
     assert main([*export, "--average-last", "0"]) == 2
     assert (ckpt_dir / "soup.safetensors").stat().st_mtime_ns == before
+    assert main([*export, "--ema"]) == 0  # the moving average the run kept
+    assert load_manifest(ckpt_dir / "manifest.json").models["soup"].quality["ema_decay"] == 0.5
