@@ -174,9 +174,10 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no checkpoint under {run_dir}/checkpoints (train first: v2v train ...)")
     soup = averaged_checkpoints(run_dir, ckpt, args.average_last)
     meta = read_checkpoint_meta(ckpt)
-    if args.ema and (len(soup) > 1 or "ema_decay" not in meta):
-        raise ValueError(f"--ema: {ckpt} holds no moving average (train with --ema DECAY)" if len(soup) == 1
-                         else "--ema and --average-last are exclusive")
+    if args.ema and len(soup) > 1:
+        raise ValueError("--ema and --average-last are exclusive")
+    if args.ema and "ema_decay" not in meta:
+        raise ValueError(f"--ema: {ckpt} holds no moving average (train with --ema DECAY)")
     meta = {**meta, "config": {**meta["config"], **json_object(args.config, "--config")}}
     if meta["family"] == "single":
         raise ValueError(f"{run_dir} trained a first-frame generator: export the vid2vid run it belongs to, with "
@@ -188,8 +189,8 @@ def run(args: argparse.Namespace) -> int:
     # 1. The generator with the run's weights, exported as fp16.
     gen = build_generator(meta["preset"], **_typed_overrides(meta["preset"], meta["config"]))
     try:
-        weights_in = module_weights(ckpt, EMA_PREFIX) if args.ema else averaged_generator_weights(soup)
-        gen.load_state_dict(weights_in, strict=True)
+        state = module_weights(ckpt, EMA_PREFIX) if args.ema else averaged_generator_weights(soup)
+        gen.load_state_dict(state, strict=True)
     except RuntimeError as exc:  # a --config setting that changes the network
         raise ValueError(f"{ckpt} does not fit the config {meta['config']}: {str(exc).splitlines()[0]}") from exc
     out_dir = Path(args.checkpoints_dir)

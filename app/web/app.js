@@ -86,7 +86,8 @@ function renderForm() {
 // defaults (the card's `inputs`), and the family's own options.
 function optionsHelp(model) {
   const range = (name, r) => `${name} ${r.min}..${r.max}` + (r.default != null ? ` (default ${r.default})` : "");
-  const values = (list) => (list.length > 6 ? `${list.length} values: ${list[0]} .. ${list[list.length - 1]}` : list.join(" / "));
+  const values = (list) =>
+    list.length > 6 ? `${list.length} values: ${list[0]} .. ${list[list.length - 1]}` : list.join(" / ");
   const inputs = model.inputs;
   const help = ["fps", "max_frames", "seed"];
   if (model.kind === "predict") {
