@@ -23,6 +23,7 @@ from app.contracts import (
     DEFAULT_MANIFEST,
     GenerateInputs,
     GenerateJob,
+    IntRange,
     JobSpec,
     ModelCard,
     OutputOptions,
@@ -105,18 +106,31 @@ def _existing(path: Path | None, what: str) -> Path:
     return path.resolve()
 
 
+def _within(flag: str, value: int, allowed: IntRange) -> int:
+    """`value` when the card allows it, else a ValueError naming the flag and the range."""
+    if not allowed.min <= value <= allowed.max:
+        raise ValueError(f"{flag} {value}: this model takes {allowed.min}..{allowed.max}")
+    return value
+
+
 def _job_inputs(args: argparse.Namespace, card: ModelCard) -> tuple[TranslateJob | PredictJob | GenerateJob, int,
                                                                      float | None]:
     """The job's per-kind inputs, its frames per sample, and the input's frame rate."""
     if isinstance(card.inputs, GenerateInputs):
-        frames = args.num_frames or card.inputs.num_frames.max
-        class_id = card.inputs.classes.index(args.class_name) if args.class_name else None
+        spec = card.inputs
+        frames = _within("--num-frames", spec.num_frames.value_or_default(args.num_frames), spec.num_frames)
+        _within("--num-samples", args.num_samples, spec.num_samples)
+        if args.class_name and args.class_name not in spec.classes:
+            raise ValueError(f"--class {args.class_name}: classes of {card.name}: "
+                             f"{', '.join(spec.classes) or 'none (unconditional model)'}")
+        class_id = spec.classes.index(args.class_name) if args.class_name else None
         return GenerateJob(num_samples=args.num_samples, num_frames=frames, class_id=class_id), frames, None
     if isinstance(card.inputs, PredictInputs):
         context = _existing(args.context, "--context")
         kind = _kind_of(context)
         _, fps = _probe(context, kind)
-        horizon = args.horizon or card.inputs.horizon.max
+        horizon = _within("--horizon", card.inputs.horizon.value_or_default(args.horizon), card.inputs.horizon)
+        _within("--num-samples", args.num_samples, card.inputs.num_samples)
         job = PredictJob(context_path=str(context), context_kind=kind,  # type: ignore[arg-type]
                          context_frames=card.inputs.context_frames.max, horizon=horizon, num_samples=args.num_samples)
         return job, horizon, fps

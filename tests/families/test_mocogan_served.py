@@ -16,6 +16,7 @@ from tests.models.families.mocogan_helpers import tiny_actions, tiny_run_config
 from training.loop import TrainingLoop
 from workers.hooks import NullHooks
 from workers.runner import make_runner
+from workers.video_io import read_label_frames
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +68,19 @@ def test_the_runner_serves_a_job_with_class_and_seeds(exported: Path, tmp_path: 
     first = sorted((tmp_path / "a" / "frames" / "sample_00").glob("*.png"))
     rerun = sorted((tmp_path / "b" / "frames").glob("*.png"))
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in rerun]  # the same video, re-made
+
+
+def test_offline_generate_takes_the_trained_length_by_default_and_refuses_bad_requests(
+        exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = load_manifest(exported).models["people"]
+    out = tmp_path / "out.mp4"
+    argv = ["generate", "--manifest", str(exported), "--model", "people", "-o", str(out), "--device", "cpu"]
+    assert main([*argv, "--num-samples", "2", "--class", "wave"]) == 0
+    for video in (out, tmp_path / "out_01.mp4"):
+        assert len(list(read_label_frames(video, "video"))) == card.inputs.num_frames.default
+    capsys.readouterr()
+    for extra, message in [(["--num-frames", "65"], "--num-frames 65: this model takes 1..64"),
+                           (["--num-samples", "17"], "--num-samples 17: this model takes 1..16"),
+                           (["--class", "fly"], "--class fly: classes of people: walk, dance, wave, idle")]:
+        assert main([*argv, *extra]) == 2, extra
+        assert message in capsys.readouterr().err
