@@ -61,7 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     else:
         parser.add_argument("job_id")
     if command == "wait":
-        parser.add_argument("-o", "--output", type=Path, default=None, help="where to save the result mp4")
+        parser.add_argument("-o", "--output", type=Path, default=None,
+                            help="where to save the result mp4 (sample i > 0: OUT_0i.mp4; the seeds and per-sample "
+                                 "figures of a generate or predict job: OUT.json)")
         parser.add_argument("--interval", type=float, default=1.0,
                             help="seconds before reconnecting when the event stream drops (default 1)")
 
@@ -142,6 +144,21 @@ def download(http: httpx.Client, job_id: str, output: Path, sample: int = 0) -> 
     return output
 
 
+def save_results(http: httpx.Client, job: dict[str, Any], output: Path) -> list[Path]:
+    """A succeeded job's videos at `output` (sample i > 0 at OUT_01.mp4, ...), and, when the job reports seeds or
+    per-sample figures (generate and predict jobs), OUT.json with them: what re-makes or varies each sample."""
+    paths = []
+    for sample in range(int(job.get("samples", 1))):
+        name = output if sample == 0 else output.with_name(f"{output.stem}_{sample:02d}{output.suffix}")
+        paths.append(download(http, job["id"], name, sample))
+    if job.get("seeds") or job.get("report"):
+        record = output.with_suffix(".json")
+        fields = ("id", "model", "kind", "samples", "seeds", "report")
+        record.write_text(json.dumps({k: job.get(k) for k in fields}, indent=2) + "\n")
+        paths.append(record)
+    return paths
+
+
 def events(http: httpx.Client, job_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """The job's server-sent events (`GET /v1/jobs/{id}/events`) as (event, data) pairs, until the server ends it."""
     with http.stream("GET", f"/v1/jobs/{job_id}/events", headers={"Accept": "text/event-stream"}) as response:
@@ -218,10 +235,8 @@ def run(args: argparse.Namespace) -> int:
                 sys.stderr.write(f"job {job['status']}: {error.get('code', '')} {error.get('message', '')}\n")
                 return 1
             if args.output:
-                for sample in range(int(job.get("samples", 1))):
-                    out = args.output if sample == 0 else args.output.with_name(
-                        f"{args.output.stem}_{sample:02d}{args.output.suffix}")
-                    sys.stdout.write(f"{download(http, args.job_id, out, sample)}\n")
+                for path in save_results(http, job, args.output):
+                    sys.stdout.write(f"{path}\n")
             return 0
         except ClientError as exc:
             sys.stderr.write(f"v2v {args.command}: {exc}\n")

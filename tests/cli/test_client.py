@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from rq.job import Job
 from rq.job import JobStatus as RqStatus
+from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from cli import client as cli_client
@@ -47,3 +49,27 @@ def test_key_resolution_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("V2V_API_KEY", "from-env")
     assert cli_client.resolve_key(None) == "from-env"
     assert cli_client.resolve_key("explicit") == "explicit"
+
+
+def test_save_results_writes_every_sample_and_the_seeds_json(client, auth, redis_client, media_root: Path,
+                                                             tmp_path: Path):
+    client.headers.update(auth)
+    job = cli_client.submit(client, "noise", None, options='{"num_samples": 2, "content_seed": 5}')
+    folder = media_root / "jobs" / job["id"]
+    folder.mkdir(parents=True, exist_ok=True)  # a generate job uploads nothing
+    (folder / "result.mp4").write_bytes(b"first")
+    (folder / "result_01.mp4").write_bytes(b"second")
+    rq_job = Job.fetch(job["id"], connection=redis_client, serializer=JSONSerializer)
+    report = {"samples": [{"content_seed": 5, "motion_seed": 1}, {"content_seed": 5, "motion_seed": 2}]}
+    outcome = {"seeds": {"seed": 0, "content": 5}, "report": report}
+    Result.create(rq_job, Result.Type.SUCCESSFUL, ttl=60, return_value=outcome)
+    rq_job.set_status(RqStatus.FINISHED)
+    final = cli_client.wait(client, job["id"], interval=0.01, show_progress=False)
+    assert final["status"] == "succeeded"
+
+    paths = cli_client.save_results(client, final, tmp_path / "out.mp4")
+    assert [p.name for p in paths] == ["out.mp4", "out_01.mp4", "out.json"]
+    assert [p.read_bytes() for p in paths[:2]] == [b"first", b"second"]
+    record = json.loads(paths[2].read_text())
+    assert (record["id"], record["samples"]) == (job["id"], 2)
+    assert record["seeds"] == final["seeds"] and record["report"] == final["report"]
