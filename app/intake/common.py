@@ -6,6 +6,7 @@ and leaves nothing behind.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -67,6 +68,10 @@ class IntakeContext:
 
 
 class KindIntake(Protocol):
+    samples_at_random: bool
+    """The kind draws samples (generate, predict): a job that names no `seed` gets a fresh random one, kept in its
+    spec (so a resumed job makes the same videos) and reported with its result; False: seed 0 (translate)."""
+
     def check(self, form: SubmitForm, card: ModelCard, options: ParsedOptions, settings: Settings) -> None:
         """Refuse what is wrong before anything is stored (counts, option ranges, missing or extra uploads)."""
         ...
@@ -145,9 +150,12 @@ def submit_job(form: SubmitForm, owner: str, settings: Settings, manifest: Manif
     try:
         accepted = intake.accept(form, IntakeContext(job_id, card, options, settings, storage))
         frames = min(accepted.frames_total, options.output.max_frames or accepted.frames_total)
+        output = options.output
+        if intake.samples_at_random and "seed" not in output.model_fields_set:
+            output = output.model_copy(update={"seed": secrets.randbelow(2**31)})
         spec = JobSpec(job_id=job_id, owner=owner, model=card.name, job_dir=str(storage.job_dir(job_id)),
-                       frames_total=frames, fps=options.output.fps or accepted.fps or card.output.fps,
-                       options=options.output, family_options=options.family, inputs=accepted.inputs)
+                       frames_total=frames, fps=output.fps or accepted.fps or card.output.fps,
+                       options=output, family_options=options.family, inputs=accepted.inputs)
         extra_s = sum(card.options[k].seconds_per_unit * v for k, v in options.family.items())
         enqueue_job(queue, spec, settings, settings.job_timeout_s(frames * accepted.samples, extra_s))
     except BaseException:

@@ -11,6 +11,8 @@ from app.intake.options import ParsedOptions
 
 
 class GenerateIntake:
+    samples_at_random = True
+
     def check(self, form: SubmitForm, card: ModelCard, options: ParsedOptions, settings: Settings) -> None:
         assert isinstance(card.inputs, GenerateInputs)
         refuse_foreign_options(card, options)

@@ -16,6 +16,8 @@ _IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff")
 
 
 class PredictIntake:
+    samples_at_random = True
+
     def check(self, form: SubmitForm, card: ModelCard, options: ParsedOptions, settings: Settings) -> None:
         assert isinstance(card.inputs, PredictInputs)
         refuse_foreign_options(card, options)

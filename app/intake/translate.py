@@ -16,6 +16,8 @@ _EXTENSIONS = {"mp4": ".mp4", "mov": ".mov", "matroska": ".mkv", "webm": ".webm"
 
 
 class TranslateIntake:
+    samples_at_random = False
+
     def check(self, form: SubmitForm, card: ModelCard, options: ParsedOptions, settings: Settings) -> None:
         assert isinstance(card.inputs, TranslateInputs)
         refuse_foreign_options(card, options)

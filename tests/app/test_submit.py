@@ -273,7 +273,7 @@ def test_generate_and_predict_jobs_are_validated_per_kind(client, auth, redis_cl
     spec = Job.fetch(ok.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
     assert spec["inputs"] == {"kind": "generate", "num_samples": 3, "num_frames": 10, "class_id": 1,
                               "seeds": {"content": 5}}
-    assert spec["frames_total"] == 10 and spec["fps"] == 15.0
+    assert spec["frames_total"] == 10 and spec["fps"] == 15.0 and spec["options"]["seed"] == 2  # the job's own
     # The card's own names for the same options: its class_option ("direction") and `<seed>_seed`.
     ok = client.post("/v1/jobs", data={"model": "noise", "options": json.dumps(
         {"direction": "down", "content_seed": 5})}, headers=auth)
@@ -281,6 +281,7 @@ def test_generate_and_predict_jobs_are_validated_per_kind(client, auth, redis_cl
     spec = Job.fetch(ok.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
     assert (spec["inputs"]["class_id"], spec["inputs"]["seeds"]) == (1, {"content": 5})
     assert spec["inputs"]["num_frames"] == spec["frames_total"] == 12  # no num_frames: the card's default
+    assert spec["options"]["seed"] != 0  # no seed: a fresh random one, kept in the spec for an identical resume
     assert client.delete(f"/v1/jobs/{ok.json()['id']}", headers=auth).status_code == 204  # within the key's job limit
     for options, code in [({"num_samples": 5}, "bad_options"), ({"num_frames": 25}, "bad_options"),
                           ({"class": "left"}, "bad_options"), ({"seeds": {"motion": 1}}, "bad_options"),
