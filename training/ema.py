@@ -21,9 +21,7 @@ class GeneratorAverage:
     """The running average of `generator`'s state, starting from `start` (a stored average) or the live weights."""
 
     def __init__(self, generator: nn.Module, decay: float, start: dict[str, torch.Tensor] | None = None) -> None:
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"--ema decay must be in (0, 1), e.g. 0.999; got {decay}")
-        self.generator, self.decay = generator, decay
+        self.generator, self.decay = generator, checked_decay(decay)
         live = generator.state_dict()
         source = live if start is None else start
         if source.keys() != live.keys():
@@ -43,6 +41,13 @@ class GeneratorAverage:
     def state_dict(self) -> dict[str, torch.Tensor]:
         """CPU copies of the averaged tensors (floating ones in fp32), for a checkpoint."""
         return {key: value.detach().cpu().contiguous().clone() for key, value in self.tensors.items()}
+
+
+def checked_decay(decay: float) -> float:
+    """`decay` when it is in (0, 1); else a ValueError saying what is expected."""
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"--ema decay must be in (0, 1), e.g. 0.999; got {decay}")
+    return decay
 
 
 def _copy(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

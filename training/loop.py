@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from training import distributed
-from training.ema import GeneratorAverage
+from training.ema import GeneratorAverage, checked_decay
 from training.recipe import Recipe
 
 
@@ -143,7 +143,7 @@ class TrainingLoop:
         if self.average is None:
             self.average = GeneratorAverage(self.recipe.modules()["G"], decay)
         else:
-            self.average = GeneratorAverage(self.average.generator, decay, self.average.tensors)
+            self.average.decay = checked_decay(decay)
 
     def write_sample(self, batch: Any) -> Path:
         return self.recipe.write_sample(batch, self.out / "samples" / f"step_{self.step:07d}.png")

@@ -67,6 +67,12 @@ def model_config_from_preset(presets: Mapping[str, ModelConfig], preset: str, ov
     return dataclasses.replace(presets[preset], **config_overrides_from_json(config_type, dict(overrides)))
 
 
+def served_fps(configured: float | None, data_fps: float, stride: int) -> float:
+    """A generate card's frame rate: the run's `fps` when set, else the data's fps over the frame stride its training
+    clips were taken at, so served motion plays at the pace it was learned."""
+    return configured if configured is not None else data_fps / stride
+
+
 def stack_dicts(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """A batch from data set items that are dicts of tensors: each key's tensors stacked on a new first axis."""
     return {k: torch.stack([item[k] for item in items]) for k in items[0]}

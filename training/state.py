@@ -106,18 +106,18 @@ def averaged_generator_weights(json_paths: list[Path]) -> dict[str, torch.Tensor
     and keep their dtype; integer ones (BatchNorm's batch counters) are the last checkpoint's."""
     if not json_paths:
         raise ValueError("no checkpoints to average")
-    states = [generator_weights(path) for path in json_paths]
-    last = states[-1]
-    if any(state.keys() != last.keys() for state in states):
-        raise ValueError(f"checkpoints {[p.name for p in json_paths]} hold different generators")
-    averaged = {}
-    for key, value in last.items():
-        if value.is_floating_point():
-            total = torch.stack([state[key].float() for state in states]).mean(0)
-            averaged[key] = total.to(value.dtype)
-        else:
-            averaged[key] = value
-    return averaged
+    last = generator_weights(json_paths[-1])
+    if len(json_paths) == 1:
+        return last
+    totals = {key: value.to(torch.float32, copy=True) for key, value in last.items() if value.is_floating_point()}
+    for path in json_paths[:-1]:
+        state = generator_weights(path)
+        if state.keys() != last.keys():
+            raise ValueError(f"{path.name} and {json_paths[-1].name} hold different generators")
+        for key, total in totals.items():
+            total += state[key].float()
+    return {key: (totals[key] / len(json_paths)).to(value.dtype) if key in totals else value
+            for key, value in last.items()}
 
 
 def _converted(optim: dict[str, Any], names: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -19,9 +19,8 @@ class GenerateIntake:
         if form.uploads():
             raise ApiError(400, "unexpected_upload", f"model {card.name!r} generates from seeds: send no files")
         spec, kind = card.inputs, options.kind
-        check_range("num_samples", kind.num_samples or 1, spec.num_samples.min, spec.num_samples.max, card)
-        frames = spec.num_frames.value_or_default(kind.num_frames)
-        check_range("num_frames", frames, spec.num_frames.min, spec.num_frames.max, card)
+        check_range("num_samples", kind.num_samples or 1, spec.num_samples, card)
+        check_range("num_frames", kind.num_frames, spec.num_frames, card)
         if kind.class_name is not None and kind.class_name not in spec.classes:
             valid = ", ".join(spec.classes) or "none (unconditional model)"
             raise ApiError(400, "bad_options", f"unknown class {kind.class_name!r}; classes of {card.name!r}: {valid}")
@@ -35,7 +34,7 @@ class GenerateIntake:
     def accept(self, form: SubmitForm, ctx: IntakeContext) -> Accepted:
         assert isinstance(ctx.card.inputs, GenerateInputs)
         spec, kind = ctx.card.inputs, ctx.options.kind
-        frames = spec.num_frames.value_or_default(kind.num_frames)
+        frames = check_range("num_frames", kind.num_frames, spec.num_frames, ctx.card)
         samples = kind.num_samples or 1
         class_id = spec.classes.index(kind.class_name) if kind.class_name is not None else None
         inputs = GenerateJob(num_samples=samples, num_frames=frames, class_id=class_id, seeds=dict(kind.seeds))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.contracts import ModelCard
+from app.contracts import IntRange, ModelCard
 from app.errors import ApiError
 from app.intake.options import ParsedOptions
 
@@ -20,7 +20,10 @@ def refuse_foreign_options(card: ModelCard, options: ParsedOptions) -> None:
                                                f"{card.name!r} is a {card.kind} model")
 
 
-def check_range(name: str, value: int, low: int, high: int, card: ModelCard) -> int:
-    if not low <= value <= high:
-        raise ApiError(400, "bad_options", f"model {card.name!r} takes {name} in {low}..{high}, got {value}")
+def check_range(name: str, given: int | None, allowed: IntRange, card: ModelCard) -> int:
+    """The job's value of option `name` (the range's default when it gave none); 400 `bad_options` outside it."""
+    value = allowed.value_or_default(given)
+    if not allowed.min <= value <= allowed.max:
+        raise ApiError(400, "bad_options", f"model {card.name!r} takes {name} in {allowed.min}..{allowed.max}, "
+                                           f"got {value}")
     return value

@@ -27,8 +27,8 @@ class PredictIntake:
         if form.references or form.reference_labels:
             raise ApiError(400, "too_many_references", f"model {card.name!r} takes no reference images")
         spec, kind = card.inputs, options.kind
-        check_range("num_samples", kind.num_samples or 1, spec.num_samples.min, spec.num_samples.max, card)
-        check_range("horizon", spec.horizon.value_or_default(kind.horizon), spec.horizon.min, spec.horizon.max, card)
+        check_range("num_samples", kind.num_samples or 1, spec.num_samples, card)
+        check_range("horizon", kind.horizon, spec.horizon, card)
         for name, value in kind.attributes.items():
             if value not in spec.attributes.get(name, []):
                 raise ApiError(400, "bad_options", f"model {card.name!r} has no attribute {name}={value!r} "
@@ -59,7 +59,7 @@ class PredictIntake:
             truth_name = "truth.zip" if truth.kind == "zip" else "truth" + _EXTENSIONS[truth.format]
             truth_path = raw_truth.with_name(truth_name)
             raw_truth.rename(truth_path)
-        horizon, samples = spec.horizon.value_or_default(kind.horizon), kind.num_samples or 1
+        horizon, samples = check_range("horizon", kind.horizon, spec.horizon, ctx.card), kind.num_samples or 1
         attributes = {name: spec.attributes[name].index(value) for name, value in kind.attributes.items()}
         inputs = PredictJob(context_path=str(context), context_kind=context_kind,  # type: ignore[arg-type]
                             context_frames=min(frames, spec.context_frames.max), horizon=horizon, num_samples=samples,

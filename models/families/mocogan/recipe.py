@@ -32,7 +32,7 @@ from models.families.mocogan.losses import (
 from models.families.mocogan.networks import ImageDiscriminator, MoCoGANGenerator, VideoDiscriminator
 from training.distributed import step_seed
 from training.recipe import StepLog
-from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, write_clip_grid
+from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, served_fps, write_clip_grid
 
 MAX_SERVED_FRAMES = 64
 """The longest video a served card offers (MoCoGAN unrolls its GRU for any length)."""
@@ -213,7 +213,7 @@ class MoCoGANRecipe(PresetRecipe):
         c, m = self.config, self.model_config
         names = self._dataset.names[:m.num_categories] if m.num_categories else []
         stride = self._dataset.stride
-        fps = c.fps if c.fps is not None else self._dataset.fps / stride
+        fps = served_fps(c.fps, self._dataset.fps, stride)
         return self.run_metadata(
             generate={"num_frames": {"min": 1, "max": MAX_SERVED_FRAMES}, "trained_frames": m.num_frames,
                       "classes": names, "class_option": "action" if names else None,

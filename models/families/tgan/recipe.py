@@ -41,7 +41,7 @@ from models.families.tgan.losses import (
 from models.families.tgan.networks import InstanceNoise, TGANCritic, TGANGenerator
 from training.distributed import step_seed
 from training.recipe import StepLog
-from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, write_clip_grid
+from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, served_fps, write_clip_grid
 
 Clipping = Literal["svc", "weight"]
 Objective = Literal["wgan", "gan"]
@@ -227,7 +227,7 @@ class TGANRecipe(PresetRecipe):
     def metadata(self) -> dict[str, Any]:
         c, m = self.config, self.model_config
         stride = self._dataset.stride
-        fps = c.fps if c.fps is not None else self._dataset.fps / stride
+        fps = served_fps(c.fps, self._dataset.fps, stride)
         return self.run_metadata(
             generate={"num_frames": {"min": m.num_frames, "max": m.num_frames}, "trained_frames": m.num_frames,
                       "classes": [], "seeds": ["video"], "fps": fps, "frame_stride": stride})

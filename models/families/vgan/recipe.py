@@ -30,7 +30,7 @@ from models.families.vgan.networks import VGANDiscriminator, VGANGenerator, VGAN
 from models.families.vgan.pipeline import SEED_NAMES
 from training.distributed import step_seed
 from training.recipe import StepLog
-from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, write_clip_grid
+from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, served_fps, write_clip_grid
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class VGANRecipe(PresetRecipe):
     def metadata(self) -> dict[str, Any]:
         c, m = self.config, self.model_config
         frames = {"min": m.num_frames, "max": m.num_frames}
-        fps = c.fps if c.fps is not None else self._dataset.fps / c.frame_stride
+        fps = served_fps(c.fps, self._dataset.fps, c.frame_stride)
         return self.run_metadata(generate={"num_frames": frames, "trained_frames": m.num_frames, "classes": [],
                                            "seeds": list(SEED_NAMES), "fps": fps, "frame_stride": c.frame_stride})
 
