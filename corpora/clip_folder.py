@@ -74,6 +74,18 @@ def frames_to_tensor(frames: np.ndarray, signed: bool = False) -> torch.Tensor:
     return x * 2 - 1 if signed else x
 
 
+def usable_stride(total: int, frames: int, stride: int) -> int:
+    """`stride` when a window of `frames` fits in `total` frames at that stride, else 1 (ValueError if `frames`
+    consecutive frames do not fit either)."""
+    if stride < 1:
+        raise ValueError(f"frame_stride must be >= 1, got {stride}")
+    if (frames - 1) * stride + 1 <= total:
+        return stride
+    if frames > total:
+        raise ValueError(f"clips have {total} frames, {frames} are needed")
+    return 1
+
+
 def load_rgb_clips(root: Path, split: str, size: int) -> tuple[torch.Tensor, ClipFolderDataset]:
     """Every clip of a folder's `split` in memory: (N, T, 3, size, size) uint8 (area-resized, grey expanded to RGB),
     and the folder (for its labels). Clips must all have the same length."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from corpora.clip_folder import load_rgb_clips
+from corpora.clip_folder import load_rgb_clips, usable_stride
 
 
 @dataclass(frozen=True)
@@ -32,15 +32,6 @@ def load_clips(root: Path, split: str, size: int, labels: tuple[str, ...] = ("ac
     table = {name: torch.tensor([int(folder.labels[n][name]) for n in folder.names]) for name in labels}
     classes = [str(c) for c in folder.generator.get("actions", [])]  # type: ignore[union-attr]
     return ClipSet(clips, table, list(folder.names), classes)
-
-
-def usable_stride(total: int, frames: int, stride: int) -> int:
-    """`stride` when a window of `frames` fits in `total` frames at that stride, else 1."""
-    if (frames - 1) * stride + 1 <= total:
-        return stride
-    if frames > total:
-        raise ValueError(f"clips have {total} frames, {frames} are needed")
-    return 1
 
 
 def windows(clips: torch.Tensor, frames: int, stride: int, rng: np.random.Generator | None = None) -> torch.Tensor:

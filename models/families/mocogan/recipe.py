@@ -30,6 +30,7 @@ from models.families.mocogan.losses import (
     video_discriminator_loss,
 )
 from models.families.mocogan.networks import ImageDiscriminator, MoCoGANGenerator, VideoDiscriminator
+from training.clip_windows import EpochWindows, fitting_stride
 from training.distributed import step_seed
 from training.recipe import StepLog
 from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, served_fps, write_clip_grid
@@ -76,11 +77,9 @@ class ActionClips(torch.utils.data.Dataset):
         self.clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
         self.actions = torch.tensor([int(folder.labels[n]["action"]) for n in folder.names])  # (N,)
         self.names: list[str] = list(folder.generator.get("actions", []))
-        self.frames, self.seed, self.fps = frames, seed, folder.fps
-        t0 = self.clips.shape[1]
-        self.stride = stride if (frames - 1) * stride + 1 <= t0 else 1
-        if (frames - 1) * self.stride + 1 > t0:
-            raise ValueError(f"{root}: clips have {t0} frames, the model needs {frames}")
+        self.seed, self.fps = seed, folder.fps
+        n, t0 = self.clips.shape[:2]
+        self.draw = EpochWindows(n, t0, frames, fitting_stride(frames, stride, t0, root), seed)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -88,11 +87,8 @@ class ActionClips(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
         n, t0 = self.clips.shape[:2]
-        epoch, pos = divmod(index, n)
-        clip = int(np.random.default_rng([self.seed, epoch, 7]).permutation(n)[pos])
-        span = (self.frames - 1) * self.stride + 1
-        start = int(rng.integers(0, t0 - span + 1))
-        video = self.clips[clip, start:start + span:self.stride]  # (T, 3, S, S)
+        clip = self.draw.clip(index)
+        video = self.clips[clip, self.draw.window(index, rng)]  # (T, 3, S, S)
         image = self.clips[int(rng.integers(n)), int(rng.integers(t0))]  # (3, S, S)
         return {"video": video.float() / 127.5 - 1, "action": self.actions[clip], "image": image.float() / 127.5 - 1}
 
@@ -212,7 +208,7 @@ class MoCoGANRecipe(PresetRecipe):
     def metadata(self) -> dict[str, Any]:
         c, m = self.config, self.model_config
         names = self._dataset.names[:m.num_categories] if m.num_categories else []
-        stride = self._dataset.stride
+        stride = self._dataset.draw.stride
         fps = served_fps(c.fps, self._dataset.fps, stride)
         return self.run_metadata(
             generate={"num_frames": {"min": 1, "max": MAX_SERVED_FRAMES}, "trained_frames": m.num_frames,

@@ -51,6 +51,7 @@ from models.families.savp.losses import (
     scheduled_sampling_probability,
 )
 from models.families.savp.networks import SavpGenerator, SavpState
+from training.clip_windows import EpochWindows
 from training.distributed import step_seed
 from training.precision import in_fp32
 from training.recipe import StepLog
@@ -81,19 +82,15 @@ class SequenceClips(torch.utils.data.Dataset):
     def __init__(self, root: str, split: str, size: int, frames: int, seed: int, channels: int = 3) -> None:
         clips, _ = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
         self.clips = clips.float().mean(2, keepdim=True).round().to(torch.uint8) if channels == 1 else clips
-        self.frames, self.seed = frames, seed
         if self.clips.shape[1] < frames:
             raise ValueError(f"{root}: clips have {self.clips.shape[1]} frames, the model trains on {frames}")
+        self.draw = EpochWindows(len(self.clips), self.clips.shape[1], frames, 1, seed)
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        n, t0 = self.clips.shape[:2]
-        epoch, position = divmod(index, n)
-        clip = int(np.random.default_rng([self.seed, epoch, 7]).permutation(n)[position])
-        start = int(np.random.default_rng([self.seed, index]).integers(0, t0 - self.frames + 1))
-        return self.clips[clip, start:start + self.frames].float() / 255  # (L, C, S, S)
+        return self.clips[self.draw.clip(index), self.draw.window(index)].float() / 255  # (L, C, S, S)
 
 
 class SAVPRecipe(PresetRecipe):

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.core.extensions import ZeroInitExtension
 from models.families.svg_lp.config import SvgLpConfig
 
 
@@ -67,8 +68,31 @@ class DcganEncoder(nn.Module):
         return EncodedFrame(code=self.head(x).flatten(1), skips=tuple(skips))  # code (B, g)
 
 
+class FullResolutionRefinement(ZeroInitExtension):
+    """Ours (not in the paper): a 4×4 stride-2 ConvT from the decoder's last input to `channels` maps at full
+    resolution, a 3×3 conv, and a zero-initialised 3×3 conv to a correction of the output logits. The paper's
+    last layer draws each output pixel from a 2×2 window of half-resolution features; at 32×32, where a digit's
+    stroke is one or two pixels wide, that layer alone draws soft strokes."""
+
+    def __init__(self, in_channels: int, channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ConvTranspose2d(in_channels, channels, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(channels, channels, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.correction = nn.Conv2d(channels, out_channels, 3, 1, 1)
+
+    def zero_output(self) -> None:
+        nn.init.zeros_(self.correction.weight)
+        nn.init.zeros_(self.correction.bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.correction(self.body(features))  # (B, C, 2h, 2w) logit correction
+
+
 class DcganDecoder(nn.Module):
-    """ConvT g → last width over the small map, then 4×4 stride-2 ConvTs on [features, skip] back to the frame."""
+    """ConvT g → last width over the small map, then 4×4 stride-2 ConvTs on [features, skip] back to the frame
+    (plus, with `refine_channels`, our full-resolution refinement of the last layer's logits)."""
 
     def __init__(self, config: SvgLpConfig) -> None:
         super().__init__()
@@ -81,13 +105,20 @@ class DcganDecoder(nn.Module):
                 _conv_bn_lrelu(nn.ConvTranspose2d(2 * widths[level], widths[level - 1], 4, 2, 1), widths[level - 1])
             )
         self.ups = nn.ModuleList(ups)
-        self.out = nn.Sequential(nn.ConvTranspose2d(2 * widths[0], config.image_channels, 4, 2, 1), nn.Sigmoid())
+        # the last layer's logits; a Sequential so that its tensors keep the shipped names (out.0.*)
+        self.out = nn.Sequential(nn.ConvTranspose2d(2 * widths[0], config.image_channels, 4, 2, 1))
+        self.refine = (FullResolutionRefinement(2 * widths[0], config.refine_channels, config.image_channels)
+                       if config.refine_channels else None)
 
     def forward(self, code: torch.Tensor, skips: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x = self.stem(code[:, :, None, None])  # (B, w_last, s, s)
         for up, skip in zip(self.ups, reversed(skips[1:]), strict=True):
             x = up(torch.cat([x, skip], 1))  # doubles H and W
-        return self.out(torch.cat([x, skips[0]], 1))  # (B, C, H, W) in [0, 1]
+        x = torch.cat([x, skips[0]], 1)  # (B, 2 w0, H/2, W/2)
+        logits = self.out(x)  # (B, C, H, W)
+        if self.refine is not None:
+            logits = logits + self.refine(x)
+        return torch.sigmoid(logits)  # (B, C, H, W) in [0, 1]
 
 
 _VGG_BLOCKS = (2, 2, 3, 3)  # vgg blocks per resolution in the VGG-64 encoder
@@ -152,4 +183,6 @@ def build_codec(config: SvgLpConfig) -> tuple[nn.Module, nn.Module]:
         encoder, decoder = VggEncoder(config), VggDecoder(config)
     encoder.apply(init_svg_weights)
     decoder.apply(init_svg_weights)
+    if getattr(decoder, "refine", None) is not None:
+        decoder.refine.zero_output()
     return encoder, decoder

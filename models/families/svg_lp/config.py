@@ -29,6 +29,9 @@ class SvgLpConfig:
     """Frame encoder/decoder architecture."""
     codec_widths: tuple[int, ...] = (64, 128, 256, 512)
     """Channels at each encoder resolution (one entry per halving); the decoder mirrors them."""
+    refine_channels: int = 0
+    """Ours, dcgan codec only: channels of a zero-initialised full-resolution refinement after the decoder's last
+    up-convolution (0 = the paper's decoder)."""
     frame_dim: int = 128
     """g: size of the frame code produced by the encoder and by the frame predictor."""
     latent_dim: int = 10
@@ -61,6 +64,8 @@ class SvgLpConfig:
             raise ValueError(
                 f"image_size {self.image_size} must be divisible by 2**{len(self.codec_widths)} (one halving per width)"
             )
+        if self.refine_channels < 0 or (self.refine_channels and self.codec != "dcgan"):
+            raise ValueError(f"refine_channels must be >= 0 and only with the dcgan codec, got {self.refine_channels}")
         if self.codec not in ("dcgan", "vgg"):
             raise ValueError(f"unknown codec {self.codec!r}; valid: dcgan, vgg")
         if self.variant not in ("learned_prior", "fixed_prior", "deterministic"):

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -39,6 +38,7 @@ from models.families.tgan.losses import (
     singular_value_clip,
 )
 from models.families.tgan.networks import InstanceNoise, TGANCritic, TGANGenerator
+from training.clip_windows import EpochWindows, fitting_stride
 from training.distributed import step_seed
 from training.recipe import StepLog
 from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, served_fps, write_clip_grid
@@ -99,23 +99,15 @@ class ClipWindows(torch.utils.data.Dataset):
         self.clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
         if channels == 1:
             self.clips = self.clips[:, :, :1]  # (N, T0, 1, S, S): grey clips carry the value on every channel
-        self.frames, self.seed = frames, seed
-        t0 = self.clips.shape[1]
-        self.stride = stride if (frames - 1) * stride + 1 <= t0 else 1
-        if (frames - 1) * self.stride + 1 > t0:
-            raise ValueError(f"{root}: clips have {t0} frames, the model needs {frames}")
+        n, t0 = self.clips.shape[:2]
+        self.draw = EpochWindows(n, t0, frames, fitting_stride(frames, stride, t0, root), seed)
         self.fps = folder.fps
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        n, t0 = self.clips.shape[:2]
-        epoch, pos = divmod(index, n)
-        clip = int(np.random.default_rng([self.seed, epoch, 7]).permutation(n)[pos])
-        span = (self.frames - 1) * self.stride + 1
-        start = int(np.random.default_rng([self.seed, index]).integers(0, t0 - span + 1))
-        video = self.clips[clip, start:start + span:self.stride]  # (T, C, S, S)
+        video = self.clips[self.draw.clip(index), self.draw.window(index)]  # (T, C, S, S)
         return {"video": video.float() / 127.5 - 1}
 
 
@@ -226,7 +218,7 @@ class TGANRecipe(PresetRecipe):
 
     def metadata(self) -> dict[str, Any]:
         c, m = self.config, self.model_config
-        stride = self._dataset.stride
+        stride = self._dataset.draw.stride
         fps = served_fps(c.fps, self._dataset.fps, stride)
         return self.run_metadata(
             generate={"num_frames": {"min": m.num_frames, "max": m.num_frames}, "trained_frames": m.num_frames,

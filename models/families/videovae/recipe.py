@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -37,6 +36,7 @@ from corpora.clip_folder import load_rgb_clips
 from models.families.videovae.config import PRESETS, VideoVaeConfig
 from models.families.videovae.losses import VIDEOVAE_ADAM, attribute_classification_loss, videovae_loss
 from models.families.videovae.networks import VideoVae, attribute_vector
+from training.clip_windows import EpochWindows
 from training.distributed import step_seed
 from training.precision import in_fp32
 from training.recipe import StepLog
@@ -79,21 +79,16 @@ class ActionLookClips(torch.utils.data.Dataset):
         self.actions = torch.tensor([int(folder.labels[n]["action"]) for n in folder.names])  # (N,)
         self.looks = torch.tensor([int(folder.labels[n]["look"]) for n in folder.names])  # (N,)
         self.action_names = [str(a) for a in folder.generator.get("actions", [])]  # type: ignore[union-attr]
-        self.frames, self.stride, self.seed = frames, stride, seed
-        if (frames - 1) * stride + 1 > self.clips.shape[1]:
-            raise ValueError(f"{root}: clips have {self.clips.shape[1]} frames, a window needs "
-                             f"{(frames - 1) * stride + 1}")
+        self.draw = EpochWindows(len(self.clips), self.clips.shape[1], frames, stride, seed)
+        if self.draw.span > self.clips.shape[1]:
+            raise ValueError(f"{root}: clips have {self.clips.shape[1]} frames, a window needs {self.draw.span}")
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        n, t0 = self.clips.shape[:2]
-        epoch, pos = divmod(index, n)
-        clip = int(np.random.default_rng([self.seed, epoch, 7]).permutation(n)[pos])
-        span = (self.frames - 1) * self.stride + 1
-        start = int(np.random.default_rng([self.seed, index]).integers(0, t0 - span + 1))
-        video = self.clips[clip, start:start + span:self.stride]  # (T, 3, S, S) uint8
+        clip = self.draw.clip(index)
+        video = self.clips[clip, self.draw.window(index)]  # (T, 3, S, S) uint8
         return {"video": video.float() / 127.5 - 1, "action": self.actions[clip], "look": self.looks[clip]}
 
 

@@ -25,7 +25,7 @@ def test_items_are_strided_clips_with_labels_and_an_image(data: Path, tmp_path: 
     assert item["video"].shape == (4, 3, 16, 16) and item["image"].shape == (3, 16, 16)
     assert -1 <= float(item["video"].min()) and float(item["video"].max()) <= 1
     assert torch.equal(recipe.dataset()[7]["video"], recipe.dataset()[7]["video"])  # a pure function of i
-    assert recipe.dataset().stride == 2
+    assert recipe.dataset().draw.stride == 2
 
 
 def test_training_changes_every_network_and_resumes_exactly(data: Path, tmp_path: Path) -> None:

@@ -137,3 +137,25 @@ def test_a_few_dozen_adam_steps_reduce_reconstruction() -> None:
         optimiser.step()
         history.append(losses.reconstruction.item())
     assert history[-1] < 0.5 * history[0]
+
+
+def test_refinement_starts_as_the_papers_decoder_loads_weights_without_it_and_then_learns() -> None:
+    from models.core.extensions import extension_tensor_names
+
+    refined_config = dataclasses.replace(TINY, refine_channels=4)
+    plain, refined = _model(TINY), SvgLp(refined_config).eval()
+    missing, unexpected = refined.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and set(missing) == extension_tensor_names(refined) != set()
+    context = random_sequences(TINY)[:, : TINY.context_frames]
+    assert torch.equal(stream(refined, context, 3, seed=1), stream(plain, context, 3, seed=1))  # zero at the start
+    frames = moving_squares(TINY, batch=4, seed=5)
+    optimiser = torch.optim.Adam(refined.decoder.refine.parameters(), lr=1e-2)
+    before = svg_lp_loss(refined.train()(frames, torch.Generator().manual_seed(0)), frames, 0.0).reconstruction
+    for _ in range(30):
+        losses = svg_lp_loss(refined(frames, torch.Generator().manual_seed(0)), frames, 0.0)
+        optimiser.zero_grad()
+        losses.total.backward()
+        optimiser.step()
+    assert losses.reconstruction.item() < 0.8 * before.item()  # the refinement alone lowers the error
+    with pytest.raises(ValueError, match="refine_channels"):
+        SvgLpConfig(codec="vgg", refine_channels=8)
