@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from evaluation.clips import ClipSet, load_clips, usable_stride, windows
+from corpora.clip_folder import usable_stride
+from evaluation.clips import ClipSet, load_clips, windows
 from evaluation.degrade import DEGRADED_CHECKS, degrade, degraded_copy
 from evaluation.judges import NONE, ActionJudge, AppearanceJudge, JudgeCard, data_generator, save_judge
 

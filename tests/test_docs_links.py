@@ -43,4 +43,5 @@ def test_anchors_follow_githubs_rule_and_dead_links_are_found(tmp_path: Path) ->
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_relative_link_resolves(document: Path) -> None:
-    assert not dead_links(document), "\n".join(dead_links(document))
+    dead = dead_links(document)
+    assert not dead, "\n".join(dead)

@@ -77,7 +77,7 @@ class ActionClips(torch.utils.data.Dataset):
         self.clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
         self.actions = torch.tensor([int(folder.labels[n]["action"]) for n in folder.names])  # (N,)
         self.names: list[str] = list(folder.generator.get("actions", []))
-        self.seed, self.fps = seed, folder.fps
+        self.fps = folder.fps
         n, t0 = self.clips.shape[:2]
         self.draw = EpochWindows(n, t0, frames, fitting_stride(frames, stride, t0, root), seed)
 
@@ -85,7 +85,7 @@ class ActionClips(torch.utils.data.Dataset):
         return len(self.clips)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, index])
+        rng = np.random.default_rng([self.draw.seed, index])
         n, t0 = self.clips.shape[:2]
         clip = self.draw.clip(index)
         video = self.clips[clip, self.draw.window(index, rng)]  # (T, 3, S, S)

@@ -183,6 +183,6 @@ def build_codec(config: SvgLpConfig) -> tuple[nn.Module, nn.Module]:
         encoder, decoder = VggEncoder(config), VggDecoder(config)
     encoder.apply(init_svg_weights)
     decoder.apply(init_svg_weights)
-    if getattr(decoder, "refine", None) is not None:
-        decoder.refine.zero_output()
+    if isinstance(decoder, DcganDecoder) and decoder.refine is not None:
+        decoder.refine.zero_output()  # after the N(0, 0.02²) draw above: the extension starts as a no-op
     return encoder, decoder
