@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from app.contracts import IntRange, ModelCard
 from app.errors import ApiError
-from app.intake.options import ParsedOptions
-
-KIND_OPTIONS = {"num_samples": ("predict", "generate"), "num_frames": ("generate",), "horizon": ("predict",),
-                "class_name": ("generate",), "seeds": ("generate",), "attributes": ("predict",)}
+from app.intake.options import KIND_OPTIONS, ParsedOptions
 
 
 def refuse_foreign_options(card: ModelCard, options: ParsedOptions) -> None:

@@ -34,6 +34,11 @@ class KindOptions(BaseModel):
     attributes: dict[str, str] = Field(default_factory=dict, description="predict: attribute values to ask for.")
 
 
+KIND_OPTIONS = {"num_samples": ("predict", "generate"), "num_frames": ("generate",), "horizon": ("predict",),
+                "class_name": ("generate",), "seeds": ("generate",), "attributes": ("predict",)}
+"""KindOptions field -> the job kinds that take it."""
+
+
 class ParsedOptions(BaseModel):
     output: OutputOptions
     kind: KindOptions
@@ -104,7 +109,7 @@ def parse_options(raw: str | None, card: ModelCard) -> ParsedOptions:
     family = {k: v for k, v in data.items() if k not in output_keys | kind_keys}
     unknown = sorted(set(family) - set(card.options))
     if unknown:
-        valid = sorted(output_keys | kind_keys | set(card.options) | set(aliases))
+        valid = sorted(output_keys | _kind_options_taken(card) | set(card.options) | set(aliases))
         raise _bad(f"unknown options {unknown} for model {card.name!r}; valid options: {', '.join(valid)}")
     for name, value in family.items():
         spec = card.options[name]
@@ -123,6 +128,17 @@ def parse_options(raw: str | None, card: ModelCard) -> ParsedOptions:
         raise _bad(f"invalid options: {'; '.join(problems)}")
     defaults = {name: spec.default for name, spec in card.options.items()}
     return ParsedOptions(output=output, kind=kind, family={**defaults, **family})
+
+
+def _kind_options_taken(card: ModelCard) -> set[str]:
+    """The kind options a job on `card` may set: those of its kind, less the ones its card leaves empty (`class`
+    and `seeds` on a generate card without classes or named seeds, `attributes` on a predict card without any)."""
+    inputs = card.inputs
+    empty = {"class_name": not getattr(inputs, "classes", True), "seeds": not getattr(inputs, "seeds", True),
+             "attributes": not getattr(inputs, "attributes", True)}
+    fields = KindOptions.model_fields
+    return {fields[name].alias or name for name, kinds in KIND_OPTIONS.items()
+            if card.kind in kinds and not empty.get(name, False)}
 
 
 def _described(exc: ValidationError) -> str:

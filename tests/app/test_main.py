@@ -23,6 +23,15 @@ def test_validation_error_is_422_invalid_request(client: TestClient, auth):
     assert "limit" in response.json()["error"]["message"]
 
 
+def test_a_job_sent_as_json_is_told_to_use_form_fields(client: TestClient, auth):
+    response = client.post("/v1/jobs", json={"model": "street"}, headers=auth)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+    message = response.json()["error"]["message"]
+    assert "body.model" in message and "application/json" in message and "multipart/form-data" in message
+    as_form = client.post("/v1/jobs", data={"options": "{}"}, headers=auth)  # a form without `model`: no hint
+    assert as_form.status_code == 422 and "multipart" not in as_form.json()["error"]["message"]
+
+
 def test_unexpected_exception_is_500_internal_without_details(settings: Settings):
     app = create_app(settings)
 

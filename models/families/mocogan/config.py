@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from models.core.config_checks import require_positive, require_power_of_two
+
 VideoHead = Literal["categorical", "patch"]
 
 
@@ -39,20 +41,9 @@ class MoCoGANConfig:
     """σ of Gaussian noise added to the input of every discriminator conv except the last, in training only."""
 
     def __post_init__(self) -> None:
-        if self.image_size < 8 or self.image_size & (self.image_size - 1):
-            raise ValueError(f"image_size must be a power of two >= 8, got {self.image_size}")
-        sizes = {
-            "channels": self.channels,
-            "num_frames": self.num_frames,
-            "content_dim": self.content_dim,
-            "motion_dim": self.motion_dim,
-            "motion_noise_dim": self.motion_noise_dim,
-            "ngf": self.ngf,
-            "ndf": self.ndf,
-        }
-        for name, value in sizes.items():
-            if value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
+        require_power_of_two("image_size", self.image_size, 8)
+        require_positive(channels=self.channels, num_frames=self.num_frames, content_dim=self.content_dim,
+                         motion_dim=self.motion_dim, motion_noise_dim=self.motion_noise_dim, ngf=self.ngf, ndf=self.ndf)
         if self.num_categories < 0:
             raise ValueError(f"num_categories must be >= 0, got {self.num_categories}")
         if self.video_head not in ("categorical", "patch"):

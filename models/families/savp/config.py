@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from models.core.config_checks import require_positive
+
 SavpVariant = Literal["savp", "vae", "gan", "deterministic"]
 CdnaNormalisation = Literal["relu", "softmax"]
 
@@ -81,17 +83,9 @@ class SavpConfig:
             raise ValueError(f"unknown cdna_normalisation {self.cdna_normalisation!r}; valid: relu, softmax")
         if self.cdna_kernel_size % 2 == 0 or self.convlstm_kernel_size % 2 == 0:
             raise ValueError("cdna_kernel_size and convlstm_kernel_size must be odd")
-        positive = {
-            "image_channels": self.image_channels,
-            "ngf": self.ngf,
-            "cdna_kernels": self.cdna_kernels,
-            "posterior_ndf": self.posterior_ndf,
-            "discriminator_ndf": self.discriminator_ndf,
-            "context_frames": self.context_frames,
-        }
-        for name, value in positive.items():
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        require_positive(image_channels=self.image_channels, ngf=self.ngf, cdna_kernels=self.cdna_kernels,
+                         posterior_ndf=self.posterior_ndf, discriminator_ndf=self.discriminator_ndf,
+                         context_frames=self.context_frames)
         if (self.variant == "deterministic") != (self.latent_dim == 0) or self.latent_dim < 0:
             raise ValueError("latent_dim must be 0 exactly when variant is 'deterministic', positive otherwise")
         if self.discriminator_motion_scale < 0:

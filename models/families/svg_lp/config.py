@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from models.core.config_checks import require_positive
+
 SvgVariant = Literal["learned_prior", "fixed_prior", "deterministic"]
 """`learned_prior` = SVG-LP; `fixed_prior` = SVG-FP (prior N(0, I)); `deterministic` = the same network without z."""
 
@@ -74,16 +76,8 @@ class SvgLpConfig:
             raise ValueError("latent_dim must be 0 exactly when variant is 'deterministic'")
         if self.variant == "deterministic" and self.kl_weight != 0:
             raise ValueError("the deterministic variant has no KL term: kl_weight must be 0")
-        sizes = {
-            "frame_dim": self.frame_dim,
-            "rnn_size": self.rnn_size,
-            "predictor_layers": self.predictor_layers,
-            "posterior_layers": self.posterior_layers,
-            "prior_layers": self.prior_layers,
-        }
-        for name, value in sizes.items():
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        require_positive(frame_dim=self.frame_dim, rnn_size=self.rnn_size, predictor_layers=self.predictor_layers,
+                         posterior_layers=self.posterior_layers, prior_layers=self.prior_layers)
         if self.latent_dim < 0 or self.kl_weight < 0:
             raise ValueError("latent_dim and kl_weight must be >= 0")
         if self.context_frames < 1 or self.future_frames < 1:

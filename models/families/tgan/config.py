@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from models.core.config_checks import require_positive, require_power_of_two
+
 InitScheme = Literal["lecun_normal", "uniform"]
 """How conv/linear weights start (biases 0): "lecun_normal" N(0, 1/fan_in), Chainer's default [unverified];
 "uniform" U(-0.01, 0.01)."""
@@ -43,18 +45,9 @@ class TGANConfig:
     """Weight initialisation of the critic."""
 
     def __post_init__(self) -> None:
-        if self.image_size < 8 or self.image_size & (self.image_size - 1):
-            raise ValueError(f"image_size must be a power of two >= 8, got {self.image_size}")
-        sizes = {
-            "channels": self.channels,
-            "latent_dim": self.latent_dim,
-            "frame_code_dim": self.frame_code_dim,
-            "ngf": self.ngf,
-            "ndf": self.ndf,
-        }
-        for name, value in sizes.items():
-            if value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
+        require_power_of_two("image_size", self.image_size, 8)
+        require_positive(channels=self.channels, latent_dim=self.latent_dim, frame_code_dim=self.frame_code_dim,
+                         ngf=self.ngf, ndf=self.ndf)
         if not self.temporal_widths or min(self.temporal_widths) < 1:
             raise ValueError(f"temporal_widths must be a non-empty tuple of positive ints, got {self.temporal_widths}")
         if self.num_frames % 2**self.num_scales:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.core.config_checks import require_positive, require_power_of_two
+
 
 @dataclass(frozen=True)
 class VGANConfig:
@@ -32,18 +34,9 @@ class VGANConfig:
     """Batch-norm γ starts N(1, bn_scale_init_std²), β = 0."""
 
     def __post_init__(self) -> None:
-        if self.image_size < 8 or self.image_size & (self.image_size - 1):
-            raise ValueError(f"image_size must be a power of two >= 8, got {self.image_size}")
-        sizes = {
-            "channels": self.channels,
-            "num_frames": self.num_frames,
-            "latent_dim": self.latent_dim,
-            "ngf": self.ngf,
-            "ndf": self.ndf,
-        }
-        for name, value in sizes.items():
-            if value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
+        require_power_of_two("image_size", self.image_size, 8)
+        require_positive(channels=self.channels, num_frames=self.num_frames, latent_dim=self.latent_dim, ngf=self.ngf,
+                         ndf=self.ndf)
         if self.num_frames % 2**self.num_scales:
             raise ValueError(
                 f"the foreground stream doubles time {self.num_scales} times: num_frames {self.num_frames} "
