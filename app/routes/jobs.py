@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
 
 from app.deps import CurrentKey, ManifestDep, QueueDep, RedisDep, SettingsDep, StorageDep
@@ -35,10 +35,25 @@ def _upload(file: UploadFile) -> Upload:
     return Upload(file=file.file, size=file.size)
 
 
+SINGLE_PARTS = ("model", "video", "truth", "options", "webhook", "webhook_events")
+"""Form parts a job takes once; `references` and `reference_labels` repeat, one part per image."""
+
+
+async def refuse_repeated_parts(request: Request, key: CurrentKey) -> None:
+    """400 `repeated_field` when a part that a job takes once comes twice (FastAPI would keep one and drop the
+    other silently). After the key check; the form is the one FastAPI already parsed (Starlette caches it)."""
+    form = await request.form()
+    for name in SINGLE_PARTS:
+        count = len(form.getlist(name))
+        if count > 1:
+            raise ApiError(400, "repeated_field", f"send `{name}` once per job, not {count} times")
+
+
 @router.post(
     "",
     summary="Submit a job (model + the inputs its kind takes)",
     status_code=202,
+    dependencies=[Depends(refuse_repeated_parts)],
     response_model=JobPublic,
     responses={
         400: {"model": ErrorBody, "description": "bad input (code says which)"},

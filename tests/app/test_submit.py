@@ -322,3 +322,20 @@ def test_a_range_default_lies_inside_the_range() -> None:
     assert IntRange(min=1, max=30).value_or_default(None) == 30
     with pytest.raises(ValidationError, match="default 65 outside 1..64"):
         IntRange(min=1, max=64, default=65)
+
+
+@pytest.mark.parametrize("repeated", ["video", "model", "options"])
+def test_a_part_sent_twice_is_refused_and_leaves_nothing(repeated: str, client, auth, seg_mp4: Path,
+                                                         media_root: Path, redis_client: redis.Redis):
+    video = ("v.mp4", seg_mp4.read_bytes(), "application/octet-stream")
+    files = [("video", video)] + ([("video", video)] if repeated == "video" else [])
+    data = {"model": ["street", "street"] if repeated == "model" else "street",
+            "options": ['{"max_frames": 4}'] * 2 if repeated == "options" else '{"max_frames": 4}'}
+    response = client.post("/v1/jobs", data=data, files=files, headers=auth)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {"code": "repeated_field",
+                                        "message": f"send `{repeated}` once per job, not 2 times"}
+    assert job_dirs(media_root) == [] and redis_client.llen("rq:queue:gpu") == 0
+    unauthorised = client.post("/v1/jobs", data=data, files=files)
+    assert unauthorised.status_code == 401  # the key is checked first
