@@ -39,7 +39,7 @@ SINGLE_PARTS = ("model", "video", "truth", "options", "webhook", "webhook_events
 """Form parts a job takes once; `references` and `reference_labels` repeat, one part per image."""
 
 
-async def refuse_repeated_parts(request: Request, key: CurrentKey) -> None:
+async def refuse_repeated_parts(request: Request, _key: CurrentKey) -> None:
     """400 `repeated_field` when a part that a job takes once comes twice (FastAPI would keep one and drop the
     other silently). After the key check; the form is the one FastAPI already parsed (Starlette caches it)."""
     form = await request.form()
