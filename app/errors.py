@@ -58,13 +58,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    parts = []
-    for err in exc.errors()[:5]:
+    errors, parts = exc.errors(), []
+    for err in errors[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()))
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     message = "; ".join(parts) or "invalid request"
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if parts and all(err.get("loc", ("",))[0] == "body" for err in exc.errors()) and "form" not in content_type:
+    if parts and all(tuple(err.get("loc", ()))[:1] == ("body",) for err in errors) and "form" not in content_type:
         message += (f" (the body was sent as {content_type or 'no content type'}; this endpoint reads form fields: "
                     "multipart/form-data with `model`, `options` as a JSON string, and the files)")
     return error_response(422, "invalid_request", message)

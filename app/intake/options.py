@@ -130,15 +130,16 @@ def parse_options(raw: str | None, card: ModelCard) -> ParsedOptions:
     return ParsedOptions(output=output, kind=kind, family={**defaults, **family})
 
 
+_LISTED_BY = {"class_name": "classes", "seeds": "seeds", "attributes": "attributes"}
+"""Kind options that apply only when the card's `inputs` lists something under this field."""
+
+
 def _kind_options_taken(card: ModelCard) -> set[str]:
-    """The kind options a job on `card` may set: those of its kind, less the ones its card leaves empty (`class`
-    and `seeds` on a generate card without classes or named seeds, `attributes` on a predict card without any)."""
-    inputs = card.inputs
-    empty = {"class_name": not getattr(inputs, "classes", True), "seeds": not getattr(inputs, "seeds", True),
-             "attributes": not getattr(inputs, "attributes", True)}
+    """The kind options a job on `card` may set: those of its kind, less those its card lists nothing for (`class`
+    on an unconditional generator, `attributes` on a predict model without any...)."""
     fields = KindOptions.model_fields
     return {fields[name].alias or name for name, kinds in KIND_OPTIONS.items()
-            if card.kind in kinds and not empty.get(name, False)}
+            if card.kind in kinds and (name not in _LISTED_BY or getattr(card.inputs, _LISTED_BY[name]))}
 
 
 def _described(exc: ValidationError) -> str:
