@@ -74,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="start the generator from trained weights: a shipped model name, a run folder or a "
                              "step_*.json (the other networks and the optimisers start fresh; ignored when --resume "
                              "finds a checkpoint)")
+    parser.add_argument("--init-networks", choices=("generator", "all"), default="generator",
+                        help="with --init-from a run folder or checkpoint: `all` also starts the discriminators (every "
+                             "other network) from it, e.g. to go on under changed settings; optimisers start fresh")
     parser.add_argument("--manifest", default=None,
                         help="where --init-from looks up shipped model names (default: the repo's checkpoints/)")
     parser.add_argument("--max-minutes", type=float, default=None,
@@ -89,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 _RENAMES = {"config": "overrides", "no_flip": "flip", "num_d": "num_D", "temporal_scales": "n_scales_temporal",
             "quiet": "progress"}
-_NOT_CONFIG = {"family", "size", "resume", "set", "command", "max_minutes", "init_from", "manifest", "ema"}
+_NOT_CONFIG = {"family", "size", "resume", "set", "command", "max_minutes", "init_from", "init_networks", "manifest",
+               "ema"}
 
 
 def _values(args: argparse.Namespace) -> dict[str, object]:
@@ -150,8 +154,9 @@ def run(args: argparse.Namespace) -> int:
         elif args.init_from is not None:
             from app.contracts import DEFAULT_MANIFEST
 
-            loop.start_from(args.init_from, Path(args.manifest) if args.manifest else DEFAULT_MANIFEST)
-            log.info("generator from %s (%d steps trained before)", args.init_from,
+            loop.start_from(args.init_from, Path(args.manifest) if args.manifest else DEFAULT_MANIFEST,
+                            every_network=args.init_networks == "all")
+            log.info("%s from %s (%d steps trained before)", args.init_networks, args.init_from,
                      loop.warm_start["trained_steps"] if loop.warm_start else 0)
         if args.ema is not None:
             loop.average_generator(args.ema)

@@ -165,11 +165,12 @@ class TrainingLoop:
             distributed.broadcast_modules(self.recipe.modules())
         return True
 
-    def start_from(self, source: str, manifest: Path) -> None:
-        """Begin this (fresh) run from the generator of `source`: see `training.warm_start`."""
+    def start_from(self, source: str, manifest: Path, every_network: bool = False) -> None:
+        """Begin this (fresh) run from the generator of `source` (and its other networks): see
+        `training.warm_start`."""
         from training.warm_start import warm_start
 
-        self.warm_start = warm_start(self.recipe, source, manifest).to_json()
+        self.warm_start = warm_start(self.recipe, source, manifest, every_network).to_json()
         if self.cluster.world > 1:
             distributed.broadcast_modules(self.recipe.modules())
 

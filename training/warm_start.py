@@ -6,9 +6,11 @@
 metadata may say `family` and `trained_steps`); it must fit the run's generator exactly (same tensor names and
 shapes), except that it may lack the tensors of zero-initialised extensions (`models.core.extensions`), which
 then keep their initial no-op values. Everything else starts fresh: the other networks (discriminators,
-classifiers), the optimisers and the step count. The source goes into every checkpoint's metadata as
-`warm_start`, so an export can report the generator's whole training (`trained_steps` of the source plus this
-run's).
+classifiers), the optimisers and the step count; with `--init-networks all` a run source also gives every other
+network (its discriminators: a run continued under changed settings, e.g. another instance noise, without the
+restart from fresh discriminators that unlearns what the generator had learned). The source goes into every
+checkpoint's metadata as `warm_start`, so an export can report the generator's whole training (`trained_steps` of
+the source plus this run's).
 """
 
 from __future__ import annotations
@@ -88,20 +90,47 @@ def read_source(source: str, manifest: Path) -> tuple[dict[str, torch.Tensor], W
     return _from_manifest(source, manifest)
 
 
-def warm_start(recipe: Recipe, source: str, manifest: Path) -> WarmStart:
-    """Load the generator of `source` into the recipe's "G" (cast to its dtype and device); ValueError, naming both
-    sides, when its tensors are not exactly the run generator's."""
+def warm_start(recipe: Recipe, source: str, manifest: Path, every_network: bool = False) -> WarmStart:
+    """Load the generator of `source` into the recipe's "G" (cast to its dtype and device), and with `every_network`
+    (a run folder or checkpoint only) each other network of `recipe.modules()` too; ValueError, naming both sides,
+    when its tensors are not exactly the run's."""
     state, origin = read_source(source, manifest)
-    generator = recipe.modules()["G"]
-    own = generator.state_dict()
-    optional = extension_tensor_names(generator)  # additions that start as a no-op: the source may lack them
+    _load_fitting(recipe, "G", state, source, origin)
+    if every_network:
+        checkpoint = _run_checkpoint(Path(source))
+        from training.state import module_weights
+
+        for name in recipe.modules():
+            if name != "G":
+                _load_fitting(recipe, name, module_weights(checkpoint, name), source, origin)
+    return origin
+
+
+def _run_checkpoint(path: Path) -> Path:
+    from training.state import latest_checkpoint
+
+    checkpoint = latest_checkpoint(path) if path.is_dir() else path if path.suffix == ".json" else None
+    if checkpoint is None or not checkpoint.is_file():
+        raise ValueError(f"--init-networks all: {path} is not a run folder or a step_*.json checkpoint (only a run "
+                         f"holds the other networks)")
+    return checkpoint
+
+
+def _named(module: str) -> str:
+    return "generator" if module == "G" else f"network {module}"
+
+
+def _load_fitting(recipe: Recipe, name: str, state: dict[str, torch.Tensor], source: str, origin: WarmStart) -> None:
+    """Load `state` into the recipe's module `name`, which it must fit exactly (less zero-initialised extensions)."""
+    network = recipe.modules()[name]
+    own = network.state_dict()
+    optional = extension_tensor_names(network)  # additions that start as a no-op: the source may lack them
     missing, unexpected = sorted(set(own) - set(state) - optional), sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
         run = recipe.metadata()
-        raise ValueError(f"--init-from {source}: its {origin.family} generator does not fit this run's "
+        raise ValueError(f"--init-from {source}: its {origin.family} {_named(name)} does not fit this run's "
                          f"{run['family']} preset {run['preset']} (missing {missing[:3]}, unexpected "
                          f"{unexpected[:3]}, other shapes {wrong[:3]})")
-    generator.load_state_dict({k: v.to(dtype=own[k].dtype, device=own[k].device) for k, v in state.items()},
-                              strict=False)
-    return origin
+    network.load_state_dict({k: v.to(dtype=own[k].dtype, device=own[k].device) for k, v in state.items()},
+                            strict=False)

@@ -127,3 +127,31 @@ def test_a_run_with_a_label_skip_starts_from_weights_without_one(shipped: tuple[
 
     save_file(renamed, str(tmp_path / "renamed.safetensors"))
     assert main(_args(data, tmp_path / "b", 1, "--init-from", str(tmp_path / "renamed.safetensors"), *skip)) == 2
+
+
+def test_init_networks_all_also_starts_the_discriminators_from_the_run(shipped: tuple[Path, Path],
+                                                                       tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    data, manifest = shipped
+    source = tmp_path / "source"
+    assert main(_args(data, source, 2)) == 0
+    source_checkpoint = latest_checkpoint(source)
+    assert source_checkpoint is not None
+    for networks, kept in (("all", True), ("generator", False)):
+        run = tmp_path / networks
+        assert main(_args(data, run, 1, "--init-from", str(source), "--init-networks", networks, "--lr", "0")) == 0
+        checkpoint = latest_checkpoint(run)
+        assert checkpoint is not None
+        names = {key.split(".")[0] for key in load_file(str(checkpoint.with_suffix(".safetensors")))}
+        others = sorted(names - {"G"} - {n for n in names if n.startswith("ema")})
+        assert others, names  # the run has discriminators to compare
+        for name in others:
+            ours, theirs = module_weights(checkpoint, name), module_weights(source_checkpoint, name)
+            weights = [k for k, v in theirs.items() if v.is_floating_point() and "running_" not in k]  # lr 0
+            same = all(torch.equal(ours[k], theirs[k]) for k in weights)
+            assert same == kept, (networks, name)
+
+    refused = _args(data, tmp_path / "c", 1, "--init-from", "tiny", "--manifest", str(manifest),
+                    "--init-networks", "all")
+    assert main(refused) == 2
+    assert "only a run holds the other networks" in capsys.readouterr().err.replace("\n", " ")
