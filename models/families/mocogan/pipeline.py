@@ -18,11 +18,11 @@ import torch
 
 from models.core.checkpoints import build_with_weights
 from models.core.family import GenerateStart, InputError, StepOutput, WeightsRef
+from models.core.generate_seeds import draw_seeds, fixed_or_drawn, refuse_unknown_seeds
 from models.families.mocogan.config import MoCoGANConfig
 from models.families.mocogan.networks import MoCoGANGenerator
 
 SEED_NAMES = ("content", "motion")
-_MAX_SEED = 2**31
 _STREAM = 2**20
 """Motion noise of step t of seed s is drawn from a generator seeded with s * _STREAM + t (t < _STREAM)."""
 
@@ -59,13 +59,11 @@ class MoCoGANPipeline:
 
     def start(self, inputs: GenerateStart, rng: torch.Generator) -> MoCoGANState:
         c, n = self.config, inputs.num_samples
-        unknown = sorted(set(inputs.seeds) - set(SEED_NAMES))
-        if unknown:
-            raise InputError(f"MoCoGAN has no seeds {unknown} (seeds: {', '.join(SEED_NAMES)})")
-        drawn = torch.randint(0, _MAX_SEED, (2, n), generator=rng)  # (2, B): content, motion
+        refuse_unknown_seeds("MoCoGAN", inputs.seeds, SEED_NAMES)
+        drawn = draw_seeds(rng, 2, n)  # (2, B): content, motion
         drawn_classes = torch.randint(0, max(c.num_categories, 1), (n,), generator=rng)  # (B,)
-        content_seeds = _fixed_or(inputs.seeds.get("content"), drawn[0])
-        motion_seeds = _fixed_or(inputs.seeds.get("motion"), drawn[1])
+        content_seeds = fixed_or_drawn(inputs.seeds.get("content"), drawn[0])
+        motion_seeds = fixed_or_drawn(inputs.seeds.get("motion"), drawn[1])
         if c.num_categories == 0:
             if inputs.class_id is not None:
                 raise InputError("this MoCoGAN model has no classes")
@@ -113,14 +111,6 @@ class MoCoGANPipeline:
                    for cs, ms, k in zip(state.content_seeds.tolist(), state.motion_seeds.tolist(),
                                         state.class_ids.tolist(), strict=True)]
         return {"samples": samples}
-
-
-def _fixed_or(value: int | None, drawn: torch.Tensor) -> torch.Tensor:
-    if value is None:
-        return drawn.long()
-    if not 0 <= int(value) < _MAX_SEED:
-        raise InputError(f"seeds must be in 0..{_MAX_SEED - 1}, got {value}")
-    return torch.full_like(drawn, int(value)).long()
 
 
 def load(config: MoCoGANConfig, weights: Mapping[str, WeightsRef], device: torch.device) -> MoCoGANPipeline:

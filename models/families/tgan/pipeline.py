@@ -19,11 +19,11 @@ import torch
 
 from models.core.checkpoints import build_with_weights
 from models.core.family import GenerateStart, InputError, StepOutput, WeightsRef
+from models.core.generate_seeds import draw_seeds, fixed_or_drawn, refuse_unknown_seeds
 from models.families.tgan.config import TGANConfig
 from models.families.tgan.networks import TGANGenerator
 
 SEED_NAMES = ("video",)
-_MAX_SEED = 2**31
 
 
 @dataclass(frozen=True)
@@ -49,18 +49,12 @@ class TGANPipeline:
 
     def start(self, inputs: GenerateStart, rng: torch.Generator) -> TGANState:
         c, n = self.config, inputs.num_samples
-        unknown = sorted(set(inputs.seeds) - set(SEED_NAMES))
-        if unknown:
-            raise InputError(f"TGAN has no seeds {unknown} (seeds: {', '.join(SEED_NAMES)})")
+        refuse_unknown_seeds("TGAN", inputs.seeds, SEED_NAMES)
         if inputs.class_id is not None:
             raise InputError("TGAN is unconditional: it takes no class")
         if not 1 <= inputs.num_frames <= c.num_frames:
             raise InputError(f"TGAN makes clips of {c.num_frames} frames, not {inputs.num_frames}")
-        drawn = torch.randint(0, _MAX_SEED, (n,), generator=rng)  # (B,)
-        fixed = inputs.seeds.get("video")
-        if fixed is not None and not 0 <= int(fixed) < _MAX_SEED:
-            raise InputError(f"seeds must be in 0..{_MAX_SEED - 1}, got {fixed}")
-        seeds = drawn.long() if fixed is None else torch.full((n,), int(fixed), dtype=torch.int64)
+        seeds = fixed_or_drawn(inputs.seeds.get("video"), draw_seeds(rng, n))  # (B,)
         clip_code = torch.stack([clip_code_of(s, c.latent_dim) for s in seeds.tolist()]).to(self.device)  # (B, d0)
         with torch.no_grad():
             frame_codes = self.generator.temporal_codes(clip_code)  # (B, T, d1)

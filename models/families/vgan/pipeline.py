@@ -19,11 +19,11 @@ import torch
 
 from models.core.checkpoints import build_with_weights
 from models.core.family import GenerateStart, InputError, StepOutput, WeightsRef
+from models.core.generate_seeds import draw_seeds, fixed_or_drawn, refuse_unknown_seeds
 from models.families.vgan.config import VGANConfig
 from models.families.vgan.networks import VGANGenerator, VGANLatents
 
 SEED_NAMES = ("z",)
-_MAX_SEED = 2**31
 
 
 @dataclass(frozen=True)
@@ -50,18 +50,12 @@ class VGANPipeline:
         t = self.config.num_frames
         if inputs.class_id is not None:
             raise InputError("VGAN is unconditional: it takes no class")
-        unknown = sorted(set(inputs.seeds) - set(SEED_NAMES))
-        if unknown:
-            raise InputError(f"VGAN has no seeds {unknown} (seeds: {', '.join(SEED_NAMES)})")
+        refuse_unknown_seeds("VGAN", inputs.seeds, SEED_NAMES)
         if not 1 <= inputs.num_frames <= t:
             raise InputError(f"this VGAN model makes clips of {t} frames, not {inputs.num_frames}")
         if inputs.num_samples < 1:
             raise InputError("num_samples must be at least 1")
-        drawn = torch.randint(0, _MAX_SEED, (inputs.num_samples,), generator=rng)  # (B,)
-        fixed = inputs.seeds.get("z")
-        if fixed is not None and not 0 <= int(fixed) < _MAX_SEED:
-            raise InputError(f"seeds must be in 0..{_MAX_SEED - 1}, got {fixed}")
-        seeds = drawn.long() if fixed is None else torch.full_like(drawn, int(fixed)).long()
+        seeds = fixed_or_drawn(inputs.seeds.get("z"), draw_seeds(rng, inputs.num_samples))  # (B,)
         return VGANState(seeds, torch.tensor(0))
 
     def clips(self, seeds: torch.Tensor) -> torch.Tensor:
