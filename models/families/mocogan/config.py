@@ -39,6 +39,10 @@ class MoCoGANConfig:
     a 1-channel logit map; only without categories)."""
     instance_noise_std: float = 0.0
     """σ of Gaussian noise added to the input of every discriminator conv except the last, in training only."""
+    video_noise_over_time: bool = False
+    """Ours (off in the paper): D_V's instance noise is drawn once per clip and the same at every time step, so it
+    hides appearance as much as before but leaves frame-to-frame changes (flicker) as plain to D_V as without noise;
+    independent per frame (the paper) it drowns flicker smaller than σ."""
 
     def __post_init__(self) -> None:
         require_power_of_two("image_size", self.image_size, 8)

@@ -157,20 +157,25 @@ class MoCoGANGenerator(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def add_instance_noise(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
-    """x + N(0, std²), drawn from `generator` (on its device) and moved to x's device."""
-    noise = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype)
+def add_instance_noise(x: torch.Tensor, std: float, generator: torch.Generator, over_time: bool = False
+                       ) -> torch.Tensor:
+    """x + N(0, std²), drawn from `generator` (on its device) and moved to x's device; with `over_time`, x is
+    (B, C, T, H, W) and one draw per clip is added at every time step."""
+    shape = (*x.shape[:2], 1, *x.shape[3:]) if over_time else x.shape  # (B, C, 1, H, W) broadcasts over T
+    noise = torch.randn(shape, generator=generator, device=generator.device, dtype=x.dtype)
     return x + std * noise.to(x.device)
 
 
 class _NoisyConvStack(nn.Module):
     """Shared forward of D_I and D_V: [noise] conv [BN] LReLU blocks, then [no noise] the head conv."""
 
-    def __init__(self, blocks: list[nn.Sequential], head: nn.Module, instance_noise_std: float) -> None:
+    def __init__(self, blocks: list[nn.Sequential], head: nn.Module, instance_noise_std: float,
+                 noise_over_time: bool = False) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
         self.head = head
         self.instance_noise_std = instance_noise_std
+        self.noise_over_time = noise_over_time
 
     def _features(self, x: torch.Tensor, noise_generator: torch.Generator | None) -> torch.Tensor:
         noisy = self.training and self.instance_noise_std > 0
@@ -178,7 +183,7 @@ class _NoisyConvStack(nn.Module):
             raise ValueError("instance noise is on in training mode: pass noise_generator")
         for block in self.blocks:
             if noisy:
-                x = add_instance_noise(x, self.instance_noise_std, noise_generator)
+                x = add_instance_noise(x, self.instance_noise_std, noise_generator, self.noise_over_time)
             x = block(x)
         return self.head(x)
 
@@ -220,7 +225,7 @@ class VideoDiscriminator(_NoisyConvStack):
             head = nn.Conv3d(widths[-1], 1 + config.num_categories, (config.video_frames_left, 4, 4), bias=False)
         else:  # patch: one more strided conv to a 1-channel logit map
             head = nn.Conv3d(widths[-1], 1, kernel, stride, padding, bias=False)
-        super().__init__(blocks, head, config.instance_noise_std)
+        super().__init__(blocks, head, config.instance_noise_std, config.video_noise_over_time)
 
     def forward(self, video: torch.Tensor, noise_generator: torch.Generator | None = None) -> VideoDiscriminatorOutput:
         """video (B, C, T, H, W) in [-1, 1] → realness logits and category logits (batch never squeezed)."""

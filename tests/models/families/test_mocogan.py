@@ -19,6 +19,7 @@ from models.families.mocogan.networks import (
     ImageDiscriminator,
     MoCoGANGenerator,
     VideoDiscriminator,
+    add_instance_noise,
     count_parameters,
 )
 from tests.models.families.video_targets import seeded, wave_video
@@ -151,6 +152,18 @@ def test_instance_noise_is_explicit_and_training_only() -> None:
     assert not torch.equal(d_image(images, seeded(1)), d_image(images, seeded(2)))
     d_image.eval()
     assert torch.equal(d_image(images), d_image(images, seeded(2)))
+
+
+def test_video_noise_over_time_is_one_draw_per_clip_at_every_step() -> None:
+    x = torch.zeros(2, 3, 5, 4, 4)  # (B, C, T, H, W)
+    shared = add_instance_noise(x, 0.1, seeded(0), over_time=True)
+    independent = add_instance_noise(x, 0.1, seeded(0))
+    assert all(torch.equal(shared[:, :, t], shared[:, :, 0]) for t in range(5))  # frame differences left exact
+    assert not torch.equal(shared[0], shared[1]) and shared.std() > 0.05
+    assert not torch.equal(independent[:, :, 1], independent[:, :, 0])
+
+    cfg = dataclasses.replace(PRESETS["mocogan-tiny"], instance_noise_std=0.1, video_noise_over_time=True)
+    assert VideoDiscriminator(cfg).noise_over_time and not ImageDiscriminator(cfg).noise_over_time  # D_V only
 
 
 def test_losses_and_category_term() -> None:
