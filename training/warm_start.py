@@ -7,8 +7,8 @@ metadata may say `family` and `trained_steps`); it must fit the run's generator 
 shapes), except that it may lack the tensors of zero-initialised extensions (`models.core.extensions`), which
 then keep their initial no-op values. Everything else starts fresh: the other networks (discriminators,
 classifiers), the optimisers and the step count; with `--init-networks all` a run source also gives every other
-network (its discriminators: a run continued under changed settings, e.g. another instance noise, without the
-restart from fresh discriminators that unlearns what the generator had learned). The source goes into every
+network (its discriminators: a run continued under changed settings, e.g. another instance noise, against the
+critics its generator was trained with rather than fresh ones). The source goes into every
 checkpoint's metadata as `warm_start`, so an export can report the generator's whole training (`trained_steps` of
 the source plus this run's).
 """
