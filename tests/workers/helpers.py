@@ -15,6 +15,7 @@ import numpy as np
 
 from app.contracts import JobSpec, OutputOptions, TranslateJob
 from tests.reliability.servers import stop_process
+from workers.hooks import NullHooks
 from workers.video_io import H264Writer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,3 +134,19 @@ def worker_process(redis_url: str, manifest: Path, log: Path, **env: str) -> Ite
             yield proc
         finally:
             stop_process(proc, timeout=15)
+
+
+class Crash(BaseException):
+    """Stands in for SIGKILL: nothing after the raise runs."""
+
+
+class CrashAfter(NullHooks):
+    """Job hooks that "kill" the job (raise `Crash`) once `frames` frames are reported done."""
+
+    def __init__(self, frames: int) -> None:
+        super().__init__()
+        self.frames = frames
+
+    def report_progress(self, done: int, total: int) -> None:
+        if done >= self.frames:
+            raise Crash()

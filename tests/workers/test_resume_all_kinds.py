@@ -15,6 +15,8 @@ from workers.hooks import NullHooks
 from workers.runner import make_runner
 from workers.video_io import H264Writer
 
+from .helpers import Crash, CrashAfter
+
 SIZE = 16
 
 CASES = {
@@ -28,20 +30,6 @@ CASES = {
                                               "attributes": {"action": ["a", "b", "c"]}}),
 }
 SIZES = {"videovae": 32}
-
-
-class _Crash(BaseException):
-    """Stands in for SIGKILL: nothing after the raise runs."""
-
-
-class _CrashAfter(NullHooks):
-    def __init__(self, frames: int) -> None:
-        super().__init__()
-        self.frames = frames
-
-    def report_progress(self, done: int, total: int) -> None:
-        if done >= self.frames:
-            raise _Crash()
 
 
 def _card(family: str) -> ModelCard:
@@ -85,8 +73,8 @@ def test_a_crashed_job_resumes_byte_identical(family: str, tmp_path: Path) -> No
     runner.setup()
     context = _context(tmp_path / "context.mp4", card.output.height)
     whole = runner.run(_spec(tmp_path, "whole", card, context), NullHooks())
-    with pytest.raises(_Crash):
-        runner.run(_spec(tmp_path, "split", card, context), _CrashAfter(2))
+    with pytest.raises(Crash):
+        runner.run(_spec(tmp_path, "split", card, context), CrashAfter(2))
     resumed = runner.run(_spec(tmp_path, "split", card, context), NullHooks())
     assert resumed.resumed_from_frame == 2 and resumed.frames == whole.frames
     assert resumed.report == whole.report and len(resumed.videos) == len(whole.videos) == 3

@@ -20,6 +20,8 @@ from .helpers import (
     RUN_HEIGHT,
     RUN_WIDTH,
     TINY_MODEL,
+    Crash,
+    CrashAfter,
     make_spec,
     pose_frame,
     write_label_video,
@@ -35,20 +37,6 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Runner:
     runner = make_runner(card, torch.device("cpu"), manifest_path.parent)
     runner.setup()
     return runner
-
-
-class _Crash(BaseException):
-    """Stands in for SIGKILL: nothing after the raise runs."""
-
-
-class _CrashAfter(NullHooks):
-    def __init__(self, frames: int) -> None:
-        super().__init__()
-        self.frames = frames
-
-    def report_progress(self, done: int, total: int) -> None:
-        if done >= self.frames:
-            raise _Crash()
 
 
 class _CancelAfter(NullHooks):
@@ -83,8 +71,8 @@ def test_max_frames_limits_the_output(runner: Runner, tmp_path: Path) -> None:
 def test_resume_after_a_crash_is_byte_identical(runner: Runner, tmp_path: Path) -> None:
     labels = write_label_video(tmp_path / "labels.mp4", frames=7)
     runner.run(make_spec(tmp_path, "whole", 7, labels), NullHooks())
-    with pytest.raises(_Crash):
-        runner.run(make_spec(tmp_path, "split", 7, labels), _CrashAfter(3))
+    with pytest.raises(Crash):
+        runner.run(make_spec(tmp_path, "split", 7, labels), CrashAfter(3))
     assert not (tmp_path / "jobs" / "split" / "result.mp4").exists()
     result = runner.run(make_spec(tmp_path, "split", 7, labels), NullHooks())
     assert result.resumed_from_frame == 3 and result.frames == 7
@@ -107,8 +95,8 @@ def test_a_resuming_worker_continues_in_the_precision_of_the_earlier_frames(tmp_
     labels = write_label_video(tmp_path / "labels.mp4", frames=6)
     for name, runner in runners.items():
         runner.run(make_spec(tmp_path, f"whole-{name}", 6, labels), NullHooks())
-    with pytest.raises(_Crash):
-        runners["bf16"].run(make_spec(tmp_path, "split", 6, labels), _CrashAfter(3))
+    with pytest.raises(Crash):
+        runners["bf16"].run(make_spec(tmp_path, "split", 6, labels), CrashAfter(3))
     result = runners["fp32"].run(make_spec(tmp_path, "split", 6, labels), NullHooks())
     assert result.resumed_from_frame == 3 and result.frames == 6
 
@@ -172,8 +160,8 @@ def test_few_shot_resume_is_byte_identical(people: Runner, tmp_path: Path) -> No
     labels = write_pose_video(tmp_path / "pose.mp4", frames=5)
     refs = _references(tmp_path, 3)
     people.run(make_spec(tmp_path, "whole", 5, labels, model="tiny-people", references=refs), NullHooks())
-    with pytest.raises(_Crash):
-        people.run(make_spec(tmp_path, "split", 5, labels, model="tiny-people", references=refs), _CrashAfter(2))
+    with pytest.raises(Crash):
+        people.run(make_spec(tmp_path, "split", 5, labels, model="tiny-people", references=refs), CrashAfter(2))
     result = people.run(make_spec(tmp_path, "split", 5, labels, model="tiny-people", references=refs), NullHooks())
     assert result.resumed_from_frame == 2
     whole = sorted((tmp_path / "jobs" / "whole" / "frames").iterdir())
@@ -220,8 +208,8 @@ def test_few_shot_finetuned_resume_is_byte_identical_without_finetuning_again(
     refs = _references(tmp_path, 1)
     options = {"model": "tiny-people", "references": refs, "family_options": {"finetune_steps": 2}, "seed": 5}
     people.run(make_spec(tmp_path, "whole", 3, labels, **options), NullHooks())  # type: ignore[arg-type]
-    with pytest.raises(_Crash):
-        people.run(make_spec(tmp_path, "split", 3, labels, **options), _CrashAfter(1))  # type: ignore[arg-type]
+    with pytest.raises(Crash):
+        people.run(make_spec(tmp_path, "split", 3, labels, **options), CrashAfter(1))  # type: ignore[arg-type]
     calls: list[int] = []
     real = finetune.finetune_on_references
     monkeypatch.setattr(finetune, "finetune_on_references", lambda *a, **kw: calls.append(1) or real(*a, **kw))
@@ -242,8 +230,8 @@ def test_temporal_0_draws_each_frame_alone_and_resumes_byte_identical(runner: Ru
     alone = {"temporal": 0}
     runner.run(make_spec(tmp_path, "on", 5, labels), NullHooks())
     runner.run(make_spec(tmp_path, "off", 5, labels, family_options=alone), NullHooks())
-    with pytest.raises(_Crash):
-        runner.run(make_spec(tmp_path, "off2", 5, labels, family_options=alone), _CrashAfter(2))
+    with pytest.raises(Crash):
+        runner.run(make_spec(tmp_path, "off2", 5, labels, family_options=alone), CrashAfter(2))
     runner.run(make_spec(tmp_path, "off2", 5, labels, family_options=alone), NullHooks())
     on, off = _frames(tmp_path, "on"), _frames(tmp_path, "off")
     assert on[0] == off[0]  # a stream's first frame is drawn from its labels alone either way
@@ -258,8 +246,8 @@ def test_runs_and_resumes_on_cuda(tmp_path: Path) -> None:
     cuda = make_runner(load_manifest(manifest_path).models["tiny"], torch.device("cuda"), manifest_path.parent)
     cuda.setup()
     labels = write_label_video(tmp_path / "labels.mp4", frames=5)
-    with pytest.raises(_Crash):
-        cuda.run(make_spec(tmp_path, "gpu", 5, labels), _CrashAfter(2))
+    with pytest.raises(Crash):
+        cuda.run(make_spec(tmp_path, "gpu", 5, labels), CrashAfter(2))
     result = cuda.run(make_spec(tmp_path, "gpu", 5, labels), NullHooks())
     assert (result.frames, result.resumed_from_frame) == (5, 2)
 
@@ -321,8 +309,8 @@ def test_first_frames_come_from_the_single_image_generator_then_step(first_frame
 def test_first_frame_jobs_resume_byte_identical(first_frames: Runner, tmp_path: Path, crash_after: int) -> None:
     labels = write_label_video(tmp_path / "labels.mp4", frames=5)
     first_frames.run(make_spec(tmp_path, "whole", 5, labels, model="tiny-single"), NullHooks())
-    with pytest.raises(_Crash):
-        first_frames.run(make_spec(tmp_path, "split", 5, labels, model="tiny-single"), _CrashAfter(crash_after))
+    with pytest.raises(Crash):
+        first_frames.run(make_spec(tmp_path, "split", 5, labels, model="tiny-single"), CrashAfter(crash_after))
     result = first_frames.run(make_spec(tmp_path, "split", 5, labels, model="tiny-single"), NullHooks())
     assert result.resumed_from_frame == crash_after
     assert _frames(tmp_path, "whole") == _frames(tmp_path, "split")
