@@ -17,7 +17,7 @@ from models.families.vgan.losses import (
     mask_sparsity,
 )
 from models.families.vgan.networks import VGANDiscriminator, VGANGenerator, count_parameters
-from tests.models.families.video_targets import seeded, wave_video
+from tests.models.families.video_targets import fit_losses, seeded, wave_video
 
 
 @pytest.mark.parametrize("preset", ["vgan-tiny", "vgan-small"])
@@ -105,14 +105,7 @@ def test_generator_learns_a_fixed_target() -> None:
     gen = VGANGenerator(cfg, seeded(0))
     latents = gen.sample_latents(2, seeded(1))
     target = wave_video(2, cfg.channels, cfg.num_frames, cfg.image_size)
-    optimiser = torch.optim.Adam(gen.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(15):
-        loss = torch.nn.functional.mse_loss(gen(latents).video, target)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
+    losses = fit_losses(gen, lambda: gen(latents).video, target)
     assert losses[-1] < 0.5 * losses[0]
     assert all(p.grad is not None for p in gen.parameters())
 
