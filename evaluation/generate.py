@@ -16,8 +16,9 @@ scored by the same code (the reference), and a shuffled-frames control (each fra
 - ACD-app (appearance judge): the same with the L2 distance between the appearance judge's features.
 - identity kept (appearance judge, models with a "content" seed): for `swap_contents` fixed content seeds, one clip
   per class with a fresh motion seed each; the share of clips whose appearance top-1 (majority over frames) is that
-  content's most frequent one. Real row: the same share over each look's clips that the appearance judge never saw
-  (its held-out train clips, other actions and backgrounds), the judge's own ceiling.
+  content's most frequent one; also with only the class or only the motion changed (`evaluation.identity`). Real
+  row: the same share over each look's clips that the appearance judge never saw (its held-out train clips, other
+  actions and backgrounds), the judge's own ceiling.
 - coverage (appearance judge): distinct training looks (top-1 of a clip's middle frame) among `coverage` random
   clips (real: random train clips).
 - FD-own / IS-own: Fréchet distance between judge features of the scored clips and of the real held-out clips
@@ -45,8 +46,8 @@ from torch.nn import functional as F
 
 from evaluation.clips import ClipSet, load_clips, windows
 from evaluation.generate_previews import write_grid_previews
+from evaluation.identity import batched, look_of, model_identity_kept, real_identity_kept
 from evaluation.judges import NONE, Judge, applicable, load_judges
-from evaluation.judges_train import appearance_holdout
 from evaluation.two_sample import two_sample_report
 from models.core.family import GenerateStart, Pipeline, WeightsRef
 
@@ -132,21 +133,9 @@ def mean_pairwise(features: torch.Tensor, p: float) -> float:
     return float(d.sum(dim=(1, 2)).mean() / (t * (t - 1)))
 
 
-@torch.no_grad()
-def _batched(net: torch.nn.Module, x: torch.Tensor, fn: str = "forward") -> torch.Tensor:
-    method = getattr(net, fn)
-    return torch.cat([method(x[i:i + 64]) for i in range(0, len(x), 64)])
-
-
 def appearance_features(judge: Judge, clips: torch.Tensor) -> torch.Tensor:
     """(N, T, 3, S, S) -> (N, T, D) appearance features."""
-    return _batched(judge.net, clips.flatten(0, 1), "embed").view(*clips.shape[:2], -1)
-
-
-def look_of(judge: Judge, clips: torch.Tensor) -> torch.Tensor:
-    """(N, T, 3, S, S) -> (N,) the appearance judge's top-1 look, majority over frames."""
-    top = _batched(judge.net, clips.flatten(0, 1)).argmax(1).view(*clips.shape[:2])  # (N, T)
-    return torch.mode(top, dim=1).values
+    return batched(judge.net, clips.flatten(0, 1), "embed").view(*clips.shape[:2], -1)
 
 
 def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -173,7 +162,7 @@ def digit_scores(judge: Judge, clips: torch.Tensor) -> dict[str, float]:
     among frames whose top class is a digit, and kept is the share of its frames with that top class ("none" frames
     are not kept; a clip without digit frames keeps none). Digit classes: distinct clip labels."""
     names = list(judge.card.classes)
-    p = _batched(judge.net, clips.flatten(0, 1)).softmax(1).view(*clips.shape[:2], -1)  # (N, T, K)
+    p = batched(judge.net, clips.flatten(0, 1)).softmax(1).view(*clips.shape[:2], -1)  # (N, T, K)
     confidence, top = p.max(dim=2)  # (N, T), (N, T)
     is_digit = top != names.index(NONE) if NONE in names else torch.ones_like(top, dtype=torch.bool)  # (N, T)
     votes = (F.one_hot(top, p.shape[2]) * is_digit[..., None]).sum(1)  # (N, K)
@@ -194,16 +183,16 @@ class Scorer:
     def features(self, clips: torch.Tensor) -> torch.Tensor | None:
         """FD-own features: the action judge's per clip, else the digit judge's per frame."""
         if self.action is not None:
-            return _batched(self.action.net, clips, "embed")  # (N, D)
+            return batched(self.action.net, clips, "embed")  # (N, D)
         if self.digit is not None:
-            return _batched(self.digit.net, clips.flatten(0, 1), "embed")  # (N·T, D)
+            return batched(self.digit.net, clips.flatten(0, 1), "embed")  # (N·T, D)
         return None
 
     def inception(self, clips: torch.Tensor) -> float | None:
         if self.action is not None:
-            return inception_score(_batched(self.action.net, clips))
+            return inception_score(batched(self.action.net, clips))
         if self.digit is not None:
-            return inception_score(_batched(self.digit.net, clips.flatten(0, 1)))
+            return inception_score(batched(self.digit.net, clips.flatten(0, 1)))
         return None
 
     def content(self, clips: torch.Tensor) -> dict[str, float]:
@@ -240,7 +229,7 @@ def score_model(clips: ModelClips, scorer: Scorer, card: Any, reference: torch.T
     row: dict[str, Any] = {"clips": len(controlled)}
     if classes and scorer.action is not None:
         requested = torch.arange(len(classes)).repeat_interleave(n)
-        agrees = (_batched(scorer.action.net, controlled).argmax(1) == requested).float()  # (classes * n,)
+        agrees = (batched(scorer.action.net, controlled).argmax(1) == requested).float()  # (classes * n,)
         row["mcs"] = float(agrees.mean())
         per_class = agrees.view(len(classes), n)  # (classes, n)
         row["mcs_per_class"] = {name: float(a.mean()) for name, a in zip(classes, per_class, strict=True)}
@@ -250,16 +239,9 @@ def score_model(clips: ModelClips, scorer: Scorer, card: Any, reference: torch.T
     if real is not None:
         row["two_sample"] = two_sample_report(real, random_clips[:len(real)], config)
         row["two_sample_accuracy"] = row["two_sample"].get("accuracy")
-    if scorer.appearance is not None and "content" in card.inputs.seeds:
-        kept = []
-        for k in range(config.swap_contents):
-            content = {"content": 10_000 + k}
-            looks = [look_of(scorer.appearance, clips(1, seed + 2000 + k * 31 + c, class_id=c if classes else None,
-                                                      seeds=content))
-                     for c in range(max(len(classes), 2))]
-            stacked = torch.cat(looks)
-            kept.append(float((stacked == torch.mode(stacked).values).float().mean()))
-        row["identity_kept"] = float(np.mean(kept)) if kept else None
+    if scorer.appearance is not None:
+        row.update(model_identity_kept(scorer.appearance, clips, len(classes), list(card.inputs.seeds), seed,
+                                       config.swap_contents))
     return row
 
 
@@ -267,21 +249,6 @@ def _label_names(root: Path) -> tuple[str, ...]:
     clips = json.loads((Path(root) / "dataset.json").read_text()).get("clips", {})
     first = next(iter(clips.values()), {})
     return tuple(k for k in LABELS if isinstance(first.get(k), int))
-
-
-def real_identity_kept(judge: Judge, train: ClipSet, window: ClipWindow,
-                       rng: np.random.Generator) -> float | None:
-    """Identity kept on real clips, the ceiling a generator's figure is read against: for every look, the appearance
-    judge's own held-out clips of that look (other actions and backgrounds, `appearance_holdout`); the share of them
-    whose top-1 look is the group's most frequent one, averaged over looks (None: no held-out clip)."""
-    held = appearance_holdout(train.labels["look"])
-    if not held.any():
-        return None
-    looks = train.labels["look"][held]  # (M,)
-    predicted = look_of(judge, windows(train.frames[held], window.frames, window.stride, rng))  # (M,)
-    kept = [float((group == torch.mode(group).values).float().mean())
-            for group in (predicted[looks == look] for look in looks.unique())]
-    return float(np.mean(kept))
 
 
 def score_real(scorer: Scorer, window: ClipWindow, root: Path, split: str, coverage: int, seed: int,
@@ -296,7 +263,7 @@ def score_real(scorer: Scorer, window: ClipWindow, root: Path, split: str, cover
     reference = scorer.features(real)
     row: dict[str, Any] = {"clips": len(real)}
     if "action" in test.labels and scorer.action is not None:
-        row["mcs"] = float((_batched(scorer.action.net, real).argmax(1) == test.labels["action"]).float().mean())
+        row["mcs"] = float((batched(scorer.action.net, real).argmax(1) == test.labels["action"]).float().mean())
     row.update(scorer.content(real))
     picked = torch.from_numpy(rng.choice(len(train), min(coverage, len(train)), replace=False))
     train_clips = windows(train.frames[picked], window.frames, window.stride, rng)
@@ -305,7 +272,7 @@ def score_real(scorer: Scorer, window: ClipWindow, root: Path, split: str, cover
         middle = window.frames // 2
         row["coverage"] = int(look_of(scorer.appearance, train_clips[:, middle:middle + 1]).unique().numel())
         if "look" in train.labels:
-            row["identity_kept"] = real_identity_kept(scorer.appearance, train, window,
+            row["identity_kept"] = real_identity_kept(scorer.appearance, train, window.frames, window.stride,
                                                       np.random.default_rng([seed, 6]))
     perms = [torch.from_numpy(rng.permutation(len(real))) for _ in range(window.frames)]
     shuffled = torch.stack([real[perms[t], t] for t in range(window.frames)], dim=1)  # frame t from another clip
@@ -372,7 +339,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 COLUMNS = (("mcs", "MCS", 3), ("acd_hist", "ACD-hist", 3), ("acd_app", "ACD-app", 3),
-           ("identity_kept", "identity kept", 3), ("coverage", "coverage", 3), ("fd_own", "FD-own", 2),
+           ("identity_kept", "identity kept", 3), ("identity_kept_class", "kept, class changed", 3),
+           ("identity_kept_motion", "kept, motion changed", 3), ("coverage", "coverage", 3), ("fd_own", "FD-own", 2),
            ("is_own", "IS-own", 2), ("digit_confident", f"digit conf. ≥ {CONFIDENT}", 3),
            ("digit_kept", "digit kept", 3), ("digit_classes", "digit classes", 3),
            ("two_sample_accuracy", "two-sample acc. (0.5: indistinguishable)", 3))

@@ -148,7 +148,7 @@ def test_real_identity_kept_reads_the_appearance_judges_held_out_clips() -> None
     import numpy as np
 
     from evaluation.clips import ClipSet
-    from evaluation.generate import ClipWindow, real_identity_kept
+    from evaluation.identity import real_identity_kept
 
     looks = torch.arange(3).repeat_interleave(12)  # 3 looks, 12 clips each: clips 5 and 11 of each are held out
     frames = (looks * 60 + 20).to(torch.uint8)[:, None, None, None, None].expand(-1, 4, 3, 8, 8).clone()
@@ -165,16 +165,52 @@ def test_real_identity_kept_reads_the_appearance_judges_held_out_clips() -> None
                 look = torch.where((look - 1).abs() < 0.1, torch.full_like(look, 2.0), look)
             return -((torch.arange(3)[None] - look.round()[:, None]) ** 2).float()
 
-    window = ClipWindow(frames=2, stride=1, size=8)
+    window = (2, 1)  # frames, stride
     perfect = SimpleNamespace(net=GreyReader())
-    assert real_identity_kept(perfect, train, window, np.random.default_rng(0)) == 1.0
-    assert real_identity_kept(SimpleNamespace(net=GreyReader(flip_clip=1)), train, window,
+    assert real_identity_kept(perfect, train, *window, np.random.default_rng(0)) == 1.0
+    assert real_identity_kept(SimpleNamespace(net=GreyReader(flip_clip=1)), train, *window,
                               np.random.default_rng(0)) == 1.0  # consistent, even if wrong: identity is kept
     half = frames.clone()
     half[23] = 140  # look 1's second held-out clip looks like look 2 (grey 140)
     mixed = ClipSet(half, {"look": looks}, train.names, [])
-    assert real_identity_kept(perfect, mixed, window, np.random.default_rng(0)) == pytest.approx((1 + 0.5 + 1) / 3)
+    assert real_identity_kept(perfect, mixed, *window, np.random.default_rng(0)) == pytest.approx((1 + 0.5 + 1) / 3)
     few = ClipSet(frames[:15], {"look": looks[:15]}, train.names[:15], [])  # look 1 has 3 clips: none held out
-    assert real_identity_kept(perfect, few, window, np.random.default_rng(0)) == 1.0
-    assert real_identity_kept(perfect, ClipSet(frames[:5], {"look": looks[:5]}, train.names[:5], []), window,
+    assert real_identity_kept(perfect, few, *window, np.random.default_rng(0)) == 1.0
+    assert real_identity_kept(perfect, ClipSet(frames[:5], {"look": looks[:5]}, train.names[:5], []), *window,
                               np.random.default_rng(0)) is None
+
+
+@pytest.mark.parametrize("leak, expected", [
+    ("none", {"identity_kept": 1.0, "identity_kept_class": 1.0, "identity_kept_motion": 1.0}),
+    ("class", {"identity_kept_class": 0.25, "identity_kept_motion": 1.0}),
+    ("motion", {"identity_kept_class": 1.0, "identity_kept_motion": 0.25}),
+])
+def test_identity_kept_says_which_latent_moves_the_look(leak: str, expected: dict[str, float]) -> None:
+    """A fake model whose look (a clip's grey level) is its content seed, or is moved by the class or by the motion
+    seed: the partial figures single out the latent that moves it."""
+    from types import SimpleNamespace
+
+    from evaluation.identity import model_identity_kept
+
+    looks = 8
+
+    def clips(n: int, seed: int, class_id: int | None = None, seeds: dict[str, int] | None = None) -> torch.Tensor:
+        seeds = seeds or {}
+        motion = seeds.get("motion", seed * 7919)  # a fresh motion per clip unless one is given
+        shift = {"class": class_id or 0, "motion": motion}.get(leak, 0)
+        look = (seeds["content"] + shift) % looks
+        grey = look / (looks - 1) * 2 - 1
+        return torch.full((n, 3, 3, 4, 4), grey)  # (n, T, 3, S, S)
+
+    class GreyReader(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, S, S) -> (B, looks) logits
+            look = (x.mean((1, 2, 3)) + 1) / 2 * (looks - 1)  # (B,)
+            return -((torch.arange(looks)[None] - look.round()[:, None]) ** 2).float()
+
+    judge = SimpleNamespace(net=GreyReader())
+    row = model_identity_kept(judge, clips, 4, ["content", "motion"], seed=3, swap_contents=5)  # type: ignore[arg-type]
+    for key, value in expected.items():
+        assert row[key] == pytest.approx(value), key
+    assert model_identity_kept(judge, clips, 4, ["video"], seed=3, swap_contents=5) == {}  # type: ignore[arg-type]
+    unconditional = model_identity_kept(judge, clips, 0, ["content"], seed=3, swap_contents=5)  # type: ignore[arg-type]
+    assert set(unconditional) == {"identity_kept"}
