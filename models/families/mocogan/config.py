@@ -8,6 +8,7 @@ from typing import Literal
 from models.core.config_checks import require_positive, require_power_of_two
 
 VideoHead = Literal["categorical", "patch"]
+CategoryInput = Literal["image", "motion"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class MoCoGANConfig:
     a 1-channel logit map; only without categories)."""
     instance_noise_std: float = 0.0
     """σ of Gaussian noise added to the input of every discriminator conv except the last, in training only."""
+    category_input: CategoryInput = "image"
+    """Where z_A enters: "image" (the paper: frame t is rendered from [z_C, z_A, z_M^t]) or "motion" (ours: z_A joins
+    ε_t at every GRU step and G_I renders [z_C, z_M^t], so an action can change a clip only through its motion; the
+    paper's input lets the action code move the look: docs/models/generate.md, "Which latent moves the look")."""
     video_noise_over_time: bool = False
     """Ours (off in the paper): D_V's instance noise is drawn once per clip and the same at every time step, so it
     hides appearance as much as before but leaves frame-to-frame changes (flicker) as plain to D_V as without noise;
@@ -61,6 +66,8 @@ class MoCoGANConfig:
                 f"D_V shrinks time by {self.video_temporal_kernel - 1} in each of {self.num_scales} layers: "
                 f"num_frames {self.num_frames} is too short"
             )
+        if self.category_input not in ("image", "motion"):
+            raise ValueError(f"category_input must be 'image' or 'motion', got {self.category_input!r}")
         if self.instance_noise_std < 0:
             raise ValueError(f"instance_noise_std must be >= 0, got {self.instance_noise_std}")
 
@@ -71,8 +78,14 @@ class MoCoGANConfig:
 
     @property
     def latent_dim(self) -> int:
-        """Per-frame input of G_I: d_C + K + d_M."""
-        return self.content_dim + self.num_categories + self.motion_dim
+        """Per-frame input of G_I: d_C + K + d_M (d_C + d_M with the category on the motion path)."""
+        category = self.num_categories if self.category_input == "image" else 0
+        return self.content_dim + category + self.motion_dim
+
+    @property
+    def motion_input_dim(self) -> int:
+        """Per-step input of the motion GRU: d_ε (d_ε + K with the category on the motion path)."""
+        return self.motion_noise_dim + (self.num_categories if self.category_input == "motion" else 0)
 
     @property
     def video_frames_left(self) -> int:

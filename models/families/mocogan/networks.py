@@ -2,7 +2,7 @@
 discriminator D_I and video discriminator D_V. torch only.
 
 Streaming: every random draw takes an explicit `torch.Generator` (tensors are drawn on that generator's device);
-the motion GRU keeps no state on the module: `hidden = gen.motion_step(noise_t, hidden)` then
+the motion GRU keeps no state on the module: `hidden = gen.motion_step(noise_t, hidden, category)` then
 `frame = gen.render_frame(content, category, hidden)` gives one frame, and `gen(latents)` a whole clip.
 Initialisation is PyTorch's default (the reference runs do not re-initialise).
 """
@@ -48,12 +48,13 @@ class VideoDiscriminatorOutput:
 
 
 class MoCoGANGenerator(nn.Module):
-    """GRU motion trajectory (d_ε → d_M) and the image generator G_I (d_C + K + d_M → C×H×W, tanh)."""
+    """GRU motion trajectory (d_ε → d_M) and the image generator G_I (d_C + K + d_M → C×H×W, tanh); with
+    `category_input="motion"` the GRU takes [ε_t, z_A] and G_I [z_C, z_M^t]."""
 
     def __init__(self, config: MoCoGANConfig) -> None:
         super().__init__()
         self.config = config
-        self.motion_gru = nn.GRUCell(config.motion_noise_dim, config.motion_dim)
+        self.motion_gru = nn.GRUCell(config.motion_input_dim, config.motion_dim)
         widths = [config.ngf * 2 ** (config.num_scales - 1 - i) for i in range(config.num_scales)]  # 512..64
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(config.latent_dim, widths[0], 4, 1, 0, bias=False),  # 1×1 → 4×4
@@ -117,29 +118,35 @@ class MoCoGANGenerator(nn.Module):
 
     # --- motion trajectory (state passed in and out, never stored) ---
 
-    def motion_step(self, noise: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        """h_t = GRU(ε_t, h_{t-1}); z_M^t = h_t. noise (B, d_ε), hidden (B, d_M) → (B, d_M)."""
+    def motion_step(self, noise: torch.Tensor, hidden: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
+        """h_t = GRU(ε_t, h_{t-1}) (GRU([ε_t, z_A], h_{t-1}) with the category on the motion path); z_M^t = h_t.
+        noise (B, d_ε), hidden (B, d_M), category (B, K) → (B, d_M)."""
+        if self.config.category_input == "motion":
+            noise = torch.cat([noise, category.to(noise.dtype)], dim=1)  # (B, d_ε + K)
         return self.motion_gru(noise, hidden)
 
-    def motion_trajectory(self, initial_motion: torch.Tensor, motion_noise: torch.Tensor) -> torch.Tensor:
-        """z_M^1..T from h_0 (B, d_M) and ε (B, T, d_ε) → (B, T, d_M)."""
+    def motion_trajectory(self, initial_motion: torch.Tensor, motion_noise: torch.Tensor, category: torch.Tensor
+                          ) -> torch.Tensor:
+        """z_M^1..T from h_0 (B, d_M), ε (B, T, d_ε) and z_A (B, K) → (B, T, d_M)."""
         hidden = initial_motion
         trajectory = []
         for t in range(motion_noise.shape[1]):
-            hidden = self.motion_step(motion_noise[:, t], hidden)  # (B, d_M)
+            hidden = self.motion_step(motion_noise[:, t], hidden, category)  # (B, d_M)
             trajectory.append(hidden)
         return torch.stack(trajectory, dim=1)  # (B, T, d_M)
 
     # --- rendering ---
 
     def render_frame(self, content: torch.Tensor, category: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
-        """G_I on one frame's latents: content (B, d_C), category (B, K), motion (B, d_M) → (B, C, H, W) in [-1, 1]."""
-        code = torch.cat([content, category, motion], dim=1)  # (B, d_C + K + d_M)
+        """G_I on one frame's latents: content (B, d_C), category (B, K), motion (B, d_M) → (B, C, H, W) in [-1, 1]
+        (the category is left out when it enters on the motion path)."""
+        parts = [content, category, motion] if self.config.category_input == "image" else [content, motion]
+        code = torch.cat(parts, dim=1)  # (B, config.latent_dim)
         return self.image_generator(code[:, :, None, None])  # (B, C, H, W)
 
     def forward(self, latents: MoCoGANLatents) -> torch.Tensor:
         """A whole clip: all B·T frames go through G_I as one batch → (B, C, T, H, W) in [-1, 1]."""
-        motion = self.motion_trajectory(latents.initial_motion, latents.motion_noise)  # (B, T, d_M)
+        motion = self.motion_trajectory(latents.initial_motion, latents.motion_noise, latents.category)  # (B, T, d_M)
         batch, num_frames = motion.shape[:2]
         content = latents.content[:, None].expand(-1, num_frames, -1)  # (B, T, d_C)
         category = latents.category[:, None].expand(-1, num_frames, -1)  # (B, T, K)

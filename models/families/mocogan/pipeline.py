@@ -84,7 +84,7 @@ class MoCoGANPipeline:
         t = int(state.step) + 1
         noise = torch.stack([motion_noise(s, t, self.config.motion_noise_dim)
                              for s in state.motion_seeds.tolist()]).to(self.device)  # (B, d_ε)
-        hidden = self.generator.motion_step(noise, state.hidden)  # (B, d_M)
+        hidden = self.generator.motion_step(noise, state.hidden, state.category)  # (B, d_M)
         frame = self.generator.render_frame(state.content, state.category, hidden)  # (B, 3, H, W)
         new = MoCoGANState(state.content, state.category, hidden, state.content_seeds, state.motion_seeds,
                            state.class_ids, torch.tensor(t))

@@ -94,24 +94,41 @@ def test_same_seed_same_video() -> None:
     assert not torch.allclose(first, other)
 
 
-def test_streaming_equals_whole_clip() -> None:
+@pytest.mark.parametrize("category_input", ["image", "motion"])
+def test_streaming_equals_whole_clip(category_input: str) -> None:
     """Per-step noise draws, GRU steps and per-frame rendering reproduce the whole-clip path (BN in eval mode)."""
-    cfg = PRESETS["mocogan-tiny"]
+    cfg = dataclasses.replace(PRESETS["mocogan-tiny"], category_input=category_input)
     torch.manual_seed(0)
     gen = MoCoGANGenerator(cfg).eval()
     num_frames = 9  # longer than training: the GRU unrolls freely
     latents = gen.sample_latents(2, num_frames, seeded(3))
     clip = gen(latents)
-    trajectory = gen.motion_trajectory(latents.initial_motion, latents.motion_noise)
+    trajectory = gen.motion_trajectory(latents.initial_motion, latents.motion_noise, latents.category)
 
     stream = seeded(3)
     content, category = gen.sample_content(2, stream), gen.sample_category(2, stream)
     hidden = gen.sample_initial_motion(2, stream)
     for t in range(num_frames):
-        hidden = gen.motion_step(gen.sample_motion_noise_step(2, stream), hidden)
+        hidden = gen.motion_step(gen.sample_motion_noise_step(2, stream), hidden, category)
         assert torch.allclose(hidden, trajectory[:, t], atol=1e-6)
         frame = gen.render_frame(content, category, hidden)
         assert torch.allclose(frame, clip[:, :, t], atol=1e-5)
+
+
+def test_the_category_on_the_motion_path_reaches_frames_only_through_the_gru() -> None:
+    cfg = dataclasses.replace(PRESETS["mocogan-tiny"], category_input="motion")
+    gen = MoCoGANGenerator(cfg).eval()
+    k, d_c, d_m, d_e = cfg.num_categories, cfg.content_dim, cfg.motion_dim, cfg.motion_noise_dim
+    assert gen.motion_gru.weight_ih.shape == (3 * d_m, d_e + k)
+    assert gen.image_generator[0].weight.shape[0] == d_c + d_m == cfg.latent_dim
+    latents = gen.sample_latents(2, cfg.num_frames, seeded(4), labels=torch.tensor([0, 0]))
+    other = dataclasses.replace(latents, category=gen.one_hot_category(torch.tensor([1, 1])))
+    assert not torch.allclose(gen(latents), gen(other))  # the action changes the clip...
+    hidden = torch.randn(2, d_m)
+    assert torch.equal(gen.render_frame(latents.content, latents.category, hidden),
+                       gen.render_frame(latents.content, other.category, hidden))  # ...but not a frame's rendering
+    with pytest.raises(ValueError, match="category_input"):
+        dataclasses.replace(cfg, category_input="frame")
 
 
 def test_same_content_different_motion() -> None:
