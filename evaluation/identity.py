@@ -1,6 +1,6 @@
 """Identity kept: whether a generate model's content seed holds a person's look (the appearance judge's reading),
-and on real clips the judge's own ceiling. Also the judge reads the generate protocol shares (batched forward,
-a clip's look).
+and on real clips the judge's own ceiling. Also two judge reads the rest of the generate protocol uses: a batched
+forward pass and a clip's look.
 
 A model with a "content" seed is asked, for each of `swap_contents` fixed content seeds, for one clip per class:
 - `identity_kept`: each clip with a fresh draw of every other seed (class and motion both change; the table's figure);
