@@ -40,9 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="the new run folder")
     args = parser.parse_args(argv)
     from models.families.mocogan.config import PRESETS, MoCoGANConfig
+    from training.recipe_parts import model_config_from_preset
 
     meta = json.loads(args.checkpoint.read_text())
-    config = MoCoGANConfig(**{**PRESETS[meta["preset"]].__dict__, **meta.get("config", {})})
+    config = model_config_from_preset(PRESETS, meta["preset"], meta.get("config", {}), MoCoGANConfig, "mocogan")
     if config.category_input != "image" or config.num_categories == 0:
         raise SystemExit("the checkpoint must be a MoCoGAN with categories on the image path")
     tensors = convert(load_file(str(args.checkpoint.with_suffix(".safetensors"))), config.content_dim,

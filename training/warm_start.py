@@ -83,7 +83,7 @@ def read_source(source: str, manifest: Path) -> tuple[dict[str, torch.Tensor], W
     """The generator state dict named by `source` (run folder, step_*.json, .safetensors file or shipped model name)
     and its origin."""
     path = Path(source)
-    if path.is_dir() or (path.suffix == ".json" and path.is_file()):
+    if _is_run(path):
         return _from_run(path)
     if path.suffix == ".safetensors" and path.is_file():
         return _from_file(path)
@@ -94,26 +94,24 @@ def warm_start(recipe: Recipe, source: str, manifest: Path, every_network: bool 
     """Load the generator of `source` into the recipe's "G" (cast to its dtype and device), and with `every_network`
     (a run folder or checkpoint only) each other network of `recipe.modules()` too; ValueError, naming both sides,
     when its tensors are not exactly the run's."""
+    if every_network and not _is_run(Path(source)):
+        raise ValueError(f"--init-networks all: {source} is not a run folder or a step_*.json checkpoint (only a run "
+                         f"holds the other networks)")
     state, origin = read_source(source, manifest)
     _load_fitting(recipe, "G", state, source, origin)
     if every_network:
-        checkpoint = _run_checkpoint(Path(source))
         from training.state import module_weights
 
+        checkpoint = Path(origin.source)  # the run's checkpoint that `read_source` resolved
         for name in recipe.modules():
             if name != "G":
                 _load_fitting(recipe, name, module_weights(checkpoint, name), source, origin)
     return origin
 
 
-def _run_checkpoint(path: Path) -> Path:
-    from training.state import latest_checkpoint
-
-    checkpoint = latest_checkpoint(path) if path.is_dir() else path if path.suffix == ".json" else None
-    if checkpoint is None or not checkpoint.is_file():
-        raise ValueError(f"--init-networks all: {path} is not a run folder or a step_*.json checkpoint (only a run "
-                         f"holds the other networks)")
-    return checkpoint
+def _is_run(path: Path) -> bool:
+    """A run folder or one of its step_*.json checkpoints."""
+    return path.is_dir() or (path.suffix == ".json" and path.is_file())
 
 
 def _named(module: str) -> str:
