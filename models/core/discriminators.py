@@ -1,9 +1,10 @@
 """Discriminators for both model families (training only; never served).
 
 Owns the PatchGAN building block (`NLayerDiscriminator`), its multi-scale wrapper (`MultiscaleDiscriminator`), the
-vid2vid image discriminator D_I and video discriminator D_V (reference doc §2.1-2.2) and the few-shot image
-discriminator (§3.7). Every discriminator returns *all* intermediate activations so the generator can be trained
-with feature matching; the last entry of each scale's list is the patch prediction. Pure torch.
+vid2vid image discriminator D_I and video discriminator D_V (reference doc §2.1-2.2), the few-shot image
+discriminator (§3.7) and `with_motion`, the frame differences that SAVP's and MoCoGAN's video discriminators may also
+see (ours). Every discriminator returns *all* intermediate activations so the generator can be trained with feature
+matching; the last entry of each scale's list is the patch prediction. Pure torch.
 """
 
 from __future__ import annotations
@@ -167,6 +168,15 @@ def compose_flows(flow_near: torch.Tensor, flow_far: torch.Tensor) -> torch.Tens
     """Chain two backward flows: `flow_near` maps frame t to t-a, `flow_far` maps t-a to t-a-b; the result maps t to
     t-a-b (pixels, align_corners=True convention of `models.core.warp`)."""
     return flow_near + warp(flow_far, flow_near)  # (B, 2, H, W)
+
+
+def with_motion(clip: torch.Tensor, scale: float) -> torch.Tensor:
+    """clip (B, C, T, H, W) → itself (scale 0) or cat(clip, scale · (x_t − x_{t−1})) on channels, (B, 2C, T, H, W),
+    the first frame's difference zero."""
+    if scale <= 0:
+        return clip
+    diff = torch.diff(clip, dim=2, prepend=clip[:, :, :1])  # (B, C, T, H, W)
+    return torch.cat([clip, scale * diff], dim=1)
 
 
 class TemporalDiscriminator(nn.Module):

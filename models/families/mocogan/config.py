@@ -48,6 +48,10 @@ class MoCoGANConfig:
     """Ours (off in the paper): D_V's instance noise is drawn once per clip and the same at every time step, so it
     hides appearance as much as before but leaves frame-to-frame changes (flicker) as plain to D_V as without noise;
     independent per frame (the paper) it drowns flicker smaller than σ."""
+    video_motion_scale: float = 0.0
+    """Ours (0 = off, the paper): D_V also sees scale · (x_t − x_{t−1}) stacked on a clip's channels
+    (`models.core.discriminators.with_motion`), so frame-to-frame flicker is an input of its own rather than
+    something its first 3-D conv must learn to pull out of the frames."""
 
     def __post_init__(self) -> None:
         require_power_of_two("image_size", self.image_size, 8)
@@ -68,6 +72,8 @@ class MoCoGANConfig:
             )
         if self.category_input not in ("image", "motion"):
             raise ValueError(f"category_input must be 'image' or 'motion', got {self.category_input!r}")
+        if self.video_motion_scale < 0:
+            raise ValueError(f"video_motion_scale must be >= 0, got {self.video_motion_scale}")
         if self.instance_noise_std < 0:
             raise ValueError(f"instance_noise_std must be >= 0, got {self.instance_noise_std}")
 

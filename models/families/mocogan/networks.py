@@ -15,6 +15,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
+from models.core.discriminators import with_motion
 from models.families.mocogan.config import MoCoGANConfig
 
 LEAKY_SLOPE = 0.2
@@ -223,7 +224,8 @@ class VideoDiscriminator(_NoisyConvStack):
         kernel = (config.video_temporal_kernel, 4, 4)
         stride, padding = (1, 2, 2), (0, 1, 1)
         num_hidden = config.num_scales if config.video_head == "categorical" else config.num_scales - 1
-        widths = [config.channels] + [config.ndf * 2**i for i in range(num_hidden)]  # 3, 64, 128, 256, 512
+        in_channels = config.channels * (2 if config.video_motion_scale > 0 else 1)  # frames [+ their differences]
+        widths = [in_channels] + [config.ndf * 2**i for i in range(num_hidden)]  # 3, 64, 128, 256, 512
         blocks = [
             _disc_block(nn.Conv3d(i, o, kernel, stride, padding, bias=False), o, None if n == 0 else nn.BatchNorm3d)
             for n, (i, o) in enumerate(pairwise(widths))
@@ -233,9 +235,11 @@ class VideoDiscriminator(_NoisyConvStack):
         else:  # patch: one more strided conv to a 1-channel logit map
             head = nn.Conv3d(widths[-1], 1, kernel, stride, padding, bias=False)
         super().__init__(blocks, head, config.instance_noise_std, config.video_noise_over_time)
+        self.motion_scale = config.video_motion_scale
 
     def forward(self, video: torch.Tensor, noise_generator: torch.Generator | None = None) -> VideoDiscriminatorOutput:
         """video (B, C, T, H, W) in [-1, 1] → realness logits and category logits (batch never squeezed)."""
+        video = with_motion(video, self.motion_scale)  # (B, C or 2C, T, H, W)
         out = self._features(video, noise_generator)  # (B, 1 + K, T', H', W')
         return VideoDiscriminatorOutput(realness=out[:, :1], category_logits=out[:, 1:].flatten(1))
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from models.core.discriminators import with_motion
 from models.families.savp.config import SavpConfig
 from models.families.savp.layers import init_savp_weights
 
@@ -64,15 +65,6 @@ class VideoDiscriminator(nn.Module):
             x = layer(x)
             features.append(x)
         return DiscriminatorOutput(self.dense(x.flatten(1)).squeeze(1), tuple(features))  # logits (B,)
-
-
-def with_motion(clip: torch.Tensor, scale: float) -> torch.Tensor:
-    """clip (B, C, T, H, W) → itself (scale 0) or cat(clip, scale · (x_t − x_{t−1})) on channels, (B, 2C, T, H, W),
-    the first frame's difference zero."""
-    if scale <= 0:
-        return clip
-    diff = torch.diff(clip, dim=2, prepend=clip[:, :, :1])  # (B, C, T, H, W)
-    return torch.cat([clip, scale * diff], dim=1)
 
 
 def random_clip_starts(batch: int, num_frames: int, clip_frames: int, generator: torch.Generator) -> torch.Tensor:

@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 import torch
 
+from models.core.discriminators import with_motion
 from models.families.savp.config import PRESETS, SavpConfig
-from models.families.savp.discriminator import VideoDiscriminator, random_clip_starts, take_clips, with_motion
+from models.families.savp.discriminator import VideoDiscriminator, random_clip_starts, take_clips
 from models.families.savp.layers import apply_cdna, normalise_cdna_kernels, symmetric_pad
 from models.families.savp.losses import (
     Critique,
