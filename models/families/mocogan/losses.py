@@ -97,6 +97,16 @@ def generator_loss(
     )
 
 
+def fooling_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """G's term against one more discriminator (ours: the identity-pair critic): BCE(D(fake), 1)."""
+    return _bce(fake_logits, 1.0)
+
+
+def frame_pair(first: torch.Tensor, second: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One random frame of each of two clips (B, C, T, H, W), stacked on channels: (B, 2C, H, W)."""
+    return torch.cat([random_frame_per_clip(first, generator), random_frame_per_clip(second, generator)], dim=1)
+
+
 def random_frame_per_clip(video: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """The fake image batch: one frame picked at random from each clip, (B, C, T, H, W) → (B, C, H, W)."""
     batch, num_frames = video.shape[0], video.shape[2]

@@ -9,6 +9,7 @@ Initialisation is PyTorch's default (the reference runs do not re-initialise).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -215,6 +216,16 @@ class ImageDiscriminator(_NoisyConvStack):
     def forward(self, images: torch.Tensor, noise_generator: torch.Generator | None = None) -> torch.Tensor:
         """images (B, C, H, W) in [-1, 1] → patch logits (B, 1, 4, 4)."""
         return self._features(images, noise_generator)
+
+
+class IdentityPairDiscriminator(ImageDiscriminator):
+    """Ours (training only, not in the paper): D_I's layout on two frames stacked on channels, (B, 2C, H, W) → patch
+    logits. Real pairs are two times of one real clip (one person in one scene, two poses); fake pairs are frames of
+    two clips generated from one content code with another action and motion, so G is asked to keep the look that
+    z_C set whatever the action and motion do."""
+
+    def __init__(self, config: MoCoGANConfig) -> None:
+        super().__init__(dataclasses.replace(config, channels=2 * config.channels))
 
 
 class VideoDiscriminator(_NoisyConvStack):

@@ -24,12 +24,20 @@ from torch import nn
 from corpora.clip_folder import load_rgb_clips
 from models.families.mocogan.config import PRESETS, MoCoGANConfig
 from models.families.mocogan.losses import (
+    fooling_loss,
+    frame_pair,
     generator_loss,
     image_discriminator_loss,
     random_frame_per_clip,
     video_discriminator_loss,
 )
-from models.families.mocogan.networks import ImageDiscriminator, MoCoGANGenerator, VideoDiscriminator
+from models.families.mocogan.networks import (
+    IdentityPairDiscriminator,
+    ImageDiscriminator,
+    MoCoGANGenerator,
+    MoCoGANLatents,
+    VideoDiscriminator,
+)
 from training.clip_windows import EpochWindows, fitting_stride
 from training.distributed import step_seed
 from training.recipe import StepLog
@@ -56,6 +64,9 @@ class MoCoGANRunConfig(PresetRunConfig):
     frame_stride: int = 2
     """Real clips take every frame_stride-th frame (reference: 2); stride 1 when a clip is too short."""
     category_weight: float = 1.0
+    identity_pair_weight: float = 0.0
+    """Ours (0 = off, the paper): weight of G's term against an identity-pair critic (`IdentityPairDiscriminator`),
+    trained on two frames of one real clip against frames of two fakes that share z_C but not the action or motion."""
     """Weight of G's category cross-entropy (the paper: 1; ours to trade realism for action control)."""
     instance_noise_decay_steps: int = 0
     """When > 0, the discriminators' instance noise falls linearly from the preset's std to 0 over this many steps of
@@ -115,24 +126,56 @@ class MoCoGANRecipe(PresetRecipe):
         self.opt_g = torch.optim.Adam(self.gen.parameters(), **adam)
         self.opt_di = torch.optim.Adam(self.d_image.parameters(), **adam)
         self.opt_dv = torch.optim.Adam(self.d_video.parameters(), **adam)
+        self.d_pair = IdentityPairDiscriminator(m).to(self.device) if c.identity_pair_weight > 0 else None
+        self.opt_dp = torch.optim.Adam(self.d_pair.parameters(), **adam) if self.d_pair is not None else None
 
     # -- the loop's interface --------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
-        return {"G": self.gen, "D_I": self.d_image, "D_V": self.d_video}
+        pair = {"D_pair": self.d_pair} if self.d_pair is not None else {}
+        return {"G": self.gen, "D_I": self.d_image, "D_V": self.d_video, **pair}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"G": self.opt_g, "D_I": self.opt_di, "D_V": self.opt_dv}
+        pair = {"D_pair": self.opt_dp} if self.opt_dp is not None else {}
+        return {"G": self.opt_g, "D_I": self.opt_di, "D_V": self.opt_dv, **pair}
 
-    def fakes(self, batch: int, grad: bool, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Fresh fake clips (B, C, T, H, W) and the class labels z_A encoded (None without categories)."""
+    def _on_device(self, latents: MoCoGANLatents) -> MoCoGANLatents:
+        return dataclasses.replace(latents, **{k: getattr(latents, k).to(self.device) for k in
+                                               ("content", "category", "initial_motion", "motion_noise")})
+
+    def fakes(self, batch: int, grad: bool, rng: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor | None, MoCoGANLatents]:
+        """Fresh fake clips (B, C, T, H, W), the class labels z_A encoded (None without categories), their latents."""
         m = self.model_config
         labels = torch.randint(m.num_categories, (batch,), generator=rng) if m.num_categories else None
         with torch.set_grad_enabled(grad):
-            latents = self.gen.sample_latents(batch, m.num_frames, rng, labels)
-            latents = dataclasses.replace(latents, **{k: getattr(latents, k).to(self.device) for k in
-                                                      ("content", "category", "initial_motion", "motion_noise")})
+            latents = self._on_device(self.gen.sample_latents(batch, m.num_frames, rng, labels))
             video = self.gen(latents)  # (B, C, T, H, W)
-        return video, None if labels is None else labels.to(self.device)
+        return video, None if labels is None else labels.to(self.device), latents
+
+    def partner_clips(self, latents: MoCoGANLatents, grad: bool, rng: torch.Generator) -> torch.Tensor:
+        """Clips (B, C, T, H, W) with the same z_C as `latents`, another action (when there are classes) and a
+        fresh motion: what the identity-pair critic sets against two times of one real clip."""
+        m, batch = self.model_config, latents.content.shape[0]
+        other = None
+        if m.num_categories:
+            labels = latents.category.argmax(dim=1).cpu()  # (B,)
+            other = (labels + torch.randint(1, m.num_categories, (batch,), generator=rng)) % m.num_categories
+        with torch.set_grad_enabled(grad):
+            drawn = self.gen.sample_latents(batch, m.num_frames, rng, other)
+            partner = self._on_device(dataclasses.replace(drawn, content=latents.content.cpu()))
+            return self.gen(partner)  # (B, C, T, H, W)
+
+    def _pair_step(self, real_video: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """One update of the identity-pair critic; its loss."""
+        with self.autocast():
+            fake, _, latents = self.fakes(real_video.shape[0], grad=False, rng=rng)
+            partner = self.partner_clips(latents, grad=False, rng=rng)
+            real_pair = torch.cat([real_video[:, :, 0], real_video[:, :, -1]], dim=1)  # (B, 2C, H, W)
+            dp = image_discriminator_loss(self.d_pair(real_pair, rng), self.d_pair(frame_pair(fake, partner, rng), rng))
+        self.opt_dp.zero_grad(set_to_none=True)
+        dp.total.backward()
+        self.opt_dp.step()
+        return dp.total
 
     def instance_noise_std(self, step: int) -> float:
         """The discriminators' instance noise at `step` (`instance_noise_decay_steps`)."""
@@ -144,6 +187,8 @@ class MoCoGANRecipe(PresetRecipe):
         std, on = self.instance_noise_std(step), self.config.instance_noise_on
         self.d_image.instance_noise_std = std if on in ("both", "image") else 0.0
         self.d_video.instance_noise_std = std if on in ("both", "video") else 0.0
+        if self.d_pair is not None:
+            self.d_pair.instance_noise_std = self.d_image.instance_noise_std
         real_video = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
         real_image = batch["image"].to(self.device)  # (B, C, H, W)
         labels = batch["action"].to(self.device) if self.model_config.num_categories else None
@@ -153,7 +198,7 @@ class MoCoGANRecipe(PresetRecipe):
 
         # 1. D_I on real frames and one frame of each fresh fake clip.
         with self.autocast():
-            fake, _ = self.fakes(b, grad=False, rng=rng)
+            fake, _, _ = self.fakes(b, grad=False, rng=rng)
             di = image_discriminator_loss(self.d_image(real_image, rng),
                                           self.d_image(random_frame_per_clip(fake, rng), rng))
         self.opt_di.zero_grad(set_to_none=True)
@@ -162,26 +207,33 @@ class MoCoGANRecipe(PresetRecipe):
 
         # 2. D_V on real clips (with their action labels) and fresh fakes.
         with self.autocast():
-            fake, _ = self.fakes(b, grad=False, rng=rng)
+            fake, _, _ = self.fakes(b, grad=False, rng=rng)
             dv = video_discriminator_loss(self.d_video(real_video, rng), self.d_video(fake, rng), labels)
         self.opt_dv.zero_grad(set_to_none=True)
         dv.total.backward()
         self.opt_dv.step()
+        pair_losses = {"D_pair": self._pair_step(real_video, rng)} if self.d_pair is not None else {}
 
-        # 3. G on fresh fakes through both discriminators (theirs frozen), with the category term.
-        self.d_image.requires_grad_(False)
-        self.d_video.requires_grad_(False)
+        # 3. G on fresh fakes through the discriminators (theirs frozen), with the category term.
+        critics = [module for name, module in self.modules().items() if name != "G"]
+        for critic in critics:
+            critic.requires_grad_(False)
         with self.autocast():
-            fake, fake_labels = self.fakes(b, grad=True, rng=rng)
+            fake, fake_labels, latents = self.fakes(b, grad=True, rng=rng)
             g = generator_loss(self.d_image(random_frame_per_clip(fake, rng), rng), self.d_video(fake, rng),
                                fake_labels, self.config.category_weight)
+            total = g.total
+            if self.d_pair is not None:
+                partner = self.partner_clips(latents, grad=True, rng=rng)
+                pair_losses["G_pair"] = fooling_loss(self.d_pair(frame_pair(fake, partner, rng), rng))
+                total = total + self.config.identity_pair_weight * pair_losses["G_pair"]
         self.opt_g.zero_grad(set_to_none=True)
-        g.total.backward()
+        total.backward()
         self.opt_g.step()
-        self.d_image.requires_grad_(True)
-        self.d_video.requires_grad_(True)
-        losses = {"G": g.total, "D_I": di.total, "D_V": dv.total, "G_image": g.image_adversarial,
-                  "G_video": g.video_adversarial, "G_category": g.category, "D_V_category": dv.category}
+        for critic in critics:
+            critic.requires_grad_(True)
+        losses = {"G": total, "D_I": di.total, "D_V": dv.total, "G_image": g.image_adversarial,
+                  "G_video": g.video_adversarial, "G_category": g.category, "D_V_category": dv.category, **pair_losses}
         return StepLog({k: float(v.detach()) for k, v in losses.items()})
 
     @torch.no_grad()

@@ -81,3 +81,34 @@ def test_instance_noise_can_spare_the_image_discriminator(data: Path, tmp_path: 
     assert 0.0 < recipe.d_video.instance_noise_std < 0.1  # D_V's noise, decaying
     with pytest.raises(ValueError, match="instance_noise_on"):
         MoCoGANRecipe(dataclasses.replace(config, instance_noise_on="neither"))
+
+
+def test_identity_pair_critic_sees_one_content_under_another_action_and_resumes(data: Path, tmp_path: Path) -> None:
+    """Ours (`identity_pair_weight`): fake pairs share z_C and differ in action and motion; the critic trains, G
+    gets its term, and the run resumes exactly with it."""
+    torch.set_num_threads(1)
+    recipe = MoCoGANRecipe(tiny_run_config(data, tmp_path / "probe", steps=1, identity_pair_weight=0.5))
+    rng = torch.Generator().manual_seed(0)
+    _, labels, latents = recipe.fakes(6, grad=False, rng=rng)
+    seen = []
+    recipe.gen.forward = lambda drawn: seen.append(drawn) or torch.zeros(6, 3, 4, 16, 16)  # type: ignore[method-assign]
+    recipe.partner_clips(latents, grad=False, rng=rng)
+    assert torch.equal(seen[0].content, latents.content)
+    assert not (seen[0].category.argmax(1) == labels).any()  # another action for every clip
+    assert not torch.equal(seen[0].motion_noise, latents.motion_noise)
+    assert "D_pair" not in MoCoGANRecipe(tiny_run_config(data, tmp_path / "off", steps=1)).modules()
+
+    whole = TrainingLoop(MoCoGANRecipe(tiny_run_config(data, tmp_path / "whole", steps=4, identity_pair_weight=0.5)))
+    before = {k: v.clone() for k, v in whole.recipe.d_pair.state_dict().items()}
+    results = whole.fit()
+    assert {"D_pair", "G_pair"} <= set(results[-1].losses)
+    assert any(not torch.equal(before[k], v) for k, v in whole.recipe.d_pair.state_dict().items())
+    first = TrainingLoop(MoCoGANRecipe(tiny_run_config(data, tmp_path / "split", steps=2, identity_pair_weight=0.5)))
+    first.fit()
+    first.save_checkpoint()
+    resumed = TrainingLoop(MoCoGANRecipe(tiny_run_config(data, tmp_path / "split", steps=4, identity_pair_weight=0.5)))
+    assert resumed.resume() and resumed.step == 2
+    resumed.fit()
+    for name, module in whole.recipe.modules().items():
+        other = resumed.recipe.modules()[name].state_dict()
+        assert all(torch.equal(v, other[k]) for k, v in module.state_dict().items()), name
