@@ -11,6 +11,7 @@ import torch
 
 from models.families.mocogan.recipe import MoCoGANRecipe
 from tests.models.families.mocogan_helpers import tiny_actions, tiny_run_config
+from tests.models.families.predict_helpers import assert_same_weights, fit_whole_and_resumed
 from training.loop import TrainingLoop
 
 
@@ -98,17 +99,11 @@ def test_identity_pair_critic_sees_one_content_under_another_action_and_resumes(
     assert not torch.equal(seen[0].motion_noise, latents.motion_noise)
     assert "D_pair" not in MoCoGANRecipe(tiny_run_config(data, tmp_path / "off", steps=1)).modules()
 
-    whole = TrainingLoop(MoCoGANRecipe(tiny_run_config(data, tmp_path / "whole", steps=4, identity_pair_weight=0.5)))
-    before = {k: v.clone() for k, v in whole.recipe.d_pair.state_dict().items()}
-    results = whole.fit()
-    assert {"D_pair", "G_pair"} <= set(results[-1].losses)
-    assert any(not torch.equal(before[k], v) for k, v in whole.recipe.d_pair.state_dict().items())
-    first = TrainingLoop(MoCoGANRecipe(tiny_run_config(data, tmp_path / "split", steps=2, identity_pair_weight=0.5)))
-    first.fit()
-    first.save_checkpoint()
-    resumed = TrainingLoop(MoCoGANRecipe(tiny_run_config(data, tmp_path / "split", steps=4, identity_pair_weight=0.5)))
-    assert resumed.resume() and resumed.step == 2
-    resumed.fit()
-    for name, module in whole.recipe.modules().items():
-        other = resumed.recipe.modules()[name].state_dict()
-        assert all(torch.equal(v, other[k]) for k, v in module.state_dict().items()), name
+    def recipe_for(out: Path, **values: object) -> MoCoGANRecipe:
+        return MoCoGANRecipe(tiny_run_config(data, out, **{"steps": 4, "identity_pair_weight": 0.5, **values}))
+
+    probe = TrainingLoop(recipe_for(tmp_path / "one", steps=1))
+    before = {k: v.clone() for k, v in probe.recipe.d_pair.state_dict().items()}
+    assert {"D_pair", "G_pair"} <= set(probe.fit()[-1].losses)
+    assert any(not torch.equal(before[k], v) for k, v in probe.recipe.d_pair.state_dict().items())
+    assert_same_weights(*fit_whole_and_resumed(recipe_for, tmp_path))
