@@ -48,6 +48,7 @@ MAX_SERVED_FRAMES = 64
 
 
 NoisedDiscriminators = Literal["both", "image", "video"]
+PairSource = Literal["clip", "look"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class MoCoGANRunConfig(PresetRunConfig):
     identity_pair_weight: float = 0.0
     """Ours (0 = off, the paper): weight of G's term against an identity-pair critic (`IdentityPairDiscriminator`),
     trained on two frames of one real clip against frames of two fakes that share z_C but not the action or motion."""
+    identity_pair_real: PairSource = "clip"
+    """Where the identity-pair critic's real pairs come from: "clip" (two times of one clip: one scene, one action) or
+    "look" (a frame of the clip and one of another clip of the same look: other action, other background)."""
     """Weight of G's category cross-entropy (the paper: 1; ours to trade realism for action control)."""
     instance_noise_decay_steps: int = 0
     """When > 0, the discriminators' instance noise falls linearly from the preset's std to 0 over this many steps of
@@ -79,14 +83,21 @@ class MoCoGANRunConfig(PresetRunConfig):
     def __post_init__(self) -> None:
         if self.instance_noise_on not in get_args(NoisedDiscriminators):
             raise ValueError(f"instance_noise_on must be both, image or video, got {self.instance_noise_on!r}")
+        if self.identity_pair_real not in get_args(PairSource):
+            raise ValueError(f"identity_pair_real must be clip or look, got {self.identity_pair_real!r}")
 
 
 class ActionClips(torch.utils.data.Dataset):
-    """A clip folder in memory; item i: {"video": (T, 3, S, S) in [-1, 1], "action": (), "image": (3, S, S)}."""
+    """A clip folder in memory; item i: {"video": (T, 3, S, S) in [-1, 1], "action": (), "image": (3, S, S),
+    "same_look": (3, S, S), a frame of another clip of the video's look (the clip itself when it is the look's only
+    one)}."""
 
     def __init__(self, root: str, split: str, size: int, frames: int, stride: int, seed: int) -> None:
         self.clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
         self.actions = torch.tensor([int(folder.labels[n]["action"]) for n in folder.names])  # (N,)
+        looks = [int(folder.labels[n].get("look", -1)) for n in folder.names]
+        self.same_look = [[m for m, other in enumerate(looks) if other == look and m != n] or [n]
+                          for n, look in enumerate(looks)]
         self.names: list[str] = list(folder.generator.get("actions", []))
         self.fps = folder.fps
         n, t0 = self.clips.shape[:2]
@@ -101,7 +112,10 @@ class ActionClips(torch.utils.data.Dataset):
         clip = self.draw.clip(index)
         video = self.clips[clip, self.draw.window(index, rng)]  # (T, 3, S, S)
         image = self.clips[int(rng.integers(n)), int(rng.integers(t0))]  # (3, S, S)
-        return {"video": video.float() / 127.5 - 1, "action": self.actions[clip], "image": image.float() / 127.5 - 1}
+        partners = self.same_look[clip]
+        same_look = self.clips[partners[int(rng.integers(len(partners)))], int(rng.integers(t0))]  # (3, S, S)
+        return {"video": video.float() / 127.5 - 1, "action": self.actions[clip], "image": image.float() / 127.5 - 1,
+                "same_look": same_look.float() / 127.5 - 1}
 
 
 class MoCoGANRecipe(PresetRecipe):
@@ -165,12 +179,13 @@ class MoCoGANRecipe(PresetRecipe):
             partner = self._on_device(dataclasses.replace(drawn, content=latents.content.cpu()))
             return self.gen(partner)  # (B, C, T, H, W)
 
-    def _pair_step(self, real_video: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    def _pair_step(self, real_video: torch.Tensor, same_look: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """One update of the identity-pair critic; its loss."""
         with self.autocast():
             fake, _, latents = self.fakes(real_video.shape[0], grad=False, rng=rng)
             partner = self.partner_clips(latents, grad=False, rng=rng)
-            real_pair = torch.cat([real_video[:, :, 0], real_video[:, :, -1]], dim=1)  # (B, 2C, H, W)
+            second = real_video[:, :, -1] if self.config.identity_pair_real == "clip" else same_look  # (B, C, H, W)
+            real_pair = torch.cat([real_video[:, :, 0], second], dim=1)  # (B, 2C, H, W)
             dp = image_discriminator_loss(self.d_pair(real_pair, rng), self.d_pair(frame_pair(fake, partner, rng), rng))
         self.opt_dp.zero_grad(set_to_none=True)
         dp.total.backward()
@@ -212,7 +227,9 @@ class MoCoGANRecipe(PresetRecipe):
         self.opt_dv.zero_grad(set_to_none=True)
         dv.total.backward()
         self.opt_dv.step()
-        pair_losses = {"D_pair": self._pair_step(real_video, rng)} if self.d_pair is not None else {}
+        pair_losses = {}
+        if self.d_pair is not None:
+            pair_losses["D_pair"] = self._pair_step(real_video, batch["same_look"].to(self.device), rng)
 
         # 3. G on fresh fakes through the discriminators (theirs frozen), with the category term.
         critics = [module for name, module in self.modules().items() if name != "G"]

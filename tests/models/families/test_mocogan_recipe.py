@@ -27,6 +27,12 @@ def test_items_are_strided_clips_with_labels_and_an_image(data: Path, tmp_path: 
     assert -1 <= float(item["video"].min()) and float(item["video"].max()) <= 1
     assert torch.equal(recipe.dataset()[7]["video"], recipe.dataset()[7]["video"])  # a pure function of i
     assert recipe.dataset().draw.stride == 2
+    clips = recipe.dataset()
+    for index in range(6):  # the same-look frame: another clip of the video's look
+        item, clip = clips[index], clips.draw.clip(index)
+        partner = [m for m in clips.same_look[clip]
+                   if any(torch.equal(item["same_look"], clips.clips[m, t].float() / 127.5 - 1) for t in range(8))]
+        assert partner and clip not in partner
 
 
 def test_training_changes_every_network_and_resumes_exactly(data: Path, tmp_path: Path) -> None:
@@ -102,7 +108,7 @@ def test_identity_pair_critic_sees_one_content_under_another_action_and_resumes(
     def recipe_for(out: Path, **values: object) -> MoCoGANRecipe:
         return MoCoGANRecipe(tiny_run_config(data, out, **{"steps": 4, "identity_pair_weight": 0.5, **values}))
 
-    probe = TrainingLoop(recipe_for(tmp_path / "one", steps=1))
+    probe = TrainingLoop(recipe_for(tmp_path / "one", steps=1, identity_pair_real="look"))  # real pairs across clips
     before = {k: v.clone() for k, v in probe.recipe.d_pair.state_dict().items()}
     assert {"D_pair", "G_pair"} <= set(probe.fit()[-1].losses)
     assert any(not torch.equal(before[k], v) for k, v in probe.recipe.d_pair.state_dict().items())
