@@ -1,13 +1,14 @@
 """MoCoGAN's training recipe (reference §3.4), driven by the generic loop (`training.loop`).
 
-Data: a clip folder of `v2v data actions` (`corpora.clip_folder`), held in memory as uint8. Item i (any i >= 0, a pure
-function of i and the seed) is a real video of `num_frames` frames taken every `frame_stride`-th frame from a random
-start of a clip (stride 1 when the clip is too short), resized to the model's size, with its action label, and one
-real image drawn uniformly from all frames of the corpus. Per iteration: D_I, then D_V (with the category head on
-the real labels), then G (image + video adversarial terms and the "InfoGAN" category term on the requested labels),
-each on fresh fakes. Adam lr 2e-4, betas (0.5, 0.999), weight decay 1e-5, separately for G, D_I and D_V. Every
-random draw of step s (latents, fake frame picks, instance noise) comes from a generator seeded with (seed, s), so a
-resumed run repeats exactly what an uninterrupted one does.
+Data: a clip folder of `v2v data actions` (`corpora.clip_folder`), held in memory as uint8. Item i (any i >= 0, a
+pure function of i and the seed) is a real video of `num_frames` frames taken every `frame_stride`-th frame from a
+random start of a clip (stride 1 when the clip is too short), resized to the model's size, with its action label,
+one real image drawn uniformly from all frames of the corpus, and a frame of another clip of the same look. Per
+iteration: D_I, then D_V (with the category head on the real labels), then G (image + video adversarial terms and
+the "InfoGAN" category term on the requested labels), each on fresh fakes; with `identity_pair_weight` > 0 (ours) an
+identity-pair critic trains after D_V and G gets its term too. Adam lr 2e-4, betas (0.5, 0.999), weight decay 1e-5,
+separately for G, D_I and D_V. Every random draw of step s (latents, fake frame picks, instance noise) comes from a
+generator seeded with (seed, s), so a resumed run repeats exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -65,13 +66,13 @@ class MoCoGANRunConfig(PresetRunConfig):
     frame_stride: int = 2
     """Real clips take every frame_stride-th frame (reference: 2); stride 1 when a clip is too short."""
     category_weight: float = 1.0
+    """Weight of G's category cross-entropy (the paper: 1; ours to trade realism for action control)."""
     identity_pair_weight: float = 0.0
     """Ours (0 = off, the paper): weight of G's term against an identity-pair critic (`IdentityPairDiscriminator`),
     trained on two frames of one real clip against frames of two fakes that share z_C but not the action or motion."""
     identity_pair_real: PairSource = "clip"
     """Where the identity-pair critic's real pairs come from: "clip" (two times of one clip: one scene, one action) or
     "look" (a frame of the clip and one of another clip of the same look: other action, other background)."""
-    """Weight of G's category cross-entropy (the paper: 1; ours to trade realism for action control)."""
     instance_noise_decay_steps: int = 0
     """When > 0, the discriminators' instance noise falls linearly from the preset's std to 0 over this many steps of
     the run (then stays off); 0: constant (the paper)."""
