@@ -97,8 +97,10 @@ class ActionClips(torch.utils.data.Dataset):
         self.clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
         self.actions = torch.tensor([int(folder.labels[n]["action"]) for n in folder.names])  # (N,)
         looks = [int(folder.labels[n].get("look", -1)) for n in folder.names]
-        self.same_look = [[m for m, other in enumerate(looks) if other == look and m != n] or [n]
-                          for n, look in enumerate(looks)]
+        by_look: dict[int, list[int]] = {}
+        for n, look in enumerate(looks):
+            by_look.setdefault(look, []).append(n)
+        self.same_look = [[m for m in by_look[look] if m != n] or [n] for n, look in enumerate(looks)]
         self.names: list[str] = list(folder.generator.get("actions", []))
         self.fps = folder.fps
         n, t0 = self.clips.shape[:2]
@@ -176,9 +178,8 @@ class MoCoGANRecipe(PresetRecipe):
             labels = latents.category.argmax(dim=1).cpu()  # (B,)
             other = (labels + torch.randint(1, m.num_categories, (batch,), generator=rng)) % m.num_categories
         with torch.set_grad_enabled(grad):
-            drawn = self.gen.sample_latents(batch, m.num_frames, rng, other)
-            partner = self._on_device(dataclasses.replace(drawn, content=latents.content.cpu()))
-            return self.gen(partner)  # (B, C, T, H, W)
+            drawn = self._on_device(self.gen.sample_latents(batch, m.num_frames, rng, other))
+            return self.gen(dataclasses.replace(drawn, content=latents.content))  # (B, C, T, H, W)
 
     def _pair_step(self, real_video: torch.Tensor, same_look: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """One update of the identity-pair critic; its loss."""
