@@ -101,6 +101,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                          help="person-centred crops: the camera follows the figure, which fills most of the frame")
     actions.add_argument("--plain", action="store_true",
                          help="one plain wall and floor behind every clip (default: a random textured background)")
+    actions.add_argument("--paired-scenes", action="store_true",
+                         help="each clip shares its background with another clip of its look doing another action "
+                              "(labels get a `scene` id; MoCoGAN's identity_pair_real=scene)")
     actions.add_argument("--pose", action="store_true", help="also write BODY_25 keypoints (OpenPose JSON)")
     actions.add_argument("--seed", type=int, default=0)
     actions.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
@@ -154,7 +157,8 @@ def _run_clip_corpus(args: argparse.Namespace) -> dict[str, object]:
     height, width = parse_size(args.size if "x" in args.size.lower() else f"{args.size}x{args.size}")
     spec = ActionsSpec(height=height, width=width, frames=args.frames, looks=args.looks, heldout=args.heldout,
                        looks_seed=args.looks_seed, static_camera=not (args.pan or args.track),
-                       track_figure=args.track, plain_backdrop=args.plain)
+                       track_figure=args.track, plain_backdrop=args.plain,
+                       paired_scenes=args.paired_scenes)
     with tqdm(total=total, unit="clip", desc="actions") as bar:
         return write_actions_dataset(args.out, spec, args.train_clips, args.test_clips, args.seed,
                                      workers=args.workers, pose=args.pose, progress=bar.update,

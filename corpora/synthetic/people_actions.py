@@ -13,6 +13,8 @@ of models that know their subjects, such as VideoVAE's identity attribute (the p
 subject's videos). Item i shows
 action i mod A and look (i div A) mod L of its split's looks, so every A·L consecutive items cover each pair once.
 Frames are rendered at `supersample` times the size and area-averaged down (no aliasing of stripes and checks).
+With `paired_scenes` the A clips of one look are split into scenes of two clips (a seeded pairing of the actions): the
+two clips of a scene share their background, so a scene shows one person in one place doing two actions.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class ActionsSpec:
     (with a moving camera) makes person-centred crops instead, like the Weizmann crops VideoVAE trains on: the
     camera follows the figure exactly, which stays centred and fills most of the frame height. `plain_backdrop`
     puts every clip in front of one plain wall and floor (Weizmann's single scene) instead of a random textured
-    background per clip."""
+    background per clip. `paired_scenes` (for the identity-pair critic of MoCoGAN, ours): every clip shares its
+    background with one other clip of its look doing another action (`scene_of`)."""
 
     height: int = 64
     width: int = 64
@@ -70,6 +73,7 @@ class ActionsSpec:
     turn_probability: float = 0.5
     track_figure: bool = False
     plain_backdrop: bool = False
+    paired_scenes: bool = False
 
     def __post_init__(self) -> None:
         if self.track_figure and self.static_camera:
@@ -132,9 +136,11 @@ def sample_action_motion(rng: np.random.Generator, action: str, spec: ActionsSpe
 
 
 def people_action_clip(
-    rng_or_seed: np.random.Generator | int | Sequence[int], action: str | int, look: int, spec: ActionsSpec
+    rng_or_seed: np.random.Generator | int | Sequence[int], action: str | int, look: int, spec: ActionsSpec,
+    scene_background: Background | None = None,
 ) -> ActionClip:
-    """Render one clip of look `look` doing `action` (a name or an index into ACTIONS) over a random background."""
+    """Render one clip of look `look` doing `action` (a name or an index into ACTIONS) over a random background
+    (`scene_background` when given, unless the spec's plain backdrop; the rng's draws are the same either way)."""
     rng = rng_or_seed if isinstance(rng_or_seed, np.random.Generator) else np.random.default_rng(rng_or_seed)
     name = ACTIONS[action] if isinstance(action, int) else action
     if name not in ACTIONS:
@@ -145,6 +151,8 @@ def people_action_clip(
     k = spec.supersample
     rh, rw = spec.height * k, spec.width * k
     background = sample_background(rng)  # drawn either way, so the other draws do not depend on the backdrop
+    if scene_background is not None:
+        background = scene_background
     if spec.plain_backdrop:
         background = PLAIN_BACKDROP
     background = replace(background, scale=background.scale * rh / 256)  # pattern size relative to the frame
@@ -169,7 +177,24 @@ def action_item(spec: ActionsSpec, seed: int, split: str, index: int) -> ActionC
     from default_rng([seed, split, index]); a pure function of its arguments."""
     looks = look_ids(spec, split)
     rng = np.random.default_rng([seed, SPLITS[split], index])
-    return people_action_clip(rng, index % len(ACTIONS), looks[(index // len(ACTIONS)) % len(looks)], spec)
+    scene = None
+    if spec.paired_scenes:
+        scene_rng = np.random.default_rng([seed, SPLITS[split], SCENE_STREAM, 1, scene_of(seed, split, index)])
+        scene = sample_background(scene_rng)
+    return people_action_clip(rng, index % len(ACTIONS), looks[(index // len(ACTIONS)) % len(looks)], spec, scene)
+
+
+SCENE_STREAM = 1_000_003
+"""Key of the scene backgrounds' random streams (apart from the items' [seed, split, index])."""
+
+
+def scene_of(seed: int, split: str, index: int) -> int:
+    """The scene of item `index` with `paired_scenes`: items A·g .. A·g + A − 1 (one look) are paired by a seeded
+    permutation of the actions; both items of a pair (the last one alone when A is odd) get the same id."""
+    group, action = divmod(index, len(ACTIONS))
+    pairing = np.random.default_rng([seed, SPLITS[split], SCENE_STREAM, 0, group])
+    order = [int(a) for a in pairing.permutation(len(ACTIONS))]
+    return group * len(ACTIONS) + order.index(action) // 2
 
 
 class PeopleActionsDataset(Dataset):
@@ -207,7 +232,10 @@ def _write_one(args: tuple[Path, ActionsSpec, int, str, int, bool]) -> tuple[str
     clip = action_item(spec, seed, split, index)
     name = clip_name(split, index)
     write_clip(out, split, name, clip.frames, clip.keypoints if pose else None)
-    return name, split, {"action": clip.action, "look": clip.look, "index": index}
+    labels: Labels = {"action": clip.action, "look": clip.look, "index": index}
+    if spec.paired_scenes:
+        labels["scene"] = scene_of(seed, split, index)
+    return name, split, labels
 
 
 def write_actions_dataset(

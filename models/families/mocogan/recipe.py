@@ -3,7 +3,8 @@
 Data: a clip folder of `v2v data actions` (`corpora.clip_folder`), held in memory as uint8. Item i (any i >= 0, a
 pure function of i and the seed) is a real video of `num_frames` frames taken every `frame_stride`-th frame from a
 random start of a clip (stride 1 when the clip is too short), resized to the model's size, with its action label,
-one real image drawn uniformly from all frames of the corpus, and a frame of another clip of the same look. Per
+one real image drawn uniformly from all frames of the corpus, and a frame of a partner clip (another clip of the same
+look, or of the same scene: `identity_pair_real`). Per
 iteration: D_I, then D_V (with the category head on the real labels), then G (image + video adversarial terms and
 the "InfoGAN" category term on the requested labels), each on fresh fakes; with `identity_pair_weight` > 0 (ours) an
 identity-pair critic trains after D_V and G gets its term too. Adam lr 2e-4, betas (0.5, 0.999), weight decay 1e-5,
@@ -49,7 +50,7 @@ MAX_SERVED_FRAMES = 64
 
 
 NoisedDiscriminators = Literal["both", "image", "video"]
-PairSource = Literal["clip", "look"]
+PairSource = Literal["clip", "look", "scene"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,10 @@ class MoCoGANRunConfig(PresetRunConfig):
     """Ours (0 = off, the paper): weight of G's term against an identity-pair critic (`IdentityPairDiscriminator`),
     trained on two frames of one real clip against frames of two fakes that share z_C but not the action or motion."""
     identity_pair_real: PairSource = "clip"
-    """Where the identity-pair critic's real pairs come from: "clip" (two times of one clip: one scene, one action) or
-    "look" (a frame of the clip and one of another clip of the same look: other action, other background)."""
+    """Where the identity-pair critic's real pairs come from: "clip" (two times of one clip: one scene, one action),
+    "look" (a frame of the clip and one of another clip of the same look: other action, other background) or "scene"
+    (the other clip of the clip's scene: the same look and background, another action; data written with
+    `v2v data actions --paired-scenes`)."""
     instance_noise_decay_steps: int = 0
     """When > 0, the discriminators' instance noise falls linearly from the preset's std to 0 over this many steps of
     the run (then stays off); 0: constant (the paper)."""
@@ -85,22 +88,25 @@ class MoCoGANRunConfig(PresetRunConfig):
         if self.instance_noise_on not in get_args(NoisedDiscriminators):
             raise ValueError(f"instance_noise_on must be both, image or video, got {self.instance_noise_on!r}")
         if self.identity_pair_real not in get_args(PairSource):
-            raise ValueError(f"identity_pair_real must be clip or look, got {self.identity_pair_real!r}")
+            raise ValueError(f"identity_pair_real must be clip, look or scene, got {self.identity_pair_real!r}")
 
 
 class ActionClips(torch.utils.data.Dataset):
     """A clip folder in memory; item i: {"video": (T, 3, S, S) in [-1, 1], "action": (), "image": (3, S, S),
-    "same_look": (3, S, S), a frame of another clip of the video's look (the clip itself when it is the look's only
-    one)}."""
+    "partner": (3, S, S), a frame of another clip with the video's `partners_by` label, "look" or "scene" (the clip
+    itself when no other has it)}."""
 
-    def __init__(self, root: str, split: str, size: int, frames: int, stride: int, seed: int) -> None:
+    def __init__(self, root: str, split: str, size: int, frames: int, stride: int, seed: int,
+                 partners_by: str = "look") -> None:
         self.clips, folder = load_rgb_clips(Path(root), split, size)  # (N, T0, 3, S, S) uint8
         self.actions = torch.tensor([int(folder.labels[n]["action"]) for n in folder.names])  # (N,)
-        looks = [int(folder.labels[n].get("look", -1)) for n in folder.names]
-        by_look: dict[int, list[int]] = {}
-        for n, look in enumerate(looks):
-            by_look.setdefault(look, []).append(n)
-        self.same_look = [[m for m in by_look[look] if m != n] or [n] for n, look in enumerate(looks)]
+        if partners_by == "scene" and any("scene" not in folder.labels[n] for n in folder.names):
+            raise ValueError(f"{root} has no scene labels: write it with `v2v data actions --paired-scenes`")
+        keys = [int(folder.labels[n].get(partners_by, -1)) for n in folder.names]
+        by_key: dict[int, list[int]] = {}
+        for n, key in enumerate(keys):
+            by_key.setdefault(key, []).append(n)
+        self.partners = [[m for m in by_key[key] if m != n] or [n] for n, key in enumerate(keys)]
         self.names: list[str] = list(folder.generator.get("actions", []))
         self.fps = folder.fps
         n, t0 = self.clips.shape[:2]
@@ -115,10 +121,10 @@ class ActionClips(torch.utils.data.Dataset):
         clip = self.draw.clip(index)
         video = self.clips[clip, self.draw.window(index, rng)]  # (T, 3, S, S)
         image = self.clips[int(rng.integers(n)), int(rng.integers(t0))]  # (3, S, S)
-        partners = self.same_look[clip]
-        same_look = self.clips[partners[int(rng.integers(len(partners)))], int(rng.integers(t0))]  # (3, S, S)
+        partners = self.partners[clip]
+        partner = self.clips[partners[int(rng.integers(len(partners)))], int(rng.integers(t0))]  # (3, S, S)
         return {"video": video.float() / 127.5 - 1, "action": self.actions[clip], "image": image.float() / 127.5 - 1,
-                "same_look": same_look.float() / 127.5 - 1}
+                "partner": partner.float() / 127.5 - 1}
 
 
 class MoCoGANRecipe(PresetRecipe):
@@ -132,7 +138,8 @@ class MoCoGANRecipe(PresetRecipe):
         self.config = c = config
         self.model_config = m = model_config_from_preset(PRESETS, c.preset, c.overrides, MoCoGANConfig, self.family)
         self._setup_run(c)
-        self._dataset = ActionClips(c.data, c.split, m.image_size, m.num_frames, c.frame_stride, c.seed)
+        partners_by = "scene" if c.identity_pair_real == "scene" else "look"
+        self._dataset = ActionClips(c.data, c.split, m.image_size, m.num_frames, c.frame_stride, c.seed, partners_by)
         classes = int(self._dataset.actions.max()) + 1
         if m.num_categories and classes > m.num_categories:
             raise ValueError(f"{c.data} has {classes} actions, the preset models {m.num_categories}")
@@ -181,12 +188,12 @@ class MoCoGANRecipe(PresetRecipe):
             drawn = self._on_device(self.gen.sample_latents(batch, m.num_frames, rng, other))
             return self.gen(dataclasses.replace(drawn, content=latents.content))  # (B, C, T, H, W)
 
-    def _pair_step(self, real_video: torch.Tensor, same_look: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    def _pair_step(self, real_video: torch.Tensor, partner_frame: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """One update of the identity-pair critic; its loss."""
         with self.autocast():
             fake, _, latents = self.fakes(real_video.shape[0], grad=False, rng=rng)
             partner = self.partner_clips(latents, grad=False, rng=rng)
-            second = real_video[:, :, -1] if self.config.identity_pair_real == "clip" else same_look  # (B, C, H, W)
+            second = real_video[:, :, -1] if self.config.identity_pair_real == "clip" else partner_frame  # (B, C, H, W)
             real_pair = torch.cat([real_video[:, :, 0], second], dim=1)  # (B, 2C, H, W)
             dp = image_discriminator_loss(self.d_pair(real_pair, rng), self.d_pair(frame_pair(fake, partner, rng), rng))
         self.opt_dp.zero_grad(set_to_none=True)
@@ -231,7 +238,7 @@ class MoCoGANRecipe(PresetRecipe):
         self.opt_dv.step()
         pair_losses = {}
         if self.d_pair is not None:
-            pair_losses["D_pair"] = self._pair_step(real_video, batch["same_look"].to(self.device), rng)
+            pair_losses["D_pair"] = self._pair_step(real_video, batch["partner"].to(self.device), rng)
 
         # 3. G on fresh fakes through the discriminators (theirs frozen), with the category term.
         critics = [module for name, module in self.modules().items() if name != "G"]

@@ -23,6 +23,7 @@ from corpora.synthetic.people_actions import (
     look_appearance,
     look_ids,
     people_action_clip,
+    scene_of,
     write_actions_dataset,
 )
 
@@ -128,6 +129,31 @@ def test_plain_backdrop_is_the_same_behind_every_clip() -> None:
     assert not np.array_equal(textured.frames[0][background], b.frames[0][background])
     # the backdrop replaces only the background draw: the figure's motion is the same as on a textured one
     assert np.allclose(textured.keypoints, b.keypoints)
+
+
+def test_paired_scenes_share_a_background_between_two_actions_of_one_look(tmp_path: Path) -> None:
+    paired = ActionsSpec(height=32, width=32, frames=4, looks=8, heldout=2, supersample=1, paired_scenes=True)
+    scenes = [scene_of(0, "train", i) for i in range(24)]
+    pairings = set()
+    for group in range(6):  # the four clips of a look (one per action): two scenes of two clips
+        own = scenes[4 * group: 4 * group + 4]
+        assert sorted(own.count(s) for s in set(own)) == [2, 2]
+        pairings.add(frozenset(frozenset(a for a in range(4) if own[a] == s) for s in set(own)))
+    assert len(pairings) > 1  # which actions share a scene is drawn per look
+    first = scenes.index(scenes[0], 1)
+    a, b = action_item(paired, 0, "train", 0), action_item(paired, 0, "train", first)
+    assert a.look == b.look and a.action != b.action
+    background = ~a.figure[0] & ~b.figure[0]  # (H, W)
+    background[int(0.85 * 32):] = False  # the floor line's height varies with the clip's ground
+    assert np.array_equal(a.frames[0][background], b.frames[0][background])
+    other = next(i for i in range(4) if scenes[i] != scenes[0])
+    assert not np.array_equal(action_item(paired, 0, "train", other).frames[0][background], a.frames[0][background])
+    # without the option the clip's motion is the same: only the background is the scene's
+    alone = action_item(replace(paired, paired_scenes=False), 0, "train", first)
+    assert np.allclose(alone.keypoints, b.keypoints)
+    write_actions_dataset(tmp_path, paired, 8, 4)
+    labels = json.loads((tmp_path / "dataset.json").read_text())["clips"]
+    assert [labels[f"train_actions_{i:06d}"]["scene"] for i in range(8)] == scenes[:8]
 
 
 def test_supersampled_clips_keep_keypoints_in_output_pixels() -> None:

@@ -11,9 +11,9 @@ TINY = {"num_categories": 4}
 """mocogan-tiny models 3 classes; the people corpus has 4 actions."""
 
 
-def tiny_actions(root: Path, train: int = 24, test: int = 8) -> Path:
+def tiny_actions(root: Path, train: int = 24, test: int = 8, paired_scenes: bool = False) -> Path:
     """A 16x16, 8-frame people-actions folder (looks 0..5 train, 6..7 held out)."""
-    spec = ActionsSpec(height=16, width=16, frames=8, looks=8, heldout=2, supersample=1)
+    spec = ActionsSpec(height=16, width=16, frames=8, looks=8, heldout=2, supersample=1, paired_scenes=paired_scenes)
     write_actions_dataset(root, spec, train, test, seed=0)
     return root
 

@@ -4,6 +4,7 @@ resumes exactly, sample grids, metadata that exports a generate card, the CLI's 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,27 @@ def test_items_are_strided_clips_with_labels_and_an_image(data: Path, tmp_path: 
     assert torch.equal(recipe.dataset()[7]["video"], recipe.dataset()[7]["video"])  # a pure function of i
     assert recipe.dataset().draw.stride == 2
     clips = recipe.dataset()
-    for index in range(6):  # the same-look frame: another clip of the video's look
+    for index in range(6):  # the partner frame: another clip of the video's look
         item, clip = clips[index], clips.draw.clip(index)
-        partner = [m for m in clips.same_look[clip]
-                   if any(torch.equal(item["same_look"], clips.clips[m, t].float() / 127.5 - 1) for t in range(8))]
+        partner = [m for m in clips.partners[clip]
+                   if any(torch.equal(item["partner"], clips.clips[m, t].float() / 127.5 - 1) for t in range(8))]
         assert partner and clip not in partner
+
+
+def test_scene_partners_are_the_other_clip_of_the_scene(data: Path, tmp_path: Path) -> None:
+    """`identity_pair_real="scene"`: the partner frame comes from the clip's scene partner (same look and background,
+    another action); data without scene labels is refused."""
+    scenes = tiny_actions(tmp_path / "scenes", train=8, test=4, paired_scenes=True)
+    clips = MoCoGANRecipe(tiny_run_config(scenes, tmp_path / "run", steps=1, identity_pair_real="scene")).dataset()
+    labels = json.loads((scenes / "dataset.json").read_text())["clips"]
+    names = sorted(n for n in labels if n.startswith("train"))
+    for clip, partners in enumerate(clips.partners):
+        assert len(partners) == 1 and partners[0] != clip
+        mine, theirs = labels[names[clip]], labels[names[partners[0]]]
+        assert mine["scene"] == theirs["scene"] and mine["look"] == theirs["look"]
+        assert mine["action"] != theirs["action"]
+    with pytest.raises(ValueError, match="paired-scenes"):
+        MoCoGANRecipe(tiny_run_config(data, tmp_path / "plain", steps=1, identity_pair_real="scene")).dataset()
 
 
 def test_training_changes_every_network_and_resumes_exactly(data: Path, tmp_path: Path) -> None:
