@@ -173,4 +173,4 @@ def run(args: argparse.Namespace) -> int:
         distributed.stop(finished)
     if loop.cluster.is_main:
         sys.stdout.write(f"trained {loop.step} steps; next: v2v export {config.out} --name MODEL_NAME\n")
-    return 0
+    return distributed.leave(loop.cluster, 0)

@@ -18,7 +18,9 @@ on GPUs, for every family's recipe, without the recipe knowing.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +81,19 @@ def stop(finished: bool = True) -> None:
         if finished:
             dist.barrier()
         dist.destroy_process_group()
+
+
+def leave(cluster: Cluster, code: int) -> int:
+    """A rank of a data-parallel run ends its process here, once its work is written: logging and stdio are flushed,
+    then `os._exit(code)` skips the interpreter's teardown, in which gloo's worker threads can still abort a rank
+    that finished cleanly (SIGABRT, "terminate called without an active exception"; seen about once in 30 runs
+    under load). One process returns `code` and exits normally."""
+    if cluster.world <= 1:
+        return code
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 def shard(cluster: Cluster, batch: int) -> tuple[int, int]:

@@ -87,3 +87,4 @@ if __name__ == "__main__":
         loop.fit()
     finally:
         distributed.stop()
+    distributed.leave(loop.cluster, 0)
