@@ -104,6 +104,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     actions.add_argument("--paired-scenes", action="store_true",
                          help="each clip shares its background with another clip of its look doing another action "
                               "(labels get a `scene` id; MoCoGAN's identity_pair_real=scene)")
+    actions.add_argument("--switch", type=float, default=0.0, metavar="P",
+                         help="share of dance, wave and idle clips that change to another of them at a random frame "
+                              "(labels `then`, `switch_at`; default 0)")
+    actions.add_argument("--switch-after", type=int, default=2,
+                         help="earliest frame of such a change (default 2: after two context frames)")
     actions.add_argument("--pose", action="store_true", help="also write BODY_25 keypoints (OpenPose JSON)")
     actions.add_argument("--seed", type=int, default=0)
     actions.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
@@ -158,7 +163,8 @@ def _run_clip_corpus(args: argparse.Namespace) -> dict[str, object]:
     spec = ActionsSpec(height=height, width=width, frames=args.frames, looks=args.looks, heldout=args.heldout,
                        looks_seed=args.looks_seed, static_camera=not (args.pan or args.track),
                        track_figure=args.track, plain_backdrop=args.plain,
-                       paired_scenes=args.paired_scenes)
+                       paired_scenes=args.paired_scenes, switch_probability=args.switch,
+                       switch_after=args.switch_after)
     with tqdm(total=total, unit="clip", desc="actions") as bar:
         return write_actions_dataset(args.out, spec, args.train_clips, args.test_clips, args.seed,
                                      workers=args.workers, pose=args.pose, progress=bar.update,

@@ -15,6 +15,8 @@ action i mod A and look (i div A) mod L of its split's looks, so every A·L cons
 Frames are rendered at `supersample` times the size and area-averaged down (no aliasing of stripes and checks).
 With `paired_scenes` the A clips of one look are split into scenes of two clips (a seeded pairing of the actions): the
 two clips of a scene share their background, so a scene shows one person in one place doing two actions.
+With `switch_probability` > 0 a clip of a non-walking action takes up another non-walking action at a random frame
+(`Motion.then`): futures that the first frames do not decide, for the `predict` families.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ class ActionsSpec:
     camera follows the figure exactly, which stays centred and fills most of the frame height. `plain_backdrop`
     puts every clip in front of one plain wall and floor (Weizmann's single scene) instead of a random textured
     background per clip. `paired_scenes` (for the identity-pair critic of MoCoGAN, ours): every clip shares its
-    background with one other clip of its look doing another action (`scene_of`)."""
+    background with one other clip of its look doing another action (`scene_of`). `switch_probability`: the share
+    of dance, wave and idle clips that change to another of the three at a frame drawn from `switch_after` ..
+    frames − 1 (walkers keep walking: their speed is the placement's)."""
 
     height: int = 64
     width: int = 64
@@ -74,12 +78,17 @@ class ActionsSpec:
     track_figure: bool = False
     plain_backdrop: bool = False
     paired_scenes: bool = False
+    switch_probability: float = 0.0
+    switch_after: int = 2
 
     def __post_init__(self) -> None:
         if self.track_figure and self.static_camera:
             raise ValueError("track_figure needs a moving camera (static_camera=False)")
         if min(self.height, self.width) < 16 or self.frames < 1 or self.supersample < 1:
             raise ValueError("need height and width >= 16, frames >= 1 and supersample >= 1")
+        switching = self.switch_probability > 0
+        if not 0.0 <= self.switch_probability <= 1.0 or (switching and not 0 <= self.switch_after < self.frames):
+            raise ValueError("need switch_probability in [0, 1] and switch_after in 0..frames-1")
         if not 0 < self.heldout < self.looks:
             raise ValueError(f"heldout must be in 1..looks-1 (both splits need looks), got {self.heldout}")
 
@@ -91,6 +100,8 @@ class ActionClip:
     look: int
     keypoints: np.ndarray  # (T, 25, 3) BODY_25 [x, y, confidence] in output pixels
     figure: np.ndarray  # (T, H, W) bool: pixels the figure touches (the rest is background)
+    then: int | None = None  # the action taken up from frame `switch_at` on (`switch_probability`)
+    switch_at: int | None = None
 
 
 def look_ids(spec: ActionsSpec, split: str) -> tuple[int, ...]:
@@ -132,6 +143,12 @@ def sample_action_motion(rng: np.random.Generator, action: str, spec: ActionsSpe
     place = Placement(x0=float(w / 2 - drift / 2 + jitter), vx=float(vx),
                       ground=float(ground), scale=float(scale), pan=float(pan),
                       zoom=float(zoom), cx=w / 2, cy=h / 2)
+    if spec.switch_probability > 0 and action != "walk":  # drawn last: clips without the option are unchanged
+        switches = rng.random() < spec.switch_probability
+        then = str(rng.choice([a for a in ACTIONS if a not in ("walk", action)]))
+        switch_at = int(rng.integers(spec.switch_after, spec.frames))
+        if switches:
+            motion = replace(motion, then=then, switch_at=switch_at)
     return motion, place
 
 
@@ -169,7 +186,9 @@ def people_action_clip(
         figure[t] = (frame.owner >= 0).reshape(spec.height, k, spec.width, k).any(axis=(1, 3))  # any sub-pixel
         keypoints[t] = pose.keypoints
         keypoints[t, :, :2] = (pose.keypoints[:, :2] + 0.5) / k - 0.5  # render -> output pixel centres
-    return ActionClip(frames=frames, action=ACTIONS.index(name), look=look, keypoints=keypoints, figure=figure)
+    then = None if motion.then is None else ACTIONS.index(motion.then)
+    return ActionClip(frames=frames, action=ACTIONS.index(name), look=look, keypoints=keypoints, figure=figure,
+                      then=then, switch_at=None if then is None else motion.switch_at)
 
 
 def action_item(spec: ActionsSpec, seed: int, split: str, index: int) -> ActionClip:
@@ -235,6 +254,8 @@ def _write_one(args: tuple[Path, ActionsSpec, int, str, int, bool]) -> tuple[str
     labels: Labels = {"action": clip.action, "look": clip.look, "index": index}
     if spec.paired_scenes:
         labels["scene"] = scene_of(seed, split, index)
+    if clip.then is not None and clip.switch_at is not None:
+        labels.update(then=clip.then, switch_at=clip.switch_at)
     return name, split, labels
 
 

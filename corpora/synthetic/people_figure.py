@@ -46,6 +46,12 @@ class Motion:
     turn: float  # 0..0.45: horizontal squash of the whole figure, oscillating (turning towards the side)
     turn_freq: float
     direction: float  # +1 / -1 walking / facing direction (feet point this way)
+    then: str | None = None  # another kind taken up from frame `switch_at` on (None: one kind throughout)
+    switch_at: int = 0  # the first frame of the change; the joint angles blend over SWITCH_FRAMES frames
+
+
+SWITCH_FRAMES = 4
+"""Frames over which a motion with `then` blends its joint angles from `kind` into `then` (a smoothstep)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,18 @@ def camera_matrix(place: Placement, t: float) -> np.ndarray:
 
 
 def angles(motion: Motion, t: float) -> dict[str, float]:
-    """Absolute part angles and root offsets (figure units) at frame t."""
+    """Absolute part angles and root offsets (figure units) at frame t; a motion with `then` blends into the other
+    kind's angles (same frequency, phase and amplitude) from frame `switch_at` on."""
+    own = _kind_angles(motion, t)
+    if motion.then is None or t <= motion.switch_at:
+        return own
+    u = min(1.0, (t - motion.switch_at) / SWITCH_FRAMES)
+    w = u * u * (3 - 2 * u)  # smoothstep: no jump in angle or in angular speed at either end
+    other = _kind_angles(Motion(**{**motion.__dict__, "kind": motion.then, "then": None}), t)
+    return {k: (1 - w) * own[k] + w * other[k] for k in own}
+
+
+def _kind_angles(motion: Motion, t: float) -> dict[str, float]:
     phi = 2 * np.pi * motion.freq * t + motion.phase
     a, d = motion.amp, motion.direction
     out = {"lean": 0.0, "tilt": 0.0, "bob": 0.0, "sway": 0.0,

@@ -156,6 +156,29 @@ def test_paired_scenes_share_a_background_between_two_actions_of_one_look(tmp_pa
     assert [labels[f"train_actions_{i:06d}"]["scene"] for i in range(8)] == scenes[:8]
 
 
+def test_switching_clips_take_up_another_action_after_their_switch_frame(tmp_path: Path) -> None:
+    spec = ActionsSpec(height=32, width=32, frames=12, looks=8, heldout=2, supersample=1, switch_probability=1.0)
+    items = {i: action_item(spec, 0, "train", i) for i in range(8)}
+    for i, clip in items.items():
+        if ACTIONS[clip.action] == "walk":  # walkers keep walking
+            assert clip.then is None
+            continue
+        assert clip.then is not None and clip.switch_at is not None and 2 <= clip.switch_at < 12
+        assert clip.then != clip.action and ACTIONS[clip.then] != "walk"
+        steady = action_item(replace(spec, switch_probability=0.0), 0, "train", i)
+        t = clip.switch_at
+        assert np.array_equal(clip.frames[: t + 1], steady.frames[: t + 1])  # the same clip up to the switch
+        if t + 2 < 12:
+            assert not np.allclose(clip.keypoints[t + 2:], steady.keypoints[t + 2:])  # then another action
+    write_actions_dataset(tmp_path, spec, 8, 0)
+    labels = json.loads((tmp_path / "dataset.json").read_text())["clips"]
+    for i, clip in items.items():
+        label = labels[f"train_actions_{i:06d}"]
+        assert (label.get("then"), label.get("switch_at")) == (clip.then, clip.switch_at)
+    with pytest.raises(ValueError, match="switch"):
+        ActionsSpec(switch_probability=1.5)
+
+
 def test_supersampled_clips_keep_keypoints_in_output_pixels() -> None:
     big = people_action_clip(3, "wave", 2, ActionsSpec(height=32, width=32, frames=2, supersample=2))
     ys, xs = np.nonzero(big.figure[0])
