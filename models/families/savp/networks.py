@@ -87,6 +87,7 @@ class SavpCell(nn.Module):
         )
         self.mask_features = nn.Sequential(nn.Conv2d(g, g, 3, padding=1), instance_norm(g), nn.ReLU())
         self.num_candidates = self.num_kernels + 3
+        self.mask_logit_bound = config.mask_logit_bound
         self.masks = nn.Conv2d(g + self.num_candidates * c, self.num_candidates, 3, padding=1)
 
     def zero_states(self, first_frame: torch.Tensor) -> tuple[tuple[LstmState, ...], LstmState | None]:
@@ -125,6 +126,8 @@ class SavpCell(nn.Module):
             [warped, image[:, None], first_frame[:, None], self.scratch(d2)[:, None]], 1
         )  # (B, K + 3, C, H, W)
         logits = self.masks(torch.cat([self.mask_features(d2), candidates.flatten(1, 2)], 1))  # (B, K + 3, H, W)
+        if self.mask_logit_bound > 0:
+            logits = self.mask_logit_bound * torch.tanh(logits / self.mask_logit_bound)
         masks = torch.softmax(logits, dim=1)
         frame = (masks[:, :, None] * candidates).sum(1)  # (B, C, H, W)
         return CellOutput(frame, masks, candidates, (e0, e1, e2, d0, d1), latent_lstm)

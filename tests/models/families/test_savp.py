@@ -144,6 +144,29 @@ def test_masks_sum_to_one_over_candidates_and_output_is_their_blend() -> None:
     assert torch.equal(out.candidates[:, TINY.cdna_kernels + 1], frames[:, 0])  # the first frame
 
 
+def test_bounded_mask_logits_keep_every_candidate_alive() -> None:
+    """Ours (`mask_logit_bound`): a mask head pushed hard towards one candidate saturates the paper's softmax (the
+    others get ~0 weight and ~0 gradient); with the bound b every weight stays >= 1 / (1 + (K + 2) e^(2b))."""
+    frames = random_sequences(TINY)
+    weights = {}
+    for bound in (0.0, 2.0):
+        model = _model(dataclasses.replace(TINY, mask_logit_bound=bound))
+        with torch.no_grad():
+            model.cell.masks.bias.zero_()
+            model.cell.masks.bias[TINY.cdna_kernels] = 40.0  # "copy the current image"
+        state = model.start(frames[:, 0])
+        out = model.cell(frames[:, 1], state.first_frame, torch.randn(2, TINY.latent_dim), state.conv_lstm,
+                         state.latent_lstm)
+        weights[bound] = out.masks
+    candidates = TINY.cdna_kernels + 3
+    assert float(weights[0.0][:, TINY.cdna_kernels].min()) > 1 - 1e-6  # saturated
+    floor = 1 / (1 + (candidates - 1) * torch.exp(torch.tensor(4.0)))
+    assert float(weights[2.0].min()) >= float(floor) - 1e-6 and float(weights[2.0].min()) > 1e-3
+    assert torch.allclose(weights[2.0].sum(1), torch.ones(2, 16, 16), atol=1e-5)
+    with pytest.raises(ValueError, match="mask_logit_bound"):
+        dataclasses.replace(TINY, mask_logit_bound=-1.0)
+
+
 def test_cdna_kernels_normalised_and_identity_kernel_copies_the_image() -> None:
     kernels = normalise_cdna_kernels(torch.randn(3, 4, 5, 5))
     assert (kernels > 0).all() and torch.allclose(kernels.sum((2, 3)), torch.ones(3, 4))
