@@ -102,6 +102,7 @@ class ActionClip:
     figure: np.ndarray  # (T, H, W) bool: pixels the figure touches (the rest is background)
     then: int | None = None  # the action taken up from frame `switch_at` on (`switch_probability`)
     switch_at: int | None = None
+    scene: int | None = None  # `paired_scenes`: the id shared with the other clip of its scene (`scene_of`)
 
 
 def look_ids(spec: ActionsSpec, split: str) -> tuple[int, ...]:
@@ -196,11 +197,12 @@ def action_item(spec: ActionsSpec, seed: int, split: str, index: int) -> ActionC
     from default_rng([seed, split, index]); a pure function of its arguments."""
     looks = look_ids(spec, split)
     rng = np.random.default_rng([seed, SPLITS[split], index])
-    scene = None
-    if spec.paired_scenes:
-        scene_rng = np.random.default_rng([seed, SPLITS[split], SCENE_STREAM, 1, scene_of(seed, split, index)])
-        scene = sample_background(scene_rng)
-    return people_action_clip(rng, index % len(ACTIONS), looks[(index // len(ACTIONS)) % len(looks)], spec, scene)
+    action, look = index % len(ACTIONS), looks[(index // len(ACTIONS)) % len(looks)]
+    if not spec.paired_scenes:
+        return people_action_clip(rng, action, look, spec)
+    scene = scene_of(seed, split, index)
+    background = sample_background(np.random.default_rng([seed, SPLITS[split], SCENE_STREAM, 1, scene]))
+    return replace(people_action_clip(rng, action, look, spec, background), scene=scene)
 
 
 SCENE_STREAM = 1_000_003
@@ -252,8 +254,8 @@ def _write_one(args: tuple[Path, ActionsSpec, int, str, int, bool]) -> tuple[str
     name = clip_name(split, index)
     write_clip(out, split, name, clip.frames, clip.keypoints if pose else None)
     labels: Labels = {"action": clip.action, "look": clip.look, "index": index}
-    if spec.paired_scenes:
-        labels["scene"] = scene_of(seed, split, index)
+    if clip.scene is not None:
+        labels["scene"] = clip.scene
     if clip.then is not None and clip.switch_at is not None:
         labels.update(then=clip.then, switch_at=clip.switch_at)
     return name, split, labels

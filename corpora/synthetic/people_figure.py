@@ -10,7 +10,7 @@ is how the renderer gets exact flow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -97,7 +97,7 @@ def angles(motion: Motion, t: float) -> dict[str, float]:
         return own
     u = min(1.0, (t - motion.switch_at) / SWITCH_FRAMES)
     w = u * u * (3 - 2 * u)  # smoothstep: no jump in angle or in angular speed at either end
-    other = _kind_angles(Motion(**{**motion.__dict__, "kind": motion.then, "then": None}), t)
+    other = _kind_angles(replace(motion, kind=motion.then, then=None), t)
     return {k: (1 - w) * own[k] + w * other[k] for k in own}
 
 

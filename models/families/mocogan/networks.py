@@ -220,9 +220,9 @@ class ImageDiscriminator(_NoisyConvStack):
 
 class IdentityPairDiscriminator(ImageDiscriminator):
     """Ours (training only, not in the paper): D_I's layout on two frames stacked on channels, (B, 2C, H, W) → patch
-    logits. Real pairs show one person twice (two times of one real clip, or two clips of one look: the recipe's
-    `identity_pair_real`); fake pairs are frames of two clips generated from one content code with another action
-    and motion, so G is asked to keep the look that z_C set whatever the action and motion do."""
+    logits. Real pairs show one person twice (two times of one real clip, or two clips of one look or of one scene: the
+    recipe's `identity_pair_real`); fake pairs are frames of two clips generated from one content code with another
+    action and motion, so G is asked to keep the look that z_C set whatever the action and motion do."""
 
     def __init__(self, config: MoCoGANConfig) -> None:
         super().__init__(dataclasses.replace(config, channels=2 * config.channels))

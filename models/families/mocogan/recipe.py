@@ -1,15 +1,15 @@
 """MoCoGAN's training recipe (reference §3.4), driven by the generic loop (`training.loop`).
 
-Data: a clip folder of `v2v data actions` (`corpora.clip_folder`), held in memory as uint8. Item i (any i >= 0, a
-pure function of i and the seed) is a real video of `num_frames` frames taken every `frame_stride`-th frame from a
-random start of a clip (stride 1 when the clip is too short), resized to the model's size, with its action label,
-one real image drawn uniformly from all frames of the corpus, and a frame of a partner clip (another clip of the same
-look, or of the same scene: `identity_pair_real`). Per
-iteration: D_I, then D_V (with the category head on the real labels), then G (image + video adversarial terms and
-the "InfoGAN" category term on the requested labels), each on fresh fakes; with `identity_pair_weight` > 0 (ours) an
-identity-pair critic trains after D_V and G gets its term too. Adam lr 2e-4, betas (0.5, 0.999), weight decay 1e-5,
-separately for G, D_I and D_V. Every random draw of step s (latents, fake frame picks, instance noise) comes from a
-generator seeded with (seed, s), so a resumed run repeats exactly what an uninterrupted one does.
+Data: a clip folder of `v2v data actions` (`corpora.clip_folder`), held in memory as uint8. Item i (any i >= 0, a pure
+function of i and the seed) is a real video of `num_frames` frames taken every `frame_stride`-th frame from a random
+start of a clip (stride 1 when the clip is too short), resized to the model's size, with its action label, one real
+image drawn uniformly from all frames of the corpus, and a frame of a partner clip (another clip of the same look, or of
+the same scene: `identity_pair_real`). Per iteration: D_I, then D_V (with the category head on the real labels), then G
+(image + video adversarial terms and the "InfoGAN" category term on the requested labels), each on fresh fakes; with
+`identity_pair_weight` > 0 (ours) an identity-pair critic trains after D_V and G gets its term too. Adam lr 2e-4, betas
+(0.5, 0.999), weight decay 1e-5, separately for G, D_I and D_V. Every random draw of step s (latents, fake frame picks,
+instance noise) comes from a generator seeded with (seed, s), so a resumed run repeats exactly what an uninterrupted one
+does.
 """
 
 from __future__ import annotations
