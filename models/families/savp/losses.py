@@ -2,7 +2,7 @@
 
 Generator (the `savp` variant; weights from the config, so the ablations reuse the same code):
 
-    L_G = l1_weight · mean|x̂^enc - x|  +  λ_KL(step) · mean_{t,b} Σ_d KL(q(z_t) ‖ N(0, 1))
+    L_G = l1_weight · mean|x̂^enc - x|  +  λ_KL(step) · mean_t max(free, mean_b Σ_d KL(q(z_t) ‖ N(0, 1)))
         + gan_weight · mean (D(x̂ clip) - 1)²  +  vae_gan_weight · mean (D_enc(x̂^enc clip) - 1)²
         + feature_matching_weight · Σ_l cosdist(F_l^{D_enc}(real clip), F_l^{D_enc}(x̂^enc clip))
 
@@ -76,6 +76,15 @@ def kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Ten
     return (-0.5 * (1 + logvar - mean**2 - logvar.exp())).sum(-1).mean()
 
 
+def kl_penalty(mean: torch.Tensor, logvar: torch.Tensor, free_nats: float) -> torch.Tensor:
+    """The KL term the generator pays: per step, max(free_nats, mean over B of Σ_d KL), then the mean over steps.
+    With free_nats 0 it equals `kl_to_standard_normal`."""
+    if mean.shape[-1] == 0:
+        return mean.new_zeros(())
+    per_step = (-0.5 * (1 + logvar - mean**2 - logvar.exp())).sum(-1).mean(0)  # (T,)
+    return per_step.clamp_min(free_nats).mean()
+
+
 def lsgan_generator_loss(fake: DiscriminatorOutput) -> torch.Tensor:
     return ((fake.logits - 1) ** 2).mean()
 
@@ -128,13 +137,14 @@ def generator_loss(
     zero = frames.new_zeros(())
     l1 = (l1_branch - frames[:, 1:]).abs().mean()
     kl = kl_to_standard_normal(output.posterior_mean, output.posterior_logvar)
+    paid_kl = kl_penalty(output.posterior_mean, output.posterior_logvar, config.kl_free_nats)
     gan = lsgan_generator_loss(prior_critique.fake) if prior_critique is not None else zero
     vae_gan = lsgan_generator_loss(posterior_critique.fake) if posterior_critique is not None else zero
     matched = posterior_critique if output.posterior_branch is not None else prior_critique
     feature_matching = cosine_feature_matching(matched.real, matched.fake) if matched is not None else zero
     total = (
         config.l1_weight * l1
-        + kl_weight_at(step, config) * kl
+        + kl_weight_at(step, config) * paid_kl
         + config.gan_weight * gan
         + config.vae_gan_weight * vae_gan
         + config.feature_matching_weight * feature_matching

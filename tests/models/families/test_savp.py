@@ -15,6 +15,7 @@ from models.families.savp.losses import (
     Critique,
     discriminator_loss,
     generator_loss,
+    kl_penalty,
     kl_to_standard_normal,
     kl_weight_at,
     learning_rate_at,
@@ -225,6 +226,22 @@ def test_kl_zero_at_prior_and_schedules() -> None:
     assert settings.learning_rate == 2e-4 and settings.betas == (0.5, 0.999)
     assert learning_rate_at(250_000, settings) == pytest.approx(1e-4) and learning_rate_at(300_000, settings) == 0
     assert optimiser_settings(PRESETS["savp-paper-deterministic"]).learning_rate == 1e-3
+
+
+def test_free_nats_spare_the_kl_below_the_floor_per_step() -> None:
+    """Ours (`kl_free_nats`): a step whose batch-mean KL is under the floor pays the floor and sends no gradient to
+    the posterior; a step above it pays its own KL, as the paper's term does."""
+    mean = torch.zeros(2, 2, 4)
+    mean[:, 1] = 1.0  # step 0: KL 0; step 1: KL 4 · 0.5 = 2 nats
+    mean.requires_grad_(True)
+    logvar = torch.zeros(2, 2, 4)
+    penalty = kl_penalty(mean, logvar, free_nats=1.0)
+    assert penalty.item() == pytest.approx((1.0 + 2.0) / 2)
+    penalty.backward()
+    assert mean.grad[:, 0].abs().sum() == 0 and mean.grad[:, 1].abs().sum() > 0
+    assert kl_penalty(mean, logvar, 0.0).item() == pytest.approx(kl_to_standard_normal(mean, logvar).item())
+    with pytest.raises(ValueError, match="kl_free_nats"):
+        dataclasses.replace(TINY, kl_free_nats=-1.0)
 
 
 def test_clips_share_windows_and_match_the_video() -> None:
