@@ -41,6 +41,11 @@ class SavpConfig:
     softmax, so no candidate's weight falls below e^(-2b) of another's and every candidate keeps a gradient. The
     paper's unbounded masks put 1.000 on one copy of the current frame within 1,000 steps on 32×32 people clips,
     after which nothing else learns (docs/models/people-future.md)."""
+    latent_shift: bool = False
+    """Ours, off in the paper: z also shifts, per channel, every map an instance norm has normalised after a z input
+    (`layers.LatentShift`). The paper tiles z and concatenates it before each convolution, which adds a constant per
+    channel that the IN right after subtracts: only the zero-padded borders carry z on, and two prior samples of a
+    trained 32×32 model differ by 1e-4 per pixel however much the posterior encodes (docs/models/people-future.md)."""
     convlstm_kernel_size: int = 5
     """Kernel of the gate convolution inside every ConvLSTM."""
     posterior_ndf: int = 64

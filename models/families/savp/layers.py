@@ -44,6 +44,24 @@ def with_latent(x: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, latent[:, :, None, None].expand(b, -1, h, w)], 1)  # (B, C + nz, h, w)
 
 
+class LatentShift(nn.Module):
+    """Ours: a per-channel offset from z, added after an instance norm, so that z reaches every pixel. A tiled z
+    concatenated before a convolution adds a constant per channel, which the IN that follows subtracts (only the
+    zero-padded borders keep a trace of z)."""
+
+    def __init__(self, latent_dim: int, channels: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(latent_dim, channels)
+
+    def forward(self, x: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        return x + self.dense(latent)[:, :, None, None]  # (B, C, h, w)
+
+
+def maybe_shift(shift: LatentShift | None, x: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+    """x + the shift of z where the model has one, else x."""
+    return x if shift is None else shift(x, latent)
+
+
 class ConvPool(nn.Module):
     """k×k "same" conv (with bias) then 2×2 average pooling: halves H and W."""
 
@@ -67,24 +85,27 @@ class UpConv(nn.Module):
 
 
 class ConvLstm(nn.Module):
-    """Gates from one bias-free conv over [input ⊕ z, h] and one IN over all 4F maps; c' = c·σ(f+1) + σ(i)·tanh(j),
-    c' ← IN(c'), h' = tanh(c')·σ(o)."""
+    """Gates from one bias-free conv over [input ⊕ z, h] and one IN over all 4F maps (plus, with `latent_shift`,
+    z's offset); c' = c·σ(f+1) + σ(i)·tanh(j), c' ← IN(c'), h' = tanh(c')·σ(o)."""
 
-    def __init__(self, input_channels: int, features: int, kernel_size: int) -> None:
+    def __init__(self, input_channels: int, features: int, kernel_size: int, latent_shift: int = 0) -> None:
         super().__init__()
         self.features = features
         self.gates = nn.Conv2d(
             input_channels + features, 4 * features, kernel_size, padding=kernel_size // 2, bias=False
         )
         self.gate_norm = instance_norm(4 * features)
+        self.gate_shift = LatentShift(latent_shift, 4 * features) if latent_shift else None
         self.cell_norm = instance_norm(features)
 
     def zero_state(self, batch: int, height: int, width: int, like: torch.Tensor) -> LstmState:
         zeros = like.new_zeros(batch, self.features, height, width)
         return LstmState(zeros, zeros.clone())
 
-    def forward(self, x: torch.Tensor, state: LstmState) -> LstmState:
+    def forward(self, x: torch.Tensor, state: LstmState, latent: torch.Tensor | None = None) -> LstmState:
         gates = self.gate_norm(self.gates(torch.cat([x, state.h], 1)))  # (B, 4F, h, w)
+        if self.gate_shift is not None and latent is not None:
+            gates = self.gate_shift(gates, latent)
         i, j, f, o = gates.chunk(4, dim=1)  # each (B, F, h, w)
         c = self.cell_norm(state.c * torch.sigmoid(f + 1.0) + torch.sigmoid(i) * torch.tanh(j))
         return LstmState(torch.tanh(c) * torch.sigmoid(o), c)

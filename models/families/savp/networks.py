@@ -28,28 +28,35 @@ from models.families.savp.layers import (
     ConvLstm,
     ConvPool,
     LatentLstm,
+    LatentShift,
     LstmState,
     UpConv,
     apply_cdna,
     init_savp_weights,
     instance_norm,
+    maybe_shift,
     normalise_cdna_kernels,
     with_latent,
 )
 
 
 class RecurrentStage(nn.Module):
-    """[conv_pool | up_conv](x ⊕ z) → IN → ReLU → ConvLSTM(· ⊕ z)."""
+    """[conv_pool | up_conv](x ⊕ z) → IN (+ z's offset) → ReLU → ConvLSTM(· ⊕ z)."""
 
-    def __init__(self, resample: nn.Module, features: int, latent_dim: int, lstm_kernel: int) -> None:
+    def __init__(
+        self, resample: nn.Module, features: int, latent_dim: int, lstm_kernel: int, latent_shift: bool
+    ) -> None:
         super().__init__()
+        shift_dim = latent_dim if latent_shift else 0
         self.resample = resample
         self.norm = instance_norm(features)
-        self.lstm = ConvLstm(features + latent_dim, features, lstm_kernel)
+        self.shift = LatentShift(latent_dim, features) if shift_dim else None
+        self.lstm = ConvLstm(features + latent_dim, features, lstm_kernel, latent_shift=shift_dim)
 
     def forward(self, x: torch.Tensor, latent: torch.Tensor, state: LstmState) -> LstmState:
-        y = torch.relu(self.norm(self.resample(with_latent(x, latent))))  # (B, F, h, w)
-        return self.lstm(with_latent(y, latent), state)
+        y = self.norm(self.resample(with_latent(x, latent)))  # (B, F, h, w)
+        y = torch.relu(maybe_shift(self.shift, y, latent))
+        return self.lstm(with_latent(y, latent), state, latent)
 
 
 class CellOutput(NamedTuple):
@@ -67,17 +74,19 @@ class SavpCell(nn.Module):
         super().__init__()
         c, g, nz, k = config.image_channels, config.ngf, config.latent_dim, config.convlstm_kernel_size
         self.latent_lstm = LatentLstm(nz) if nz else None
+        shift = config.latent_shift and nz > 0
         self.stages = nn.ModuleList(
             [
-                RecurrentStage(ConvPool(2 * c + nz, g, 5), g, nz, k),  # e0: (B, g, H/2, W/2)
-                RecurrentStage(ConvPool(g + nz, 2 * g, 3), 2 * g, nz, k),  # e1: (B, 2g, H/4, W/4)
-                RecurrentStage(ConvPool(2 * g + nz, 4 * g, 3), 4 * g, nz, k),  # e2: (B, 4g, H/8, W/8)
-                RecurrentStage(UpConv(4 * g + nz, 2 * g, 3), 2 * g, nz, k),  # d0: (B, 2g, H/4, W/4)
-                RecurrentStage(UpConv(4 * g + nz, g, 3), g, nz, k),  # d1 on [d0, e1]: (B, g, H/2, W/2)
+                RecurrentStage(ConvPool(2 * c + nz, g, 5), g, nz, k, shift),  # e0: (B, g, H/2, W/2)
+                RecurrentStage(ConvPool(g + nz, 2 * g, 3), 2 * g, nz, k, shift),  # e1: (B, 2g, H/4, W/4)
+                RecurrentStage(ConvPool(2 * g + nz, 4 * g, 3), 4 * g, nz, k, shift),  # e2: (B, 4g, H/8, W/8)
+                RecurrentStage(UpConv(4 * g + nz, 2 * g, 3), 2 * g, nz, k, shift),  # d0: (B, 2g, H/4, W/4)
+                RecurrentStage(UpConv(4 * g + nz, g, 3), g, nz, k, shift),  # d1 on [d0, e1]: (B, g, H/2, W/2)
             ]
         )
         self.last_up = UpConv(2 * g + nz, g, 3)  # d2 on [d1, e0]: (B, g, H, W), no ConvLSTM
         self.last_norm = instance_norm(g)
+        self.last_shift = LatentShift(nz, g) if shift else None
         self.num_kernels, self.kernel_size = config.cdna_kernels, config.cdna_kernel_size
         self.cdna_normalisation = config.cdna_normalisation
         bottleneck = 4 * g * (config.image_size // 8) ** 2
@@ -117,7 +126,8 @@ class SavpCell(nn.Module):
         e2 = self.stages[2](e1.h, latent, conv_lstm[2])
         d0 = self.stages[3](e2.h, latent, conv_lstm[3])
         d1 = self.stages[4](torch.cat([d0.h, e1.h], 1), latent, conv_lstm[4])
-        d2 = torch.relu(self.last_norm(self.last_up(with_latent(torch.cat([d1.h, e0.h], 1), latent))))  # (B, g, H, W)
+        d2 = self.last_norm(self.last_up(with_latent(torch.cat([d1.h, e0.h], 1), latent)))  # (B, g, H, W)
+        d2 = torch.relu(maybe_shift(self.last_shift, d2, latent))
 
         b = image.shape[0]
         raw = self.cdna(e2.h.flatten(1)).view(b, self.num_kernels, self.kernel_size, self.kernel_size)

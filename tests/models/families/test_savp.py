@@ -10,7 +10,7 @@ import torch
 from models.core.discriminators import with_motion
 from models.families.savp.config import PRESETS, SavpConfig
 from models.families.savp.discriminator import VideoDiscriminator, random_clip_starts, take_clips
-from models.families.savp.layers import apply_cdna, normalise_cdna_kernels, symmetric_pad
+from models.families.savp.layers import ConvPool, apply_cdna, normalise_cdna_kernels, symmetric_pad
 from models.families.savp.losses import (
     Critique,
     discriminator_loss,
@@ -22,7 +22,7 @@ from models.families.savp.losses import (
     optimiser_settings,
     scheduled_sampling_probability,
 )
-from models.families.savp.networks import SavpGenerator, SavpState
+from models.families.savp.networks import RecurrentStage, SavpGenerator, SavpState
 from tests.models.families.predict_helpers import moving_squares, random_sequences, redraw, stream, stream_resumed
 
 TINY = PRESETS["savp-tiny"]
@@ -226,6 +226,20 @@ def test_kl_zero_at_prior_and_schedules() -> None:
     assert settings.learning_rate == 2e-4 and settings.betas == (0.5, 0.999)
     assert learning_rate_at(250_000, settings) == pytest.approx(1e-4) and learning_rate_at(300_000, settings) == 0
     assert optimiser_settings(PRESETS["savp-paper-deterministic"]).learning_rate == 1e-3
+
+
+def test_latent_shift_carries_z_past_the_instance_norms() -> None:
+    """The paper tiles z and concatenates it before a convolution, which adds a constant per channel; the IN after it
+    subtracts that constant. With 1×1 convolutions (no zero-padded borders) a stage's output does not depend on z at
+    all; the latent shift (ours) makes it."""
+    for shift in (False, True):
+        torch.manual_seed(0)
+        stage = RecurrentStage(ConvPool(3 + 4, 8, 1), 8, 4, 1, latent_shift=shift)
+        x = torch.rand(2, 3, 8, 8)
+        state = stage.lstm.zero_state(2, 4, 4, x)
+        first, second = stage(x, torch.randn(2, 4), state).h, stage(x, torch.randn(2, 4), state).h
+        assert torch.allclose(first, second, atol=1e-5) is not shift
+    assert SavpGenerator(dataclasses.replace(TINY, latent_shift=True)).cell.last_shift is not None
 
 
 def test_free_nats_spare_the_kl_below_the_floor_per_step() -> None:
