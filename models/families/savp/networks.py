@@ -41,7 +41,7 @@ from models.families.savp.layers import (
 
 
 class RecurrentStage(nn.Module):
-    """[conv_pool | up_conv](x ⊕ z) → IN (+ z's offset) → ReLU → ConvLSTM(· ⊕ z)."""
+    """[conv_pool | up_conv](x ⊕ z̃) → IN (+ z's offset) → ReLU → ConvLSTM(· ⊕ z̃)."""
 
     def __init__(
         self, resample: nn.Module, features: int, latent_dim: int, lstm_kernel: int, latent_shift: bool
@@ -53,10 +53,11 @@ class RecurrentStage(nn.Module):
         self.shift = LatentShift(latent_dim, features) if shift_dim else None
         self.lstm = ConvLstm(features + latent_dim, features, lstm_kernel, latent_shift=shift_dim)
 
-    def forward(self, x: torch.Tensor, latent: torch.Tensor, state: LstmState) -> LstmState:
+    def forward(self, x: torch.Tensor, latent: torch.Tensor, state: LstmState, z: torch.Tensor) -> LstmState:
+        """`latent` z̃_t (tiled and concatenated), `z` the step's own z_t (the shifts' input)."""
         y = self.norm(self.resample(with_latent(x, latent)))  # (B, F, h, w)
-        y = torch.relu(maybe_shift(self.shift, y, latent))
-        return self.lstm(with_latent(y, latent), state, latent)
+        y = torch.relu(maybe_shift(self.shift, y, z))
+        return self.lstm(with_latent(y, latent), state, z)
 
 
 class CellOutput(NamedTuple):
@@ -121,13 +122,13 @@ class SavpCell(nn.Module):
             latent = latent_lstm.h  # z̃_t (B, nz)
         else:
             latent = z  # (B, 0)
-        e0 = self.stages[0](torch.cat([image, first_frame], 1), latent, conv_lstm[0])
-        e1 = self.stages[1](e0.h, latent, conv_lstm[1])
-        e2 = self.stages[2](e1.h, latent, conv_lstm[2])
-        d0 = self.stages[3](e2.h, latent, conv_lstm[3])
-        d1 = self.stages[4](torch.cat([d0.h, e1.h], 1), latent, conv_lstm[4])
+        e0 = self.stages[0](torch.cat([image, first_frame], 1), latent, conv_lstm[0], z)
+        e1 = self.stages[1](e0.h, latent, conv_lstm[1], z)
+        e2 = self.stages[2](e1.h, latent, conv_lstm[2], z)
+        d0 = self.stages[3](e2.h, latent, conv_lstm[3], z)
+        d1 = self.stages[4](torch.cat([d0.h, e1.h], 1), latent, conv_lstm[4], z)
         d2 = self.last_norm(self.last_up(with_latent(torch.cat([d1.h, e0.h], 1), latent)))  # (B, g, H, W)
-        d2 = torch.relu(maybe_shift(self.last_shift, d2, latent))
+        d2 = torch.relu(maybe_shift(self.last_shift, d2, z))
 
         b = image.shape[0]
         raw = self.cdna(e2.h.flatten(1)).view(b, self.num_kernels, self.kernel_size, self.kernel_size)

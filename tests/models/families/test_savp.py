@@ -237,7 +237,7 @@ def test_latent_shift_carries_z_past_the_instance_norms() -> None:
         stage = RecurrentStage(ConvPool(3 + 4, 8, 1), 8, 4, 1, latent_shift=shift)
         x = torch.rand(2, 3, 8, 8)
         state = stage.lstm.zero_state(2, 4, 4, x)
-        first, second = stage(x, torch.randn(2, 4), state).h, stage(x, torch.randn(2, 4), state).h
+        first, second = (stage(x, z, state, z).h for z in (torch.randn(2, 4), torch.randn(2, 4)))
         assert torch.allclose(first, second, atol=1e-5) is not shift
     assert SavpGenerator(dataclasses.replace(TINY, latent_shift=True)).cell.last_shift is not None
 
