@@ -59,9 +59,9 @@ class LatentShift(nn.Module):
         return x + (z @ self.weight.t())[:, :, None, None]  # (B, C, h, w)
 
 
-def maybe_shift(shift: LatentShift | None, x: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+def maybe_shift(shift: LatentShift | None, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """x + the shift of z where the model has one, else x."""
-    return x if shift is None else shift(x, latent)
+    return x if shift is None else shift(x, z)
 
 
 class ConvPool(nn.Module):
@@ -91,6 +91,7 @@ class ConvLstm(nn.Module):
     z's offset); c' = c·σ(f+1) + σ(i)·tanh(j), c' ← IN(c'), h' = tanh(c')·σ(o)."""
 
     def __init__(self, input_channels: int, features: int, kernel_size: int, latent_shift: int = 0) -> None:
+        """`latent_shift`: nz of the gate shift (0: none, the paper)."""
         super().__init__()
         self.features = features
         self.gates = nn.Conv2d(
@@ -104,10 +105,11 @@ class ConvLstm(nn.Module):
         zeros = like.new_zeros(batch, self.features, height, width)
         return LstmState(zeros, zeros.clone())
 
-    def forward(self, x: torch.Tensor, state: LstmState, latent: torch.Tensor | None = None) -> LstmState:
+    def forward(self, x: torch.Tensor, state: LstmState, z: torch.Tensor | None = None) -> LstmState:
+        """`z`: the step's z_t, read only by the gate shift (a model with `latent_shift`)."""
         gates = self.gate_norm(self.gates(torch.cat([x, state.h], 1)))  # (B, 4F, h, w)
-        if self.gate_shift is not None and latent is not None:
-            gates = self.gate_shift(gates, latent)
+        if self.gate_shift is not None and z is not None:
+            gates = self.gate_shift(gates, z)
         i, j, f, o = gates.chunk(4, dim=1)  # each (B, F, h, w)
         c = self.cell_norm(state.c * torch.sigmoid(f + 1.0) + torch.sigmoid(i) * torch.tanh(j))
         return LstmState(torch.tanh(c) * torch.sigmoid(o), c)

@@ -69,20 +69,22 @@ def scheduled_sampling_probability(step: int, k: float) -> float:
     return probability if probability >= 1e-3 else 0.0
 
 
+def kl_per_step(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """(T,): the mean over B of Σ_d KL(N(μ, σ²) ‖ N(0, 1)) for (B, T, nz) inputs; zeros when nz = 0."""
+    return (-0.5 * (1 + logvar - mean**2 - logvar.exp())).sum(-1).mean(0)
+
+
 def kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """mean over (B, T) of Σ_d KL(N(μ, σ²) ‖ N(0, 1)) for (B, T, nz) inputs; 0 when nz = 0."""
-    if mean.shape[-1] == 0:
-        return mean.new_zeros(())
-    return (-0.5 * (1 + logvar - mean**2 - logvar.exp())).sum(-1).mean()
+    return kl_per_step(mean, logvar).mean()
 
 
 def kl_penalty(mean: torch.Tensor, logvar: torch.Tensor, free_nats: float) -> torch.Tensor:
     """The KL term the generator pays: per step, max(free_nats, mean over B of Σ_d KL), then the mean over steps.
-    With free_nats 0 it equals `kl_to_standard_normal`."""
+    With free_nats 0 it equals `kl_to_standard_normal`; 0 when nz = 0."""
     if mean.shape[-1] == 0:
         return mean.new_zeros(())
-    per_step = (-0.5 * (1 + logvar - mean**2 - logvar.exp())).sum(-1).mean(0)  # (T,)
-    return per_step.clamp_min(free_nats).mean()
+    return kl_per_step(mean, logvar).clamp_min(free_nats).mean()
 
 
 def lsgan_generator_loss(fake: DiscriminatorOutput) -> torch.Tensor:
