@@ -59,6 +59,11 @@ class LatentShift(nn.Module):
         return x + (z @ self.weight.t())[:, :, None, None]  # (B, C, h, w)
 
 
+def optional_shift(shift_dim: int, channels: int) -> LatentShift | None:
+    """A `LatentShift` reading a z of `shift_dim` values, or None when `shift_dim` is 0 (the paper)."""
+    return LatentShift(shift_dim, channels) if shift_dim else None
+
+
 def maybe_shift(shift: LatentShift | None, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """x + the shift of z where the model has one, else x."""
     return x if shift is None else shift(x, z)
@@ -90,26 +95,24 @@ class ConvLstm(nn.Module):
     """Gates from one bias-free conv over [input ⊕ z, h] and one IN over all 4F maps (plus, with `latent_shift`,
     z's offset); c' = c·σ(f+1) + σ(i)·tanh(j), c' ← IN(c'), h' = tanh(c')·σ(o)."""
 
-    def __init__(self, input_channels: int, features: int, kernel_size: int, latent_shift: int = 0) -> None:
-        """`latent_shift`: nz of the gate shift (0: none, the paper)."""
+    def __init__(self, input_channels: int, features: int, kernel_size: int, shift_dim: int = 0) -> None:
+        """`shift_dim`: nz of the gate shift (0: none, the paper)."""
         super().__init__()
         self.features = features
         self.gates = nn.Conv2d(
             input_channels + features, 4 * features, kernel_size, padding=kernel_size // 2, bias=False
         )
         self.gate_norm = instance_norm(4 * features)
-        self.gate_shift = LatentShift(latent_shift, 4 * features) if latent_shift else None
+        self.gate_shift = optional_shift(shift_dim, 4 * features)
         self.cell_norm = instance_norm(features)
 
     def zero_state(self, batch: int, height: int, width: int, like: torch.Tensor) -> LstmState:
         zeros = like.new_zeros(batch, self.features, height, width)
         return LstmState(zeros, zeros.clone())
 
-    def forward(self, x: torch.Tensor, state: LstmState, z: torch.Tensor | None = None) -> LstmState:
+    def forward(self, x: torch.Tensor, state: LstmState, z: torch.Tensor) -> LstmState:
         """`z`: the step's z_t, read only by the gate shift (a model with `latent_shift`)."""
-        gates = self.gate_norm(self.gates(torch.cat([x, state.h], 1)))  # (B, 4F, h, w)
-        if self.gate_shift is not None and z is not None:
-            gates = self.gate_shift(gates, z)
+        gates = maybe_shift(self.gate_shift, self.gate_norm(self.gates(torch.cat([x, state.h], 1))), z)  # (B, 4F, h, w)
         i, j, f, o = gates.chunk(4, dim=1)  # each (B, F, h, w)
         c = self.cell_norm(state.c * torch.sigmoid(f + 1.0) + torch.sigmoid(i) * torch.tanh(j))
         return LstmState(torch.tanh(c) * torch.sigmoid(o), c)

@@ -28,7 +28,6 @@ from models.families.savp.layers import (
     ConvLstm,
     ConvPool,
     LatentLstm,
-    LatentShift,
     LstmState,
     UpConv,
     apply_cdna,
@@ -36,6 +35,7 @@ from models.families.savp.layers import (
     instance_norm,
     maybe_shift,
     normalise_cdna_kernels,
+    optional_shift,
     with_latent,
 )
 
@@ -43,15 +43,13 @@ from models.families.savp.layers import (
 class RecurrentStage(nn.Module):
     """[conv_pool | up_conv](x ⊕ z̃) → IN (+ z's offset) → ReLU → ConvLSTM(· ⊕ z̃)."""
 
-    def __init__(
-        self, resample: nn.Module, features: int, latent_dim: int, lstm_kernel: int, latent_shift: bool
-    ) -> None:
+    def __init__(self, resample: nn.Module, features: int, latent_dim: int, lstm_kernel: int, shift_dim: int) -> None:
+        """`shift_dim`: nz of the shifts (`latent_shift`), 0 for none (the paper)."""
         super().__init__()
-        shift_dim = latent_dim if latent_shift else 0
         self.resample = resample
         self.norm = instance_norm(features)
-        self.shift = LatentShift(latent_dim, features) if shift_dim else None
-        self.lstm = ConvLstm(features + latent_dim, features, lstm_kernel, latent_shift=shift_dim)
+        self.shift = optional_shift(shift_dim, features)
+        self.lstm = ConvLstm(features + latent_dim, features, lstm_kernel, shift_dim)
 
     def forward(self, x: torch.Tensor, latent: torch.Tensor, state: LstmState, z: torch.Tensor) -> LstmState:
         """`latent` z̃_t (tiled and concatenated), `z` the step's own z_t (the shifts' input)."""
@@ -75,7 +73,7 @@ class SavpCell(nn.Module):
         super().__init__()
         c, g, nz, k = config.image_channels, config.ngf, config.latent_dim, config.convlstm_kernel_size
         self.latent_lstm = LatentLstm(nz) if nz else None
-        shift = config.latent_shift and nz > 0
+        shift = nz if config.latent_shift else 0  # nz of every z shift; 0: none
         self.stages = nn.ModuleList(
             [
                 RecurrentStage(ConvPool(2 * c + nz, g, 5), g, nz, k, shift),  # e0: (B, g, H/2, W/2)
@@ -87,7 +85,7 @@ class SavpCell(nn.Module):
         )
         self.last_up = UpConv(2 * g + nz, g, 3)  # d2 on [d1, e0]: (B, g, H, W), no ConvLSTM
         self.last_norm = instance_norm(g)
-        self.last_shift = LatentShift(nz, g) if shift else None
+        self.last_shift = optional_shift(shift, g)
         self.num_kernels, self.kernel_size = config.cdna_kernels, config.cdna_kernel_size
         self.cdna_normalisation = config.cdna_normalisation
         bottleneck = 4 * g * (config.image_size // 8) ** 2

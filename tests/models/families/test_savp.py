@@ -234,7 +234,7 @@ def test_latent_shift_carries_z_past_the_instance_norms() -> None:
     all; the latent shift (ours) makes it."""
     for shift in (False, True):
         torch.manual_seed(0)
-        stage = RecurrentStage(ConvPool(3 + 4, 8, 1), 8, 4, 1, latent_shift=shift)
+        stage = RecurrentStage(ConvPool(3 + 4, 8, 1), 8, 4, 1, shift_dim=4 if shift else 0)
         x = torch.rand(2, 3, 8, 8)
         state = stage.lstm.zero_state(2, 4, 4, x)
         first, second = (stage(x, z, state, z).h for z in (torch.randn(2, 4), torch.randn(2, 4)))
