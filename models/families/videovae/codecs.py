@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from models.core.extensions import ZeroInitExtension
 from models.families.videovae.config import VideoVaeConfig
 
 CONV_PLANS: dict[tuple[str, int], tuple[tuple[int, int, int], ...]] = {
@@ -78,6 +79,14 @@ class FrameEncoder(nn.Module):
             nn.Linear(config.encoder_hidden, config.feature_dim),
         )
 
+    def conv_inputs(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """What each of the four convs reads from frames (B, C, S, S): the frames, then each conv's output but the
+        last (the context skips' sources)."""
+        inputs = [frames]
+        for conv in list(self.convs)[:-1]:
+            inputs.append(conv(inputs[-1]))  # (B, width_i, size_i, size_i)
+        return inputs
+
     def forward(self, frames: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """`generator` drives the dropout and is required in training mode."""
         x = self.convs(frames)  # (B, w3, 4, 4)
@@ -88,8 +97,35 @@ class FrameEncoder(nn.Module):
         return self.fc(x.flatten(1))  # (B, feature_dim)
 
 
+class ContextSkips(ZeroInitExtension):
+    """Ours (`context_skips`): per encoder conv i, a zero-initialised 3×3 conv from what conv i reads (the frame, or
+    conv i-1's output) to the width of the decoder stage that mirrors conv i, whose output it is added to."""
+
+    def __init__(self, config: VideoVaeConfig) -> None:
+        super().__init__()
+        widths = config.encoder_widths
+        self.convs = nn.ModuleList(nn.Conv2d(c_in, c_out, 3, 1, 1)
+                                   for c_in, c_out in zip((config.image_channels, *widths[:3]), widths, strict=True))
+        for conv in self.convs:
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, index: int, source: torch.Tensor, use: torch.Tensor) -> torch.Tensor:
+        """The term for the stage mirroring encoder conv `index`: source (B, c_in, s, s), use (B,) 1 or 0."""
+        return self.convs[index](source) * use.view(-1, 1, 1, 1)  # (B, c_out, s, s)
+
+
+@dataclass
+class SkipSources:
+    """The encoder's conv inputs of each decoded frame's latest real frame (`FrameEncoder.conv_inputs`) and which
+    frames use them (B,): 1 where the look is blank."""
+
+    inputs: list[torch.Tensor]
+    use: torch.Tensor
+
+
 class FrameDecoder(nn.Module):
-    """z (B, latent_dim) → frame (B, C, S, S) in [-1, 1]."""
+    """z (B, latent_dim) → frame (B, C, S, S) in [-1, 1]; with `context_skips`, the skips' terms on the way."""
 
     def __init__(self, config: VideoVaeConfig) -> None:
         super().__init__()
@@ -101,10 +137,19 @@ class FrameDecoder(nn.Module):
             nn.Linear(config.encoder_hidden, w3 * _FINAL_SIZE**2),
         )
         self.convs = _resize_stages(config) if config.decoder_upsampling == "resize" else _transposed_stages(config)
+        self.skips = ContextSkips(config) if config.context_skips else None
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, sources: SkipSources | None = None) -> torch.Tensor:
         x = self.fc(z).view(z.shape[0], self.width, _FINAL_SIZE, _FINAL_SIZE)  # (B, w3, 4, 4)
-        return self.convs(x)  # (B, C, S, S)
+        if self.skips is None or sources is None:
+            return self.convs(x)  # (B, C, S, S)
+        mirrored = len(sources.inputs)  # the stage after the j-th ReLU mirrors encoder conv 3 - j
+        for layer in self.convs:
+            x = layer(x)
+            if isinstance(layer, nn.ReLU):
+                mirrored -= 1
+                x = x + self.skips(mirrored, sources.inputs[mirrored], sources.use)
+        return x  # (B, C, S, S)
 
 
 def _transposed_stages(config: VideoVaeConfig) -> nn.Sequential:

@@ -13,6 +13,10 @@ Streaming (§6.4): `start(attributes, generator)` draws h_0, c_0 ~ N(0, I); `obs
 chain on a given frame (mode 2, "first frame + attributes"); `predict(...)` samples z from the prior, decodes,
 re-encodes the generated frame for the LSTM input and returns the frame (mode 1 is `start` then only `predict`).
 Training (`forward`) starts from the same N(0, I) state so that training and sampling agree.
+
+Ours (off in the presets): with `look_dropout` an identity block may be blank (BLANK_LOOK: "the look of the frames
+observed"); with `context_skips` the decoder of a blank-look frame also reads the latest real frame through zero-
+initialised skips (`codecs.ContextSkips`): the clip's first frame in training, the last observed one when streaming.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from models.families.videovae.codecs import (
     AttributeLogits,
     FrameDecoder,
     FrameEncoder,
+    SkipSources,
     init_videovae_weights,
 )
 from models.families.videovae.config import VideoVaeConfig
@@ -71,27 +76,42 @@ def sample_gaussian(gaussian: Gaussian, generator: torch.Generator) -> torch.Ten
     return gaussian.mean + torch.exp(0.5 * gaussian.logvar) * noise  # (B, Z)
 
 
+BLANK_LOOK = -1
+"""An identity label that leaves a's identity block all zero: "the look of the observed frames" (`look_dropout`)."""
+
+
 def attribute_vector(actions: torch.Tensor, identities: torch.Tensor, config: VideoVaeConfig) -> torch.Tensor:
-    """Integer labels (B,) and (B,) → a = [one-hot action, one-hot identity] (B, num_attributes), float."""
-    return torch.cat(
-        [F.one_hot(actions, config.num_actions), F.one_hot(identities, config.num_identities)], dim=1
-    ).float()
+    """Integer labels (B,) and (B,) → a = [one-hot action, one-hot identity] (B, num_attributes), float; an identity
+    of BLANK_LOOK gives an all-zero identity block."""
+    known = (identities != BLANK_LOOK).unsqueeze(1)  # (B, 1)
+    identity = F.one_hot(identities.clamp(min=0), config.num_identities) * known  # (B, num_identities)
+    return torch.cat([F.one_hot(actions, config.num_actions), identity], dim=1).float()
+
+
+def blank_looks(identities: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """Identity labels (B,) with each replaced by BLANK_LOOK with `probability` (no draw when it is 0)."""
+    if probability <= 0:
+        return identities
+    blank = torch.rand(identities.shape, generator=generator, device=generator.device) < probability  # (B,)
+    return torch.where(blank.to(identities.device), torch.full_like(identities, BLANK_LOOK), identities)
 
 
 @dataclass
 class VideoVaeState:
-    """LSTM state and the requested attributes of a stream."""
+    """LSTM state and the requested attributes of a stream; with `context_skips`, the latest observed frame."""
 
     h: torch.Tensor  # (B, lstm_size)
     c: torch.Tensor  # (B, lstm_size)
     attributes: torch.Tensor  # (B, A)
+    context: torch.Tensor | None = None  # (B, C, S, S): the skips' source (None before any frame is observed)
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
-        return {"h": self.h, "c": self.c, "attributes": self.attributes}
+        tensors = {"h": self.h, "c": self.c, "attributes": self.attributes}
+        return tensors if self.context is None else {**tensors, "context": self.context}
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> VideoVaeState:
-        return cls(h=tensors["h"], c=tensors["c"], attributes=tensors["attributes"])
+        return cls(h=tensors["h"], c=tensors["c"], attributes=tensors["attributes"], context=tensors.get("context"))
 
 
 class PredictedFrame(NamedTuple):
@@ -149,7 +169,14 @@ class VideoVae(nn.Module):
 
     def _advance(self, z: torch.Tensor, frame_q: Gaussian, state: VideoVaeState) -> VideoVaeState:
         h, c = self.lstm(torch.cat([z, frame_q.mean, frame_q.logvar], 1), (state.h, state.c))
-        return VideoVaeState(h, c, state.attributes)
+        return VideoVaeState(h, c, state.attributes, state.context)
+
+    def _skip_sources(self, context: torch.Tensor | None, attributes: torch.Tensor) -> SkipSources | None:
+        """The context skips' inputs from the latest real frame (B, C, S, S), used where the look is blank."""
+        if self.decoder.skips is None or context is None:
+            return None
+        blank = attributes[:, self.config.num_actions:].sum(1) == 0  # (B,)
+        return SkipSources(self.encoder.conv_inputs(context), blank.to(context.dtype))
 
     # ---- streaming ----------------------------------------------------------------------------------------------
 
@@ -164,12 +191,14 @@ class VideoVae(nn.Module):
         """A given frame (B, C, S, S) through the posterior chain: z ~ q_dy, then the LSTM step."""
         frame_q = self._frame_gaussian(frame, generator)
         z = sample_gaussian(self._posterior(frame_q, state), generator)
-        return self._advance(z, frame_q, state)
+        state = self._advance(z, frame_q, state)
+        return state if self.decoder.skips is None else VideoVaeState(state.h, state.c, state.attributes, frame)
 
     def predict(self, state: VideoVaeState, generator: torch.Generator) -> PredictedFrame:
-        """z ~ p([φ(h), a]), x̂ = Dec(z), then the LSTM step on [z, q(x_enc(x̂))]."""
+        """z ~ p([φ(h), a]), x̂ = Dec(z) (with the skips from the latest observed frame), then the LSTM step on
+        [z, q(x_enc(x̂))]."""
         z = sample_gaussian(self._prior(state), generator)
-        frame = self.decoder(z)  # (B, C, S, S)
+        frame = self.decoder(z, self._skip_sources(state.context, state.attributes))  # (B, C, S, S)
         return PredictedFrame(frame, self._advance(z, self._frame_gaussian(frame, generator), state))
 
     # ---- training -----------------------------------------------------------------------------------------------
@@ -191,7 +220,10 @@ class VideoVae(nn.Module):
             state = self._advance(z, frame_q, state)
             latents.append(z)
             posteriors.append(posterior)
-        images = self.decoder(torch.stack(latents, 1).flatten(0, 1))  # (B·T, C, S, S)
+        sources = self._skip_sources(frames[:, 0], attributes)  # every frame's skips read the clip's first
+        if sources is not None:
+            sources = SkipSources([x.repeat_interleave(t, 0) for x in sources.inputs], sources.use.repeat_interleave(t))
+        images = self.decoder(torch.stack(latents, 1).flatten(0, 1), sources)  # (B·T, C, S, S)
         return VideoVaeTrainingOutput(
             reconstructions=images.view(b, t, *images.shape[1:]),
             posterior_mean=torch.stack([g.mean for g in posteriors], 1),

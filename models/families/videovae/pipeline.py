@@ -9,8 +9,10 @@ x̂ = Dec(z), and x̂ re-encoded for the LSTM input.
 Attributes (`PredictStart.attributes`, class ids): "action" and "look" (the model's identity). A requested one is
 used for every sample. A missing one is read from the context by the model's own attribute classifier (per-frame
 softmax averaged over the context frames): the look is its most likely value (the person stays who they are), the
-action is drawn per sample from it (one frame rarely tells the action, so each sample may follow another).
-`describe(state)` reports every sample's attributes and which were requested.
+action is drawn per sample from it (one frame rarely tells the action, so each sample may follow another). A model
+trained with `look_dropout` is given no look instead (a blank identity block): it keeps the look of the context it
+observed, which may be one it never learned. `describe(state)` reports every sample's attributes (look None: the
+context's own) and which were requested.
 
 All randomness comes from the job's `rng` (a CPU `torch.Generator`; noise is drawn on the CPU and moved), so samples
 are the same on every device and a job resumes exactly from `state_to_tensors`. Each sample is one batch row and
@@ -29,7 +31,7 @@ from models.core.checkpoints import build_with_weights
 from models.core.family import InputError, PredictStart, StepOutput, WeightsRef
 from models.core.frames import resize_square
 from models.families.videovae.config import VideoVaeConfig
-from models.families.videovae.networks import VideoVae, VideoVaeState, attribute_vector
+from models.families.videovae.networks import BLANK_LOOK, VideoVae, VideoVaeState, attribute_vector
 
 ATTRIBUTES = ("action", "look")
 """Attribute names a job may set, in the order of the model's one-hot blocks (action, identity)."""
@@ -84,7 +86,8 @@ class VideoVaePipeline:
                 "requested": state.requested}
 
     def state_from_tensors(self, tensors: dict[str, torch.Tensor]) -> VideoVaePredictState:
-        model = VideoVaeState.from_tensors({k: tensors[k].to(self.device) for k in ("h", "c", "attributes")})
+        model = VideoVaeState.from_tensors({k: tensors[k].to(self.device) for k in ("h", "c", "attributes", "context")
+                                            if k in tensors})
         return VideoVaePredictState(model, tensors["actions"].cpu(), tensors["looks"].cpu(),
                                     tensors["requested"].cpu())
 
@@ -93,15 +96,16 @@ class VideoVaePipeline:
         (indices into the card's value lists) and which ones the job asked for (the others were read from the
         context)."""
         requested = [name for name, flag in zip(ATTRIBUTES, state.requested.tolist(), strict=True) if flag]
-        per_sample = [{"action": int(a), "look": int(k)} for a, k in zip(state.actions.tolist(),
-                                                                         state.looks.tolist(), strict=True)]
+        per_sample = [{"action": int(a), "look": None if k == BLANK_LOOK else int(k)}
+                      for a, k in zip(state.actions.tolist(), state.looks.tolist(), strict=True)]
         return {"attributes": {"requested": requested, "inferred": [n for n in ATTRIBUTES if n not in requested],
                                "per_sample": per_sample}}
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _attributes(self, asked: Mapping[str, int], context: torch.Tensor, b: int, rng: torch.Generator
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B,) action and look ids: the requested ones, else read from the context by the attribute classifier."""
+        """(B,) action and look ids: the requested ones, else read from the context by the attribute classifier (the
+        look BLANK_LOOK where the model learned to take it from the context)."""
         if "action" in asked and "look" in asked:
             return torch.full((b,), int(asked["action"])), torch.full((b,), int(asked["look"]))
         with torch.no_grad():
@@ -110,7 +114,8 @@ class VideoVaePipeline:
         look_p = logits.identity.float().softmax(1).mean(0).cpu()  # (num_identities,)
         drawn = torch.multinomial(action_p, b, replacement=True, generator=rng)  # (B,)
         actions = torch.full((b,), int(asked["action"])) if "action" in asked else drawn
-        looks = torch.full((b,), int(asked["look"]) if "look" in asked else int(look_p.argmax()))
+        inferred_look = BLANK_LOOK if self.config.look_dropout > 0 else int(look_p.argmax())
+        looks = torch.full((b,), int(asked["look"]) if "look" in asked else inferred_look)
         return actions.long(), looks.long()
 
 

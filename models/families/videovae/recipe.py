@@ -4,7 +4,8 @@ Data: a clip folder of `v2v data actions` (`corpora.clip_folder`, labels "action
 memory as uint8 at the model's size. Item i (a pure function of i and the seed) is a window of `clip_frames`
 consecutive frames (every `frame_stride`-th frame) from a random start of a clip, with the clip's action and look:
 as the port, every window of a training clip is a training clip. The attributes are the true labels, not the
-classifier's predictions (the reference's advice for labelled synthetic data).
+classifier's predictions (the reference's advice for labelled synthetic data); with the model's `look_dropout`
+(ours) a share of clips is shown no look.
 
 Two stages, one step counter (so a resumed run continues in the right stage):
 1. steps < `classifier_steps`: the frame encoder and the attribute classifier learn per-frame action and look with
@@ -35,7 +36,7 @@ from torch import nn
 from corpora.clip_folder import load_rgb_clips
 from models.families.videovae.config import PRESETS, VideoVaeConfig
 from models.families.videovae.losses import VIDEOVAE_ADAM, attribute_classification_loss, videovae_loss
-from models.families.videovae.networks import VideoVae, attribute_vector
+from models.families.videovae.networks import VideoVae, attribute_vector, blank_looks
 from training.clip_windows import EpochWindows
 from training.distributed import step_seed
 from training.precision import in_fp32
@@ -143,7 +144,8 @@ class VideoVAERecipe(PresetRecipe):
             self.model.encoder.eval().requires_grad_(False)
         else:
             self.model.encoder.requires_grad_(True)
-        attributes = attribute_vector(actions, looks, self.model_config)  # (B, A)
+        shown_looks = blank_looks(looks, self.model_config.look_dropout, generator)  # (B,): some blank
+        attributes = attribute_vector(actions, shown_looks, self.model_config)  # (B, A)
         with self.autocast():
             out = self.model(video, attributes, generator)
             logits = self.model.classifier(out.features.flatten(0, 1)) if not frozen else None  # per frame: (B·T, K)

@@ -9,7 +9,7 @@ import torch
 
 from models.families.videovae.config import PRESETS, VideoVaeConfig
 from models.families.videovae.losses import attribute_classification_loss, gaussian_kl, videovae_loss
-from models.families.videovae.networks import VideoVae, VideoVaeState, attribute_vector
+from models.families.videovae.networks import BLANK_LOOK, VideoVae, VideoVaeState, attribute_vector, blank_looks
 
 TINY = PRESETS["videovae-tiny"]
 
@@ -102,6 +102,17 @@ def test_training_forward_and_classifier_shapes(name: str) -> None:
 def test_attribute_vector_is_two_one_hots() -> None:
     a = attribute_vector(torch.tensor([2, 0]), torch.tensor([1, 1]), TINY)
     assert a.tolist() == [[0, 0, 1, 0, 1], [1, 0, 0, 0, 1]]
+
+
+def test_a_blank_look_leaves_the_identity_block_zero_and_blanking_draws_at_its_rate() -> None:
+    a = attribute_vector(torch.tensor([2, 0]), torch.tensor([BLANK_LOOK, 0]), TINY)
+    assert a.tolist() == [[0, 0, 1, 0, 0], [1, 0, 0, 1, 0]]
+    looks = torch.arange(4000) % 3
+    assert blank_looks(looks, 0.0, torch.Generator().manual_seed(0)) is looks  # no draw: old runs unchanged
+    shown = blank_looks(looks, 0.25, torch.Generator().manual_seed(0))
+    assert 0.22 < (shown == BLANK_LOOK).float().mean() < 0.28
+    assert torch.equal(shown[shown != BLANK_LOOK], looks[shown != BLANK_LOOK])
+    assert torch.equal(shown, blank_looks(looks, 0.25, torch.Generator().manual_seed(0)))
 
 
 @pytest.mark.parametrize("with_first_frame", [False, True])
@@ -203,3 +214,27 @@ def test_posterior_logvar_init_starts_every_posterior_at_that_variance_and_still
     assert model.q_dynamics.net[-1].weight.grad[config.latent_dim:].abs().sum() > 0  # log σ² is learnt from there
     with pytest.raises(ValueError, match="posterior_logvar_init"):
         VideoVaeConfig(posterior_logvar_init=50.0)
+
+
+def test_context_skips_start_as_a_no_op_and_serve_only_blank_looks() -> None:
+    config = dataclasses.replace(PRESETS["videovae-small-resize"], look_dropout=0.5, context_skips=True,
+                                 num_actions=3, num_identities=2, latent_dim=8)
+    torch.manual_seed(0)
+    plain = VideoVae(dataclasses.replace(config, context_skips=False))
+    skipped = VideoVae(config)
+    skipped.load_state_dict(plain.state_dict(), strict=False)  # the skips alone are new, and start at zero
+    skipped.eval(), plain.eval()
+    clip = _clip(config, batch=2)
+    attributes = attribute_vector(torch.tensor([0, 1]), torch.tensor([1, BLANK_LOOK]), config)
+
+    def futures(model: VideoVae) -> torch.Tensor:
+        return _stream(model, clip[:, 0], attributes, 3, seed=4)
+
+    assert torch.equal(futures(plain), futures(skipped))
+    with torch.no_grad():
+        for conv in skipped.decoder.skips.convs:
+            conv.weight.normal_(0, 0.3)
+    moved = (futures(skipped) - futures(plain)).abs().amax(dim=(1, 2, 3, 4))  # (2,): per clip
+    assert moved[0] == 0 and moved[1] > 1e-2  # the named look decodes as before; the blank one reads the frame
+    with pytest.raises(ValueError, match="context_skips"):
+        dataclasses.replace(config, look_dropout=0.0)

@@ -16,6 +16,7 @@ from cli import export as export_cli
 from corpora.synthetic.people_actions import ActionsSpec, write_actions_dataset
 from models import get_family
 from models.core.family import InputError, PredictStart
+from models.core.frames import resize_square
 from models.families.videovae.pipeline import VideoVaePipeline, load
 from models.families.videovae.recipe import VideoVAERecipe, VideoVaeRunConfig
 from tests.models.families.predict_helpers import pipeline_resumed, pipeline_stream, predict_start, redraw
@@ -102,6 +103,55 @@ def test_requested_attributes_are_used_and_missing_ones_are_read_from_the_contex
     assert (asked - inferred).abs().max() > 1e-3  # the attributes change the frames
     other_look, _ = _run(pipeline, _context(attributes={"action": 2, "look": 0}), seed=0, steps=2)
     assert (asked - other_look).abs().max() > 1e-3
+
+
+def test_a_model_trained_with_look_dropout_keeps_the_context_look_unless_one_is_asked() -> None:
+    pipeline = load(FAMILY.config("videovae-tiny", {**TINY, "look_dropout": 0.5}), {}, torch.device("cpu"))
+    redraw((m.weight for m in pipeline.model.modules() if isinstance(m, torch.nn.Linear)), 0.5, seed=1)
+    _, described = _run(pipeline, _context(attributes={"action": 3}), seed=0, steps=1)
+    assert described["attributes"]["per_sample"] == [{"action": 3, "look": None}] * 3
+    state = pipeline.start(_context(attributes={"action": 3}), torch.Generator().manual_seed(0))
+    assert state.model.attributes[:, TINY["num_actions"]:].abs().sum() == 0  # the identity block blank
+    _, described = _run(pipeline, _context(attributes={"action": 3, "look": 2}), seed=0, steps=1)
+    assert described["attributes"]["per_sample"] == [{"action": 3, "look": 2}] * 3
+
+
+def _skipping_pipeline() -> VideoVaePipeline:
+    """A small resize-decoder model with look dropout and context skips (seeded weights), its skips re-drawn."""
+    config = FAMILY.config("videovae-small-resize", {**TINY, "latent_dim": 8, "look_dropout": 0.5,
+                                                     "context_skips": True})
+    torch.manual_seed(0)
+    pipeline = load(config, {}, torch.device("cpu"))
+    redraw((conv.weight for conv in pipeline.model.decoder.skips.convs), 0.3, seed=2)
+    return pipeline
+
+
+def test_with_context_skips_the_last_context_frame_shapes_an_unnamed_look_and_resume_is_exact() -> None:
+    pipeline, inputs = _skipping_pipeline(), _context(2, {"action": 1})
+    whole, described = _run(pipeline, inputs, 3, 4)
+    state = pipeline.start(inputs, torch.Generator().manual_seed(3))
+    last = resize_square(inputs.context[0, -1:].float(), 32)  # (1, 3, 32, 32): the skips' source
+    assert torch.allclose(state.model.context, last.expand(3, -1, -1, -1))
+    frames, saved, fresh, state = pipeline_resumed(pipeline, _skipping_pipeline, inputs, 3, before=2, after=2)
+    assert "context" in saved and torch.equal(frames, whole) and fresh.describe(state) == described
+    with torch.no_grad():
+        for conv in pipeline.model.decoder.skips.convs:
+            conv.weight.zero_()
+    assert (whole - _run(pipeline, inputs, 3, 4)[0]).abs().max() > 1e-2  # the skips shaped the future
+
+
+def test_look_dropout_shows_a_share_of_training_clips_no_look(people: Path, tmp_path: Path) -> None:
+    recipe = VideoVAERecipe(_run_config(people, tmp_path / "run", steps=1, classifier_steps=0,
+                                        overrides={**TINY, "look_dropout": 0.5}))
+    seen: list[torch.Tensor] = []
+    forward = recipe.model.forward
+    recipe.model.forward = lambda frames, attributes, generator: seen.append(attributes) or forward(  # type: ignore
+        frames, attributes, generator)
+    batch = recipe.collate([recipe.dataset()[i] for i in range(12)] * 4)
+    recipe.train_step(batch, step=0)
+    identity = seen[0][:, TINY["num_actions"]:]  # (48, num_identities)
+    blank = identity.sum(1) == 0
+    assert 10 < int(blank.sum()) < 38 and torch.equal(identity[~blank].argmax(1), batch["look"][~blank])
 
 
 def test_unknown_or_out_of_range_attributes_are_input_errors() -> None:
