@@ -99,7 +99,9 @@ class FrameEncoder(nn.Module):
 
 class ContextSkips(ZeroInitExtension):
     """Ours (`context_skips`): per encoder conv i, a zero-initialised 3×3 conv from what conv i reads (the frame, or
-    conv i-1's output) to the width of the decoder stage that mirrors conv i, whose output it is added to."""
+    conv i-1's output) to the width of the decoder stage that mirrors conv i, whose output it is added to; and a copy
+    mask: the decoded frame x̂ becomes x̂ + g·σ(m)·(frame - x̂), m a 3×3 conv of the last stage's features, the gate g
+    starting at 0."""
 
     def __init__(self, config: VideoVaeConfig) -> None:
         super().__init__()
@@ -109,10 +111,18 @@ class ContextSkips(ZeroInitExtension):
         for conv in self.convs:
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
+        self.mask = nn.Conv2d(widths[0], 1, 3, 1, 1)
+        self.gate = nn.Parameter(torch.zeros(()))
 
     def forward(self, index: int, source: torch.Tensor, use: torch.Tensor) -> torch.Tensor:
         """The term for the stage mirroring encoder conv `index`: source (B, c_in, s, s), use (B,) 1 or 0."""
         return self.convs[index](source) * use.view(-1, 1, 1, 1)  # (B, c_out, s, s)
+
+    def copy(self, decoded: torch.Tensor, features: torch.Tensor, frame: torch.Tensor, use: torch.Tensor
+             ) -> torch.Tensor:
+        """decoded, frame (B, C, S, S); features (B, w0, S, S): the last stage's output."""
+        weight = self.gate * torch.sigmoid(self.mask(features)) * use.view(-1, 1, 1, 1)  # (B, 1, S, S)
+        return decoded + weight * (frame - decoded)  # (B, C, S, S)
 
 
 @dataclass
@@ -144,12 +154,13 @@ class FrameDecoder(nn.Module):
         if self.skips is None or sources is None:
             return self.convs(x)  # (B, C, S, S)
         mirrored = len(sources.inputs)  # the stage after the j-th ReLU mirrors encoder conv 3 - j
+        features = x
         for layer in self.convs:
             x = layer(x)
             if isinstance(layer, nn.ReLU):
                 mirrored -= 1
-                x = x + self.skips(mirrored, sources.inputs[mirrored], sources.use)
-        return x  # (B, C, S, S)
+                x = features = x + self.skips(mirrored, sources.inputs[mirrored], sources.use)
+        return self.skips.copy(x, features, sources.inputs[0], sources.use)  # (B, C, S, S)
 
 
 def _transposed_stages(config: VideoVaeConfig) -> nn.Sequential:

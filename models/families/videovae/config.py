@@ -73,7 +73,8 @@ class VideoVaeConfig:
     context_skips: bool = False
     """Ours (off in every preset; needs `look_dropout` and the resize decoder): where the look is blank, each decoder
     stage also reads, through a zero-initialised 3×3 conv, what its mirrored encoder conv read from the latest real
-    frame (the clip's first in training, the last context frame when serving), as SVG's skips do. Measured: from z
+    frame (the clip's first in training, the last context frame when serving), as SVG's skips do, and a learnt mask
+    may copy that frame's pixels into the output (`codecs.ContextSkips`). Measured: from z
     alone the decoder rendered people it never saw at ~26 dB PSNR even as a posterior reconstruction (31 dB for the
     people it learned), below copying the last frame for most of a 12-frame future."""
 

@@ -236,5 +236,11 @@ def test_context_skips_start_as_a_no_op_and_serve_only_blank_looks() -> None:
             conv.weight.normal_(0, 0.3)
     moved = (futures(skipped) - futures(plain)).abs().amax(dim=(1, 2, 3, 4))  # (2,): per clip
     assert moved[0] == 0 and moved[1] > 1e-2  # the named look decodes as before; the blank one reads the frame
+    with torch.no_grad():  # the copy mask wide open: a blank-look future is the observed frame
+        skipped.decoder.skips.gate.fill_(1.0)
+        skipped.decoder.skips.mask.bias.fill_(30.0)
+    copied = futures(skipped)  # (2, 3, C, S, S)
+    assert torch.allclose(copied[1], clip[1, :1].expand(3, -1, -1, -1), atol=1e-5)
+    assert not torch.allclose(copied[0], clip[0, :1].expand(3, -1, -1, -1), atol=1e-2)
     with pytest.raises(ValueError, match="context_skips"):
         dataclasses.replace(config, look_dropout=0.0)
