@@ -79,22 +79,23 @@ class FrameEncoder(nn.Module):
             nn.Linear(config.encoder_hidden, config.feature_dim),
         )
 
-    def conv_inputs(self, frames: torch.Tensor) -> list[torch.Tensor]:
-        """What each of the four convs reads from frames (B, C, S, S): the frames, then each conv's output but the
-        last (the context skips' sources)."""
-        inputs = [frames]
-        for conv in list(self.convs)[:-1]:
-            inputs.append(conv(inputs[-1]))  # (B, width_i, size_i, size_i)
-        return inputs
-
-    def forward(self, frames: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """`generator` drives the dropout and is required in training mode."""
-        x = self.convs(frames)  # (B, w3, 4, 4)
+    def encode(self, frames: torch.Tensor, generator: torch.Generator | None
+               ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x_enc (B, feature_dim) of frames (B, C, S, S), and what each of the four convs read: the frames, then
+        each conv's output but the last (the context skips' sources). `generator` drives the dropout and is required
+        in training mode."""
+        inputs, x = [], frames
+        for conv in self.convs:
+            inputs.append(x)
+            x = conv(x)  # (B, width_i, size_i, size_i); finally (B, w3, 4, 4)
         if self.training and self.dropout > 0:
             if generator is None:
                 raise ValueError("FrameEncoder in training mode needs a generator for its dropout")
             x = channel_dropout(x, self.dropout, generator)
-        return self.fc(x.flatten(1))  # (B, feature_dim)
+        return self.fc(x.flatten(1)), inputs  # (B, feature_dim), four maps
+
+    def forward(self, frames: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return self.encode(frames, generator)[0]  # (B, feature_dim)
 
 
 class ContextSkips(ZeroInitExtension):
@@ -127,7 +128,7 @@ class ContextSkips(ZeroInitExtension):
 
 @dataclass
 class SkipSources:
-    """The encoder's conv inputs of each decoded frame's latest real frame (`FrameEncoder.conv_inputs`) and which
+    """The encoder's conv inputs of each decoded frame's latest real frame (`FrameEncoder.encode`) and which
     frames use them (B,): 1 where the look is blank."""
 
     inputs: list[torch.Tensor]

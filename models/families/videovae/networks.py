@@ -98,20 +98,22 @@ def blank_looks(identities: torch.Tensor, probability: float, generator: torch.G
 
 @dataclass
 class VideoVaeState:
-    """LSTM state and the requested attributes of a stream; with `context_skips`, the latest observed frame."""
+    """LSTM state and the requested attributes of a stream; with `context_skips`, what the encoder's convs read from
+    the latest observed frame (the skips' sources, kept from observing it)."""
 
     h: torch.Tensor  # (B, lstm_size)
     c: torch.Tensor  # (B, lstm_size)
     attributes: torch.Tensor  # (B, A)
-    context: torch.Tensor | None = None  # (B, C, S, S): the skips' source (None before any frame is observed)
+    skip_inputs: list[torch.Tensor] | None = None  # the frame (B, C, S, S), then three conv outputs; None: no skips
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
-        tensors = {"h": self.h, "c": self.c, "attributes": self.attributes}
-        return tensors if self.context is None else {**tensors, "context": self.context}
+        skips = {f"skip_{i}": x for i, x in enumerate(self.skip_inputs or [])}
+        return {"h": self.h, "c": self.c, "attributes": self.attributes, **skips}
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> VideoVaeState:
-        return cls(h=tensors["h"], c=tensors["c"], attributes=tensors["attributes"], context=tensors.get("context"))
+        skips = [tensors[f"skip_{i}"] for i in range(sum(k.startswith("skip_") for k in tensors))]
+        return cls(h=tensors["h"], c=tensors["c"], attributes=tensors["attributes"], skip_inputs=skips or None)
 
 
 class PredictedFrame(NamedTuple):
@@ -169,14 +171,15 @@ class VideoVae(nn.Module):
 
     def _advance(self, z: torch.Tensor, frame_q: Gaussian, state: VideoVaeState) -> VideoVaeState:
         h, c = self.lstm(torch.cat([z, frame_q.mean, frame_q.logvar], 1), (state.h, state.c))
-        return VideoVaeState(h, c, state.attributes, state.context)
+        return VideoVaeState(h, c, state.attributes, state.skip_inputs)
 
-    def _skip_sources(self, context: torch.Tensor | None, attributes: torch.Tensor) -> SkipSources | None:
-        """The context skips' inputs from the latest real frame (B, C, S, S), used where the look is blank."""
-        if self.decoder.skips is None or context is None:
+    def _skip_sources(self, inputs: list[torch.Tensor] | None, attributes: torch.Tensor) -> SkipSources | None:
+        """The context skips' sources (the encoder's conv inputs of the latest real frame), used where the look is
+        blank."""
+        if self.decoder.skips is None or inputs is None:
             return None
         blank = attributes[:, self.config.num_actions:].sum(1) == 0  # (B,)
-        return SkipSources(self.encoder.conv_inputs(context), blank.to(context.dtype))
+        return SkipSources(inputs, blank.to(inputs[0].dtype))
 
     # ---- streaming ----------------------------------------------------------------------------------------------
 
@@ -189,16 +192,18 @@ class VideoVae(nn.Module):
 
     def observe(self, frame: torch.Tensor, state: VideoVaeState, generator: torch.Generator) -> VideoVaeState:
         """A given frame (B, C, S, S) through the posterior chain: z ~ q_dy, then the LSTM step."""
-        frame_q = self._frame_gaussian(frame, generator)
+        features, conv_inputs = self.encoder.encode(frame, generator)
+        frame_q = self.q_frame(features)
         z = sample_gaussian(self._posterior(frame_q, state), generator)
         state = self._advance(z, frame_q, state)
-        return state if self.decoder.skips is None else VideoVaeState(state.h, state.c, state.attributes, frame)
+        skip_inputs = conv_inputs if self.decoder.skips is not None else None
+        return VideoVaeState(state.h, state.c, state.attributes, skip_inputs)
 
     def predict(self, state: VideoVaeState, generator: torch.Generator) -> PredictedFrame:
         """z ~ p([φ(h), a]), x̂ = Dec(z) (with the skips from the latest observed frame), then the LSTM step on
         [z, q(x_enc(x̂))]."""
         z = sample_gaussian(self._prior(state), generator)
-        frame = self.decoder(z, self._skip_sources(state.context, state.attributes))  # (B, C, S, S)
+        frame = self.decoder(z, self._skip_sources(state.skip_inputs, state.attributes))  # (B, C, S, S)
         return PredictedFrame(frame, self._advance(z, self._frame_gaussian(frame, generator), state))
 
     # ---- training -----------------------------------------------------------------------------------------------
@@ -209,7 +214,8 @@ class VideoVae(nn.Module):
         """Clip (B, T, C, S, S) with attributes (B, A): z_t from q_dy at every frame, reconstructions and both
         Gaussians per frame."""
         b, t = frames.shape[:2]
-        features = self.encoder(frames.flatten(0, 1), generator).view(b, t, -1)  # (B, T, feature_dim)
+        flat_features, conv_inputs = self.encoder.encode(frames.flatten(0, 1), generator)  # (B·T, feature_dim)
+        features = flat_features.view(b, t, -1)  # (B, T, feature_dim)
         state = self.start(attributes, generator)
         latents, posteriors, priors = [], [], []
         for i in range(t):
@@ -220,7 +226,8 @@ class VideoVae(nn.Module):
             state = self._advance(z, frame_q, state)
             latents.append(z)
             posteriors.append(posterior)
-        sources = self._skip_sources(frames[:, 0], attributes)  # every frame's skips read the clip's first
+        firsts = [x.view(b, t, *x.shape[1:])[:, 0] for x in conv_inputs]  # each (B, c_i, s_i, s_i): the clip's first
+        sources = self._skip_sources(firsts, attributes)  # every frame's skips read the clip's first frame
         if sources is not None:
             sources = SkipSources([x.repeat_interleave(t, 0) for x in sources.inputs], sources.use.repeat_interleave(t))
         images = self.decoder(torch.stack(latents, 1).flatten(0, 1), sources)  # (B·T, C, S, S)

@@ -86,8 +86,8 @@ class VideoVaePipeline:
                 "requested": state.requested}
 
     def state_from_tensors(self, tensors: dict[str, torch.Tensor]) -> VideoVaePredictState:
-        model = VideoVaeState.from_tensors({k: tensors[k].to(self.device) for k in ("h", "c", "attributes", "context")
-                                            if k in tensors})
+        model = VideoVaeState.from_tensors({k: v.to(self.device) for k, v in tensors.items()
+                                            if k not in ("actions", "looks", "requested")})
         return VideoVaePredictState(model, tensors["actions"].cpu(), tensors["looks"].cpu(),
                                     tensors["requested"].cpu())
 

@@ -131,9 +131,10 @@ def test_with_context_skips_the_last_context_frame_shapes_an_unnamed_look_and_re
     whole, described = _run(pipeline, inputs, 3, 4)
     state = pipeline.start(inputs, torch.Generator().manual_seed(3))
     last = resize_square(inputs.context[0, -1:].float(), 32)  # (1, 3, 32, 32): the skips' source
-    assert torch.allclose(state.model.context, last.expand(3, -1, -1, -1))
+    assert torch.allclose(state.model.skip_inputs[0], last.expand(3, -1, -1, -1))
     frames, saved, fresh, state = pipeline_resumed(pipeline, _skipping_pipeline, inputs, 3, before=2, after=2)
-    assert "context" in saved and torch.equal(frames, whole) and fresh.describe(state) == described
+    assert {f"skip_{i}" for i in range(4)} <= set(saved)
+    assert torch.equal(frames, whole) and fresh.describe(state) == described
     with torch.no_grad():
         for conv in pipeline.model.decoder.skips.convs:
             conv.weight.zero_()
