@@ -208,6 +208,33 @@ class TGANCritic(nn.Module):
         return self.score(folded).view(batch, frames)  # (B, T')
 
 
+class TGANFrameCritic(nn.Module):
+    """Ours, not in the paper: a 2-D critic on single frames (MoCoGAN's image-discriminator idea under TGAN's
+    objective), the video critic's layers with 2-D convs: (N, C, H, W) → (N,) one score per frame."""
+
+    def __init__(self, config: TGANConfig, init_generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        widths = [config.channels] + [config.ndf * 2**i for i in range(config.num_scales)]  # 1, 32 .. 128
+        layers: list[nn.Module] = []
+        for index, (in_ch, out_ch) in enumerate(pairwise(widths)):
+            layers.append(nn.Conv2d(in_ch, out_ch, 4, 2, 1))
+            if index > 0:
+                layers.append(ScaleOnlyBatchNorm(out_ch, config.bn_eps, config.bn_momentum))
+            layers.append(nn.LeakyReLU(LEAKY_SLOPE))
+        self.features = nn.Sequential(*layers)
+        self.score = nn.Conv2d(widths[-1], 1, 4)
+        init_weights(self, config.critic_init, init_generator)
+
+    def forward(self, frames: torch.Tensor, noise: InstanceNoise | None = None) -> torch.Tensor:
+        features = frames
+        for layer in self.features:
+            features = layer(features)
+            if noise is not None and isinstance(layer, nn.Conv2d):
+                features = noise.add(features)
+        # features: (N, 4·ndf, 4, 4)
+        return self.score(features).flatten()  # (N,)
+
+
 def count_parameters(module: nn.Module) -> int:
     """Number of scalar parameters (works on the meta device)."""
     return sum(p.numel() for p in module.parameters())

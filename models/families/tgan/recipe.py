@@ -18,6 +18,7 @@ so a resumed run repeats exactly what an uninterrupted one does.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -37,7 +38,7 @@ from models.families.tgan.losses import (
     generator_loss,
     singular_value_clip,
 )
-from models.families.tgan.networks import InstanceNoise, TGANCritic, TGANGenerator
+from models.families.tgan.networks import InstanceNoise, TGANCritic, TGANFrameCritic, TGANGenerator
 from training.clip_windows import EpochWindows, fitting_stride
 from training.distributed import step_seed
 from training.recipe import StepLog
@@ -46,6 +47,7 @@ from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_fr
 Clipping = Literal["svc", "weight"]
 Objective = Literal["wgan", "gan"]
 Optimizer = Literal["rmsprop", "adam"]
+CriticBatch = Literal["separate", "joint"]
 EXTRA_REAL_ITEMS = 1 << 40
 """First data item of the extra critic updates' real batches (past any index the loop's batches use)."""
 
@@ -71,6 +73,13 @@ class TGANRunConfig(PresetRunConfig):
     optimizer: Optimizer = "rmsprop"
     """The paper's RMSprop, or Adam (ours)."""
     adam_beta1: float = 0.5
+    critic_batch: CriticBatch = "separate"
+    """"separate": the critic scores the real and the fake batch in two calls, so its batch norms normalise each batch
+    by its own statistics and a per-channel shift between real and fake features is removed before the score;
+    "joint" (ours): one call on real and fake together (one set of batch statistics, in the G step too)."""
+    frame_critic_weight: float = 0.0
+    """Ours (0: the paper): when > 0, a 2-D critic scores every single frame beside the 3-D critic (same objective,
+    optimiser and clipping), and its L_G term enters G's loss with this weight."""
     critic_steps: int = 1
     """Critic updates per G update (the TGAN code: 1; the WGAN paper: 5). Each extra one sees fresh fakes and a fresh
     real batch (data items from EXTRA_REAL_ITEMS on, a pure function of the step)."""
@@ -90,6 +99,26 @@ class TGANRunConfig(PresetRunConfig):
             raise ValueError(f"optimizer must be 'rmsprop' or 'adam', got {self.optimizer!r}")
         if self.instance_noise < 0:
             raise ValueError("instance_noise must be >= 0")
+        if self.frame_critic_weight < 0:
+            raise ValueError("frame_critic_weight must be >= 0")
+        if self.critic_batch not in ("separate", "joint"):
+            raise ValueError(f"critic_batch must be 'separate' or 'joint', got {self.critic_batch!r}")
+
+
+@dataclass(frozen=True)
+class CriticTerm:
+    """One critic of a run: its optimiser, its log-key suffix, its weight in L_G and what it reads of a clip."""
+
+    critic: nn.Module
+    optimizer: torch.optim.Optimizer
+    suffix: str
+    weight: float
+    inputs: Callable[[torch.Tensor], torch.Tensor]
+
+
+def frames_of(clips: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, H, W) → (B·T, C, H, W): every frame of every clip."""
+    return clips.transpose(1, 2).flatten(0, 1)
 
 
 class ClipWindows(torch.utils.data.Dataset):
@@ -127,6 +156,8 @@ class TGANRecipe(PresetRecipe):
         self.gen = TGANGenerator(m, init).to(self.device)
         self.critic = TGANCritic(m, init).to(self.device)
         self.opt_g, self.opt_d = self._optimizer(self.gen), self._optimizer(self.critic)
+        self.frame_critic = TGANFrameCritic(m, init).to(self.device) if c.frame_critic_weight > 0 else None
+        self.opt_frame = self._optimizer(self.frame_critic) if self.frame_critic is not None else None
 
     def _optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
         c = self.config
@@ -136,57 +167,93 @@ class TGANRecipe(PresetRecipe):
 
     # -- the loop's interface --------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
-        return {"G": self.gen, "D": self.critic}
+        frame = {"D_frame": self.frame_critic} if self.frame_critic is not None else {}
+        return {"G": self.gen, "D": self.critic, **frame}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"G": self.opt_g, "D": self.opt_d}
+        frame = {"D_frame": self.opt_frame} if self.opt_frame is not None else {}
+        return {"G": self.opt_g, "D": self.opt_d, **frame}
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> StepLog:
         c = self.config
         rng = torch.Generator().manual_seed(step_seed(c.seed, step))
         real = batch["video"].to(self.device).transpose(1, 2)  # (B, C, T, H, W)
         self.gen.train()
-        self.critic.train()
+        terms = self.critic_terms()
+        for term in terms:
+            term.critic.train()
         wgan = c.objective == "wgan"
         noise = None if wgan or c.instance_noise == 0 else InstanceNoise(c.instance_noise, rng)
+        losses: dict[str, torch.Tensor] = {}
 
-        # 1. G step first: L_G into G0 and G1 (critic frozen).
-        self.critic.requires_grad_(False)
+        # 1. G step first: L_G into G0 and G1 (critics frozen).
+        for term in terms:
+            term.critic.requires_grad_(False)
         with self.autocast():
             fake = self.gen(self._latents(real.shape[0], rng))  # (B, C, T, H, W)
-            fake_scores = self.critic(fake, noise).float()  # (B, T')
-        g = generator_loss(fake_scores) if wgan else gan_generator_loss(fake_scores)
+            for term in terms:
+                fake_scores = self._fake_scores(term, real, fake, noise)  # (B, T') or (B·T,)
+                losses[f"G{term.suffix}"] = generator_loss(fake_scores) if wgan else gan_generator_loss(fake_scores)
+        g = sum(term.weight * losses[f"G{term.suffix}"] for term in terms)
         self.opt_g.zero_grad(set_to_none=True)
         g.backward()
         self.opt_g.step()
-        self.critic.requires_grad_(True)
+        for term in terms:
+            term.critic.requires_grad_(True)
 
-        # 2. Critic step on the detached fakes and the real batch (then critic_steps - 1 more on fresh ones).
+        # 2. Critic steps on the detached fakes and the real batch (then critic_steps - 1 more on fresh ones).
         for extra in range(c.critic_steps):
             if extra:
                 real = self._extra_real(step, extra, real.shape[0])  # (B, C, T, H, W)
                 with torch.no_grad(), self.autocast():
                     fake = self.gen(self._latents(real.shape[0], rng))  # (B, C, T, H, W)
-            with self.autocast():
-                real_scores = self.critic(real, noise).float()  # (B, T')
-                fake_scores = self.critic(fake.detach(), noise).float()  # (B, T')
-            d = critic_loss(real_scores, fake_scores) if wgan else gan_discriminator_loss(real_scores, fake_scores)
-            self.opt_d.zero_grad(set_to_none=True)
-            d.backward()
-            self.opt_d.step()
+            for term in terms:
+                with self.autocast():
+                    real_scores, fake_scores = self._scores(term, real, fake.detach(), noise)
+                d = critic_loss(real_scores, fake_scores) if wgan else gan_discriminator_loss(real_scores, fake_scores)
+                term.optimizer.zero_grad(set_to_none=True)
+                d.backward()
+                term.optimizer.step()
+                gap = real_scores.mean() - fake_scores.mean()  # the Wasserstein estimate ("gan": the logit gap)
+                losses.update({f"D{term.suffix}": d, f"{'wasserstein' if wgan else 'logit_gap'}{term.suffix}": gap})
 
-        # 3. Keep the critic Lipschitz: SVC every svc_interval-th iteration (or the weight-clipping baseline); the
+        # 3. Keep the critics Lipschitz: SVC every svc_interval-th iteration (or the weight-clipping baseline); the
         #    normal-GAN variant clips nothing.
         clipped = 0
-        if wgan and c.clipping == "weight":
-            clip_critic_weights(self.critic)
-            clipped = 1
-        elif wgan and (step + 1) % c.svc_interval == 0:
-            singular_value_clip(self.critic)
-            clipped = 1
-        gap = real_scores.mean() - fake_scores.mean()  # the Wasserstein estimate (objective "gan": the logit gap)
-        losses = {"G": g, "D": d, "wasserstein" if wgan else "logit_gap": gap}
+        for term in terms:
+            if wgan and c.clipping == "weight":
+                clip_critic_weights(term.critic)
+                clipped = 1
+            elif wgan and (step + 1) % c.svc_interval == 0:
+                singular_value_clip(term.critic)
+                clipped = 1
+        losses["G"] = g
         return StepLog({k: float(v.detach()) for k, v in losses.items()}, {"clipped": clipped})
+
+    def critic_terms(self) -> list[CriticTerm]:
+        """The video critic (the paper), then the frame critic when the run has one (ours)."""
+        video = CriticTerm(self.critic, self.opt_d, "", 1.0, lambda clips: clips)
+        if self.frame_critic is None:
+            return [video]
+        assert self.opt_frame is not None
+        return [video, CriticTerm(self.frame_critic, self.opt_frame, "_frame", self.config.frame_critic_weight,
+                                  frames_of)]
+
+    def _fake_scores(self, term: CriticTerm, real: torch.Tensor, fake: torch.Tensor, noise: InstanceNoise | None
+                     ) -> torch.Tensor:
+        """The fakes' fp32 scores for the G step: alone, or beside the reals (`critic_batch` "joint")."""
+        if self.config.critic_batch == "joint":
+            return self._scores(term, real, fake, noise)[1]
+        return term.critic(term.inputs(fake), noise).float()
+
+    def _scores(self, term: CriticTerm, real: torch.Tensor, fake: torch.Tensor, noise: InstanceNoise | None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A critic's fp32 scores of the real and the fake batch (B, C, T, H, W each), in one call or two."""
+        real, fake = term.inputs(real), term.inputs(fake)
+        if self.config.critic_batch == "joint":
+            scores = term.critic(torch.cat([real, fake]), noise).float()  # (2B, T') or (2B·T,)
+            return scores[: real.shape[0]], scores[real.shape[0]:]
+        return term.critic(real, noise).float(), term.critic(fake, noise).float()
 
     def _latents(self, n: int, rng: torch.Generator) -> Any:
         latents = self.gen.sample_latents(n, rng)

@@ -11,7 +11,7 @@ import torch
 
 from models.families.tgan.config import PRESETS
 from models.families.tgan.losses import gan_discriminator_loss, gan_generator_loss
-from models.families.tgan.networks import InstanceNoise, TGANCritic
+from models.families.tgan.networks import InstanceNoise, TGANCritic, TGANFrameCritic
 from models.families.tgan.recipe import TGANRecipe
 from tests.models.families.mocogan_helpers import tiny_actions
 from tests.models.families.test_tgan_serving import run_config
@@ -83,7 +83,39 @@ def test_the_discriminator_learns_through_its_noise(data: Path, tmp_path: Path) 
     assert sum(losses[-5:]) / 5 < 0.5 * 2 * math.log(2)
 
 
+def critic_batch_sizes(recipe: TGANRecipe, batch: dict[str, torch.Tensor]) -> list[int]:
+    """The batch size of every critic call in one training step."""
+    sizes: list[int] = []
+    handle = recipe.critic.register_forward_hook(lambda _m, args, _out: sizes.append(args[0].shape[0]))
+    recipe.train_step(batch, 0)
+    handle.remove()
+    return sizes
+
+
+def test_joint_critic_batch_scores_real_and_fake_with_one_set_of_batch_statistics(data: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    separate = TGANRecipe(run_config(data, tmp_path / "separate", steps=1))
+    joint = TGANRecipe(run_config(data, tmp_path / "joint", steps=1, critic_batch="joint"))
+    batch = next(iter(TrainingLoop(separate)._batches()))
+    n = batch["video"].shape[0]
+    assert critic_batch_sizes(separate, batch) == [n, n, n]  # G step: fakes; critic step: reals, then fakes
+    assert critic_batch_sizes(joint, batch) == [2 * n, 2 * n]  # G step and critic step: reals and fakes together
+
+    # In one call the batch norms see both halves: a real clip's score depends on the fakes beside it.
+    joint.critic.train()
+    separate.critic.train()
+    real = batch["video"].transpose(1, 2)  # (B, C, T, H, W)
+    video, alone = joint.critic_terms()[0], separate.critic_terms()[0]
+    real_scores, _ = joint._scores(video, real, torch.zeros_like(real), None)
+    other_real_scores, _ = joint._scores(video, real, torch.ones_like(real), None)
+    assert not torch.allclose(real_scores, other_real_scores)
+    assert torch.equal(separate._scores(alone, real, torch.zeros_like(real), None)[0],
+                       separate._scores(alone, real, torch.ones_like(real), None)[0])
+
+
 @pytest.mark.parametrize("values, message", [({"objective": "hinge"}, "objective"),
+                                              ({"critic_batch": "mixed"}, "critic_batch"),
+                                              ({"frame_critic_weight": -1.0}, "frame_critic_weight"),
                                               ({"optimizer": "sgd"}, "optimizer"),
                                               ({"instance_noise": -0.1}, "instance_noise")])
 def test_run_config_validation(data: Path, tmp_path: Path, values: dict, message: str) -> None:
@@ -110,3 +142,36 @@ def test_bf16_autocast_trains_close_to_fp32_and_resumes_exactly(data: Path, tmp_
     assert all(torch.equal(v, theirs[k]) for k, v in bf16.recipe.gen.state_dict().items())
     with pytest.raises(ValueError, match="fp16"):
         TGANRecipe(run_config(data, tmp_path / "fp16", steps=1, amp="fp16"))
+
+
+def test_frame_critic_scores_every_frame_trains_with_the_video_critic_and_resumes_exactly(
+        data: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    config = PRESETS["tgan-tiny"]
+    critic = TGANFrameCritic(config, torch.Generator().manual_seed(0)).eval()
+    frames = torch.rand(6, 3, 16, 16) * 2 - 1  # (N, C, H, W)
+    scores = critic(frames)
+    assert scores.shape == (6,)
+    assert torch.allclose(critic(frames[2:3]), scores[2:3], atol=1e-6)  # one score per frame, frames independent
+
+    values = {"frame_critic_weight": 0.5, "svc_interval": 2}
+    whole = TrainingLoop(TGANRecipe(run_config(data, tmp_path / "whole", steps=4, **values)))
+    start = {k: v.clone() for k, v in whole.recipe.frame_critic.state_dict().items()}
+    results = whole.fit()
+    assert set(whole.recipe.modules()) == {"G", "D", "D_frame"}
+    assert {"G", "G_frame", "D", "D_frame", "wasserstein", "wasserstein_frame"} <= set(results[0].losses)
+    trained = whole.recipe.frame_critic.state_dict()
+    assert any(not torch.equal(start[k], trained[k]) for k in start)
+    for layer in whole.recipe.frame_critic.modules():  # clipped with the video critic (SVC after step 4)
+        if isinstance(layer, torch.nn.Conv2d):
+            assert torch.linalg.matrix_norm(layer.weight.flatten(1), ord=2) <= 1 + 1e-4
+
+    first = TrainingLoop(TGANRecipe(run_config(data, tmp_path / "split", steps=2, **values)))
+    first.fit()
+    first.save_checkpoint()
+    resumed = TrainingLoop(TGANRecipe(run_config(data, tmp_path / "split", steps=4, **values)))
+    assert resumed.resume() and resumed.step == 2
+    resumed.fit()
+    for name, module in whole.recipe.modules().items():
+        other = resumed.recipe.modules()[name].state_dict()
+        assert all(torch.equal(v, other[k]) for k, v in module.state_dict().items()), name
