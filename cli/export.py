@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--average-last", type=int, default=1, metavar="N",
                         help="ship the uniform average of the run's last N checkpoints up to --checkpoint (a "
                              "checkpoint soup; default 1: that checkpoint alone)")
+    parser.add_argument("--recalibrate-bn", type=int, default=0, metavar="BATCHES",
+                        help="generate models: measure the batch norms' running statistics again for the shipped "
+                             "weights over BATCHES random batches (64 is plenty; the moving average's own statistics "
+                             "are averaged too and can leave it drawing blank frames); default 0: keep them")
     parser.add_argument("--checkpoints-dir", default="checkpoints", help="where the weights file goes")
     parser.add_argument("--manifest", default=None, help="manifest path (default: CHECKPOINTS_DIR/manifest.json)")
     parser.add_argument("--description", default="")
@@ -159,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     from models.core.checkpoints import export_generator_fp16
     from models.families.vid2vid.first_frame import load_single_image_generator
     from models.registry import build_generator, get_family
+    from training.batch_norm_statistics import recalibrate
     from training.ema import PREFIX as EMA_PREFIX
     from training.state import (
         averaged_generator_weights,
@@ -178,6 +183,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--ema and --average-last are exclusive")
     if args.ema and "ema_decay" not in meta:
         raise ValueError(f"--ema: {ckpt} holds no moving average (train with --ema DECAY)")
+    if args.recalibrate_bn < 0:
+        raise ValueError(f"--recalibrate-bn must be >= 0, got {args.recalibrate_bn}")
+    if args.recalibrate_bn and get_family(meta["family"]).kind != "generate":
+        raise ValueError("--recalibrate-bn: only generate models draw their own batches (this run trained a "
+                         f"{get_family(meta['family']).kind} model)")
     meta = {**meta, "config": {**meta["config"], **json_object(args.config, "--config")}}
     if meta["family"] == "single":
         raise ValueError(f"{run_dir} trained a first-frame generator: export the vid2vid run it belongs to, with "
@@ -193,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
         gen.load_state_dict(state, strict=True)
     except RuntimeError as exc:  # a --config setting that changes the network
         raise ValueError(f"{ckpt} does not fit the config {meta['config']}: {str(exc).splitlines()[0]}") from exc
+    if args.recalibrate_bn:
+        recalibrate(gen, batches=args.recalibrate_bn)
     out_dir = Path(args.checkpoints_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights_name = f"{args.name}.safetensors"
@@ -220,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
         card = card.model_copy(update={"quality": {**card.quality, "averaged_checkpoints": steps}})
     if args.ema:
         card = card.model_copy(update={"quality": {**card.quality, "ema_decay": meta["ema_decay"]}})
+    if args.recalibrate_bn:
+        card = card.model_copy(update={"quality": {**card.quality, "batch_norm_recalibrated": args.recalibrate_bn}})
     if measured:
         card = card.model_copy(update={"quality": {**card.quality, **measured}})
     if single is not None:

@@ -146,6 +146,10 @@ class MoCoGANGenerator(nn.Module):
         code = torch.cat(parts, dim=1)  # (B, config.latent_dim)
         return self.image_generator(code[:, :, None, None])  # (B, C, H, W)
 
+    def random_clips(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """`batch` clips of the trained length from fresh latents (random categories): (B, C, T, H, W)."""
+        return self(self.sample_latents(batch, self.config.num_frames, generator))
+
     def forward(self, latents: MoCoGANLatents) -> torch.Tensor:
         """A whole clip: all B·T frames go through G_I as one batch → (B, C, T, H, W) in [-1, 1]."""
         motion = self.motion_trajectory(latents.initial_motion, latents.motion_noise, latents.category)  # (B, T, d_M)

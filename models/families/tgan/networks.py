@@ -162,6 +162,10 @@ class TGANGenerator(nn.Module):
         """G1 on one frame: z0 (B, d0), z1^t (B, d1) → (B, C, H, W) in [-1, 1]."""
         return self.image(clip_code, frame_code)
 
+    def random_clips(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """`batch` clips from fresh latents, as training draws them: (B, C, T, H, W)."""
+        return self(self.sample_latents(batch, generator))
+
     def forward(self, latents: TGANLatents) -> torch.Tensor:
         """A whole clip → (B, C, T, H, W) in [-1, 1]."""
         codes = self.temporal_codes(latents.clip_code)  # (B, T, d1)

@@ -82,6 +82,10 @@ class VGANGenerator(nn.Module):
             code=torch.randn(batch, self.config.latent_dim, generator=generator, device=generator.device)
         )
 
+    def random_clips(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """`batch` clips from fresh latents, as training draws them: (B, C, T, H, W)."""
+        return self(self.sample_latents(batch, generator)).video
+
     def forward(self, latents: VGANLatents) -> VGANOutput:
         code = latents.code  # (B, d)
         background = self.background(code[:, :, None, None])  # (B, C, H, W)
