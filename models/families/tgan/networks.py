@@ -182,16 +182,18 @@ class TGANGenerator(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class TGANCritic(nn.Module):
-    """Conv3d k4 s2 p1 stack (biases; BN(no β) after all but the first; LReLU 0.2), then time folded into the batch
-    and a Conv2d k4 to one score per remaining time step: (B, C, T, H, W) → (B, T') (T' = 1 at paper size)."""
+class _StridedCritic(nn.Module):
+    """The critics' body: `conv` k4 s2 p1 layers (biases; BN(no β) after all but the first; LReLU 0.2) from the frame
+    channels to ndf · 2^(n - 1), then a Conv2d k4 to one score per remaining 4×4 map."""
 
-    def __init__(self, config: TGANConfig, init_generator: torch.Generator | None = None) -> None:
+    def __init__(self, config: TGANConfig, conv: type[nn.Conv2d] | type[nn.Conv3d],
+                 init_generator: torch.Generator | None) -> None:
         super().__init__()
+        self.conv = conv
         widths = [config.channels] + [config.ndf * 2**i for i in range(config.num_scales)]  # 3, 64 .. 512
         layers: list[nn.Module] = []
         for index, (in_ch, out_ch) in enumerate(pairwise(widths)):
-            layers.append(nn.Conv3d(in_ch, out_ch, 4, 2, 1))
+            layers.append(conv(in_ch, out_ch, 4, 2, 1))
             if index > 0:
                 layers.append(ScaleOnlyBatchNorm(out_ch, config.bn_eps, config.bn_momentum))
             layers.append(nn.LeakyReLU(LEAKY_SLOPE))
@@ -199,43 +201,38 @@ class TGANCritic(nn.Module):
         self.score = nn.Conv2d(widths[-1], 1, 4)
         init_weights(self, config.critic_init, init_generator)
 
-    def forward(self, video: torch.Tensor, noise: InstanceNoise | None = None) -> torch.Tensor:
-        """`noise`: the normal-GAN variant's instance noise, added after every 3-D conv (training only)."""
-        features = video
+    def strided_features(self, x: torch.Tensor, noise: InstanceNoise | None) -> torch.Tensor:
+        """The conv stack; `noise`: the normal-GAN variant's instance noise after every strided conv (training)."""
         for layer in self.features:
-            features = layer(features)
-            if noise is not None and isinstance(layer, nn.Conv3d):
-                features = noise.add(features)
-        # features: (B, 512, T', 4, 4)
+            x = layer(x)
+            if noise is not None and isinstance(layer, self.conv):
+                x = noise.add(x)
+        return x
+
+
+class TGANCritic(_StridedCritic):
+    """Conv3d k4 s2 p1 stack, then time folded into the batch and a Conv2d k4 to one score per remaining time step:
+    (B, C, T, H, W) → (B, T') (T' = 1 at paper size)."""
+
+    def __init__(self, config: TGANConfig, init_generator: torch.Generator | None = None) -> None:
+        super().__init__(config, nn.Conv3d, init_generator)
+
+    def forward(self, video: torch.Tensor, noise: InstanceNoise | None = None) -> torch.Tensor:
+        features = self.strided_features(video, noise)  # (B, 512, T', 4, 4)
         batch, channels, frames = features.shape[:3]
         folded = features.transpose(1, 2).reshape(batch * frames, channels, *features.shape[3:])  # (B·T', 512, 4, 4)
         return self.score(folded).view(batch, frames)  # (B, T')
 
 
-class TGANFrameCritic(nn.Module):
+class TGANFrameCritic(_StridedCritic):
     """Ours, not in the paper: a 2-D critic on single frames (MoCoGAN's image-discriminator idea under TGAN's
     objective), the video critic's layers with 2-D convs: (N, C, H, W) → (N,) one score per frame."""
 
     def __init__(self, config: TGANConfig, init_generator: torch.Generator | None = None) -> None:
-        super().__init__()
-        widths = [config.channels] + [config.ndf * 2**i for i in range(config.num_scales)]  # 1, 32 .. 128
-        layers: list[nn.Module] = []
-        for index, (in_ch, out_ch) in enumerate(pairwise(widths)):
-            layers.append(nn.Conv2d(in_ch, out_ch, 4, 2, 1))
-            if index > 0:
-                layers.append(ScaleOnlyBatchNorm(out_ch, config.bn_eps, config.bn_momentum))
-            layers.append(nn.LeakyReLU(LEAKY_SLOPE))
-        self.features = nn.Sequential(*layers)
-        self.score = nn.Conv2d(widths[-1], 1, 4)
-        init_weights(self, config.critic_init, init_generator)
+        super().__init__(config, nn.Conv2d, init_generator)
 
     def forward(self, frames: torch.Tensor, noise: InstanceNoise | None = None) -> torch.Tensor:
-        features = frames
-        for layer in self.features:
-            features = layer(features)
-            if noise is not None and isinstance(layer, nn.Conv2d):
-                features = noise.add(features)
-        # features: (N, 4·ndf, 4, 4)
+        features = self.strided_features(frames, noise)  # (N, 4·ndf, 4, 4)
         return self.score(features).flatten()  # (N,)
 
 
