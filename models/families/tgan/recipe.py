@@ -11,8 +11,10 @@ value clipping of the critic (conv kernels' singular values <= 1, BN γ into [0.
 the WGAN weight-clipping baseline instead (every critic parameter into ±0.01 after every step). RMSprop lr 5e-5,
 decay 0.99, ε 1e-8 for G and the critic (`optimizer="adam"`: Adam with β1 `adam_beta1`, ours). `objective="gan"`
 is the paper's "normal GAN" comparison variant: sigmoid cross-entropy, instance noise of σ `instance_noise` after
-every critic conv while training, no clipping. Every random draw of step s comes from a generator seeded with (seed, s),
-so a resumed run repeats exactly what an uninterrupted one does.
+every critic conv while training, no clipping. Ours, off by default: `critic_batch="joint"` scores reals and fakes in
+one critic call (one set of batch statistics), `frame_critic_weight` > 0 adds a 2-D critic on every frame
+(`TGANFrameCritic`, same objective, optimiser and clipping). Every random draw of step s comes from a generator seeded
+with (seed, s), so a resumed run repeats exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
