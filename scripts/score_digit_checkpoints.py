@@ -15,10 +15,9 @@ from pathlib import Path
 
 import torch
 
-from cli.export import _typed_overrides
 from evaluation.generate import digit_scores
 from evaluation.judges import load_judges
-from models.registry import build_generator
+from models.core.checkpoints import load_generator
 from training.batch_norm_statistics import recalibrate
 from training.ema import PREFIX as EMA_PREFIX
 from training.state import module_weights, read_checkpoint_meta, run_checkpoints
@@ -50,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         row = [f"{args.run.name} step {meta['step']}"]
         for name in ("G", EMA_PREFIX) if "ema_decay" in meta else ("G",):
+            state = {k: v.float() for k, v in module_weights(ckpt, name).items()}
             for measured in (False, True):
-                gen = build_generator(meta["preset"], **_typed_overrides(meta["preset"], meta["config"]))
-                gen.load_state_dict({k: v.float() for k, v in module_weights(ckpt, name).items()})
+                gen = load_generator(meta["preset"], meta["config"], None, None, "cpu")
+                gen.load_state_dict(state)
                 if measured:
                     recalibrate(gen)
                 s = digit_scores(judge, random_clips(gen, args.clips, args.seed))

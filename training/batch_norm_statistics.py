@@ -48,8 +48,7 @@ def recalibrate(generator: nn.Module, batches: int = DEFAULT_BATCHES, batch: int
     if not layers:
         return 0
     momenta = [layer.momentum for layer in layers]
-    counters = [getattr(layer, "num_batches_tracked", None) for layer in layers]
-    counters = [None if counter is None else counter.clone() for counter in counters]
+    counters = [getattr(layer, "num_batches_tracked", torch.tensor(0)).clone() for layer in layers]
     for layer in layers:
         layer.running_mean.zero_()
         layer.running_var.fill_(1.0)
@@ -64,7 +63,7 @@ def recalibrate(generator: nn.Module, batches: int = DEFAULT_BATCHES, batch: int
     finally:
         for layer, momentum, counter in zip(layers, momenta, counters, strict=True):
             layer.momentum = momentum
-            if counter is not None:  # training's batch count, not ours
+            if hasattr(layer, "num_batches_tracked"):  # training's batch count, not ours
                 layer.num_batches_tracked.copy_(counter)
         generator.eval()
     return len(layers)
