@@ -12,6 +12,7 @@ instance noise of σ `NORMAL_GAN_INSTANCE_NOISE` after every critic conv while t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -66,6 +67,18 @@ def gan_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor)
 def gan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     """Normal-GAN variant: the fakes' logits pushed towards "real"."""
     return F.binary_cross_entropy_with_logits(fake_scores, torch.ones_like(fake_scores))
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     generator: torch.Generator) -> torch.Tensor:
+    """WGAN-GP's term (Gulrajani et al. 2017; ours for TGAN): mean over clips of (‖∇ D(x̂)‖₂ - 1)², x̂ = ε real +
+    (1 - ε) fake with ε ~ U(0, 1) per clip, D(x̂) a clip's mean score. Differentiable (for the critic's update)."""
+    eps = torch.rand(real.shape[0], generator=generator, device=generator.device).to(real)  # (B,)
+    eps = eps.view(-1, *([1] * (real.dim() - 1)))  # (B, 1, ...)
+    mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)  # (B, ...)
+    scores = critic(mixed).float().reshape(real.shape[0], -1).mean(1)  # (B,)
+    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)  # (B, ...)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
 @torch.no_grad()

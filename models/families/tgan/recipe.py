@@ -8,7 +8,8 @@ G0 and G1, critic frozen); then the critic step on the detached fake batch and t
 (L_D = mean D(fake) - mean D(real)); one critic step per G step (`critic_steps` > 1: the WGAN paper's schedule, each
 extra step on fresh fakes and real windows). After every `svc_interval`-th iteration singular
 value clipping of the critic (conv kernels' singular values <= 1, BN γ into [0.01 σ, σ]); `clipping="weight"` is
-the WGAN weight-clipping baseline instead (every critic parameter into ±0.01 after every step). RMSprop lr 5e-5,
+the WGAN weight-clipping baseline instead (every critic parameter into ±0.01 after every step); `clipping="gp"`
+(ours) no clipping but WGAN-GP's gradient penalty (weight `gp_weight`) in every critic update. RMSprop lr 5e-5,
 decay 0.99, ε 1e-8 for G and the critic (`optimizer="adam"`: Adam with β1 `adam_beta1`, ours). `objective="gan"`
 is the paper's "normal GAN" comparison variant: sigmoid cross-entropy, instance noise of σ `instance_noise` after
 every critic conv while training, no clipping. Ours, off by default: `critic_batch="joint"` scores reals and fakes in
@@ -38,6 +39,7 @@ from models.families.tgan.losses import (
     gan_discriminator_loss,
     gan_generator_loss,
     generator_loss,
+    gradient_penalty,
     singular_value_clip,
 )
 from models.families.tgan.networks import InstanceNoise, TGANCritic, TGANFrameCritic, TGANGenerator
@@ -46,7 +48,7 @@ from training.distributed import step_seed
 from training.recipe import StepLog
 from training.recipe_parts import PresetRecipe, PresetRunConfig, model_config_from_preset, served_fps, write_clip_grid
 
-Clipping = Literal["svc", "weight"]
+Clipping = Literal["svc", "weight", "gp"]
 Objective = Literal["wgan", "gan"]
 Optimizer = Literal["rmsprop", "adam"]
 CriticBatch = Literal["separate", "joint"]
@@ -67,7 +69,10 @@ class TGANRunConfig(PresetRunConfig):
     eps: float = OPTIMISER.eps
     svc_interval: int = OPTIMISER.svc_interval
     clipping: Clipping = "svc"
-    """"svc": singular value clipping every svc_interval-th iteration; "weight": the weight-clipping baseline."""
+    """"svc": singular value clipping every svc_interval-th iteration; "weight": the weight-clipping baseline; "gp"
+    (ours): no clipping, WGAN-GP's gradient penalty on clips between real and fake (Gulrajani et al. 2017)."""
+    gp_weight: float = 10.0
+    """λ of the gradient penalty (clipping "gp" only)."""
     objective: Objective = "wgan"
     """"wgan": the TGAN objective (Wasserstein, clipped critic); "gan": the paper's normal-GAN comparison variant."""
     instance_noise: float = NORMAL_GAN_INSTANCE_NOISE
@@ -75,6 +80,7 @@ class TGANRunConfig(PresetRunConfig):
     optimizer: Optimizer = "rmsprop"
     """The paper's RMSprop, or Adam (ours)."""
     adam_beta1: float = 0.5
+    adam_beta2: float = 0.999
     critic_batch: CriticBatch = "separate"
     """"separate": the critic scores the real and the fake batch in two calls, so its batch norms normalise each batch
     by its own statistics and a per-channel shift between real and fake features is removed before the score;
@@ -91,8 +97,10 @@ class TGANRunConfig(PresetRunConfig):
     """Frame rate of served videos (None: the data's fps / the stride used)."""
 
     def __post_init__(self) -> None:
-        if self.clipping not in ("svc", "weight"):
-            raise ValueError(f"clipping must be 'svc' or 'weight', got {self.clipping!r}")
+        if self.clipping not in ("svc", "weight", "gp"):
+            raise ValueError(f"clipping must be 'svc', 'weight' or 'gp', got {self.clipping!r}")
+        if self.gp_weight <= 0:
+            raise ValueError("gp_weight must be > 0")
         if self.svc_interval < 1 or self.frame_stride < 1 or self.critic_steps < 1:
             raise ValueError("svc_interval, frame_stride and critic_steps must be >= 1")
         if self.objective not in ("wgan", "gan"):
@@ -164,7 +172,7 @@ class TGANRecipe(PresetRecipe):
     def _optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
         c = self.config
         if c.optimizer == "adam":
-            return torch.optim.Adam(module.parameters(), lr=c.lr, betas=(c.adam_beta1, 0.999))
+            return torch.optim.Adam(module.parameters(), lr=c.lr, betas=(c.adam_beta1, c.adam_beta2))
         return torch.optim.RMSprop(module.parameters(), lr=c.lr, alpha=c.alpha, eps=c.eps)
 
     # -- the loop's interface --------------------------------------------------------------------------------
@@ -213,6 +221,10 @@ class TGANRecipe(PresetRecipe):
                 with self.autocast():
                     real_scores, fake_scores = self._scores(term, real, fake.detach(), noise)
                 d = critic_loss(real_scores, fake_scores) if wgan else gan_discriminator_loss(real_scores, fake_scores)
+                if wgan and c.clipping == "gp":
+                    penalty = gradient_penalty(lambda x, t=term: t.critic(t.inputs(x)), real, fake.detach(), rng)
+                    losses[f"gp{term.suffix}"] = penalty
+                    d = d + c.gp_weight * penalty
                 term.optimizer.zero_grad(set_to_none=True)
                 d.backward()
                 term.optimizer.step()
@@ -220,13 +232,13 @@ class TGANRecipe(PresetRecipe):
                 losses.update({f"D{term.suffix}": d, f"{'wasserstein' if wgan else 'logit_gap'}{term.suffix}": gap})
 
         # 3. Keep the critics Lipschitz: SVC every svc_interval-th iteration (or the weight-clipping baseline); the
-        #    normal-GAN variant clips nothing.
+        #    gradient penalty (above) and the normal-GAN variant clip nothing.
         clipped = 0
         for term in terms:
             if wgan and c.clipping == "weight":
                 clip_critic_weights(term.critic)
                 clipped = 1
-            elif wgan and (step + 1) % c.svc_interval == 0:
+            elif wgan and c.clipping == "svc" and (step + 1) % c.svc_interval == 0:
                 singular_value_clip(term.critic)
                 clipped = 1
         losses["G"] = g

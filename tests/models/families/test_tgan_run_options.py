@@ -1,5 +1,6 @@
 """TGAN run options: the "normal GAN" comparison variant (reference §2.4: sigmoid cross-entropy, instance noise after
-every critic conv while training, no clipping), the Adam option, bf16 autocast training."""
+every critic conv while training, no clipping), the Adam option, bf16 autocast training, and ours: the joint critic
+batch, the frame critic, the gradient penalty."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from models.families.tgan.config import PRESETS
-from models.families.tgan.losses import gan_discriminator_loss, gan_generator_loss
+from models.families.tgan.losses import gan_discriminator_loss, gan_generator_loss, gradient_penalty
 from models.families.tgan.networks import InstanceNoise, TGANCritic, TGANFrameCritic
 from models.families.tgan.recipe import TGANRecipe
 from tests.models.families.mocogan_helpers import tiny_actions
@@ -116,6 +117,8 @@ def test_joint_critic_batch_scores_real_and_fake_with_one_set_of_batch_statistic
 @pytest.mark.parametrize("values, message", [({"objective": "hinge"}, "objective"),
                                               ({"critic_batch": "mixed"}, "critic_batch"),
                                               ({"frame_critic_weight": -1.0}, "frame_critic_weight"),
+                                              ({"clipping": "spectral"}, "clipping"),
+                                              ({"clipping": "gp", "gp_weight": 0.0}, "gp_weight"),
                                               ({"optimizer": "sgd"}, "optimizer"),
                                               ({"instance_noise": -0.1}, "instance_noise")])
 def test_run_config_validation(data: Path, tmp_path: Path, values: dict, message: str) -> None:
@@ -172,6 +175,49 @@ def test_frame_critic_scores_every_frame_trains_with_the_video_critic_and_resume
     resumed = TrainingLoop(TGANRecipe(run_config(data, tmp_path / "split", steps=4, **values)))
     assert resumed.resume() and resumed.step == 2
     resumed.fit()
+    for name, module in whole.recipe.modules().items():
+        other = resumed.recipe.modules()[name].state_dict()
+        assert all(torch.equal(v, other[k]) for k, v in module.state_dict().items()), name
+
+
+def test_gradient_penalty_measures_the_critic_gradient_norm() -> None:
+    """For a linear critic D(x) = mean of (w · x) over two outputs the gradient norm is |w| everywhere."""
+    weight = torch.randn(2, 12)  # (outputs, features)
+    real, fake = torch.randn(5, 3, 4), torch.randn(5, 3, 4)  # (B, ...)
+
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ weight.T  # (B, 2): two scores per clip, the penalty reads their mean
+
+    norm = (weight.mean(0)).norm()
+    penalty = gradient_penalty(critic, real, fake, torch.Generator().manual_seed(0))
+    assert penalty.item() == pytest.approx(((norm - 1) ** 2).item(), rel=1e-5)
+    unit = weight / norm
+    assert gradient_penalty(lambda x: x.flatten(1) @ unit.T, real, fake, torch.Generator()).item() < 1e-10
+
+    trainable = weight.clone().requires_grad_(True)  # the penalty trains the critic: it has a gradient in w
+    gradient_penalty(lambda x: x.flatten(1) @ trainable.T, real, fake, torch.Generator().manual_seed(0)).backward()
+    assert trainable.grad is not None and trainable.grad.abs().sum() > 0
+
+
+def test_gradient_penalty_run_clips_nothing_and_resumes_exactly(data: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    values = {"clipping": "gp", "gp_weight": 10.0, "optimizer": "adam", "adam_beta1": 0.0, "adam_beta2": 0.9,
+              "svc_interval": 1, "lr": 1e-3}
+    whole = TrainingLoop(TGANRecipe(run_config(data, tmp_path / "whole", steps=4, **values)))
+    results = whole.fit()
+    assert {"G", "D", "gp", "wasserstein"} <= set(results[0].losses)
+    assert all(r.info["clipped"] == 0 and math.isfinite(r.losses["gp"]) for r in results)
+    assert whole.recipe.opt_d.param_groups[0]["betas"] == (0.0, 0.9)
+    norms = [torch.linalg.matrix_norm(layer.weight.flatten(1), ord=2).item()
+             for layer in whole.recipe.critic.modules() if isinstance(layer, torch.nn.Conv3d)]
+    assert max(norms) > 1.01  # SVC (every step with svc_interval 1) would hold every one at <= 1
+
+    first = TrainingLoop(TGANRecipe(run_config(data, tmp_path / "split", steps=2, **values)))
+    first.fit()
+    first.save_checkpoint()
+    resumed = TrainingLoop(TGANRecipe(run_config(data, tmp_path / "split", steps=4, **values)))
+    assert resumed.resume() and resumed.step == 2
+    resumed.fit()  # the penalty's mixing weights come from each step's seeded generator
     for name, module in whole.recipe.modules().items():
         other = resumed.recipe.modules()[name].state_dict()
         assert all(torch.equal(v, other[k]) for k, v in module.state_dict().items()), name
