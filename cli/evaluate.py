@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--coverage", type=int, default=200, help="generate: random clips for look coverage")
     parser.add_argument("--swap-contents", type=int, default=50,
                         help="generate: fixed content seeds regenerated with every class (identity kept)")
+    parser.add_argument("--truncation", type=float, default=1.0,
+                        help="generate: draw every clip with this truncation psi in (0, 1], as a job's `truncation` "
+                             "option (1: the paper's sampling)")
     parser.add_argument("--options", default=None,
                         help='translate: family options every stream runs with, as a job\'s would, a JSON object '
                              '(e.g. \'{"finetune_steps": 100}\' for people)')
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                         horizon=args.horizon, baseline_model=args.baseline_model, judges=args.judges,
                         clips_per_class=args.clips_per_class, coverage=args.coverage,
                         swap_contents=args.swap_contents, two_sample_seeds=args.two_sample_seeds,
-                        two_sample_steps=args.two_sample_steps, options=options)
+                        two_sample_steps=args.two_sample_steps, options=options, truncation=args.truncation)
     report = evaluate(cards, manifest_path.parent, config)
     text = json.dumps(report, indent=1, sort_keys=True)
     table = markdown_report(report)

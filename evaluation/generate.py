@@ -74,13 +74,14 @@ class ClipWindow:
 
 @torch.inference_mode()
 def generate_clips(pipeline: Pipeline, n: int, frames: int, size: int, seed: int, class_id: int | None = None,
-                   seeds: dict[str, int] | None = None) -> torch.Tensor:
-    """n clips through the pipeline's stream, as a job makes them: (n, frames, 3, size, size) in [-1, 1] (resized)."""
+                   seeds: dict[str, int] | None = None, truncation: float = 1.0) -> torch.Tensor:
+    """n clips through the pipeline's stream, as a job makes them (with its truncation ψ): (n, frames, 3, size, size)
+    in [-1, 1] (resized)."""
     out = []
     for first in range(0, n, BATCH):
         b = min(BATCH, n - first)
         rng = torch.Generator().manual_seed(seed * 100_003 + first)
-        state = pipeline.start(GenerateStart(b, frames, size, size, class_id, dict(seeds or {})), rng)
+        state = pipeline.start(GenerateStart(b, frames, size, size, class_id, dict(seeds or {}), truncation), rng)
         steps: list[torch.Tensor] = []
         while sum(s.shape[1] for s in steps) < frames:
             step, state = pipeline.step(state, None, rng)
@@ -96,8 +97,8 @@ class ModelClips:
     """A served model's clips in the scored window: asks for enough frames to cover the window at the model's frame
     stride (card quality `frame_stride`; absent: one window stride) and keeps every k-th."""
 
-    def __init__(self, pipeline: Pipeline, card: Any, window: ClipWindow) -> None:
-        self.pipeline, self.window = pipeline, window
+    def __init__(self, pipeline: Pipeline, card: Any, window: ClipWindow, truncation: float = 1.0) -> None:
+        self.pipeline, self.window, self.truncation = pipeline, window, truncation
         longest = int(card.inputs.num_frames.max)
         model_stride = int(card.quality.get("frame_stride") or window.stride)
         self.every = max(window.stride // model_stride, 1) if window.stride % model_stride == 0 else 1
@@ -110,7 +111,8 @@ class ModelClips:
                  ) -> torch.Tensor:
         w = self.window
         frames = (w.frames - 1) * self.every + 1
-        clips = generate_clips(self.pipeline, n, frames, w.size, seed, class_id, seeds)  # (n, frames, 3, S, S)
+        clips = generate_clips(self.pipeline, n, frames, w.size, seed, class_id, seeds,
+                               self.truncation)  # (n, frames, 3, S, S)
         return clips[:, ::self.every]  # (n, T, 3, S, S)
 
 
@@ -311,15 +313,17 @@ def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: Any)
         classes = list(card.inputs.classes)
         family = get_family(card.family)
         initial = family.load(family.config(card.preset, card.config), {"generator": WeightsRef()}, device)
-        models[name] = {"trained": score_model(ModelClips(pipelines[name], card, window), scorer, card, reference,
-                                               config, real_clips),
-                        "initial": score_model(ModelClips(initial, card, window), scorer, card, reference, config),
+        psi = config.truncation
+        models[name] = {"trained": score_model(ModelClips(pipelines[name], card, window, psi), scorer, card,
+                                               reference, config, real_clips),
+                        "initial": score_model(ModelClips(initial, card, window, psi), scorer, card, reference,
+                                               config),
                         "classes": classes, "trained_steps": card.quality.get("trained_steps")}
         if config.previews is not None:
             size, frames = card.output.height, min(16, int(card.inputs.num_frames.max))
-            clips = [generate_clips(pipelines[name], 4, frames, size, config.seed + 7, class_id=c)
+            clips = [generate_clips(pipelines[name], 4, frames, size, config.seed + 7, class_id=c, truncation=psi)
                      for c in range(len(classes))] or [generate_clips(pipelines[name], 4, frames, size,
-                                                                      config.seed + 7)]
+                                                                      config.seed + 7, truncation=psi)]
             models[name]["previews"] = write_grid_previews(Path(config.previews), name, torch.stack(clips),
                                                            classes, fps=card.output.fps)
     judge_cards = {k: {"heldout_accuracy": j.card.heldout_accuracy, "heldout": j.card.heldout,
@@ -329,7 +333,7 @@ def evaluate(cards: dict[str, Any], pipelines: dict[str, Pipeline], config: Any)
                          "settings": {"clips_per_class": config.clips_per_class, "coverage": config.coverage,
                                       "swap_contents": config.swap_contents, "seed": config.seed,
                                       "frames": window.frames, "stride": window.stride, "size": window.size,
-                                      "confident": CONFIDENT}}}
+                                      "confident": CONFIDENT, "truncation": config.truncation}}}
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -352,8 +356,11 @@ def markdown_table(report: dict[str, Any]) -> str:
     g = report["generate"]
     judges = ", ".join(f"{k} {v['heldout_accuracy']:.1%} on {v['heldout']}" for k, v in g["judges"].items())
     rows: list[tuple[str, str, dict[str, Any]]] = []
+    psi = g["settings"].get("truncation", 1.0)
+    drawn = "" if psi == 1 else f", truncation ψ {psi:g}"
     for name, m in g["models"].items():
-        rows += [(name, f"trained ({m['trained_steps']} steps)", m["trained"]), (name, "initialisation", m["initial"])]
+        rows += [(name, f"trained ({m['trained_steps']} steps{drawn})", m["trained"]),
+                 (name, f"initialisation{drawn}", m["initial"])]
     rows += [("real clips", "-", g["real"]), ("shuffled real frames", "-", g["shuffled_frames"])]
     columns = [c for c in COLUMNS if any(r.get(c[0]) is not None for _, _, r in rows)]
     lines = [f"Generate models on `{g['data']}` (real rows: split `{g['split']}`), scored by our own judges "

@@ -86,6 +86,8 @@ class EvalConfig:
     """Predict, generate: training steps of each two-sample classifier."""
     options: Mapping[str, int] = field(default_factory=dict)
     """Translate: family options every stream runs with, as a job's would (`evaluation.job_options`)."""
+    truncation: float = 1.0
+    """Generate: the truncation ψ every clip is drawn with, as a job's `truncation` option (1: the paper's)."""
 
 
 @dataclass(frozen=True)

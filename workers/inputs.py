@@ -179,16 +179,18 @@ class PredictSource(_Unworded):
 
 class GenerateSource(_PlainOutput):
     """No input; the result names each sample's class as a job requests it (`class` and the card's `class_option`,
-    e.g. "action"), next to the family's class id and seeds, so any sample can be asked for again or varied."""
+    e.g. "action"), next to the family's class id and seeds, and the job's truncation, so any sample can be asked for
+    again or varied."""
 
     def __init__(self, spec: JobSpec, inputs: GenerateJob, card_inputs: GenerateInputs, height: int,
                  width: int) -> None:
         self.card_inputs = card_inputs
         self.limit = min(inputs.num_frames, spec.options.max_frames or inputs.num_frames)
         self.samples, self.seeds = inputs.num_samples, dict(inputs.seeds)
+        self.truncation = inputs.truncation
         self._size = (height, width)
         self.start = GenerateStart(inputs.num_samples, inputs.num_frames, height, width, inputs.class_id,
-                                   dict(inputs.seeds))
+                                   dict(inputs.seeds), inputs.truncation)
 
     def conditions(self, first: int) -> Iterator[torch.Tensor | None]:
         while True:
@@ -198,6 +200,7 @@ class GenerateSource(_PlainOutput):
         return self._size
 
     def worded(self, description: dict[str, Any]) -> dict[str, Any]:
+        description = {**description, "truncation": self.truncation}  # a re-run needs it beside the seeds
         classes, option = self.card_inputs.classes, self.card_inputs.class_option
         samples = description.get("samples")
         if not classes or not isinstance(samples, list):

@@ -62,6 +62,7 @@ class GenerateJob(BaseModel):
     num_frames: int
     class_id: int | None = None
     seeds: dict[str, int] = Field(default_factory=dict)
+    truncation: float = 1.0
 
 
 JobInputs = Annotated[TranslateJob | PredictJob | GenerateJob, Field(discriminator="kind")]

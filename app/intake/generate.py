@@ -1,4 +1,4 @@
-"""Generate jobs: no upload; how many videos, how many frames, an optional class and named seeds."""
+"""Generate jobs: no upload; how many videos, how many frames, an optional class, named seeds and truncation."""
 
 from __future__ import annotations
 
@@ -37,5 +37,6 @@ class GenerateIntake:
         frames = check_range("num_frames", kind.num_frames, spec.num_frames, ctx.card)
         samples = kind.num_samples or 1
         class_id = spec.classes.index(kind.class_name) if kind.class_name is not None else None
-        inputs = GenerateJob(num_samples=samples, num_frames=frames, class_id=class_id, seeds=dict(kind.seeds))
+        inputs = GenerateJob(num_samples=samples, num_frames=frames, class_id=class_id, seeds=dict(kind.seeds),
+                             truncation=kind.truncation if kind.truncation is not None else 1.0)
         return Accepted(inputs=inputs, frames_total=frames, samples=samples, fps=None)

@@ -31,11 +31,16 @@ class KindOptions(BaseModel):
     class_name: str | None = Field(default=None, alias="class", max_length=64,
                                    description="generate: one of the model's classes (GET /v1/models).")
     seeds: dict[str, int] = Field(default_factory=dict, description="generate: named seeds the model understands.")
+    truncation: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False,
+                                     description="generate: ψ in (0, 1], the scale of every latent drawn (1: the "
+                                                 "paper's sampling; lower: more typical, steadier clips, less "
+                                                 "variety).")
     attributes: dict[str, str] = Field(default_factory=dict, description="predict: attribute values to ask for.")
 
 
 KIND_OPTIONS = {"num_samples": ("predict", "generate"), "num_frames": ("generate",), "horizon": ("predict",),
-                "class_name": ("generate",), "seeds": ("generate",), "attributes": ("predict",)}
+                "class_name": ("generate",), "seeds": ("generate",), "truncation": ("generate",),
+                "attributes": ("predict",)}
 """KindOptions field -> the job kinds that take it."""
 
 

@@ -69,6 +69,9 @@ class GenerateStart:
     """Requested class (e.g. an action); None = the model's choice (sampled)."""
     seeds: Mapping[str, int] = field(default_factory=dict)
     """Named seeds a family understands (e.g. "content", "motion"); missing ones come from the job's rng."""
+    truncation: float = 1.0
+    """ψ in (0, 1]: every latent drawn from a seed is scaled by ψ (the truncation trick; 1 = the paper's sampling).
+    Below 1 a model draws more typical, steadier clips and fewer kinds of them."""
 
 
 StartInputs = TranslateStart | PredictStart | GenerateStart

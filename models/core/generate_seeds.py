@@ -2,7 +2,7 @@
 
 A family names the seeds it understands (e.g. MoCoGAN's "content" and "motion"); a job may fix any of them, and
 each one it leaves out is drawn per sample from the job's generator, so a stream is a pure function of the job's
-seed and the fixed ones.
+seed and the fixed ones. A job's truncation ψ scales every latent drawn from a seed (`check_truncation`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,13 @@ def refuse_unknown_seeds(family: str, seeds: Mapping[str, int], names: Sequence[
 def draw_seeds(rng: torch.Generator, *shape: int) -> torch.Tensor:
     """Fresh seeds from the job's generator: int64 of `shape`."""
     return torch.randint(0, MAX_SEED, shape, generator=rng).long()
+
+
+def check_truncation(psi: float) -> float:
+    """ψ itself when it is a number in (0, 1]; InputError otherwise."""
+    if isinstance(psi, bool) or not isinstance(psi, int | float) or not 0 < psi <= 1:
+        raise InputError(f"truncation must be a number in (0, 1], got {psi!r}")
+    return float(psi)
 
 
 def fixed_or_drawn(value: int | None, drawn: torch.Tensor) -> torch.Tensor:

@@ -272,7 +272,7 @@ def test_generate_and_predict_jobs_are_validated_per_kind(client, auth, redis_cl
     assert ok.json()["kind"] == "generate" and ok.json()["samples"] == 3
     spec = Job.fetch(ok.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
     assert spec["inputs"] == {"kind": "generate", "num_samples": 3, "num_frames": 10, "class_id": 1,
-                              "seeds": {"content": 5}}
+                              "seeds": {"content": 5}, "truncation": 1.0}
     assert spec["frames_total"] == 10 and spec["fps"] == 15.0 and spec["options"]["seed"] == 2  # the job's own
     # The card's own names for the same options: its class_option ("direction") and `<seed>_seed`.
     ok = client.post("/v1/jobs", data={"model": "noise", "options": json.dumps(
@@ -283,13 +283,20 @@ def test_generate_and_predict_jobs_are_validated_per_kind(client, auth, redis_cl
     assert spec["inputs"]["num_frames"] == spec["frames_total"] == 12  # no num_frames: the card's default
     assert spec["options"]["seed"] != 0  # no seed: a fresh random one, kept in the spec for an identical resume
     assert client.delete(f"/v1/jobs/{ok.json()['id']}", headers=auth).status_code == 204  # within the key's job limit
+    ok = client.post("/v1/jobs", data={"model": "noise", "options": json.dumps({"truncation": 0.5})}, headers=auth)
+    assert ok.status_code == 202, ok.text
+    spec = Job.fetch(ok.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
+    assert spec["inputs"]["truncation"] == 0.5
+    assert client.delete(f"/v1/jobs/{ok.json()['id']}", headers=auth).status_code == 204
     for options, code in [({"num_samples": 5}, "bad_options"), ({"num_frames": 25}, "bad_options"),
                           ({"class": "left"}, "bad_options"), ({"seeds": {"motion": 1}}, "bad_options"),
                           ({"direction": "left"}, "bad_options"), ({"motion_seed": 1}, "bad_options"),
                           ({"class": "up", "direction": "up"}, "bad_options"), ({"content_seed": "5"}, "bad_options"),
                           ({"content_seed": 5, "seeds": {"content": 5}}, "bad_options"),
                           ({"content_seed": 5, "seeds": [1]}, "bad_options"),
-                          ({"horizon": 3}, "bad_options"), ({"width": 36}, "bad_size")]:
+                          ({"horizon": 3}, "bad_options"), ({"width": 36}, "bad_size"),
+                          ({"truncation": 0}, "bad_options"), ({"truncation": 1.5}, "bad_options"),
+                          ({"truncation": "0.5"}, "bad_options")]:
         response = client.post("/v1/jobs", data={"model": "noise", "options": json.dumps(options)}, headers=auth)
         assert (response.status_code, response.json()["error"]["code"]) == (400, code), options
     response = client.post("/v1/jobs", data={"model": "noise", "options": '{"class": 3, "fps": "x"}'}, headers=auth)
@@ -309,6 +316,9 @@ def test_generate_and_predict_jobs_are_validated_per_kind(client, auth, redis_cl
     image = {"video": ("still.png", png_bytes(frames[1]), "image/png")}
     response = client.post("/v1/jobs", data={"model": "future"}, files=image, headers=auth)
     assert (response.status_code, response.json()["error"]["code"]) == (400, "too_few_frames")  # needs 2
+    response = client.post("/v1/jobs", data={"model": "future", "options": '{"truncation": 0.5}'}, files=files,
+                           headers=auth)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "bad_options")  # generate only
     ok = client.post("/v1/jobs", data={"model": "future"}, files=files, headers=auth)
     spec = Job.fetch(ok.json()["id"], connection=redis_client, serializer=JSONSerializer).kwargs["spec"]
     assert spec["inputs"]["horizon"] == spec["frames_total"] == 10  # no horizon and no default on the card: max

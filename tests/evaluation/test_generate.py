@@ -14,7 +14,7 @@ import torch
 from app.contracts import load_manifest
 from cli.main import main
 from evaluation.card_quality import card_quality
-from evaluation.generate import histograms, markdown_table, mean_pairwise
+from evaluation.generate import ClipWindow, ModelClips, generate_clips, histograms, markdown_table, mean_pairwise
 from evaluation.judges import load_judges
 from evaluation.judges_train import JudgeTrainConfig, train_judges
 from evaluation.protocols import evaluate, markdown_report
@@ -214,3 +214,20 @@ def test_identity_kept_says_which_latent_moves_the_look(leak: str, expected: dic
     assert model_identity_kept(judge, clips, 4, ["video"], seed=3, swap_contents=5) == {}  # type: ignore[arg-type]
     unconditional = model_identity_kept(judge, clips, 0, ["content"], seed=3, swap_contents=5)  # type: ignore[arg-type]
     assert set(unconditional) == {"identity_kept"}
+
+
+def test_clips_are_drawn_with_the_configured_truncation() -> None:
+    from types import SimpleNamespace
+
+    from models.core.family import WeightsRef
+    from models.families.mocogan.config import PRESETS
+    from models.families.mocogan.pipeline import load
+
+    torch.manual_seed(0)
+    config = replace(PRESETS["mocogan-tiny"], num_categories=3)
+    pipeline = load(config, {"generator": WeightsRef()}, torch.device("cpu"))
+    full, half = (generate_clips(pipeline, 2, 4, 16, seed=1, truncation=psi) for psi in (1.0, 0.5))
+    assert not torch.allclose(full, half)
+    card = SimpleNamespace(inputs=SimpleNamespace(num_frames=SimpleNamespace(max=4)), quality={}, name="m")
+    assert torch.equal(ModelClips(pipeline, card, ClipWindow(4, 1, 16), 0.5)(2, 1), half)
+

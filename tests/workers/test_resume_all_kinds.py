@@ -54,7 +54,7 @@ def _spec(root: Path, job_id: str, card: ModelCard, context: Path) -> JobSpec:
     job_dir.mkdir(parents=True, exist_ok=True)
     if card.kind == "generate":
         frames = card.inputs.num_frames.max  # type: ignore[union-attr]
-        inputs = GenerateJob(num_samples=3, num_frames=min(frames, 6))
+        inputs = GenerateJob(num_samples=3, num_frames=min(frames, 6), truncation=0.7)  # ψ is resumed too
         total = inputs.num_frames
     else:
         attributes = {"action": 1} if card.inputs.attributes else {}  # type: ignore[union-attr]
@@ -94,6 +94,7 @@ def test_a_generate_result_names_each_samples_class_as_a_job_asks_for_it(tmp_pat
     result = runner.run(_spec(tmp_path, "named", card, tmp_path / "unused.mp4"), NullHooks())
     samples = result.report["samples"]
     assert len(samples) == 3 and len({s["class_id"] for s in samples}) > 1  # no class asked: drawn per sample
+    assert result.report["truncation"] == 0.7  # a re-run asks for it beside the seeds
     for sample in samples:  # {"action": "b", "content_seed": N} asks for this person doing b again
         assert sample["class"] == sample["action"] == ["a", "b", "c"][sample["class_id"]]
         assert {"content_seed", "motion_seed"} <= sample.keys()

@@ -3,7 +3,8 @@
 Per sample b the stream holds a content code z_C (from its content seed), a category z_A (the requested class, else
 drawn), the GRU hidden state h_t and its motion seed. The motion noise is a pure function of (motion seed, t):
 h_0 comes from seed stream (motion_seed, 0) and ε_t from (motion_seed, t), so the state is just tensors and a
-resumed stream continues exactly. A fixed `content` seed gives the same person in every sample and every job; a
+resumed stream continues exactly. A job's truncation ψ scales z_C, h_0 and every ε_t (kept in the state). A fixed
+`content` seed gives the same person in every sample and every job; a
 fixed `motion` seed the same motion; seeds not given are drawn per sample from the job's generator.
 `describe(state)` reports every sample's seeds and class, so "same person, another action" is one re-run away.
 """
@@ -18,7 +19,7 @@ import torch
 
 from models.core.checkpoints import build_with_weights
 from models.core.family import GenerateStart, InputError, StepOutput, WeightsRef
-from models.core.generate_seeds import draw_seeds, fixed_or_drawn, refuse_unknown_seeds
+from models.core.generate_seeds import check_truncation, draw_seeds, fixed_or_drawn, refuse_unknown_seeds
 from models.families.mocogan.config import MoCoGANConfig
 from models.families.mocogan.networks import MoCoGANGenerator
 
@@ -36,6 +37,7 @@ class MoCoGANState:
     motion_seeds: torch.Tensor  # (B,) int64
     class_ids: torch.Tensor  # (B,) int64; -1 without categories
     step: torch.Tensor  # () int64: frames made so far
+    truncation: torch.Tensor  # () float64: ψ, the scale of every latent drawn
 
 
 def _seeded(seed: int) -> torch.Generator:
@@ -60,6 +62,7 @@ class MoCoGANPipeline:
     def start(self, inputs: GenerateStart, rng: torch.Generator) -> MoCoGANState:
         c, n = self.config, inputs.num_samples
         refuse_unknown_seeds("MoCoGAN", inputs.seeds, SEED_NAMES)
+        psi = check_truncation(inputs.truncation)
         drawn = draw_seeds(rng, 2, n)  # (2, B): content, motion
         drawn_classes = torch.randint(0, max(c.num_categories, 1), (n,), generator=rng)  # (B,)
         content_seeds = fixed_or_drawn(inputs.seeds.get("content"), drawn[0])
@@ -76,24 +79,27 @@ class MoCoGANPipeline:
             category = self.generator.one_hot_category(class_ids)  # (B, K)
         content = torch.stack([torch.randn(c.content_dim, generator=_seeded(s)) for s in content_seeds.tolist()])
         hidden = torch.stack([motion_noise(s, 0, c.motion_dim) for s in motion_seeds.tolist()])  # (B, d_M)
-        return MoCoGANState(content.to(self.device), category.to(self.device), hidden.to(self.device),
-                            content_seeds, motion_seeds, class_ids.long(), torch.tensor(0))
+        content, hidden = (psi * content).to(self.device), (psi * hidden).to(self.device)
+        return MoCoGANState(content, category.to(self.device), hidden,
+                            content_seeds, motion_seeds, class_ids.long(), torch.tensor(0),
+                            torch.tensor(psi, dtype=torch.float64))
 
     def step(self, state: MoCoGANState, condition: torch.Tensor | None, rng: torch.Generator
              ) -> tuple[StepOutput, MoCoGANState]:
         t = int(state.step) + 1
         noise = torch.stack([motion_noise(s, t, self.config.motion_noise_dim)
                              for s in state.motion_seeds.tolist()]).to(self.device)  # (B, d_ε)
+        noise = float(state.truncation) * noise  # (B, d_ε)
         hidden = self.generator.motion_step(noise, state.hidden, state.category)  # (B, d_M)
         frame = self.generator.render_frame(state.content, state.category, hidden)  # (B, 3, H, W)
         new = MoCoGANState(state.content, state.category, hidden, state.content_seeds, state.motion_seeds,
-                           state.class_ids, torch.tensor(t))
+                           state.class_ids, torch.tensor(t), state.truncation)
         return StepOutput(frame.unsqueeze(1).float()), new  # frames (B, 1, 3, H, W)
 
     def state_to_tensors(self, state: MoCoGANState) -> dict[str, torch.Tensor]:
         return {"content": state.content, "category": state.category, "hidden": state.hidden,
                 "content_seeds": state.content_seeds, "motion_seeds": state.motion_seeds,
-                "class_ids": state.class_ids, "step": state.step}
+                "class_ids": state.class_ids, "step": state.step, "truncation": state.truncation}
 
     def state_from_tensors(self, tensors: dict[str, torch.Tensor]) -> MoCoGANState:
         def on_device(name: str) -> torch.Tensor:
@@ -102,8 +108,9 @@ class MoCoGANPipeline:
         def on_cpu(name: str) -> torch.Tensor:
             return tensors[name].cpu()
 
+        psi = tensors.get("truncation", torch.tensor(1.0, dtype=torch.float64)).cpu()  # states saved before ψ: 1
         return MoCoGANState(on_device("content"), on_device("category"), on_device("hidden"),
-                            on_cpu("content_seeds"), on_cpu("motion_seeds"), on_cpu("class_ids"), on_cpu("step"))
+                            on_cpu("content_seeds"), on_cpu("motion_seeds"), on_cpu("class_ids"), on_cpu("step"), psi)
 
     def describe(self, state: MoCoGANState) -> dict[str, Any]:
         """Each sample's seeds and class id (-1: the model has no classes)."""

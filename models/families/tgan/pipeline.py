@@ -5,8 +5,9 @@ has exactly the trained length T (a job may take its first n <= T frames; the ca
 stream holds z0 (drawn from the sample's `video` seed), the T frame codes and that seed; step t renders frame t
 with the image generator G1 (BN in inference mode: each sample independent of the batch). The state is a few
 small tensors, so a resumed stream continues exactly. A fixed `video` seed makes the same clip in every sample and
-every job; seeds not given are drawn per sample from the job's generator. The model is unconditional: a job that
-asks for a class is refused. Grey (1-channel) models serve RGB frames (the grey value on all three channels).
+every job; seeds not given are drawn per sample from the job's generator; a job's truncation ψ scales z0. The
+model is unconditional: a job that asks for a class is refused. Grey (1-channel) models serve RGB frames (the grey
+value on all three channels).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 
 from models.core.checkpoints import build_with_weights
 from models.core.family import GenerateStart, InputError, StepOutput, WeightsRef
-from models.core.generate_seeds import draw_seeds, fixed_or_drawn, refuse_unknown_seeds
+from models.core.generate_seeds import check_truncation, draw_seeds, fixed_or_drawn, refuse_unknown_seeds
 from models.families.tgan.config import TGANConfig
 from models.families.tgan.networks import TGANGenerator
 
@@ -50,12 +51,14 @@ class TGANPipeline:
     def start(self, inputs: GenerateStart, rng: torch.Generator) -> TGANState:
         c, n = self.config, inputs.num_samples
         refuse_unknown_seeds("TGAN", inputs.seeds, SEED_NAMES)
+        psi = check_truncation(inputs.truncation)
         if inputs.class_id is not None:
             raise InputError("TGAN is unconditional: it takes no class")
         if not 1 <= inputs.num_frames <= c.num_frames:
             raise InputError(f"TGAN makes clips of {c.num_frames} frames, not {inputs.num_frames}")
         seeds = fixed_or_drawn(inputs.seeds.get("video"), draw_seeds(rng, n))  # (B,)
-        clip_code = torch.stack([clip_code_of(s, c.latent_dim) for s in seeds.tolist()]).to(self.device)  # (B, d0)
+        clip_code = psi * torch.stack([clip_code_of(s, c.latent_dim) for s in seeds.tolist()])  # (B, d0)
+        clip_code = clip_code.to(self.device)
         with torch.no_grad():
             frame_codes = self.generator.temporal_codes(clip_code)  # (B, T, d1)
         return TGANState(clip_code, frame_codes, seeds, torch.tensor(0))
