@@ -97,6 +97,7 @@ function optionsHelp(model) {
     help.push(range("num_samples", inputs.num_samples), range("num_frames", inputs.num_frames));
     if (inputs.classes.length) help.push(`${inputs.class_option || "class"}: ${values(inputs.classes)}`);
     for (const seed of inputs.seeds) help.push(`${seed}_seed`);
+    help.push("truncation 0..1 (default 1; lower: steadier, less varied)");
   }
   for (const [name, spec] of Object.entries(model.options || {})) help.push(range(name, spec));
   return help.join(", ");

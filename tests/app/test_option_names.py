@@ -30,7 +30,7 @@ def _valid_options_named(model: str) -> set[str]:
     ("digits-future", OUTPUT | {"num_samples", "horizon"}),
     ("people-future-videovae", OUTPUT | {"num_samples", "horizon", "attributes"}),
     ("people-actions", OUTPUT | {"num_samples", "num_frames", "class", "action", "seeds", "content_seed",
-                                 "motion_seed"}),
+                                 "motion_seed", "truncation"}),
 ])
 def test_the_refusal_lists_what_the_model_takes(model: str, expected: set[str]) -> None:
     assert _valid_options_named(model) == expected
@@ -39,4 +39,4 @@ def test_the_refusal_lists_what_the_model_takes(model: str, expected: set[str]) 
 def test_an_unconditional_generator_lists_no_class_and_no_predict_options() -> None:
     named = _valid_options_named("people-actions-tgan")
     assert not named & {"class", "attributes", "horizon", "content_seed"}
-    assert {"num_samples", "num_frames", "seeds"} <= named
+    assert {"num_samples", "num_frames", "seeds", "truncation"} <= named
