@@ -4,8 +4,8 @@ Per sample b the stream holds a content code z_C (from its content seed), a cate
 drawn), the GRU hidden state h_t and its motion seed. The motion noise is a pure function of (motion seed, t):
 h_0 comes from seed stream (motion_seed, 0) and ε_t from (motion_seed, t), so the state is just tensors and a
 resumed stream continues exactly. A job's truncation ψ scales z_C, h_0 and every ε_t (kept in the state). A fixed
-`content` seed gives the same person in every sample and every job; a
-fixed `motion` seed the same motion; seeds not given are drawn per sample from the job's generator.
+`content` seed gives the same person in every sample and every job; a fixed `motion` seed the same motion; seeds not
+given are drawn per sample from the job's generator.
 `describe(state)` reports every sample's seeds and class, so "same person, another action" is one re-run away.
 """
 
