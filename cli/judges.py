@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     train.add_argument("--digit-steps", type=int, default=2000)
     train.add_argument("--batch", type=int, default=32)
     train.add_argument("--degrade", type=float, default=0.5, metavar="P",
-                       help="action/appearance: share of training items seen through pixel noise or blur, so a "
-                            "judge reads the action and look through a generator's flicker (default 0.5; 0: clean)")
+                       help="share of training items seen through pixel noise or blur, so a judge reads the "
+                            "action, look or digit through a generator's flicker (default 0.5; 0: clean)")
     train.add_argument("--seed", type=int, default=0)
 
 

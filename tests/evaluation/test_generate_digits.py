@@ -52,6 +52,8 @@ def test_the_data_decides_which_judges_train_and_judge(digits: Path, judges: Pat
     card = manifest["digit"]
     assert set(manifest) == {"digit"} and card["classes"] == [*(str(k) for k in range(10)), "none"]
     assert 0 <= card["extra"]["non_digits_rejected"] <= 1
+    assert card["extra"]["degrade_probability"] == 0.5  # trained through noise and blur, read through them on the card
+    assert set(card["extra"]["degraded_heldout_accuracy"]) == {"noise_0.05", "blur_0.7"}
     assert card["corpus"] == {"name": "moving_digits", "digits": 1} and card["gate"] == 0.0
     assert sha256_file(judges / card["file"]) == card["sha256"] and card["heldout"].startswith("every frame of 10")
     loaded = load_judges(judges)
@@ -142,3 +144,12 @@ def test_an_unconditional_model_is_scored_with_digit_measures(digits: Path, judg
     table = markdown_table({"generate": g})
     assert "| digit kept |" in table and "| MCS |" not in table and "| digits | initialisation |" in table
     assert (tmp_path / "previews" / "digits.gif").stat().st_size > 0
+
+
+def test_degraded_reads_count_right_confident_and_rejected_frames() -> None:
+    from scripts.digit_judge_degraded_reads import reads
+
+    logits = torch.tensor([[9.0, 0, 0], [0, 0.1, 0], [0, 0, 9.0], [9.0, 0, 0]])  # sure 0, unsure 1, sure none, sure 0
+    r = reads(_FixedLogits(logits), torch.zeros(4, 3, 2, 2), torch.tensor([0, 1, 1, 1]), none=2)
+    assert r == {"accuracy": 0.5, "confident": 0.25, "none": 0.25}
+
