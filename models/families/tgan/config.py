@@ -43,6 +43,9 @@ class TGANConfig:
     """Weight initialisation of G1."""
     critic_init: InitScheme = "lecun_normal"
     """Weight initialisation of the critic."""
+    critic_motion_scale: float = 0.0
+    """Ours (0: the paper): when > 0 the 3-D critic also sees the frame differences x_t - x_{t-1} times this, stacked
+    on its input channels (`models.core.discriminators.with_motion`, as MoCoGAN's `video_motion_scale`)."""
 
     def __post_init__(self) -> None:
         require_power_of_two("image_size", self.image_size, 8)
@@ -62,6 +65,8 @@ class TGANConfig:
         ):
             if scheme not in ("lecun_normal", "uniform"):
                 raise ValueError(f"{name} must be 'lecun_normal' or 'uniform', got {scheme!r}")
+        if self.critic_motion_scale < 0:
+            raise ValueError(f"critic_motion_scale must be >= 0, got {self.critic_motion_scale}")
         if self.bn_eps <= 0 or not 0 < self.bn_momentum <= 1:
             raise ValueError("bn_eps must be > 0 and bn_momentum in (0, 1]")
 

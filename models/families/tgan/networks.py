@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from models.core.discriminators import with_motion
 from models.families.tgan.config import InitScheme, TGANConfig
 
 LEAKY_SLOPE = 0.2
@@ -187,10 +188,10 @@ class _StridedCritic(nn.Module):
     channels to ndf · 2^(n - 1), then a Conv2d k4 to one score per remaining 4×4 map."""
 
     def __init__(self, config: TGANConfig, conv: type[nn.Conv2d] | type[nn.Conv3d],
-                 init_generator: torch.Generator | None) -> None:
+                 init_generator: torch.Generator | None, in_channels: int | None = None) -> None:
         super().__init__()
         self.conv = conv
-        widths = [config.channels] + [config.ndf * 2**i for i in range(config.num_scales)]  # 3, 64 .. 512
+        widths = [in_channels or config.channels] + [config.ndf * 2**i for i in range(config.num_scales)]  # 3, 64 ..
         layers: list[nn.Module] = []
         for index, (in_ch, out_ch) in enumerate(pairwise(widths)):
             layers.append(conv(in_ch, out_ch, 4, 2, 1))
@@ -212,12 +213,16 @@ class _StridedCritic(nn.Module):
 
 class TGANCritic(_StridedCritic):
     """Conv3d k4 s2 p1 stack, then time folded into the batch and a Conv2d k4 to one score per remaining time step:
-    (B, C, T, H, W) → (B, T') (T' = 1 at paper size)."""
+    (B, C, T, H, W) → (B, T') (T' = 1 at paper size). With `critic_motion_scale` > 0 (ours) the frame differences
+    are stacked on the input channels."""
 
     def __init__(self, config: TGANConfig, init_generator: torch.Generator | None = None) -> None:
-        super().__init__(config, nn.Conv3d, init_generator)
+        channels = config.channels * (2 if config.critic_motion_scale > 0 else 1)  # frames [+ their differences]
+        super().__init__(config, nn.Conv3d, init_generator, channels)
+        self.motion_scale = config.critic_motion_scale
 
     def forward(self, video: torch.Tensor, noise: InstanceNoise | None = None) -> torch.Tensor:
+        video = with_motion(video, self.motion_scale)  # (B, C or 2C, T, H, W)
         features = self.strided_features(video, noise)  # (B, 512, T', 4, 4)
         batch, channels, frames = features.shape[:3]
         folded = features.transpose(1, 2).reshape(batch * frames, channels, *features.shape[3:])  # (B·T', 512, 4, 4)

@@ -221,3 +221,29 @@ def test_gradient_penalty_run_clips_nothing_and_resumes_exactly(data: Path, tmp_
     for name, module in whole.recipe.modules().items():
         other = resumed.recipe.modules()[name].state_dict()
         assert all(torch.equal(v, other[k]) for k, v in module.state_dict().items()), name
+
+
+def test_a_critic_that_sees_frame_differences(data: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    config = replace(PRESETS["tgan-tiny"], critic_motion_scale=2.0)
+    critic = TGANCritic(config, torch.Generator().manual_seed(0)).eval()
+    first = next(m for m in critic.modules() if isinstance(m, torch.nn.Conv3d))
+    assert first.in_channels == 2 * config.channels  # frames, then their differences
+    plain = TGANCritic(PRESETS["tgan-tiny"], torch.Generator().manual_seed(0)).eval()
+    assert next(m for m in plain.modules() if isinstance(m, torch.nn.Conv3d)).in_channels == 3
+    with torch.no_grad():
+        first.weight[:, : config.channels] = 0  # blind to the frames themselves: only their differences remain
+        still, other = (torch.rand(2, 3, 1, 16, 16).expand(-1, -1, 4, -1, -1) * 2 - 1 for _ in range(2))
+        moving = still.clone()
+        moving[:, :, 2:] = moving[:, :, 2:].roll(3, dims=-1)  # the same picture, shifted from frame 2 on
+        assert torch.allclose(critic(still), critic(other), atol=1e-6)  # two held pictures: no difference
+        assert not torch.allclose(critic(still), critic(moving), atol=1e-4)  # a held picture that moves
+    with pytest.raises(ValueError, match="critic_motion_scale"):
+        replace(PRESETS["tgan-tiny"], critic_motion_scale=-1.0)
+    recipe = TGANRecipe(run_config(data, tmp_path / "motion", steps=2, overrides={"critic_motion_scale": 2.0}))
+    assert recipe.critic.motion_scale == 2.0
+    start = {k: v.clone() for k, v in recipe.critic.state_dict().items()}
+    results = TrainingLoop(recipe).fit()  # trains end to end with the wider first conv
+    assert all(math.isfinite(v) for r in results for v in r.losses.values())
+    assert any(not torch.equal(start[k], v) for k, v in recipe.critic.state_dict().items())
