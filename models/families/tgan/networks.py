@@ -191,7 +191,7 @@ class _StridedCritic(nn.Module):
                  init_generator: torch.Generator | None, in_channels: int | None = None) -> None:
         super().__init__()
         self.conv = conv
-        widths = [in_channels or config.channels] + [config.ndf * 2**i for i in range(config.num_scales)]  # 3, 64 ..
+        widths = [in_channels or config.channels] + [config.ndf * 2**i for i in range(config.num_scales)]  # C, ndf ..
         layers: list[nn.Module] = []
         for index, (in_ch, out_ch) in enumerate(pairwise(widths)):
             layers.append(conv(in_ch, out_ch, 4, 2, 1))
