@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--num-samples", type=int, default=1, help="predict/generate: videos to make (default 1)")
     parser.add_argument("--num-frames", type=int, default=None, help="generate: frames per video")
     parser.add_argument("--class", dest="class_name", default=None, help="generate: a class of the model's")
+    parser.add_argument("--truncation", type=float, default=1.0,
+                        help="generate: psi in (0, 1], the scale of every latent drawn (default 1: the paper's)")
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's, or 15)")
     parser.add_argument("--height", type=int, default=None, help="run height (default: the model's)")
@@ -124,7 +126,11 @@ def _job_inputs(args: argparse.Namespace, card: ModelCard) -> tuple[TranslateJob
             raise ValueError(f"--class {args.class_name}: classes of {card.name}: "
                              f"{', '.join(spec.classes) or 'none (unconditional model)'}")
         class_id = spec.classes.index(args.class_name) if args.class_name else None
-        return GenerateJob(num_samples=args.num_samples, num_frames=frames, class_id=class_id), frames, None
+        if not 0 < args.truncation <= 1:
+            raise ValueError(f"--truncation {args.truncation}: must be in (0, 1]")
+        job = GenerateJob(num_samples=args.num_samples, num_frames=frames, class_id=class_id,
+                          truncation=args.truncation)
+        return job, frames, None
     if isinstance(card.inputs, PredictInputs):
         context = _existing(args.context, "--context")
         kind = _kind_of(context)

@@ -78,9 +78,15 @@ def test_offline_generate_takes_the_trained_length_by_default_and_refuses_bad_re
     assert main([*argv, "--num-samples", "2", "--class", "wave"]) == 0
     for video in (out, tmp_path / "out_01.mp4"):
         assert len(list(read_label_frames(video, "video"))) == card.inputs.num_frames.default
+    steady = tmp_path / "steady.mp4"  # the same request with truncation: other frames, as many
+    assert main([*argv[:-4], "-o", str(steady), "--device", "cpu", "--num-samples", "2", "--class", "wave",
+                 "--truncation", "0.5"]) == 0
+    assert len(list(read_label_frames(steady, "video"))) == card.inputs.num_frames.default
+    assert list(read_label_frames(steady, "video"))[0].tobytes() != list(read_label_frames(out, "video"))[0].tobytes()
     capsys.readouterr()
     for extra, message in [(["--num-frames", "65"], "--num-frames 65: this model takes 1..64"),
                            (["--num-samples", "17"], "--num-samples 17: this model takes 1..16"),
-                           (["--class", "fly"], "--class fly: classes of people: walk, dance, wave, idle")]:
+                           (["--class", "fly"], "--class fly: classes of people: walk, dance, wave, idle"),
+                           (["--truncation", "1.5"], "--truncation 1.5: must be in (0, 1]")]:
         assert main([*argv, *extra]) == 2, extra
         assert message in capsys.readouterr().err
